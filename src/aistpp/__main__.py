@@ -1,0 +1,3 @@
+from aistpp.cli import main
+
+main()

@@ -1,0 +1,41 @@
+"""The ``aistpp`` command line: one Typer app dispatching to ``aistpp.commands.*``."""
+
+from __future__ import annotations
+
+import typer
+
+from aistpp import __version__
+from aistpp.commands import calibrate, demo, fit_smpl, preprocess, synth, triangulate, vis
+
+app = typer.Typer(
+    name="aistpp",
+    help="Load, visualise and rebuild the AIST++ dance-motion dataset.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+app.command("vis", help="Draw annotations (2D, 3D, SMPL joints, SMPL mesh) onto the videos.")(vis.command)
+app.command("preprocess", help="Per-frame 2D detection JSON -> multi-view keypoints2d pickles.")(preprocess.command)
+app.command("calibrate", help="Estimate every setting's cameras from body keypoints (bundle adjustment).")(calibrate.command)
+app.command("triangulate", help="3D keypoints from multi-view 2D keypoints: plain and temporally optimised.")(triangulate.command)
+app.command("fit-smpl", help="Fit SMPL motion (poses, translation, scale) to 3D keypoints.")(fit_smpl.command)
+app.command("synth", help="Write a synthetic dataset in the AIST++ layout (body model, motions, keypoints, videos).")(synth.command)
+app.command("demo", help="Generate a small synthetic dataset and run the whole rebuild pipeline on it.")(demo.command)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"aistpp {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+) -> None:
+    """Load, visualise and rebuild the AIST++ dance-motion dataset."""
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,1 @@
+"""Thin Typer commands: parse options -> pydantic config -> one pipeline call -> rich summary."""

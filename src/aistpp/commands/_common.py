@@ -1,0 +1,103 @@
+"""Options and helpers shared by the thin Typer commands."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+from typing import Annotated, Callable, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from aistpp.core.runner import RunReport
+from aistpp.errors import AistppError
+
+console = Console()
+err_console = Console(stderr=True)
+
+# ---- shared option types (Typer style: Annotated) ------------------------------------
+AnnoDir = Annotated[Optional[Path], typer.Option("--anno-dir", help="AIST++ annotation folder (motions/, keypoints2d/, keypoints3d/, cameras/, splits/).")]
+VideoDir = Annotated[Optional[Path], typer.Option("--video-dir", help="Folder of the videos, <video_name>.mp4.")]
+SmplDir = Annotated[Optional[Path], typer.Option("--smpl-dir", help="Folder holding SMPL_NEUTRAL.pkl (and SMPL_MALE/FEMALE.pkl).")]
+SaveDir = Annotated[Optional[Path], typer.Option("--save-dir", help="Output folder (created if missing).")]
+KeypointsDir = Annotated[Optional[Path], typer.Option("--keypoints-dir", help="Folder of 2D detections, one subfolder or file per video.")]
+CamerasDir = Annotated[Optional[Path], typer.Option("--cameras-dir", help="Camera folder (mapping.txt, <setting>.json); default <anno-dir>/cameras.")]
+SequenceNames = Annotated[Optional[list[str]], typer.Option("--sequence-names", help="Sequences to process (repeat or comma-separate); default all.")]
+Split = Annotated[Optional[str], typer.Option("--split", help="Process the sequences of splits/<NAME>.txt.")]
+IncludeIgnored = Annotated[Optional[bool], typer.Option("--include-ignored/--skip-ignored", help="Also process sequences on ignore_list.txt (default: skip them).")]
+Device = Annotated[Optional[str], typer.Option("--device", help="auto, cpu or cuda (cuda fails clearly when absent). Default auto.")]
+Workers = Annotated[Optional[int], typer.Option("--workers", min=1, help="Parallel workers (default: number of cores).")]
+ExecutorOpt = Annotated[Optional[str], typer.Option("--executor", help="serial, processes (default) or ray.")]
+RayAddress = Annotated[Optional[str], typer.Option("--ray-address", help="Ray cluster address (auto or HOST:PORT); default: start a local Ray.")]
+GpusPerTask = Annotated[Optional[float], typer.Option("--gpus-per-task", help="GPU share each Ray task asks for with --device cuda (default 1).")]
+Overwrite = Annotated[Optional[bool], typer.Option("--overwrite/--no-overwrite", help="Redo sequences whose outputs exist (default: skip them).")]
+DryRun = Annotated[Optional[bool], typer.Option("--dry-run", help="List what would run, run nothing.")]
+Quiet = Annotated[Optional[bool], typer.Option("--quiet", help="No progress bar (for scripts).")]
+ReportFile = Annotated[Optional[Path], typer.Option("--report", help="Write a JSON report of the run here.")]
+LogFile = Annotated[Optional[Path], typer.Option("--log-file", help="Append one JSON line per sequence here.")]
+ConfigFile = Annotated[Optional[Path], typer.Option("--config", help="TOML file supplying any option (command-line values win).")]
+
+
+def split_names(values: list[str] | None) -> list[str] | None:
+    """``--sequence-names a,b --sequence-names c`` -> [a, b, c]."""
+    if not values:
+        return None
+    return [n.strip() for v in values for n in v.split(",") if n.strip()]
+
+
+def user_errors(fn: Callable) -> Callable:
+    """Print an ``AistppError`` as one line on stderr and exit 2 (no traceback)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except AistppError as exc:
+            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+
+    return wrapper
+
+
+def not_implemented(command: str) -> None:
+    raise AistppError(f"'aistpp {command}' is not implemented yet")
+
+
+def print_report(report: RunReport, columns: tuple[str, ...] = (), quiet: bool = False) -> None:
+    """A rich table of a run (one row per sequence) and a done/skipped/failed line; exit 1 on failures."""
+    if not quiet and report.items:
+        table = Table(title=report.title)
+        table.add_column("sequence")
+        table.add_column("status")
+        for col in columns:
+            table.add_column(col, justify="right")
+        table.add_column("s", justify="right")
+        for it in report.items:
+            style = {"failed": "red", "skipped": "dim", "pending": "yellow"}.get(it.status, "")
+            cells = []
+            for col in columns:
+                v = it.info.get(col, "")
+                cells.append(f"{v:.3g}" if isinstance(v, float) else str(v))
+            status = it.status if it.status != "failed" else f"failed: {it.error.splitlines()[0] if it.error else ''}"
+            table.add_row(it.name, f"[{style}]{status}[/]" if style else status, *cells, f"{it.seconds:.1f}")
+        console.print(table)
+    console.print(
+        f"{report.title}: {report.count('done')} done, {report.count('skipped')} skipped, "
+        f"{report.count('failed')} failed" + (", interrupted: run the same command again to resume" if report.interrupted else "")
+    )
+    for it in report.failed:
+        err_console.print(f"[red]failed[/] {it.name}: {it.error}", highlight=False, soft_wrap=True)
+    if report.interrupted:
+        raise typer.Exit(130)
+    if report.failed:
+        raise typer.Exit(1)
+
+
+def run_options(**values) -> "RunOptions":
+    """A validated ``RunOptions`` from the runner options of a command (``None`` = default)."""
+    from aistpp.config import build_config
+    from aistpp.core.runner import RunOptions
+
+    return build_config(RunOptions, values)

@@ -1,0 +1,97 @@
+"""SMPL body model: safe loading of the model file, and posing with AIST++'s scaling.
+
+World position of a joint or vertex = ``smpl_scaling`` x (SMPL output with betas = 0 and
+no translation) + ``smpl_trans``. ``smplx.SMPL`` has no scaling argument; this module applies
+it. The model pickle is read with the restricted unpickler (chumpy arrays become numpy).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from aistpp.core.safe_pickle import safe_load
+from aistpp.errors import AistppError
+
+Gender = Literal["neutral", "male", "female"]
+SMPL_KEYS = ("v_template", "f", "J_regressor", "weights", "posedirs", "shapedirs", "kintree_table")
+
+
+def smpl_model_path(smpl_dir: str | Path, gender: Gender = "neutral") -> Path:
+    """``<smpl_dir>/SMPL_<GENDER>.pkl``; ``smpl_dir`` may also be the .pkl file itself."""
+    smpl_dir = Path(smpl_dir)
+    if smpl_dir.suffix == ".pkl":
+        return smpl_dir
+    return smpl_dir / f"SMPL_{gender.upper()}.pkl"
+
+
+def load_smpl_data(path: str | Path) -> dict:
+    """The SMPL model file as a dict of numpy arrays (``J_regressor`` may be scipy sparse).
+
+    Validates the keys and the shapes that posing relies on.
+    """
+    path = Path(path)
+    data = safe_load(path)
+    if not isinstance(data, dict):
+        raise AistppError("not a SMPL model file (expected a dict)", path)
+    missing = [k for k in SMPL_KEYS if k not in data]
+    if missing:
+        raise AistppError(f"not a SMPL model file: missing {', '.join(missing)}", path)
+    nv = np.shape(data["v_template"])[0]
+    checks = {
+        "v_template": (nv, 3), "weights": (nv, 24), "J_regressor": (24, nv), "kintree_table": (2, 24),
+    }  # fmt: skip
+    for key, shape in checks.items():
+        if tuple(np.shape(data[key])) != shape:
+            raise AistppError(f"SMPL '{key}' has shape {tuple(np.shape(data[key]))}, expected {shape}", path)
+    if tuple(np.shape(data["posedirs"])) != (nv, 3, 207) or np.shape(data["shapedirs"])[:2] != (nv, 3):
+        raise AistppError("SMPL 'posedirs' or 'shapedirs' has the wrong shape", path)
+    return data
+
+
+def load_smpl(smpl_dir: str | Path, gender: Gender = "neutral", device: str = "cpu", num_betas: int = 10):
+    """A ``smplx.SMPL`` module built from the safely loaded model file."""
+    import torch
+    from smplx import SMPL
+    from smplx.utils import Struct
+
+    path = smpl_model_path(smpl_dir, gender)
+    data = load_smpl_data(path)
+    num_betas = min(num_betas, np.shape(data["shapedirs"])[2])
+    model = SMPL(str(path), data_struct=Struct(**data), gender=gender, num_betas=num_betas, dtype=torch.float32)
+    return model.to(device)
+
+
+def smpl_forward(model, poses: np.ndarray, trans: np.ndarray, scaling: float | np.ndarray,
+                 betas: np.ndarray | None = None, vertices: bool = False, batch: int = 2048):
+    """Pose SMPL with the dataset's convention.
+
+    poses (N, 72) axis-angle, trans (N, 3) cm, scaling scalar -> joints (N, 45, 3) cm
+    (the 24 skeleton joints then smplx's vertex joints), and vertices (N, 6890, 3) cm
+    when ``vertices``.
+    """
+    import torch
+
+    poses = np.asarray(poses, np.float32).reshape(-1, 72)
+    trans = np.asarray(trans, np.float32).reshape(-1, 3)
+    scale = float(np.asarray(scaling).reshape(-1)[0])
+    device = next(model.buffers()).device
+    joints, verts = [], []
+    with torch.no_grad():
+        for s in range(0, len(poses), batch):
+            p = torch.from_numpy(poses[s:s + batch]).to(device)
+            n = len(p)
+            b = torch.zeros(n, model.num_betas, device=device)
+            if betas is not None:
+                b[:] = torch.as_tensor(np.asarray(betas, np.float32)[: model.num_betas], device=device)
+            out = model(global_orient=p[:, :3], body_pose=p[:, 3:], betas=b, transl=torch.zeros(n, 3, device=device))
+            t = torch.from_numpy(trans[s:s + batch]).to(device)[:, None]
+            joints.append((out.joints * scale + t).cpu().numpy())
+            if vertices:
+                verts.append((out.vertices * scale + t).cpu().numpy())
+    j = np.concatenate(joints) if joints else np.zeros((0, 45, 3), np.float32)
+    if vertices:
+        return j, (np.concatenate(verts) if verts else np.zeros((0, 6890, 3), np.float32))
+    return j

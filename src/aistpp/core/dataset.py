@@ -1,0 +1,181 @@
+"""The AIST++ layout (pydantic-validated) and a dataset object over it.
+
+```
+<anno_dir>/motions/ keypoints2d/ keypoints3d/ splits/ cameras/ ignore_list.txt
+<video_dir>/<video>.mp4
+<smpl_dir>/SMPL_NEUTRAL.pkl
+```
+Each annotation folder can be overridden on its own (``cameras_dir=...``).
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+from aistpp.core import formats
+from aistpp.core.cameras import CameraRig
+from aistpp.core.names import check_name, split_video_name, video_name
+from aistpp.errors import AistppError
+
+AnnotationKind = Literal["motions", "keypoints2d", "keypoints3d", "splits", "cameras"]
+
+
+class AnnotationLayout(BaseModel):
+    """Where the annotation folders are: ``anno_dir`` with optional per-folder overrides."""
+
+    model_config = ConfigDict(frozen=True)
+
+    anno_dir: Path
+    motions_dir: Path | None = None
+    keypoints2d_dir: Path | None = None
+    keypoints3d_dir: Path | None = None
+    splits_dir: Path | None = None
+    cameras_dir: Path | None = None
+    ignore_list: Path | None = None
+
+    def folder(self, kind: AnnotationKind, must_exist: bool = True) -> Path:
+        path = getattr(self, f"{kind}_dir") or self.anno_dir / kind
+        if must_exist and not path.is_dir():
+            raise AistppError(f"{kind} folder not found (expected it under the annotation dir)", path)
+        return path
+
+    def file(self, kind: AnnotationKind, seq_name: str) -> Path:
+        """``<kind folder>/<seq_name>.pkl`` (the name is checked: no path tricks)."""
+        return self.folder(kind, must_exist=False) / f"{check_name(seq_name)}.pkl"
+
+    @property
+    def ignore_list_path(self) -> Path:
+        return self.ignore_list or self.anno_dir / "ignore_list.txt"
+
+
+class VideoLayout(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    video_dir: Path
+    suffix: str = ".mp4"
+
+    def path(self, video: str) -> Path:
+        return self.video_dir / f"{check_name(video, 'video name')}{self.suffix}"
+
+
+class SmplLayout(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    smpl_dir: Path
+
+    def path(self, gender: Literal["neutral", "male", "female"] = "neutral") -> Path:
+        return self.smpl_dir / f"SMPL_{gender.upper()}.pkl"
+
+
+class AISTDataset:
+    """An AIST++ annotation set (plus optional videos): names, settings, splits and loaders.
+
+    >>> ds = AISTDataset("annotations")                      # doctest: +SKIP
+    >>> kp = ds.load_keypoints3d("gWA_sFM_cAll_d27_mWA2_ch21")  # doctest: +SKIP
+    """
+
+    def __init__(self, anno_dir: str | Path | AnnotationLayout, video_dir: str | Path | None = None,
+                 smpl_dir: str | Path | None = None, **overrides: Path | None):
+        if isinstance(anno_dir, AnnotationLayout):
+            self.layout = anno_dir
+        else:
+            self.layout = AnnotationLayout(anno_dir=Path(anno_dir), **overrides)
+        if not self.layout.anno_dir.is_dir():
+            raise AistppError("annotation folder not found", self.layout.anno_dir)
+        self.videos = VideoLayout(video_dir=Path(video_dir)) if video_dir else None
+        self.smpl = SmplLayout(smpl_dir=Path(smpl_dir)) if smpl_dir else None
+
+    # ---- mapping and settings -------------------------------------------------------
+    @cached_property
+    def mapping(self) -> dict[str, str]:
+        """{sequence name: camera setting name} from ``cameras/mapping.txt``."""
+        return formats.read_mapping(self.layout.folder("cameras") / "mapping.txt")
+
+    @cached_property
+    def settings(self) -> dict[str, list[str]]:
+        """{setting: [sequences]} (the mapping turned around), settings sorted."""
+        out: dict[str, list[str]] = {}
+        for seq, setting in self.mapping.items():
+            out.setdefault(setting, []).append(seq)
+        return dict(sorted(out.items()))
+
+    @property
+    def sequence_names(self) -> list[str]:
+        return sorted(self.mapping)
+
+    def setting_of(self, seq_name: str) -> str:
+        try:
+            return self.mapping[seq_name]
+        except KeyError:
+            raise AistppError(
+                f"sequence {seq_name!r} is not listed in mapping.txt", self.layout.folder("cameras") / "mapping.txt"
+            ) from None
+
+    def load_cameras(self, seq_or_setting: str) -> CameraRig:
+        """Cameras of a setting (``setting1``) or of the setting of a sequence."""
+        setting = self.mapping.get(seq_or_setting, seq_or_setting)
+        return formats.load_cameras(self.layout.folder("cameras") / f"{check_name(setting, 'setting name')}.json")
+
+    # ---- splits and ignore list --------------------------------------------------------
+    def split_names(self) -> list[str]:
+        folder = self.layout.folder("splits", must_exist=False)
+        return sorted(p.stem for p in folder.glob("*.txt")) if folder.is_dir() else []
+
+    def split(self, name: str) -> list[str]:
+        return formats.read_lines(self.layout.folder("splits") / f"{check_name(name, 'split name')}.txt")
+
+    @cached_property
+    def ignore_list(self) -> list[str]:
+        path = self.layout.ignore_list_path
+        return formats.read_lines(path) if path.exists() else []
+
+    def select(self, names: list[str] | None = None, split: str | None = None,
+               include_ignored: bool = False, available: list[str] | None = None) -> list[str]:
+        """Which sequences a batch command processes.
+
+        ``names`` if given (checked, kept in the given order), else the ``split``'s names, else
+        ``available`` (e.g. the sequences that have input files), else all of mapping.txt.
+        Sequences on the ignore list are dropped unless ``include_ignored`` or named explicitly.
+        """
+        if names:
+            return [check_name(n) for n in dict.fromkeys(names)]
+        if split:
+            chosen = self.split(split)
+        elif available is not None:
+            chosen = sorted(available)
+        else:
+            chosen = self.sequence_names
+        chosen = [check_name(n) for n in chosen]
+        if not include_ignored:
+            ignored = set(self.ignore_list)
+            chosen = [n for n in chosen if n not in ignored]
+        return chosen
+
+    # ---- annotation loaders ------------------------------------------------------------
+    def load_keypoints2d(self, seq_name: str) -> dict:
+        return formats.load_keypoints2d(self.layout.file("keypoints2d", seq_name))
+
+    def load_keypoints3d(self, seq_name: str, optim: bool = True) -> np.ndarray:
+        """(N, 17, 3) cm: ``keypoints3d_optim`` when ``optim`` (and present), else ``keypoints3d``."""
+        data = formats.load_keypoints3d(self.layout.file("keypoints3d", seq_name))
+        return data["keypoints3d_optim"] if optim and "keypoints3d_optim" in data else data["keypoints3d"]
+
+    def load_motion(self, seq_name: str) -> dict:
+        return formats.load_motion(self.layout.file("motions", seq_name))
+
+    # ---- videos ------------------------------------------------------------------------
+    def video_names(self, seq_name: str) -> list[str]:
+        """The videos of a sequence, in the order of its setting's cameras."""
+        return [video_name(seq_name, view) for view in self.load_cameras(seq_name).names]
+
+    def video_path(self, video: str) -> Path:
+        if self.videos is None:
+            raise AistppError("no video folder given (--video-dir)")
+        return self.videos.path(video)
+
+    @staticmethod
+    def split_video_name(video: str) -> tuple[str, str]:
+        return split_video_name(video)

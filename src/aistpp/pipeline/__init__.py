@@ -1,0 +1,1 @@
+"""Pipeline layer: one module per step; pure array functions plus a per-sequence job."""
