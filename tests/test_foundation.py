@@ -147,3 +147,23 @@ def test_cli_user_error_is_one_line_exit_2(tmp_path):
     result = CliRunner().invoke(app, ["triangulate", "--anno-dir", str(tmp_path / "missing")])
     assert result.exit_code == 2
     assert "Traceback" not in result.output
+
+
+def test_similarity_alignment_recovers_a_known_gauge():
+    from scipy.spatial.transform import Rotation
+
+    from aistpp.core.align import rig_errors, similarity_transform, transform_rig
+
+    rng = np.random.default_rng(3)
+    rig = random_rig(rng, 6)
+    R = Rotation.from_rotvec([0.3, -0.2, 0.5]).as_matrix()
+    s, t = 0.37, np.array([10.0, -4.0, 2.0])
+    moved = transform_rig(rig, s, R, t)
+    pts = rng.normal(0, 50, (20, 3))
+    # the same image from the moved world
+    np.testing.assert_allclose(moved.project(s * pts @ R.T + t), rig.project(pts), atol=1e-6)
+    s2, R2, t2 = similarity_transform(pts, s * pts @ R.T + t)
+    np.testing.assert_allclose([s2], [s]) and np.testing.assert_allclose(R2, R, atol=1e-9)
+    errs = rig_errors(moved, rig)
+    assert errs["rotation_deg"].max() < 1e-4 and errs["center_cm"].max() < 1e-6
+    assert rig_errors(moved, rig, align=False)["center_cm"].min() > 1.0
