@@ -1,0 +1,88 @@
+"""What an AIST++ annotation set holds: sequences by tag, setting and split; frames; gaps."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+from aistpp.core import formats
+from aistpp.core.dataset import AISTDataset
+from aistpp.core.names import parse_name, split_video_name, video_name
+from aistpp.errors import AistppError
+
+
+def _frames(ds: AISTDataset, seq: str) -> dict[str, int]:
+    """Frame count per annotation kind present for ``seq`` (unreadable files are reported as -1)."""
+    out: dict[str, int] = {}
+    readers = {
+        "keypoints2d": lambda p: formats.load_keypoints2d(p)["keypoints2d"].shape[1],
+        "keypoints3d": lambda p: formats.load_keypoints3d(p)["keypoints3d"].shape[0],
+        "motions": lambda p: formats.load_motion(p)["smpl_poses"].shape[0],
+    }
+    for kind, read in readers.items():
+        path = ds.layout.file(kind, seq)
+        if path.exists():
+            try:
+                out[kind] = int(read(path))
+            except AistppError:
+                out[kind] = -1
+    return out
+
+
+def dataset_info(anno_dir: Path, video_dir: Path | None = None, count_frames: bool = True) -> dict:
+    """A JSON-able summary of the dataset at ``anno_dir`` (and the videos in ``video_dir``)."""
+    ds = AISTDataset(anno_dir, video_dir)
+    seqs = ds.sequence_names
+    tags = {}
+    for s in seqs:
+        try:
+            tags[s] = parse_name(s)
+        except AistppError:
+            tags[s] = None
+    by = lambda attr: dict(sorted(Counter(getattr(t, attr) for t in tags.values() if t).items()))  # noqa: E731
+    splits = {name: len(ds.split(name)) for name in ds.split_names()}
+    info: dict = {
+        "anno_dir": str(anno_dir),
+        "sequences": len(seqs),
+        "by_genre": by("genre"),
+        "by_situation": by("situation"),
+        "by_setting": {k: len(v) for k, v in ds.settings.items()},
+        "splits": splits,
+        "ignored": len(set(ds.ignore_list) & set(seqs)),
+        "files": {},
+        "missing": {},
+    }
+    for kind in ("keypoints2d", "keypoints3d", "motions"):
+        folder = ds.layout.folder(kind, must_exist=False)
+        have = {p.stem for p in folder.glob("*.pkl")} if folder.is_dir() else set()
+        info["files"][kind] = len(have & set(seqs))
+        info["missing"][kind] = sorted(set(seqs) - have)
+        extra = sorted(have - set(seqs))
+        if extra:
+            info["missing"][f"{kind}_not_in_mapping"] = extra
+    if count_frames:
+        frames = {s: _frames(ds, s) for s in seqs}
+        counts = [max(f.values()) for f in frames.values() if f]
+        info["frames"] = {"total": int(sum(counts)), "min": min(counts, default=0), "max": max(counts, default=0)}
+        info["frame_mismatch"] = sorted(s for s, f in frames.items() if len(set(f.values())) > 1)
+    if video_dir is not None:
+        if not Path(video_dir).is_dir():
+            raise AistppError("video folder not found", video_dir)
+        videos = {p.stem for p in Path(video_dir).glob("*.mp4")}
+        expected = set()
+        for s in seqs:
+            try:
+                expected |= {video_name(s, v) for v in ds.load_cameras(s).names}
+            except AistppError:
+                continue
+        info["videos"] = len(videos)
+        info["missing"]["videos"] = sorted(expected - videos)
+        orphans = []
+        for v in sorted(videos - expected):
+            try:
+                if split_video_name(v)[0] not in ds.mapping:
+                    orphans.append(v)
+            except AistppError:
+                orphans.append(v)
+        info["missing"]["annotations_for_videos"] = orphans
+    return info

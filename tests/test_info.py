@@ -1,0 +1,53 @@
+"""`aistpp info` on a hand-built annotation folder whose contents the test knows."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from typer.testing import CliRunner
+
+from aistpp.cli import app
+from aistpp.core import formats
+from aistpp.core.rig import aist_like_ring
+
+
+def build(tmp_path):
+    anno = tmp_path / "anno"
+    seqs = {"gWA_sFM_cAll_d27_mWA2_ch21": "setting1", "gBR_sBM_cAll_d04_mBR0_ch01": "setting1",
+            "gBR_sFM_cAll_d05_mBR1_ch02": "setting2"}
+    formats.write_mapping(anno / "cameras" / "mapping.txt", seqs)
+    for s in ("setting1", "setting2"):
+        formats.save_cameras(anno / "cameras" / f"{s}.json", aist_like_ring())
+    formats.write_lines(anno / "splits" / "train.txt", list(seqs)[:2])
+    formats.write_lines(anno / "ignore_list.txt", ["gBR_sFM_cAll_d05_mBR1_ch02"])
+    kp = np.zeros((30, 17, 3))
+    formats.save_keypoints3d(anno / "keypoints3d" / "gWA_sFM_cAll_d27_mWA2_ch21.pkl", kp, kp)
+    formats.save_keypoints3d(anno / "keypoints3d" / "gBR_sBM_cAll_d04_mBR0_ch01.pkl", kp[:20], kp[:20])
+    formats.save_motion(anno / "motions" / "gBR_sBM_cAll_d04_mBR0_ch01.pkl", np.zeros((25, 72)), np.zeros((25, 3)), 1.0, 0.0)
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    for v in [f"gWA_sFM_c{i:02d}_d27_mWA2_ch21" for i in range(1, 10)] + ["gHO_sBM_c01_d99_mHO0_ch09"]:
+        (videos / f"{v}.mp4").write_bytes(b"x")
+    return anno, videos
+
+
+def test_info_counts_what_is_there(tmp_path):
+    anno, videos = build(tmp_path)
+    res = CliRunner().invoke(app, ["info", "--anno-dir", str(anno), "--video-dir", str(videos), "--json"])
+    assert res.exit_code == 0, res.output
+    info = json.loads(res.output)
+    assert info["sequences"] == 3 and info["ignored"] == 1
+    assert info["by_genre"] == {"gBR": 2, "gWA": 1}
+    assert info["by_setting"] == {"setting1": 2, "setting2": 1}
+    assert info["splits"] == {"train": 2}
+    assert info["files"] == {"keypoints2d": 0, "keypoints3d": 2, "motions": 1}
+    assert info["frames"] == {"total": 55, "min": 25, "max": 30}
+    assert info["frame_mismatch"] == ["gBR_sBM_cAll_d04_mBR0_ch01"]
+    assert len(info["missing"]["videos"]) == 18  # two sequences without any of their 9 videos
+    assert info["missing"]["annotations_for_videos"] == ["gHO_sBM_c01_d99_mHO0_ch09"]
+
+
+def test_info_missing_folder_is_exit_2(tmp_path):
+    res = CliRunner().invoke(app, ["info", "--anno-dir", str(tmp_path / "nope")])
+    assert res.exit_code == 2 and "annotation folder not found" in res.output
