@@ -1,8 +1,27 @@
-"""``aistpp preprocess``: per-frame detections -> keypoints2d pickles (stub until the step lands)."""
+"""``aistpp preprocess``: per-frame 2D detections -> multi-view keypoints2d pickles."""
 
 from __future__ import annotations
 
-from aistpp.commands._common import AnnoDir, ConfigFile, KeypointsDir, SaveDir, SequenceNames, Workers, not_implemented, user_errors
+from typing import Annotated, Optional
+
+import typer
+
+from aistpp.commands._common import (
+    AnnoDir, ConfigFile, DryRun, ExecutorOpt, KeypointsDir, LogFile, Overwrite, Quiet, ReportFile, SaveDir,
+    SequenceNames, Workers, console, err_console, print_report, split_names, user_errors,
+)  # fmt: skip
+from aistpp.errors import AistppError
+
+FormatOpt = Annotated[Optional[str], typer.Option(
+    "--format", help="Detector output: auto (default, from the files), openpose (BODY_25 / COCO-18), "
+    "aist (<video>_<timestamp>.json with keypoints + detection_scores), coco (results list per video), "
+    "alphapose (alphapose-results.json; COCO-17 or HALPE-26).")]
+JointsOpt = Annotated[Optional[str], typer.Option(
+    "--joints", help="coco17 (default): keypoints2d in COCO-17. native: also keep the detector's own "
+    "joint set as keypoints2d_native (its name in joint_set_native).")]
+TrackingOpt = Annotated[Optional[bool], typer.Option(
+    "--tracking/--no-tracking", help="Keep one dancer stable over time (default) or the best-scored "
+    "person of each frame.")]
 
 
 @user_errors
@@ -11,7 +30,43 @@ def command(
     save_dir: SaveDir = None,
     anno_dir: AnnoDir = None,
     sequence_names: SequenceNames = None,
+    format: FormatOpt = None,
+    joints: JointsOpt = None,
+    tracking: TrackingOpt = None,
     workers: Workers = None,
+    executor: ExecutorOpt = None,
+    overwrite: Overwrite = None,
+    dry_run: DryRun = None,
+    quiet: Quiet = None,
+    report: ReportFile = None,
+    log_file: LogFile = None,
     config: ConfigFile = None,
 ) -> None:
-    not_implemented("preprocess")
+    """Write ``<save-dir>/<seq>.pkl`` (keypoints2d, det_scores, timestamps) for each sequence."""
+    from aistpp.config import build_config
+    from aistpp.pipeline.preprocess import PreprocessConfig, run_preprocess
+
+    values = dict(
+        keypoints_dir=keypoints_dir, save_dir=save_dir, anno_dir=anno_dir, sequence_names=split_names(sequence_names),
+        format=format, joints=joints, tracking=tracking, workers=workers, executor=executor, overwrite=overwrite,
+        dry_run=dry_run, quiet=quiet, report=report, log_file=log_file,
+    )  # fmt: skip
+    if config is None and (keypoints_dir is None or save_dir is None):
+        raise AistppError("--keypoints-dir and --save-dir are required")
+    cfg = build_config(PreprocessConfig, values, config, "preprocess")
+    result = run_preprocess(cfg)
+    if cfg.dry_run:
+        for it in result.items:
+            console.print(f"{it.name}: {'skip (output exists)' if it.status == 'skipped' else 'would run'}")
+        return
+    for it in result.items:
+        for view in it.info.get("missing_views", []):
+            err_console.print(f"[yellow]warning[/] {it.name}: view {view} has no detections; its slot is NaN",
+                              highlight=False, soft_wrap=True)
+        n = it.info.get("corrupt", 0)
+        for path in it.info.get("corrupt_files", []):
+            err_console.print(f"[yellow]warning[/] {path}: unreadable detection file, frame treated as missing",
+                              highlight=False, soft_wrap=True)
+        if n > len(it.info.get("corrupt_files", [])):
+            err_console.print(f"[yellow]warning[/] {it.name}: {n} unreadable files in all (see --report)")
+    print_report(result, columns=("frames", "views", "format", "joint_set", "corrupt", "switches"), quiet=cfg.quiet)
