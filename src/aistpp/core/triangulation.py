@@ -52,11 +52,13 @@ def _check(rig: CameraRig, points2d: np.ndarray) -> None:
 
 
 def dlt_rows(rig: CameraRig, xy: np.ndarray) -> np.ndarray:
-    """DLT rows (V, P, 2, 4) from normalised undistorted points xy (V, P, 2) (NaN rows -> 0)."""
+    """DLT rows, component first: (4, V, 2, P) from normalised points xy (V, P, 2) (NaN -> 0).
+
+    ``rows[:, v, k, p]`` is the 4-vector ``xy[v, p, k] * P_v[2] - P_v[k]``.
+    """
     Pm = rig.projection_matrices()  # (V, 3, 4)
-    xy = np.nan_to_num(xy)
-    rows = xy[..., None] * Pm[:, None, None, 2, :] - Pm[:, None, :2, :]
-    return rows
+    xy = np.moveaxis(np.nan_to_num(xy), -1, 1)  # (V, 2, P)
+    return xy[None] * Pm.transpose(2, 0, 1)[:, :, 2:3, None] - Pm.transpose(2, 0, 1)[:, :, :2, None]
 
 
 def focal_px(rig: CameraRig) -> np.ndarray:
@@ -64,53 +66,82 @@ def focal_px(rig: CameraRig) -> np.ndarray:
     return 0.5 * (rig.K[:, 0, 0] + rig.K[:, 1, 1])
 
 
-# ---- weighted solve -----------------------------------------------------------------
-def _solve(rows: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Weighted least squares of the DLT rows.
+_PAIRS = ((0, 0), (0, 1), (0, 2), (0, 3), (1, 1), (1, 2), (1, 3), (2, 2), (2, 3))
 
-    rows (V, P, 2, 4), w (V, P) -> X (P, 3), NaN where fewer than two views have weight or
-    the geometry is degenerate.
+
+def _normal_per_view(rows: np.ndarray, w: np.ndarray) -> dict:
+    """Per-view normal-equation entries {(c, d): (V, P)}: sum over the two rows of w^2 r_c r_d."""
+    w2 = w * w
+    return {(c, d): w2 * (rows[c, :, 0] * rows[d, :, 0] + rows[c, :, 1] * rows[d, :, 1]) for c, d in _PAIRS}
+
+
+def _solve_normal(m: dict, nviews: np.ndarray) -> np.ndarray:
+    """Solve the 3x3 normal equations in closed form (Cramer). m: {(c, d): (...)} -> X (3, ...).
+
+    NaN where ``nviews < 2`` or the system is ill-conditioned (rays nearly parallel).
     """
-    M = np.einsum("vp,vpki,vpkj->pij", w * w, rows, rows)  # (P, 4, 4)
-    A, b = M[:, :3, :3], -M[:, :3, 3]
-    ok = np.count_nonzero(w > 0, axis=0) >= 2
-    eig = np.linalg.eigvalsh(A)  # ascending
-    ok &= eig[:, 0] > MIN_CONDITION * np.maximum(eig[:, 2], 1e-300)
-    A = np.where(ok[:, None, None], A, np.eye(3))
-    X = np.linalg.solve(A, np.where(ok[:, None], b, 0.0)[..., None])[..., 0]
-    X[~ok] = np.nan
-    return X
+    a00, a01, a02, a11, a12, a22 = m[0, 0], m[0, 1], m[0, 2], m[1, 1], m[1, 2], m[2, 2]
+    b0, b1, b2 = -m[0, 3], -m[1, 3], -m[2, 3]
+    c00 = a11 * a22 - a12 * a12
+    c01 = a02 * a12 - a01 * a22
+    c02 = a01 * a12 - a02 * a11
+    c11 = a00 * a22 - a02 * a02
+    c12 = a01 * a02 - a00 * a12
+    c22 = a00 * a11 - a01 * a01
+    det = a00 * c00 + a01 * c01 + a02 * c02
+    # det / (trace * sum of principal minors) ~ smallest / largest eigenvalue
+    scale = (a00 + a11 + a22) * (c00 + c11 + c22)
+    ok = (nviews >= 2) & (det > MIN_CONDITION * scale) & (scale > 0)
+    inv = np.where(ok, 1.0 / np.where(ok, det, 1.0), np.nan)
+    return np.stack([(c00 * b0 + c01 * b1 + c02 * b2) * inv,
+                     (c01 * b0 + c11 * b1 + c12 * b2) * inv,
+                     (c02 * b0 + c12 * b1 + c22 * b2) * inv])
 
 
-def _depths(rig: CameraRig, X: np.ndarray) -> np.ndarray:
-    """Depth of points X (..., 3) in every view -> (V, ...)."""
-    return np.einsum("vj,...j->v...", rig.R[:, 2], X) + rig.tvec[:, 2].reshape(-1, *([1] * (X.ndim - 1)))
+def _solve(rows: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Weighted least squares of the DLT rows (4, V, 2, P) with weights w (V, P) -> X (3, P)."""
+    m = {cd: v.sum(axis=0) for cd, v in _normal_per_view(rows, w).items()}
+    return _solve_normal(m, np.count_nonzero(w > 0, axis=0))
+
+
+def _camera_coords(rig: CameraRig, X: np.ndarray) -> np.ndarray:
+    """Points X (3, ...) cm -> camera coordinates (3, V, ...) cm."""
+    shape = (len(rig),) + (1,) * (X.ndim - 1)
+    return np.stack([sum(rig.R[:, i, j].reshape(shape) * X[j][None] for j in range(3)) + rig.tvec[:, i].reshape(shape)
+                     for i in range(3)])
 
 
 def _refine(rig: CameraRig, rows: np.ndarray, w: np.ndarray, X: np.ndarray, iterations: int = 2) -> np.ndarray:
-    """Reweight views by f / depth (pixel-like error) and re-solve, ``iterations`` times."""
+    """Reweight views by f / depth (pixel-like error) and re-solve, ``iterations`` times. X (3, P)."""
     f = focal_px(rig)[:, None]
     for _ in range(iterations):
-        z = _depths(rig, np.nan_to_num(X))  # (V, P)
+        z = _camera_coords(rig, np.nan_to_num(X))[2]  # (V, P)
         scale = np.where(z > 1e-6, f / np.where(z > 1e-6, z, 1.0), 0.0)
         Xn = _solve(rows, w * scale)
-        X = np.where(np.isfinite(X), Xn, X)
+        X = np.where(np.isfinite(X[0]), Xn, X)
     return X
 
 
-def _errors_px(rig: CameraRig, rows: np.ndarray, X: np.ndarray) -> np.ndarray:
-    """Reprojection error (V, P) px (in undistorted coordinates, times the focal) of points X (P, 3).
+def _errors_px(rig: CameraRig, xy: np.ndarray, X: np.ndarray) -> np.ndarray:
+    """Reprojection errors (V, ...) px (undistorted, times the focal) of points X (3, ...) against
+    normalised observations xy (2, V, P) (broadcast over leading hypothesis axes); inf behind a camera."""
+    cam = _camera_coords(rig, X)  # (3, V, ...)
+    z = cam[2]
+    front = z > 1e-6
+    zs = np.where(front, z, 1.0)
+    if X.ndim == 3:  # hypotheses (3, K, P): move V first
+        xy = xy[:, :, None]
+    d = np.hypot(cam[0] / zs - xy[0], cam[1] / zs - xy[1])
+    f = focal_px(rig).reshape((-1,) + (1,) * (d.ndim - 1))
+    return np.where(front, d * f, np.inf)
 
-    Also works for hypotheses X (K, P, 3) -> (K, V, P). Points behind a camera get inf.
-    """
-    Xh = np.concatenate([X, np.ones(X.shape[:-1] + (1,))], axis=-1)
-    num = np.einsum("vpkc,...pc->...vpk", rows, Xh)
-    z = _depths(rig, X)  # (V, ...P) for X (..., P, 3)
-    if X.ndim == 3:
-        z = np.moveaxis(z, 0, 1)  # (K, V, P)
-    err = np.linalg.norm(num, axis=-1) / np.where(z > 1e-6, z, np.nan)
-    err = err * focal_px(rig)[:, None]
-    return np.where(z > 1e-6, err, np.inf)
+
+def _prepare(rig, points2d, confidence, min_confidence):
+    _check(rig, points2d)
+    w = observation_weights(points2d, confidence, min_confidence)
+    V, N, J = w.shape
+    xy = rig.undistort(np.asarray(points2d, dtype=np.float64)).reshape(V, N * J, 2)
+    return w.reshape(V, N * J), xy, (V, N, J)
 
 
 # ---- public API -------------------------------------------------------------------------
@@ -123,17 +154,13 @@ def triangulate_dlt(rig: CameraRig, points2d: np.ndarray, confidence: np.ndarray
     Returns (N, J, 3) cm, NaN where fewer than two views see a joint or the rays are
     (nearly) parallel. Not robust to outliers: see ``triangulate_robust``.
     """
-    _check(rig, points2d)
-    w = observation_weights(points2d, confidence, min_confidence)
-    V, N, J = w.shape
-    xy = rig.undistort(np.asarray(points2d, dtype=np.float64)).reshape(V, N * J, 2)
-    w = w.reshape(V, N * J)
-    out = np.empty((N * J, 3))
+    w, xy, (V, N, J) = _prepare(rig, points2d, confidence, min_confidence)
+    out = np.empty((3, N * J))
     for s in range(0, N * J, CHUNK * 4):
         sl = slice(s, s + CHUNK * 4)
         rows = dlt_rows(rig, xy[:, sl])
-        out[sl] = _refine(rig, rows, w[:, sl], _solve(rows, w[:, sl]))
-    return out.reshape(N, J, 3)
+        out[:, sl] = _refine(rig, rows, w[:, sl], _solve(rows, w[:, sl]))
+    return out.T.reshape(N, J, 3)
 
 
 @dataclass
@@ -161,65 +188,69 @@ class Triangulation:
         return (self.observed & ~self.inliers).sum(axis=(1, 2))
 
 
-def _ransac_chunk(rig: CameraRig, rows: np.ndarray, w: np.ndarray, threshold_px: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Robust triangulation of one chunk: rows (V, P, 2, 4), w (V, P) -> X (P, 3), inliers (V, P), errors (V, P)."""
+def _ransac(rig: CameraRig, rows: np.ndarray, xyT: np.ndarray, w: np.ndarray, threshold_px: float) -> np.ndarray:
+    """Inlier mask (V, P) of the best view-pair hypothesis (MSAC) for each point."""
     V, P = w.shape
     obs = w > 0
     pairs = np.array(list(combinations(range(V), 2)))  # (K, 2)
-    # Per-view 4x4 blocks, then every pair's normal equations at once.
-    Mv = np.einsum("vp,vpki,vpkj->vpij", w * w, rows, rows)  # (V, P, 4, 4)
-    M = Mv[pairs[:, 0]] + Mv[pairs[:, 1]]  # (K, P, 4, 4)
-    A, b = M[..., :3, :3], -M[..., :3, 3]
-    ok = obs[pairs[:, 0]] & obs[pairs[:, 1]]
-    eig = np.linalg.eigvalsh(A)
-    ok &= eig[..., 0] > MIN_CONDITION * np.maximum(eig[..., 2], 1e-300)
-    A = np.where(ok[..., None, None], A, np.eye(3))
-    Xk = np.linalg.solve(A, np.where(ok[..., None], b, 0.0)[..., None])[..., 0]  # (K, P, 3)
-    err = _errors_px(rig, rows, Xk)  # (K, V, P)
+    mv = _normal_per_view(rows, w)
+    m = {cd: v[pairs[:, 0]] + v[pairs[:, 1]] for cd, v in mv.items()}  # (K, P)
+    Xk = _solve_normal(m, obs[pairs[:, 0]].astype(int) + obs[pairs[:, 1]])  # (3, K, P)
+    err = np.moveaxis(_errors_px(rig, xyT, np.nan_to_num(Xk, nan=0.0)), 0, 1)  # (K, V, P)
     err = np.where(obs[None], err, np.inf)
-    cost = np.where(obs[None], np.minimum(np.nan_to_num(err, nan=np.inf), threshold_px) ** 2, 0.0).sum(axis=1)
-    cost = np.where(ok, cost, np.inf)  # (K, P)
+    cost = np.where(obs[None], np.minimum(err, threshold_px) ** 2, 0.0).sum(axis=1)
+    cost = np.where(np.isfinite(Xk[0]), cost, np.inf)  # (K, P)
     best = np.argmin(cost, axis=0)
     inl = np.take_along_axis(err, best[None, None, :], axis=0)[0] < threshold_px  # (V, P)
-    inl &= np.isfinite(cost.min(axis=0))[None]
-    X = np.full((P, 3), np.nan)
-    for _ in range(2):
-        wi = np.where(inl, w, 0.0)
-        X = _refine(rig, rows, wi, _solve(rows, wi))
-        e = _errors_px(rig, rows, np.nan_to_num(X))
-        new = obs & (e < threshold_px) & np.isfinite(X[:, 0])[None]
-        # never fall below two views where the hypothesis had two: keep the hypothesis' inliers then
-        inl = np.where((new.sum(axis=0) >= 2)[None], new, inl)
-    wi = np.where(inl, w, 0.0)
-    X = _refine(rig, rows, wi, _solve(rows, wi))
-    e = _errors_px(rig, rows, np.nan_to_num(X))
-    e = np.where(obs & np.isfinite(X[:, 0])[None], e, np.nan)
-    return X, inl & np.isfinite(X[:, 0])[None], e
+    return inl & np.isfinite(cost.min(axis=0))[None]
+
+
+def _robust_chunk(rig: CameraRig, xy: np.ndarray, w: np.ndarray, threshold_px: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One chunk: xy (V, P, 2), w (V, P) -> X (3, P), inliers (V, P), errors (V, P) px."""
+    rows = dlt_rows(rig, xy)
+    xyT = np.moveaxis(np.nan_to_num(xy), -1, 0)  # (2, V, P)
+    obs = w > 0
+    # 1. all views; points whose every observation fits are done.
+    X = _refine(rig, rows, w, _solve(rows, w))
+    err = _errors_px(rig, xyT, np.nan_to_num(X))
+    inl = obs & (err < threshold_px)
+    bad = np.isfinite(X[0]) & (inl.sum(axis=0) < obs.sum(axis=0))
+    # 2. the others: RANSAC over view pairs, then refit on the inliers (twice, updating them).
+    if bad.any():
+        idx = np.flatnonzero(bad)
+        r, wb, xb = rows[..., idx], w[:, idx], xyT[..., idx]
+        ib = _ransac(rig, r, xb, wb, threshold_px)
+        for _ in range(2):
+            Xb = _refine(rig, r, np.where(ib, wb, 0.0), _solve(r, np.where(ib, wb, 0.0)))
+            new = (wb > 0) & (_errors_px(rig, xb, np.nan_to_num(Xb)) < threshold_px) & np.isfinite(Xb[0])
+            ib = np.where((new.sum(axis=0) >= 2)[None], new, ib)
+        Xb = _refine(rig, r, np.where(ib, wb, 0.0), _solve(r, np.where(ib, wb, 0.0)))
+        X[:, idx], inl[:, idx] = Xb, ib
+    good = np.isfinite(X[0])
+    err = np.where(obs & good[None], _errors_px(rig, xyT, np.nan_to_num(X)), np.nan)
+    return X, inl & good[None], err
 
 
 def triangulate_robust(rig: CameraRig, points2d: np.ndarray, confidence: np.ndarray | None = None,
                        min_confidence: float = 0.15, threshold_px: float = 15.0) -> Triangulation:
     """Outlier-robust triangulation: views that disagree with the consensus are dropped.
 
-    For every point, each pair of observing views proposes a 3D point; the proposal with the
-    lowest truncated squared reprojection error over all views wins (MSAC), observations within
-    ``threshold_px`` of it are inliers, and the point is re-solved by confidence-weighted DLT on
-    the inliers (twice, updating the inlier set). points2d (V, N, J, 2) px, confidence (V, N, J).
+    Each point is first solved from all its views; when some view misses the result by more
+    than ``threshold_px``, each pair of observing views proposes a 3D point, the proposal with
+    the lowest truncated squared reprojection error over all views wins (MSAC), observations
+    within ``threshold_px`` of it are the inliers, and the point is re-solved by
+    confidence-weighted DLT on them (twice, updating the inliers).
+    points2d (V, N, J, 2) px, confidence (V, N, J) or None.
     Returns a ``Triangulation`` (points3d (N, J, 3) cm, NaN where fewer than two views agree).
     """
-    _check(rig, points2d)
-    w = observation_weights(points2d, confidence, min_confidence)
-    V, N, J = w.shape
-    xy = rig.undistort(np.asarray(points2d, dtype=np.float64)).reshape(V, N * J, 2)
-    w = w.reshape(V, N * J)
-    X = np.full((N * J, 3), np.nan)
+    w, xy, (V, N, J) = _prepare(rig, points2d, confidence, min_confidence)
+    X = np.full((3, N * J), np.nan)
     inl = np.zeros((V, N * J), bool)
     err = np.full((V, N * J), np.nan)
-    chunk = max(256, CHUNK * 9 // max(V, 1) // max(1, V - 1) * 4)
-    for s in range(0, N * J, chunk):
-        sl = slice(s, s + chunk)
-        X[sl], inl[:, sl], err[:, sl] = _ransac_chunk(rig, dlt_rows(rig, xy[:, sl]), w[:, sl], threshold_px)
-    return Triangulation(X.reshape(N, J, 3), (w > 0).reshape(V, N, J), inl.reshape(V, N, J), err.reshape(V, N, J))
+    for s in range(0, N * J, CHUNK):
+        sl = slice(s, s + CHUNK)
+        X[:, sl], inl[:, sl], err[:, sl] = _robust_chunk(rig, xy[:, sl], w[:, sl], threshold_px)
+    return Triangulation(X.T.reshape(N, J, 3), (w > 0).reshape(V, N, J), inl.reshape(V, N, J), err.reshape(V, N, J))
 
 
 def reprojection_errors(rig: CameraRig, points3d: np.ndarray, points2d: np.ndarray) -> np.ndarray:
