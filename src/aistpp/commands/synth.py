@@ -1,4 +1,4 @@
-"""``aistpp synth``: write a synthetic dataset (stub until the generator lands)."""
+"""``aistpp synth``: write a synthetic dataset in the AIST++ layout."""
 
 from __future__ import annotations
 
@@ -6,13 +6,63 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.table import Table
 
-from aistpp.commands._common import not_implemented, user_errors
+from aistpp.commands._common import ConfigFile, ExecutorOpt, Quiet, Workers, console, user_errors
+from aistpp.errors import AistppError
 
 
 @user_errors
 def command(
-    out: Annotated[Optional[Path], typer.Option("--out", help="Folder to write the dataset into.")] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same dataset).")] = 0,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Folder to write the dataset into (must be empty unless --overwrite).")] = None,
+    seed: Annotated[Optional[int], typer.Option("--seed", help="Random seed: the same seed writes the same dataset. Default 0.")] = None,
+    sequences: Annotated[Optional[int], typer.Option("--sequences", min=1, help="Number of sequences. Default 2.")] = None,
+    frames: Annotated[Optional[int], typer.Option("--frames", min=2, help="Frames per sequence (60 fps). Default 240.")] = None,
+    settings: Annotated[Optional[int], typer.Option("--settings", min=1, help="Camera settings (rigs); sequences are dealt to them in turn. Default 1.")] = None,
+    views: Annotated[Optional[int], typer.Option("--views", min=2, help="Cameras per setting. Default 9 (c01..c09).")] = None,
+    image_scale: Annotated[Optional[float], typer.Option("--image-scale", help="Image size and intrinsics relative to 1920x1080 (0.5 = 960x540, focal ~800). Default 0.5.")] = None,
+    videos: Annotated[Optional[bool], typer.Option("--videos/--no-videos", help="Render the 60 fps H.264 videos (default) or skip them.")] = None,
+    noise_px: Annotated[Optional[float], typer.Option("--noise-px", help="Std of the 2D detection noise in pixels (at the written image size). Default 2.")] = None,
+    overwrite: Annotated[Optional[bool], typer.Option("--overwrite", help="Write into a non-empty --out, replacing what synth wrote there before.")] = None,
+    workers: Workers = None,
+    executor: ExecutorOpt = None,
+    quiet: Quiet = None,
+    config: ConfigFile = None,
 ) -> None:
-    not_implemented("synth")
+    from aistpp.config import build_config
+    from aistpp.pipeline.synth.generate import SynthConfig, generate
+
+    if executor == "ray":
+        raise AistppError("synth runs with --executor serial or processes")
+    values = dict(out=out, seed=seed, sequences=sequences, frames=frames, settings=settings, views=views,
+                  image_scale=image_scale, videos=videos, noise_px=noise_px, overwrite=overwrite,
+                  workers=workers, executor=executor, quiet=quiet)
+    cfg = build_config(SynthConfig, values, config, "synth")
+    summary = generate(cfg.out, cfg)
+    report = summary["report"]
+    table = Table(title=f"synthetic AIST++ dataset in {cfg.out}")
+    table.add_column("what")
+    table.add_column("where")
+    paths = summary["paths"]
+    w, h = summary["size"]
+    V, N = summary["views"], summary["frames"]
+    S = len(summary["sequences"])
+    table.add_row("body model (SMPL format)", f"{paths['smpl']}/SMPL_{{NEUTRAL,MALE,FEMALE}}.pkl")
+    table.add_row(f"{len(summary['settings'])} camera setting(s), {V} views, {w}x{h} (ground truth)",
+                  f"{paths['cameras']}/")
+    table.add_row(f"{S} sequences x {N} frames: motions, keypoints3d, keypoints2d, splits",
+                  f"{paths['anno']}/")
+    table.add_row(f"{S * V} videos of OpenPose JSON detections", f"{paths['detections']}/")
+    table.add_row(f"{S * V} videos, 60 fps H.264" if summary["videos"] else "videos: skipped (--no-videos)",
+                  f"{paths['videos']}/" if summary["videos"] else "")
+    table.add_row("fault masks and exact projections (for tests)", f"{paths['truth']}/")
+    if not cfg.quiet:
+        console.print(table)
+        for name in summary["sequences"]:
+            console.print(f"  {name}", highlight=False)
+    console.print(f"synth: {report.count('done')} sequences written, {report.count('failed')} failed, "
+                  f"{summary['seconds']:.1f} s")
+    for it in report.failed:
+        console.print(f"[red]failed[/] {it.name}: {it.error}", highlight=False, soft_wrap=True)
+    if report.failed:
+        raise typer.Exit(1)

@@ -1,0 +1,187 @@
+"""``generate``: a complete synthetic dataset in the AIST++ layout.
+
+```
+<out>/smpl/SMPL_{NEUTRAL,MALE,FEMALE}.pkl       generated body model (SMPL file format)
+<out>/annotations/cameras/setting<k>.json, mapping.txt   ground-truth cameras
+<out>/annotations/motions/<seq>.pkl            ground-truth SMPL motion
+<out>/annotations/keypoints3d/<seq>.pkl        exact COCO-17 keypoints (both keys)
+<out>/annotations/keypoints2d/<seq>.pkl        noisy detections (timestamps = frame index i,
+                                               frame i is at i/60 s)
+<out>/annotations/splits/pose_{train,val}.txt, ignore_list.txt (empty)
+<out>/detections/<video>/<video>_<frame:012d>_keypoints.json   the same detections, OpenPose BODY_25
+<out>/videos/<video>.mp4                       60 fps H.264 renders (unless videos=False)
+<out>/truth/<seq>.pkl                          fault masks and exact projections, for tests
+```
+Every sequence draws from its own generator seeded by (seed, index): the same seed gives
+the same bytes whatever the number of workers.
+"""
+
+from __future__ import annotations
+
+import functools
+import shutil
+import time
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from aistpp.core import formats
+from aistpp.core.names import GENRES, video_name
+from aistpp.errors import AistppError
+
+OUTPUT_FOLDERS = ("smpl", "annotations", "detections", "videos", "truth")
+GENDERS = ("neutral", "male", "female")
+
+
+class SynthConfig(BaseModel):
+    """Options of ``aistpp synth`` (see the command for their help texts)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    out: Path
+    seed: int = 0
+    sequences: int = Field(2, ge=1, le=1000)
+    frames: int = Field(240, ge=2, le=1_000_000)
+    settings: int = Field(1, ge=1)
+    views: int = Field(9, ge=2, le=99)
+    image_scale: float = Field(0.5, gt=0.0, le=2.0)
+    videos: bool = True
+    noise_px: float = Field(2.0, ge=0.0)
+    outlier_rate: float = Field(0.004, ge=0.0, le=1.0)
+    missing_frame_rate: float = Field(0.01, ge=0.0, le=1.0)
+    low_conf_rate: float = Field(0.03, ge=0.0, le=1.0)
+    distractor_rate: float = Field(0.03, ge=0.0, le=1.0)
+    overwrite: bool = False
+    executor: Literal["serial", "processes"] = "processes"
+    workers: int | None = Field(None, ge=1)
+    quiet: bool = False
+
+
+def sequence_names(count: int, rng: np.random.Generator) -> list[str]:
+    """``count`` distinct valid AIST sequence names, genres cycling through all ten."""
+    genres = list(GENRES)
+    start = int(rng.integers(len(genres)))
+    names: list[str] = []
+    while len(names) < count:
+        g = genres[(start + len(names)) % len(genres)]
+        name = (f"{g}_s{rng.choice(['BM', 'FM'])}_cAll_d{rng.integers(1, 31):02d}"
+                f"_m{g[1:]}{rng.integers(0, 6)}_ch{rng.integers(1, 31):02d}")
+        if name not in names:
+            names.append(name)
+    return names
+
+
+def _layout(out: Path) -> dict[str, Path]:
+    anno = out / "annotations"
+    return {"anno": anno, "smpl": out / "smpl", "detections": out / "detections", "videos": out / "videos",
+            "truth": out / "truth", "cameras": anno / "cameras"}
+
+
+def _prepare(out: Path, overwrite: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise AistppError("--out is a file, not a folder", out)
+    if out.is_dir() and any(out.iterdir()):
+        if not overwrite:
+            raise AistppError("output folder is not empty: pass --overwrite, or choose an empty folder", out)
+        for name in OUTPUT_FOLDERS:  # only what synth writes; other files stay
+            shutil.rmtree(out / name, ignore_errors=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise AistppError(f"cannot create the output folder ({exc.strerror})", out) from None
+
+
+def synth_sequence(name: str, config: SynthConfig, index: dict[str, int], setting: dict[str, str]) -> dict:
+    """Generate and write one sequence (motion, keypoints, detections, videos); returns counts."""
+    from aistpp.core.body import load_smpl, smpl_forward
+    from aistpp.core.joints import COCO_TO_SMPL
+    from aistpp.pipeline.synth.detections import FOOT_TO_SMPL, make_detections
+    from aistpp.pipeline.synth.motion import make_motion
+    from aistpp.pipeline.synth.openpose import body25_from_coco, make_distractor, write_openpose_video
+
+    paths = _layout(config.out)
+    rng = np.random.default_rng([config.seed, 2, index[name]])
+    model = load_smpl(paths["smpl"])
+    rig = formats.load_cameras(paths["cameras"] / f"{setting[name]}.json")
+    motion = make_motion(config.frames, rng, model=model)
+    points = smpl_forward(model, motion["smpl_poses"], motion["smpl_trans"], motion["smpl_scaling"])
+    kp3d = points[:, COCO_TO_SMPL].astype(np.float32)
+    det = make_detections(rig, kp3d, rng, noise_px=config.noise_px, outlier_rate=config.outlier_rate,
+                          missing_frame_rate=config.missing_frame_rate, low_conf_rate=config.low_conf_rate,
+                          feet3d=points[:, FOOT_TO_SMPL])
+    anno = paths["anno"]
+    formats.save_motion(anno / "motions" / f"{name}.pkl", motion["smpl_poses"], motion["smpl_trans"],
+                        motion["smpl_scaling"], motion["smpl_loss"])
+    formats.save_keypoints3d(anno / "keypoints3d" / f"{name}.pkl", kp3d, kp3d)
+    formats.save_keypoints2d(anno / "keypoints2d" / f"{name}.pkl", det["keypoints2d"], det["det_scores"],
+                             np.arange(config.frames))
+    body25 = body25_from_coco(det["keypoints2d"], det["feet2d"])  # (V, N, 25, 3)
+    V = len(rig)
+    can_hide = (~det["missing"]) & (det["det_scores"] > 0.4)
+    has_distractor = can_hide & (rng.random(can_hide.shape) < config.distractor_rate)
+    for v in range(V):
+        frames = np.flatnonzero(has_distractor[v])
+        distractors = {int(i): (make_distractor(body25[v, i], rig.sizes[v], rng), bool(rng.random() < 0.5))
+                       for i in frames}
+        write_openpose_video(paths["detections"], video_name(name, rig.names[v]), body25[v], det["missing"][v],
+                             distractors)
+    truth = {k: det[k] for k in ("clean", "missing", "swapped", "outlier", "low_conf", "visible")}
+    truth.update(feet2d=det["feet2d"], distractor=has_distractor, setting=setting[name])
+    formats.save_pickle(paths["truth"] / f"{name}.pkl", truth)
+    if config.videos:
+        from aistpp.pipeline.synth.video import face_parts, outward_faces, render_view_video
+
+        _, verts = smpl_forward(model, motion["smpl_poses"], motion["smpl_trans"], motion["smpl_scaling"],
+                                vertices=True)
+        faces = outward_faces(model.v_template.numpy(), model.faces.astype(np.int64))
+        parts = face_parts(faces, model.lbs_weights.numpy())
+        for v in range(V):
+            render_view_video(paths["videos"] / f"{video_name(name, rig.names[v])}.mp4", rig, v, verts, faces, parts)
+    return {"frames": config.frames, "missed view-frames": int(det["missing"].sum()),
+            "outliers": int(det["outlier"].sum()), "distractors": int(has_distractor.sum())}
+
+
+def generate(out_dir: str | Path, config: SynthConfig | None = None) -> dict:
+    """Write a synthetic dataset under ``out_dir`` (see the module docstring); returns a summary.
+
+    Raises ``AistppError`` if ``out_dir`` is not empty and ``config.overwrite`` is false.
+    """
+    from aistpp.core.runner import RunOptions, run_jobs
+    from aistpp.pipeline.synth.body_model import make_body_model, write_body_model
+    from aistpp.pipeline.synth.rig import make_rig, scale_rig
+
+    start = time.perf_counter()
+    out = Path(out_dir)
+    config = (config or SynthConfig(out=out)).model_copy(update={"out": out})
+    _prepare(out, config.overwrite)
+    paths = _layout(out)
+    rng = np.random.default_rng([config.seed, 0])
+    names = sequence_names(config.sequences, rng)
+    paths["smpl"].mkdir(parents=True, exist_ok=True)
+    for gender in GENDERS:
+        write_body_model(paths["smpl"] / f"SMPL_{gender.upper()}.pkl", make_body_model(gender))
+    settings = [f"setting{k + 1}" for k in range(config.settings)]
+    for k, s in enumerate(settings):
+        rig = scale_rig(make_rig(k, np.random.default_rng([config.seed, 1, k]), num_views=config.views),
+                        config.image_scale)
+        formats.save_cameras(paths["cameras"] / f"{s}.json", rig)
+    setting = {n: settings[i % len(settings)] for i, n in enumerate(names)}
+    formats.write_mapping(paths["cameras"] / "mapping.txt", setting)
+    n_val = len(names) // 5 if len(names) >= 5 else (1 if len(names) >= 2 else 0)
+    formats.write_lines(paths["anno"] / "splits" / "pose_train.txt", names[: len(names) - n_val])
+    formats.write_lines(paths["anno"] / "splits" / "pose_val.txt", names[len(names) - n_val:])
+    formats.write_lines(paths["anno"] / "ignore_list.txt", [])
+    for kind in ("motions", "keypoints2d", "keypoints3d"):
+        (paths["anno"] / kind).mkdir(parents=True, exist_ok=True)
+    job = functools.partial(synth_sequence, config=config, index={n: i for i, n in enumerate(names)},
+                            setting=setting)
+    options = RunOptions(executor=config.executor, workers=config.workers, overwrite=True, quiet=config.quiet)
+    report = run_jobs(job, names, options, title="synth")
+    return {
+        "out": str(out), "sequences": names, "settings": settings, "frames": config.frames,
+        "views": config.views, "size": [int(s) for s in rig.sizes[0]], "videos": config.videos,
+        "paths": {k: str(v) for k, v in paths.items()}, "report": report,
+        "seconds": time.perf_counter() - start,
+    }

@@ -1,0 +1,170 @@
+"""Plausible, varied dance-like SMPL motion: smooth, within joint limits, near the origin.
+
+A sequence is a chain of "moves" (about 1.5-3 s each) blended with smooth weights. A move
+gives every joint axis a rest offset and a beat-synchronous swing whose range stays inside
+that axis' limits, so every blend of moves stays inside them too. The root turns (including
+occasional spins), sways and wanders around the origin; with a body model the feet are put
+on the floor (y = 0) in every frame, plus the occasional hop.
+
+Axes follow SMPL's rest frame: the body faces +z, +y is up, the body's left is +x.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+FPS = 60
+FOOT_JOINTS = (7, 8, 10, 11)  # ankles and feet among SMPL's 24 joints
+FOOT_VERTEX_JOINTS = tuple(range(29, 35))  # smplx's big toe, small toe, heel joints (both feet)
+
+# (joint, axis, low, high) in radians: the range each joint axis may take.
+# Axes of the left limbs; the right limb mirrors y and z (see _mirror).
+_LIMITS = (
+    (3, 0, -0.15, 0.35), (3, 1, -0.35, 0.35), (3, 2, -0.2, 0.2),      # spine1: bend, twist, side
+    (6, 0, -0.1, 0.2), (6, 1, -0.2, 0.2), (6, 2, -0.1, 0.1),          # spine2
+    (9, 0, -0.1, 0.2), (9, 1, -0.2, 0.2), (9, 2, -0.1, 0.1),          # spine3
+    (12, 0, -0.2, 0.3), (12, 1, -0.4, 0.4), (12, 2, -0.2, 0.2),       # neck
+    (15, 0, -0.2, 0.2), (15, 1, -0.3, 0.3), (15, 2, -0.15, 0.15),     # head
+    (1, 0, -1.3, 0.35), (1, 1, -0.3, 0.4), (1, 2, -0.05, 0.6),        # left hip: flex(-), twist, abduct(+)
+    (4, 0, 0.0, 1.6),                                                 # left knee: flex (+) only
+    (7, 0, -0.35, 0.45), (7, 2, -0.15, 0.15),                          # left ankle
+    (13, 1, -0.15, 0.15), (13, 2, -0.2, 0.25),                         # left collar
+    (16, 0, -0.6, 0.6), (16, 1, -1.2, 0.5), (16, 2, -1.3, 0.9),        # left shoulder: twist, fwd(-), up(+)
+    (18, 1, -2.2, 0.0),                                               # left elbow: flex (-) only
+    (20, 0, -0.5, 0.5), (20, 2, -0.4, 0.4),                            # left wrist
+)  # fmt: skip
+_LEFT_RIGHT = {1: 2, 4: 5, 7: 8, 10: 11, 13: 14, 16: 17, 18: 19, 20: 21, 22: 23}
+
+
+def _dof_table() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Joint (D,), axis (D,), low (D,), high (D,), partner (D,) (index of the mirrored DOF or -1)."""
+    rows = []
+    for j, a, lo, hi in _LIMITS:
+        rows.append((j, a, lo, hi))
+        if j in _LEFT_RIGHT:  # mirror: rotations about y and z change sign for the right side
+            if a == 0:
+                rows.append((_LEFT_RIGHT[j], a, lo, hi))
+            else:
+                rows.append((_LEFT_RIGHT[j], a, -hi, -lo))
+    table = np.array(rows)
+    joint, axis = table[:, 0].astype(int), table[:, 1].astype(int)
+    partner = np.full(len(rows), -1)
+    for i, (j, a) in enumerate(zip(joint, axis)):
+        if j in _LEFT_RIGHT:
+            partner[i] = np.flatnonzero((joint == _LEFT_RIGHT[j]) & (axis == a))[0]
+    return joint, axis, table[:, 2], table[:, 3], partner
+
+
+def joint_limits() -> np.ndarray:
+    """Per-axis limits of body-pose rotations: (24, 3, 2) radians (low, high); 0 where fixed.
+
+    Row 0 (the global orientation) is unbounded (+-inf).
+    """
+    joint, axis, lo, hi, _ = _dof_table()
+    lim = np.zeros((24, 3, 2))
+    lim[joint, axis, 0] = lo
+    lim[joint, axis, 1] = hi
+    lim[0] = [-np.inf, np.inf]
+    return lim
+
+
+def _blend_weights(t: np.ndarray, centers: np.ndarray, width: float) -> np.ndarray:
+    """Smooth partition of unity: (N, K) normalised Gaussian bumps around ``centers`` (s)."""
+    w = np.exp(-0.5 * ((t[:, None] - centers[None, :]) / width) ** 2) + 1e-12
+    return w / w.sum(axis=1, keepdims=True)
+
+
+def _body_pose(t: np.ndarray, beat_hz: float, centers: np.ndarray, width: float, rng) -> np.ndarray:
+    """Body joint rotations (N, 24, 3) axis-angle (row 0 left zero)."""
+    joint, axis, lo, hi, partner = _dof_table()
+    K, D = len(centers), len(joint)
+    # Each move: offset inside [lo, hi]; swing amplitude fits between offset and both limits.
+    offset = lo + (hi - lo) * rng.uniform(0.2, 0.8, (K, D))
+    room = np.minimum(offset - lo, hi - offset)
+    amp = room * rng.uniform(0.3, 1.0, (K, D)) * (rng.random((K, D)) < 0.85)
+    mult = rng.choice([0.5, 1.0, 1.0, 2.0], (K, D))
+    phase = rng.uniform(0, 2 * np.pi, (K, D))
+    # Limbs move as pairs: mostly in anti-phase (stepping, arm swings), sometimes in unison.
+    left = np.flatnonzero(partner > np.arange(D))
+    right = partner[left]
+    anti = rng.random((K, len(left))) < 0.65
+    mult[:, right] = mult[:, left]
+    phase[:, right] = phase[:, left] + np.pi * anti + rng.normal(0, 0.2, (K, len(left)))
+    t_ = t[:, None, None]
+    values = offset + amp * np.sin(2 * np.pi * beat_hz * mult * t_ + phase)  # (N, K, D)
+    w = _blend_weights(t, centers, width)
+    dof = np.einsum("nk,nkd->nd", w, values)
+    pose = np.zeros((len(t), 24, 3))
+    pose[:, joint, axis] = dof
+    return pose
+
+
+def _root(t: np.ndarray, beat_hz: float, centers: np.ndarray, width: float, rng) -> tuple[np.ndarray, np.ndarray]:
+    """Global orientation (N, 3) axis-angle and horizontal root path (N, 2) cm (x, z)."""
+    K = len(centers)
+    dt = np.diff(t, prepend=t[0])
+    w = _blend_weights(t, centers, width)
+    # Turning rate per move (rad/s): mostly slow turns, sometimes a spin.
+    rate = rng.uniform(-0.8, 0.8, K)
+    spins = rng.random(K) < 0.2
+    rate[spins] = rng.choice([-1, 1], spins.sum()) * rng.uniform(2.5, 4.5, spins.sum())
+    yaw = rng.uniform(-np.pi, np.pi) + np.cumsum((w @ rate) * dt)
+    yaw += (w @ rng.uniform(0, 0.35, K)) * np.sin(2 * np.pi * beat_hz * t / 2 + rng.uniform(0, 2 * np.pi))
+    pitch = (w @ rng.uniform(-0.12, 0.2, K)) + 0.06 * np.sin(2 * np.pi * beat_hz * t + rng.uniform(0, 2 * np.pi))
+    roll = (w @ rng.uniform(0, 0.1, K)) * np.sin(np.pi * beat_hz * t + rng.uniform(0, 2 * np.pi))
+    rot = Rotation.from_euler("YXZ", np.stack([yaw, pitch, roll], axis=1))
+    # Wander: a few slow sinusoids per axis, then a beat-synchronous sway.
+    freqs = rng.uniform(0.04, 0.25, (2, 3))
+    amps = rng.uniform(10, 40, (2, 3))
+    phases = rng.uniform(0, 2 * np.pi, (2, 3))
+    path = np.einsum("ak,nak->na", amps, np.sin(2 * np.pi * freqs * t[:, None, None] + phases))
+    sway = (w @ rng.uniform(0, 8, K))[:, None] * np.stack(
+        [np.sin(np.pi * beat_hz * t), np.sin(2 * np.pi * beat_hz * t + 1.0)], axis=1)
+    path = path + sway
+    path -= path.mean(axis=0)
+    return rot.as_rotvec(), path
+
+
+def make_motion(num_frames: int, rng: np.random.Generator, model=None, fps: float = FPS) -> dict:
+    """A dance-like SMPL motion in the AIST++ convention.
+
+    Returns ``smpl_poses`` (N, 72) float32 axis-angle (global orientation first),
+    ``smpl_trans`` (N, 3) float32 cm and ``smpl_scaling`` (1,) float32 (about 90-100: the
+    model is in metres, the world in cm), ``smpl_loss`` 0.0.
+    With ``model`` (a ``smplx.SMPL``) the lowest foot point touches the floor y = 0 in every
+    frame except during hops; without it the root height is a nominal 0.93 x scaling.
+    """
+    if num_frames < 1:
+        raise ValueError("num_frames must be >= 1")
+    t = np.arange(num_frames) / fps
+    duration = num_frames / fps
+    beat_hz = rng.uniform(85, 135) / 60.0
+    # Move centres every 1.5-3 s, covering the clip and a margin around it.
+    steps = rng.uniform(1.5, 3.0, int(duration / 1.5) + 4)
+    centers = np.cumsum(steps) - steps[0] - rng.uniform(0, 1.5)
+    width = 0.6
+    pose = _body_pose(t, beat_hz, centers, width, rng)
+    orient, path = _root(t, beat_hz, centers, width, rng)
+    pose[:, 0] = orient
+    poses = pose.reshape(num_frames, 72)
+    scaling = rng.uniform(90.0, 100.0)
+    trans = np.zeros((num_frames, 3))
+    trans[:, [0, 2]] = path
+    # Hops: a few moves bounce off the floor on the beat.
+    hop = _blend_weights(t, centers, width) @ (rng.uniform(4, 12, len(centers)) * (rng.random(len(centers)) < 0.3))
+    lift = hop * np.maximum(0.0, np.sin(2 * np.pi * beat_hz * t)) ** 4
+    if model is None:
+        trans[:, 1] = 0.93 * scaling + lift
+    else:
+        from aistpp.core.body import smpl_forward
+
+        joints = smpl_forward(model, poses, np.zeros_like(trans), scaling)  # (N, 45, 3) cm
+        feet = joints[:, list(FOOT_JOINTS) + list(FOOT_VERTEX_JOINTS), 1]
+        trans[:, 1] = -feet.min(axis=1) + lift
+    return {
+        "smpl_poses": poses.astype(np.float32),
+        "smpl_trans": trans.astype(np.float32),
+        "smpl_scaling": np.array([scaling], np.float32),
+        "smpl_loss": 0.0,
+    }
