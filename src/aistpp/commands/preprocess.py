@@ -69,4 +69,4 @@ def command(
                               highlight=False, soft_wrap=True)
         if n > len(it.info.get("corrupt_files", [])):
             err_console.print(f"[yellow]warning[/] {it.name}: {n} unreadable files in all (see --report)")
-    print_report(result, columns=("frames", "views", "format", "joint_set", "corrupt", "switches"), quiet=cfg.quiet)
+    print_report(result, columns=("frames", "views", "format", "joint_set", "corrupt", "overrides"), quiet=cfg.quiet)

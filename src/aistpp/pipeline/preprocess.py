@@ -41,7 +41,8 @@ def person_centres(keypoints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         warnings.simplefilter("ignore", RuntimeWarning)
         centre = np.nanmean(xy, axis=-2)
         extent = np.nanmax(xy, axis=-2) - np.nanmin(xy, axis=-2)
-    return centre, np.maximum(np.nanmax(extent, axis=-1), 1.0)
+        size = np.maximum(np.nanmax(extent, axis=-1), 1.0)
+    return centre, size
 
 
 def _jump(ca: np.ndarray, sa: np.ndarray, cb: np.ndarray, sb: np.ndarray) -> np.ndarray:
@@ -202,18 +203,15 @@ def preprocess_sequence(name: str, config: PreprocessConfig) -> dict:
                           config.keypoints_dir)
     native_set = sets.pop() if sets else next(d.joint_set for d in per_view if d is not None)
     ts, kp_native, kp_coco, sc = [], [], [], []
-    switches = 0
+    overrides = 0
     for d in per_view:
         if d is None:
             ts.append(None), kp_native.append(None), kp_coco.append(None), sc.append(None)
             continue
-        if config.tracking:
-            choice = select_dancer(d.keypoints, d.scores)
-        else:
-            present = np.isfinite(d.scores)
-            choice = np.where(present.any(1), np.argmax(np.where(present, d.scores, -np.inf), 1), -1)
-        kept = choice[choice >= 0]
-        switches += int(np.count_nonzero(np.diff(kept)))
+        present = np.isfinite(d.scores)
+        best = np.where(present.any(1), np.argmax(np.where(present, d.scores, -np.inf), 1), -1)
+        choice = select_dancer(d.keypoints, d.scores) if config.tracking else best
+        overrides += int(np.count_nonzero(choice != best))  # frames where tracking beat the score
         k, s = pick(d.keypoints, d.scores, choice)
         ts.append(d.timestamps), kp_native.append(k), kp_coco.append(to_coco17(k, d.joint_set)), sc.append(s)
     keypoints2d, det_scores, timestamps = assemble_views(ts, kp_coco, sc, 17)
@@ -237,7 +235,7 @@ def preprocess_sequence(name: str, config: PreprocessConfig) -> dict:
         "missing_views": missing,
         "corrupt": len(corrupt),
         "corrupt_files": corrupt[:MAX_LISTED_CORRUPT],
-        "switches": switches,
+        "overrides": overrides,
     }
 
 

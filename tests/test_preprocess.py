@@ -1,0 +1,322 @@
+"""`aistpp preprocess`: detector JSON of each format -> keypoints2d pickles equal to the truth
+the test wrote; dancer tracking against a passer-by; missing frames, views and corrupt files."""
+
+from __future__ import annotations
+
+import json
+import pickle
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from aistpp.cli import app
+from aistpp.core import formats
+from aistpp.core.detections import pack, read_video
+from aistpp.core.rig import aist_like_ring
+from aistpp.pipeline.preprocess import PreprocessConfig, preprocess_sequence, run_preprocess, select_dancer
+
+SEQ = "gWA_sFM_cAll_d27_mWA2_ch21"
+COCO = ["nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
+        "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee",
+        "right_knee", "left_ankle", "right_ankle"]
+# OpenPose's own orders, spelled out here (short names) independently of aistpp.core.joints.
+BODY25 = ["nose", "neck", "right_shoulder", "right_elbow", "right_wrist", "left_shoulder", "left_elbow",
+          "left_wrist", "mid_hip", "right_hip", "right_knee", "right_ankle", "left_hip", "left_knee",
+          "left_ankle", "right_eye", "left_eye", "right_ear", "left_ear", "left_big_toe", "left_small_toe",
+          "left_heel", "right_big_toe", "right_small_toe", "right_heel"]
+COCO18 = [n for n in BODY25[:15] if n != "mid_hip"] + ["right_eye", "left_eye", "right_ear", "left_ear"]
+
+
+def vid(view: str, seq: str = SEQ) -> str:
+    return seq.replace("cAll", view)
+
+
+def truth(rng, V=3, N=40, drop_joints=0.1):
+    """(V, N, 17, 3) COCO keypoints (float32, some joints NaN) and their det scores."""
+    kp = np.concatenate([rng.uniform(0, 1900, (V, N, 17, 2)), rng.uniform(0.3, 1.0, (V, N, 17, 1))], -1)
+    kp = kp.astype(np.float32)
+    kp[rng.random((V, N, 17)) < drop_joints] = np.nan
+    score = np.nan_to_num(kp[..., 2].astype(np.float64)).mean(-1).astype(np.float32)
+    return kp, score
+
+
+def to_set(coco: np.ndarray, names: list[str], rng) -> np.ndarray:
+    """COCO (..., 17, 3) -> another joint order, extra joints random, NaN written as OpenPose's 0, 0, 0."""
+    out = np.concatenate([rng.uniform(0, 1900, coco.shape[:-2] + (len(names), 2)),
+                          rng.uniform(0.1, 1, coco.shape[:-2] + (len(names), 1))], -1)
+    for j, n in enumerate(names):
+        if n in COCO:
+            out[..., j, :] = coco[..., COCO.index(n), :]
+    return np.nan_to_num(out.astype(np.float32), nan=0.0)
+
+
+def write_openpose(folder, video, people_per_frame):
+    """people_per_frame: list (frames) of lists of (J, 3) arrays; None = no file for that frame."""
+    d = folder / video
+    d.mkdir(parents=True, exist_ok=True)
+    for i, people in enumerate(people_per_frame):
+        if people is None:
+            continue
+        obj = {"version": 1.3, "people": [{"person_id": [-1], "pose_keypoints_2d": np.asarray(p, np.float64).ravel().tolist(),
+                                            "face_keypoints_2d": []} for p in people]}
+        (d / f"{video}_{i:012d}_keypoints.json").write_text(json.dumps(obj))
+
+
+def cfg(tmp_path, **kw) -> PreprocessConfig:
+    base = dict(keypoints_dir=tmp_path / "K", save_dir=tmp_path / "out", executor="serial", quiet=True)
+    base.update(kw)
+    return PreprocessConfig(**base)
+
+
+def load(tmp_path, seq=SEQ):
+    with open(tmp_path / "out" / f"{seq}.pkl", "rb") as f:
+        return pickle.load(f)
+
+
+# ---- formats ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("names", [BODY25, COCO18], ids=["body25", "coco18"])
+def test_openpose_roundtrip_exact(tmp_path, names):
+    rng = np.random.default_rng(1)
+    kp, score = truth(rng, V=9, N=30)
+    missed = rng.random((9, 30)) < 0.1  # frames written with "people": []
+    native = to_set(kp, names, rng)
+    for v in range(9):
+        write_openpose(tmp_path / "K", vid(f"c{v + 1:02d}"),
+                       [[] if missed[v, i] else [native[v, i]] for i in range(30)])
+    info = preprocess_sequence(SEQ, cfg(tmp_path, joints="native"))
+    out = load(tmp_path)
+    kp[missed] = np.nan
+    score[missed] = 0
+    np.testing.assert_array_equal(out["keypoints2d"], kp)  # NaNs in the same places too
+    np.testing.assert_array_equal(out["det_scores"], score)
+    np.testing.assert_array_equal(out["timestamps"], np.arange(30))
+    assert out["joint_set"] == "coco17" and out["joint_set_native"] == ("body25" if names is BODY25 else "coco18")
+    want_native = np.where((native == 0).all(-1, keepdims=True), np.nan, native)
+    want_native[missed] = np.nan
+    np.testing.assert_array_equal(out["keypoints2d_native"], want_native)
+    assert info["frames"] == 30 and info["missing_views"] == [] and info["corrupt"] == 0
+    assert formats.load_keypoints2d(tmp_path / "out" / f"{SEQ}.pkl")["keypoints2d"].shape == (9, 30, 17, 3)
+
+
+def test_aist_detector_format_nested_and_flat(tmp_path):
+    rng = np.random.default_rng(2)
+    kp, _ = truth(rng, V=2, N=12, drop_joints=0)
+    stamps = 1000 + 17 * np.arange(12)  # timestamps kept as they are
+    for v, nested in ((0, True), (1, False)):
+        d = tmp_path / "K" / vid(f"c{v + 1:02d}")
+        d.mkdir(parents=True)
+        for i, t in enumerate(stamps):
+            other = kp[v, i] + 5.0  # a second, weaker detection at nearly the same place
+            people = [other, kp[v, i]] if i % 2 else [kp[v, i], other]
+            scores = [0.3, 0.9] if i % 2 else [0.9, 0.3]
+            keypoints = [p.tolist() for p in people] if nested else np.concatenate([p.ravel() for p in people]).tolist()
+            (d / f"{vid(f'c{v + 1:02d}')}_{t}.json").write_text(json.dumps({"keypoints": keypoints, "detection_scores": scores}))
+    preprocess_sequence(SEQ, cfg(tmp_path))
+    out = load(tmp_path)
+    np.testing.assert_array_equal(out["timestamps"], stamps)
+    np.testing.assert_array_equal(out["keypoints2d"][:2], kp)
+    np.testing.assert_allclose(out["det_scores"][:2], 0.9)
+    assert np.isnan(out["keypoints2d"][2:]).all() and (out["det_scores"][2:] == 0).all()
+
+
+def test_coco_results_and_alphapose_halpe26(tmp_path):
+    rng = np.random.default_rng(3)
+    kp, _ = truth(rng, V=2, N=10, drop_joints=0)
+    halpe_extra = rng.uniform(0, 1000, (10, 9, 3))
+    k = tmp_path / "K"
+    k.mkdir()
+    # c01: COCO results list, integer image ids, frames 3 and 7 without anyone, a second person in frame 5.
+    res = [{"image_id": i, "category_id": 1, "keypoints": kp[0, i].ravel().tolist(), "score": 0.8}
+           for i in range(10) if i not in (3, 7)]
+    res.append({"image_id": 5, "category_id": 1, "keypoints": (kp[0, 5] + 2).ravel().tolist(), "score": 0.5})
+    (k / f"{vid('c01')}.json").write_text(json.dumps(res))
+    # c02: AlphaPose HALPE-26 in <video>/alphapose-results.json with "12.jpg"-style ids, shuffled.
+    (k / vid("c02")).mkdir()
+    res = [{"image_id": f"{i}.jpg", "category_id": 1, "keypoints": np.concatenate([kp[1, i], halpe_extra[i]]).ravel().tolist(),
+            "score": 2.5, "box": [0, 0, 1, 1], "idx": [0]} for i in rng.permutation(10)]
+    (k / vid("c02") / "alphapose-results.json").write_text(json.dumps(res))
+    info = preprocess_sequence(SEQ, cfg(tmp_path))
+    out = load(tmp_path)
+    np.testing.assert_array_equal(out["timestamps"], np.arange(10))
+    want = kp[0].copy()
+    want[[3, 7]] = np.nan
+    np.testing.assert_array_equal(out["keypoints2d"][0], want)
+    np.testing.assert_array_equal(out["det_scores"][0], np.where(np.isin(np.arange(10), [3, 7]), 0, 0.8).astype(np.float32))
+    np.testing.assert_array_equal(out["keypoints2d"][1], kp[1])
+    assert (out["det_scores"][1] == 2.5).all()
+    assert info["joint_set"] in ("coco17", "halpe26")
+    assert read_video(k / vid("c02")).joint_set == "halpe26" and read_video(k / f"{vid('c01')}.json").joint_set == "coco17"
+
+
+# ---- tracking --------------------------------------------------------------------------------
+def walking_person(N, start, rng, step=3.0, size=300.0):
+    centre = start + np.cumsum(rng.normal(0, step, (N, 2)), axis=0)
+    offsets = rng.uniform(-size / 2, size / 2, (17, 2))
+    xy = centre[:, None] + offsets
+    return np.concatenate([xy, np.full((N, 17, 1), 0.8)], -1)
+
+
+def test_tracking_keeps_the_dancer_against_a_passer_by():
+    rng = np.random.default_rng(4)
+    N = 60
+    dancer = walking_person(N, np.array([900.0, 500.0]), rng)
+    passer = walking_person(N, np.array([200.0, 500.0]), rng, size=250)
+    kp = np.full((N, 2, 17, 3), np.nan)
+    scores = np.full((N, 2), np.nan)
+    kp[:, 0], scores[:, 0] = dancer, 0.7
+    # The passer-by shows up in frames 20-22 with a HIGHER score, listed first.
+    for i in (20, 21, 22):
+        kp[i] = [passer[i], dancer[i]]
+        scores[i] = [0.95, 0.7]
+    # A lingering audience member with a lower score in frames 40-59 (no single-person anchor after).
+    kp[40:, 1], scores[40:, 1] = passer[40:], 0.4
+    choice = select_dancer(kp, scores)
+    picked = np.take_along_axis(kp, choice[:, None, None, None], 1)[:, 0]
+    np.testing.assert_array_equal(picked, dancer)
+    # The per-frame best would have switched (the test would be meaningless otherwise).
+    assert (np.nanargmax(scores[20:23], axis=1) == 0).all()
+
+
+def test_tracking_starts_on_the_consistent_person_and_handles_empty_frames():
+    rng = np.random.default_rng(5)
+    N = 30
+    a = walking_person(N, np.array([400.0, 400.0]), rng)
+    b = walking_person(N, np.array([1400.0, 400.0]), rng)
+    kp = np.stack([b, a], 1)
+    scores = np.tile([0.5, 0.8], (N, 1))
+    scores[0] = [0.9, 0.8]  # b wins the first frame only
+    kp[10:13], scores[10:13] = np.nan, np.nan  # nobody
+    choice = select_dancer(kp, scores)
+    assert (choice[10:13] == -1).all()
+    assert (np.delete(choice, [10, 11, 12]) == 1).all()
+
+
+def test_synth_like_distractor_end_to_end(tmp_path):
+    """Low-score distractors (sometimes listed first) never replace the dancer."""
+    rng = np.random.default_rng(6)
+    kp, score = truth(rng, V=2, N=25, drop_joints=0.05)
+    for v in range(2):
+        frames = []
+        for i in range(25):
+            people = [kp[v, i]]
+            if i % 4 == 1:
+                d = kp[v, i].copy()
+                d[:, :2] = d[:, :2] * 0.4 + 50
+                d[:, 2] = 0.1
+                people.insert(0 if i % 8 == 1 else 1, d)
+            frames.append([to_set(p[None], BODY25, rng)[0] for p in people])
+        write_openpose(tmp_path / "K", vid(f"c{v + 1:02d}"), frames)
+    info = preprocess_sequence(SEQ, cfg(tmp_path))
+    out = load(tmp_path)
+    np.testing.assert_array_equal(out["keypoints2d"][:2], kp)
+    np.testing.assert_array_equal(out["det_scores"][:2], score)
+    assert info["overrides"] == 0
+
+
+# ---- missing and corrupt -----------------------------------------------------------------
+def test_missing_frames_views_and_corrupt_files(tmp_path):
+    rng = np.random.default_rng(7)
+    kp, score = truth(rng, V=9, N=20)
+    k = tmp_path / "K"
+    for v in range(9):
+        if v == 4:
+            continue  # view c05 missing entirely
+        frames = [[to_set(kp[v, i][None], BODY25, rng)[0]] for i in range(20)]
+        if v == 0:
+            frames[15:] = [None] * 5  # c01 stops early: no files for frames 15..19
+        write_openpose(k, vid(f"c{v + 1:02d}"), frames)
+    bad = {1: b'{"version": 1.3, "people": [{"pose_key', 2: b"\x00\xff not json", 3: b'{"people": [{"pose_keypoints_2d": [1, 2]}]}'}
+    for v, data in bad.items():
+        (k / vid(f"c{v + 1:02d}") / f"{vid(f'c{v + 1:02d}')}_{8:012d}_keypoints.json").write_bytes(data)
+    (k / vid("c03") / f"{vid('c03')}_{9:012d}_keypoints.json").write_bytes(b"")
+    report = run_preprocess(cfg(tmp_path))
+    (item,) = report.items
+    assert item.status == "done", item.error
+    out = load(tmp_path)
+    want, want_score = kp.copy(), score.copy()
+    want[4], want_score[4] = np.nan, 0
+    want[0, 15:], want_score[0, 15:] = np.nan, 0
+    for v in bad:
+        want[v, 8], want_score[v, 8] = np.nan, 0
+    want[2, 9], want_score[2, 9] = np.nan, 0
+    np.testing.assert_array_equal(out["keypoints2d"], want)
+    np.testing.assert_array_equal(out["det_scores"], want_score)
+    np.testing.assert_array_equal(out["timestamps"], np.arange(20))
+    assert item.info["missing_views"] == ["c05"] and item.info["corrupt"] == 4
+    assert any(p.endswith(f"{vid('c02')}_{8:012d}_keypoints.json") for p in item.info["corrupt_files"])
+
+
+def test_view_order_from_camera_json_and_union_of_timestamps(tmp_path):
+    anno = tmp_path / "anno"
+    formats.write_mapping(anno / "cameras" / "mapping.txt", {SEQ: "setting1"})
+    formats.save_cameras(anno / "cameras" / "setting1.json", aist_like_ring(3, names=("c03", "c01", "c02")))
+    rng = np.random.default_rng(8)
+    kp, _ = truth(rng, V=3, N=6, drop_joints=0)
+    for v, view in enumerate(("c01", "c02", "c03")):
+        frames = [[to_set(kp[v, i][None], BODY25, rng)[0]] for i in range(6)]
+        frames[v] = None  # each view lacks a different frame
+        write_openpose(tmp_path / "K", vid(view), frames)
+    preprocess_sequence(SEQ, cfg(tmp_path, anno_dir=anno))
+    out = load(tmp_path)
+    assert out["keypoints2d"].shape == (3, 6, 17, 3)
+    for slot, v in enumerate((2, 0, 1)):  # c03, c01, c02
+        want = kp[v].copy()
+        want[v] = np.nan
+        np.testing.assert_array_equal(out["keypoints2d"][slot], want)
+
+
+def test_pack_puts_every_person_in_its_frame():
+    rng = np.random.default_rng(9)
+    E = 50
+    frame = rng.integers(0, 12, E) * 10
+    kp = rng.normal(size=(E, 4, 3)).astype(np.float32)
+    sc = rng.random(E).astype(np.float32)
+    ts, out, osc = pack(np.array([5]), frame, kp, sc)
+    assert 5 in ts and np.isnan(osc[list(ts).index(5)]).all()
+    for e in range(E):
+        f = list(ts).index(frame[e])
+        rank = int(np.sum(frame[:e] == frame[e]))
+        np.testing.assert_array_equal(out[f, rank], kp[e])
+        assert osc[f, rank] == sc[e]
+    assert out.shape[1] == np.bincount(frame).max()
+
+
+# ---- the command -------------------------------------------------------------------------
+def test_cli_batch_resumes_and_reports(tmp_path):
+    rng = np.random.default_rng(10)
+    kp, _ = truth(rng, V=2, N=5)
+    other = "gBR_sBM_cAll_d04_mBR0_ch01"
+    for seq in (SEQ, other):
+        for v in range(2):
+            write_openpose(tmp_path / "K", vid(f"c{v + 1:02d}", seq), [[to_set(kp[v, i][None], BODY25, rng)[0]] for i in range(5)])
+    args = ["preprocess", "--keypoints-dir", str(tmp_path / "K"), "--save-dir", str(tmp_path / "out"),
+            "--executor", "serial", "--quiet", "--report", str(tmp_path / "r.json")]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted([f"{SEQ}.pkl", f"{other}.pkl"])
+    res = CliRunner().invoke(app, args)
+    assert json.loads((tmp_path / "r.json").read_text())["skipped"] == 2
+    res = CliRunner().invoke(app, args + ["--sequence-names", "gHO_sBM_cAll_d20_mHO0_ch01"])
+    assert res.exit_code == 1  # a sequence without detections fails, reported
+    res = CliRunner().invoke(app, ["preprocess", "--save-dir", str(tmp_path / "out")])
+    assert res.exit_code == 2 and "--keypoints-dir" in res.output
+
+
+def test_job_tracking_overrides_a_brief_higher_scored_passer_by(tmp_path):
+    rng = np.random.default_rng(11)
+    N = 20
+    dancer = walking_person(N, np.array([900.0, 500.0]), rng).astype(np.float32)
+    passer = walking_person(N, np.array([150.0, 500.0]), rng, size=200).astype(np.float32)
+    d = tmp_path / "K" / vid("c01")
+    d.mkdir(parents=True)
+    for i in range(N):
+        people, scores = [dancer[i]], [0.7]
+        if i in (8, 9):
+            people, scores = [passer[i], dancer[i]], [0.99, 0.7]
+        (d / f"{vid('c01')}_{i}.json").write_text(json.dumps({"keypoints": [p.tolist() for p in people], "detection_scores": scores}))
+    info = preprocess_sequence(SEQ, cfg(tmp_path))
+    np.testing.assert_array_equal(load(tmp_path)["keypoints2d"][0], dancer)
+    assert info["overrides"] == 2
+    preprocess_sequence(SEQ, cfg(tmp_path, tracking=False))
+    np.testing.assert_array_equal(load(tmp_path)["keypoints2d"][0, 8:10], passer[8:10])
