@@ -82,8 +82,9 @@ def _body_pose(t: np.ndarray, beat_hz: float, centers: np.ndarray, width: float,
     # Each move: offset inside [lo, hi]; swing amplitude fits between offset and both limits.
     offset = lo + (hi - lo) * rng.uniform(0.2, 0.8, (K, D))
     room = np.minimum(offset - lo, hi - offset)
-    amp = room * rng.uniform(0.3, 1.0, (K, D)) * (rng.random((K, D)) < 0.85)
-    mult = rng.choice([0.5, 1.0, 1.0, 2.0], (K, D))
+    # Swings on half notes, whole beats (smaller) or bars; a few axes hold still per move.
+    mult = rng.choice([0.25, 0.5, 0.5, 1.0], (K, D))
+    amp = room * rng.uniform(0.3, 1.0, (K, D)) * (rng.random((K, D)) < 0.85) * np.where(mult > 0.5, 0.5, 1.0)
     phase = rng.uniform(0, 2 * np.pi, (K, D))
     # Limbs move as pairs: mostly in anti-phase (stepping, arm swings), sometimes in unison.
     left = np.flatnonzero(partner > np.arange(D))
