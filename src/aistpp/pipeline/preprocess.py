@@ -76,30 +76,38 @@ def select_dancer(keypoints: np.ndarray, scores: np.ndarray, score_weight: float
     multi = count[rows] > 1
     if not multi.any():
         return choice
-    centre, size = person_centres(keypoints)
-    unary = np.where(present, -score_weight * np.nan_to_num(scores), np.inf)
+    M, P = len(rows), scores.shape[1]
+    unary = np.where(present, -score_weight * np.nan_to_num(scores), np.inf)[rows]  # (M, P)
+    # Jump costs between consecutive frames with people where one of them has several: (M-1, P, P).
+    near = multi.copy()
+    near[1:] |= multi[:-1]
+    near[:-1] |= multi[1:]
+    centre, size = np.zeros((M, P, 2)), np.ones((M, P))
+    centre[near], size[near] = person_centres(keypoints[rows[near]])
+    pairs = np.flatnonzero(multi[:-1] | multi[1:])
+    trans = np.zeros((max(M - 1, 0), P, P))
+    trans[pairs] = _jump(centre[pairs], size[pairs], centre[pairs + 1], size[pairs + 1])
+    cost = unary.copy()  # add the anchors: the single person before / after each run
+    single = ~multi
+    into = np.flatnonzero(multi[1:] & single[:-1]) + 1  # run starts with an anchor before
+    cost[into] += trans[into - 1, choice[rows[into - 1]], :]
+    out = np.flatnonzero(multi[:-1] & single[1:])  # run ends with an anchor after
+    cost[out] += trans[out, :, choice[rows[out + 1]]]
     edges = np.diff(np.concatenate([[0], multi.astype(np.int8), [0]]))
-    for a, b in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)):
-        run = rows[a:b]  # frames with several people, consecutive among frames with people
-        cost = unary[run].copy()  # (L, P)
-        if a > 0:  # the single person before the run anchors it
-            prev = rows[a - 1]
-            k = choice[prev]
-            cost[0] += _jump(centre[prev, k:k + 1], size[prev, k:k + 1], centre[run[0]], size[run[0]])[0]
-        if b < len(rows):  # and the single person after it
-            nxt = rows[b]
-            k = choice[nxt]
-            cost[-1] += _jump(centre[run[-1]], size[run[-1]], centre[nxt, k:k + 1], size[nxt, k:k + 1])[:, 0]
-        trans = _jump(centre[run[:-1]], size[run[:-1]], centre[run[1:]], size[run[1:]])  # (L-1, P, P)
-        back = np.zeros(cost.shape, np.int64)
-        acc = cost[0]
-        for i in range(1, len(run)):  # Viterbi over this run only
-            total = acc[:, None] + trans[i - 1]
+    starts, stops = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    short = stops - starts == 1  # one-frame runs: no chain, decide all at once
+    choice[rows[starts[short]]] = np.argmin(cost[starts[short]], axis=1)
+    for a, b in zip(starts[~short], stops[~short]):  # Viterbi over each longer run
+        back = np.zeros((b - a, cost.shape[1]), np.int64)
+        acc = cost[a]
+        cols = np.arange(cost.shape[1])
+        for i in range(1, b - a):
+            total = acc[:, None] + trans[a + i - 1]
             back[i] = np.argmin(total, axis=0)
-            acc = total[back[i], np.arange(total.shape[1])] + cost[i]
+            acc = total[back[i], cols] + cost[a + i]
         k = int(np.argmin(acc))
-        for i in range(len(run) - 1, -1, -1):
-            choice[run[i]] = k
+        for i in range(b - a - 1, -1, -1):
+            choice[rows[a + i]] = k
             k = back[i, k]
     return choice
 
