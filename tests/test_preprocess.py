@@ -320,3 +320,39 @@ def test_job_tracking_overrides_a_brief_higher_scored_passer_by(tmp_path):
     assert info["overrides"] == 2
     preprocess_sequence(SEQ, cfg(tmp_path, tracking=False))
     np.testing.assert_array_equal(load(tmp_path)["keypoints2d"][0, 8:10], passer[8:10])
+
+
+def test_synth_detections_reproduce_synth_keypoints2d(synth_data, tmp_path):
+    """synth's OpenPose JSON -> preprocess == synth's own keypoints2d pickles, bit for bit."""
+    config = PreprocessConfig(keypoints_dir=synth_data.detections_dir, save_dir=tmp_path / "out",
+                              anno_dir=synth_data.anno_dir, executor="serial", quiet=True)
+    report = run_preprocess(config)
+    assert sorted(it.name for it in report.items) == sorted(synth_data.sequences)
+    assert all(it.status == "done" for it in report.items), [it.error for it in report.items]
+    for seq in synth_data.sequences:
+        ours = formats.load_keypoints2d(tmp_path / "out" / f"{seq}.pkl")
+        want = synth_data.keypoints2d[seq]
+        np.testing.assert_array_equal(ours["keypoints2d"], want["keypoints2d"])
+        np.testing.assert_array_equal(ours["det_scores"], want["det_scores"])
+        np.testing.assert_array_equal(ours["timestamps"], want["timestamps"])
+        assert np.isnan(want["keypoints2d"]).any()  # the comparison covers missing joints/frames
+    assert synth_data.truth[synth_data.sequences[0]]["distractor"].any() or synth_data.truth[synth_data.sequences[1]]["distractor"].any()
+
+
+def test_native_with_an_empty_view_and_results_without_score(tmp_path):
+    rng = np.random.default_rng(12)
+    kp, score = truth(rng, V=1, N=4, drop_joints=0)
+    native = to_set(kp, COCO18, rng)
+    write_openpose(tmp_path / "K", vid("c01"), [[native[0, i]] for i in range(4)])
+    write_openpose(tmp_path / "K", vid("c02"), [[] for _ in range(4)])  # nobody, ever
+    preprocess_sequence(SEQ, cfg(tmp_path, joints="native"))
+    out = load(tmp_path)
+    assert out["keypoints2d_native"].shape == (9, 4, 18, 3) and out["joint_set_native"] == "coco18"
+    assert np.isnan(out["keypoints2d_native"][1]).all() and (out["det_scores"][1] == 0).all()
+    np.testing.assert_array_equal(out["keypoints2d"][0], kp[0])
+    # A COCO results entry without "score" is scored like OpenPose (mean COCO confidence).
+    (tmp_path / "R").mkdir()
+    res = [{"image_id": i, "keypoints": kp[0, i].ravel().tolist()} for i in range(4)]
+    (tmp_path / "R" / f"{vid('c01')}.json").write_text(json.dumps(res))
+    d = read_video(tmp_path / "R" / f"{vid('c01')}.json")
+    np.testing.assert_array_equal(d.scores[:, 0], score[0])

@@ -63,6 +63,9 @@ def command(
         for view in it.info.get("missing_views", []):
             err_console.print(f"[yellow]warning[/] {it.name}: view {view} has no detections; its slot is NaN",
                               highlight=False, soft_wrap=True)
+        for view in it.info.get("extra_views", []):
+            err_console.print(f"[yellow]warning[/] {it.name}: detections of view {view} not used (not one of "
+                              "the setting's cameras)", highlight=False, soft_wrap=True)
         n = it.info.get("corrupt", 0)
         for path in it.info.get("corrupt_files", []):
             err_console.print(f"[yellow]warning[/] {path}: unreadable detection file, frame treated as missing",

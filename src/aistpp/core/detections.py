@@ -279,9 +279,11 @@ def read_video(entry: Path, fmt: Format = "auto") -> VideoDetections:
     else:
         joint_set, used = ("body25" if fmt == "openpose" else "coco17"), 0
         kp = np.zeros((0, len(JOINT_SETS[joint_set]), 3), np.float32)
+    mean_conf = _coco_mean_confidence(kp, joint_set)
     if fmt == "openpose":
-        scores = _coco_mean_confidence(kp, joint_set)
-    else:
+        scores = mean_conf
+    else:  # a result without a score gets the OpenPose rule
         scores = np.asarray(det, np.float32).reshape(-1)
+        scores = np.where(np.isfinite(scores), scores, mean_conf)
     ts, kp, sc = pack(np.asarray(frames, np.int64), np.asarray(person_frame, np.int64), kp, scores)
     return VideoDetections(ts, kp, sc, joint_set, fmt, sorted(corrupt))

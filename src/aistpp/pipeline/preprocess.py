@@ -23,8 +23,9 @@ import numpy as np
 from pydantic import BaseModel
 
 from aistpp.core import formats
-from aistpp.core.detections import Format, VideoDetections, read_video, to_coco17, video_entries
-from aistpp.core.names import AIST_VIEWS, check_name, split_video_name, video_name
+from aistpp.core.detections import Format, read_video, to_coco17, video_entries
+from aistpp.core.joints import JOINT_SETS
+from aistpp.core.names import AIST_VIEWS, check_name, split_video_name
 from aistpp.core.runner import RunOptions, RunReport, run_jobs
 from aistpp.errors import AistppError
 
@@ -186,30 +187,18 @@ def output_path(name: str, config: PreprocessConfig) -> Path:
 
 def preprocess_sequence(name: str, config: PreprocessConfig) -> dict:
     """Read the detections of every view of ``name``, keep one dancer, write the pickle."""
-    entries = video_entries(config.keypoints_dir)
-    found = {}
-    for view_name, entry in entries.items():
-        try:
-            seq, view = split_video_name(view_name)
-        except AistppError:
-            continue
-        if seq == name:
-            found[view] = entry
+    found = group_videos(config.keypoints_dir).get(name, {})
     if not found:
         raise AistppError(f"no detections for sequence {name} (expected <video>/ folders or <video>.json files)",
                           config.keypoints_dir)
     views = sequence_views(name, list(found), config.anno_dir)
-    per_view: list[VideoDetections | None] = []
-    for view in views:
-        entry = found.get(view)
-        if entry is None:
-            entry = entries.get(video_name(name, view))
-        per_view.append(read_video(entry, config.format) if entry is not None else None)
+    per_view = [read_video(found[v], config.format) if v in found else None for v in views]
     sets = {d.joint_set for d in per_view if d is not None and np.isfinite(d.scores).any()}
     if config.joints == "native" and len(sets) > 1:
         raise AistppError(f"views of {name} hold different joint sets {sorted(sets)}; use --joints coco17",
                           config.keypoints_dir)
     native_set = sets.pop() if sets else next(d.joint_set for d in per_view if d is not None)
+    num_native = len(JOINT_SETS[native_set])
     ts, kp_native, kp_coco, sc = [], [], [], []
     overrides = 0
     for d in per_view:
@@ -221,11 +210,14 @@ def preprocess_sequence(name: str, config: PreprocessConfig) -> dict:
         choice = select_dancer(d.keypoints, d.scores) if config.tracking else best
         overrides += int(np.count_nonzero(choice != best))  # frames where tracking beat the score
         k, s = pick(d.keypoints, d.scores, choice)
-        ts.append(d.timestamps), kp_native.append(k), kp_coco.append(to_coco17(k, d.joint_set)), sc.append(s)
+        coco = to_coco17(k, d.joint_set)
+        if k.shape[1] != num_native:  # a view where nobody was found: NaN in the native set
+            k = np.full((len(k), num_native, 3), np.nan, np.float32)
+        ts.append(d.timestamps), kp_native.append(k), kp_coco.append(coco), sc.append(s)
     keypoints2d, det_scores, timestamps = assemble_views(ts, kp_coco, sc, 17)
     extra: dict = {"joint_set": "coco17"}
     if config.joints == "native":
-        native, _, _ = assemble_views(ts, kp_native, sc, kp_native[next(i for i, k in enumerate(kp_native) if k is not None)].shape[1])
+        native, _, _ = assemble_views(ts, kp_native, sc, num_native)
         extra.update(keypoints2d_native=native, joint_set_native=native_set)
     formats.save_keypoints2d(output_path(name, config), keypoints2d, det_scores, timestamps, **extra)
     corrupt = [str(p) for d in per_view if d is not None for p in d.corrupt]
@@ -241,6 +233,7 @@ def preprocess_sequence(name: str, config: PreprocessConfig) -> dict:
         "format": ",".join(sorted({d.format for d in per_view if d is not None})),
         "joint_set": native_set,
         "missing_views": missing,
+        "extra_views": sorted(set(found) - set(views)),  # detections of views the cameras lack: unused
         "corrupt": len(corrupt),
         "corrupt_files": corrupt[:MAX_LISTED_CORRUPT],
         "overrides": overrides,
