@@ -301,6 +301,16 @@ def test_cli_batch_resumes_and_reports(tmp_path):
     assert res.exit_code == 1  # a sequence without detections fails, reported
     res = CliRunner().invoke(app, ["preprocess", "--save-dir", str(tmp_path / "out")])
     assert res.exit_code == 2 and "--keypoints-dir" in res.output
+    # Options from a TOML file; a wrong value there is a one-line error (exit 2).
+    toml = tmp_path / "c.toml"
+    toml.write_text(f'[preprocess]\nkeypoints_dir = "{tmp_path / "K"}"\nsave_dir = "{tmp_path / "out2"}"\n'
+                    'format = "openpose"\nexecutor = "serial"\nquiet = true\n')
+    res = CliRunner().invoke(app, ["preprocess", "--config", str(toml)])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "out2" / f"{SEQ}.pkl").is_file()
+    toml.write_text(toml.read_text().replace('"openpose"', '"yolo"'))
+    res = CliRunner().invoke(app, ["preprocess", "--config", str(toml)])
+    assert res.exit_code == 2 and "format" in res.output
 
 
 def test_job_tracking_overrides_a_brief_higher_scored_passer_by(tmp_path):
