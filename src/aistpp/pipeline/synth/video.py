@@ -40,32 +40,40 @@ def _fixed(px: np.ndarray) -> np.ndarray:
     return np.round(np.clip(px, -1e4, 1e4) * (1 << _SHIFT)).astype(np.int32)
 
 
+def _in_view(cam: CameraRig, points: np.ndarray, margin: float = 1.3) -> np.ndarray:
+    """(...,) bool: in front of the one-camera rig ``cam`` and within ``margin`` x its field of view,
+    where the distortion polynomial is still monotonic (beyond it, far points fold back in)."""
+    p = cam.world_to_camera(points)[0]
+    z = p[..., 2]
+    w, h = cam.sizes[0]
+    fx, fy, cx, cy = cam.K[0, 0, 0], cam.K[0, 1, 1], cam.K[0, 0, 2], cam.K[0, 1, 2]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        x, y = p[..., 0] / z, p[..., 1] / z
+        return (z > 10) & (np.abs(x) < margin * max(cx, w - cx) / fx) & (np.abs(y) < margin * max(cy, h - cy) / fy)
+
+
 def background(rig: CameraRig, view: int) -> np.ndarray:
     """A (h, w, 3) uint8 BGR backdrop: a grey wall gradient and a checkered floor (y = 0)."""
     import cv2
 
+    cam = rig.subset([rig.names[view]])
     w, h = (int(s) for s in rig.sizes[view])
     img = np.empty((h, w, 3), np.uint8)
-    img[:] = np.linspace(120, 70, h, dtype=np.float64)[:, None, None].astype(np.uint8)
-    n, s = FLOOR_HALF_TILES, FLOOR_TILE_CM
-    a = np.arange(-n, n) * s
-    sub = np.linspace(0, 1, 5)[:-1]
-    # Tile outlines, each edge subdivided so distortion bends it like the real image.
-    edge = np.concatenate([
-        np.stack([sub, np.zeros(4)], 1), np.stack([np.ones(4), sub], 1),
-        np.stack([1 - sub, np.ones(4)], 1), np.stack([np.zeros(4), 1 - sub], 1)])  # (16, 2) unit square
-    x0, z0 = np.meshgrid(a, a, indexing="ij")
-    corners = np.stack([x0.ravel(), z0.ravel()], 1)  # (T, 2)
-    ring = corners[:, None, :] + edge[None] * s  # (T, 16, 2)
-    pts = np.stack([ring[..., 0], np.zeros(ring.shape[:2]), ring[..., 1]], -1)
-    cam = rig.subset([rig.names[view]])
-    px = cam.project(pts)[0]  # (T, 16, 2)
-    z = cam.world_to_camera(pts)[0, ..., 2]
-    ok = np.all(np.isfinite(px), axis=(1, 2)) & np.all(z > 10, axis=1)
-    dark = ((x0.ravel() + z0.ravel()) / s).astype(int) % 2 == 0
+    img[:] = np.linspace(120, 70, h)[:, None, None].astype(np.uint8)
+    # Floor cells of a quarter tile, each coloured by its tile; cells outside the view are
+    # dropped (they are off-image), so no far point folds back through the distortion.
+    n, s, sub = FLOOR_HALF_TILES, FLOOR_TILE_CM, 4
+    a = np.arange(-n * sub, n * sub) * (s / sub)
+    x0, z0 = (g.ravel() for g in np.meshgrid(a, a, indexing="ij"))
+    square = np.array([[0, 0], [1, 0], [1, 1], [0, 1]]) * (s / sub)
+    quad = np.stack([x0[:, None] + square[:, 0], np.zeros((len(x0), 4)), z0[:, None] + square[:, 1]], -1)
+    ok = _in_view(cam, quad).all(axis=1)
+    px = cam.project(quad)[0]
+    ok &= np.all(np.isfinite(px), axis=(1, 2))
+    dark = (np.floor(x0 / s) + np.floor(z0 / s)).astype(int) % 2 == 0
     for colour, mask in (((150, 150, 150), ok & dark), ((185, 185, 185), ok & ~dark)):
         if mask.any():
-            cv2.fillPoly(img, list(_fixed(px[mask])), colour, lineType=cv2.LINE_AA, shift=_SHIFT)
+            cv2.fillPoly(img, list(_fixed(px[mask])), colour, lineType=cv2.LINE_8, shift=_SHIFT)
     return img
 
 
