@@ -1,8 +1,24 @@
-"""``aistpp triangulate``: 3D keypoints from 2D keypoints (stub until the step lands)."""
+"""``aistpp triangulate``: 3D keypoints (plain and temporally optimised) from multi-view 2D keypoints."""
 
 from __future__ import annotations
 
-from aistpp.commands._common import AnnoDir, CamerasDir, ConfigFile, SaveDir, SequenceNames, Workers, not_implemented, user_errors
+from typing import Annotated, Optional
+
+import typer
+
+from aistpp.commands._common import (
+    AnnoDir, CamerasDir, ConfigFile, DryRun, ExecutorOpt, IncludeIgnored, LogFile, Overwrite, Quiet, RayAddress,
+    ReportFile, SaveDir, SequenceNames, Split, Workers, console, err_console, print_report, split_names, user_errors,
+)  # fmt: skip
+from aistpp.errors import AistppError
+
+MinConfidence = Annotated[Optional[float], typer.Option(
+    "--min-confidence", min=0.0, max=1.0, help="Ignore 2D keypoints below this confidence (default 0.15).")]
+OutlierPx = Annotated[Optional[float], typer.Option(
+    "--outlier-px", min=0.0, help="A view farther than this (px) from the consensus point is an outlier (default 15).")]
+Optimise = Annotated[Optional[bool], typer.Option(
+    "--optimise/--no-optimise", help="Compute keypoints3d_optim by temporal + bone-length optimisation "
+    "(default); with --no-optimise it is a copy of keypoints3d.")]
 
 
 @user_errors
@@ -11,7 +27,43 @@ def command(
     save_dir: SaveDir = None,
     cameras_dir: CamerasDir = None,
     sequence_names: SequenceNames = None,
+    split: Split = None,
+    include_ignored: IncludeIgnored = None,
+    min_confidence: MinConfidence = None,
+    outlier_px: OutlierPx = None,
+    optimise: Optimise = None,
     workers: Workers = None,
+    executor: ExecutorOpt = None,
+    ray_address: RayAddress = None,
+    overwrite: Overwrite = None,
+    dry_run: DryRun = None,
+    quiet: Quiet = None,
+    report: ReportFile = None,
+    log_file: LogFile = None,
     config: ConfigFile = None,
 ) -> None:
-    not_implemented("triangulate")
+    """Write ``<save-dir>/<seq>.pkl`` (keypoints3d, keypoints3d_optim) for each sequence."""
+    from aistpp.config import build_config
+    from aistpp.pipeline.triangulate import TriangulateConfig, run_triangulate
+
+    values = dict(
+        anno_dir=anno_dir, save_dir=save_dir, cameras_dir=cameras_dir, sequence_names=split_names(sequence_names),
+        split=split, include_ignored=include_ignored, min_confidence=min_confidence, outlier_px=outlier_px,
+        optimise=optimise, workers=workers, executor=executor, ray_address=ray_address, overwrite=overwrite,
+        dry_run=dry_run, quiet=quiet, report=report, log_file=log_file,
+    )  # fmt: skip
+    if config is None and (anno_dir is None or save_dir is None):
+        raise AistppError("--anno-dir and --save-dir are required")
+    cfg = build_config(TriangulateConfig, values, config, "triangulate")
+    result = run_triangulate(cfg)
+    if cfg.dry_run:
+        for it in result.items:
+            console.print(f"{it.name}: {'skip (output exists)' if it.status == 'skipped' else 'would run'}")
+        return
+    for it in result.items:
+        for view in it.info.get("suspect_views", []):
+            err_console.print(
+                f"[yellow]warning[/] {it.name}: view {view} is mostly outliers (bad camera or de-synced video?)",
+                highlight=False, soft_wrap=True)
+    print_report(result, columns=("frames", "reproj_px", "reproj_optim_px", "outliers_pct", "worst_view", "missing_pct"),
+                 quiet=cfg.quiet)
