@@ -332,8 +332,37 @@ def test_job_tracking_overrides_a_brief_higher_scored_passer_by(tmp_path):
     np.testing.assert_array_equal(load(tmp_path)["keypoints2d"][0, 8:10], passer[8:10])
 
 
-def test_synth_detections_reproduce_synth_keypoints2d(synth_data, tmp_path):
+def test_synth_writer_conventions_roundtrip(tmp_path):
+    """synth's own detection simulator and OpenPose writer (as ``aistpp synth`` calls them, on
+    random body points instead of a SMPL motion) -> preprocess == synth's keypoints2d, bit for bit."""
+    from aistpp.pipeline.synth.detections import make_detections
+    from aistpp.pipeline.synth.openpose import body25_from_coco, make_distractor, write_openpose_video
+
+    rng = np.random.default_rng(13)
+    N = 60
+    rig = aist_like_ring()
+    centre = np.cumsum(rng.normal(0, 1.0, (N, 1, 3)), axis=0) * [1, 0, 1]
+    kp3d = centre + rng.uniform([-30, 0, -30], [30, 170, 30], (1, 17, 3)) + rng.normal(0, 2, (N, 17, 3))
+    feet3d = centre + rng.uniform([-30, 0, -30], [30, 10, 30], (1, 6, 3))
+    det = make_detections(rig, kp3d, rng, missing_frame_rate=0.05, feet3d=feet3d)
+    body25 = body25_from_coco(det["keypoints2d"], det["feet2d"])
+    hide = (~det["missing"]) & (det["det_scores"] > 0.4) & (rng.random(det["missing"].shape) < 0.1)
+    for v in range(len(rig)):
+        distractors = {int(i): (make_distractor(body25[v, i], rig.sizes[v], rng), bool(rng.random() < 0.5))
+                       for i in np.flatnonzero(hide[v])}
+        write_openpose_video(tmp_path / "K", vid(rig.names[v]), body25[v], det["missing"][v], distractors)
+    assert hide.sum() > 10 and det["missing"].any() and np.isnan(det["keypoints2d"]).any()
+    preprocess_sequence(SEQ, cfg(tmp_path))
+    out = load(tmp_path)
+    np.testing.assert_array_equal(out["keypoints2d"], det["keypoints2d"])
+    np.testing.assert_array_equal(out["det_scores"], det["det_scores"])
+    np.testing.assert_array_equal(out["timestamps"], np.arange(N))
+
+
+def test_synth_detections_reproduce_synth_keypoints2d(request, tmp_path):
     """synth's OpenPose JSON -> preprocess == synth's own keypoints2d pickles, bit for bit."""
+    pytest.importorskip("aistpp.pipeline.synth.body_model")  # until synth's body model lands
+    synth_data = request.getfixturevalue("synth_data")
     config = PreprocessConfig(keypoints_dir=synth_data.detections_dir, save_dir=tmp_path / "out",
                               anno_dir=synth_data.anno_dir, executor="serial", quiet=True)
     report = run_preprocess(config)
