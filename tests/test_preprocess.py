@@ -221,7 +221,8 @@ def test_missing_frames_views_and_corrupt_files(tmp_path):
     k = tmp_path / "K"
     for v in range(9):
         if v == 4:
-            continue  # view c05 missing entirely
+            (k / vid("c05")).mkdir(parents=True)  # view c05: an empty folder
+            continue
         frames = [[to_set(kp[v, i][None], BODY25, rng)[0]] for i in range(20)]
         if v == 0:
             frames[15:] = [None] * 5  # c01 stops early: no files for frames 15..19

@@ -63,7 +63,8 @@ def select_dancer(keypoints: np.ndarray, scores: np.ndarray, score_weight: float
     centre distance / person size between the people chosen in consecutive frames with people
     (Viterbi). A frame with one person fixes the choice, so the problem splits at such frames
     and only runs of frames with several people are solved: a passer-by who outscores the
-    dancer for a frame or two costs two jumps and is not taken.
+    dancer for a frame or two costs two jumps and is not taken. (A frame where only a
+    passer-by is found keeps that person: one candidate is never refused.)
     """
     F = len(scores)
     present = np.isfinite(scores)
@@ -193,6 +194,9 @@ def preprocess_sequence(name: str, config: PreprocessConfig) -> dict:
                           config.keypoints_dir)
     views = sequence_views(name, list(found), config.anno_dir)
     per_view = [read_video(found[v], config.format) if v in found else None for v in views]
+    per_view = [d if d is not None and (len(d.timestamps) or d.corrupt) else None for d in per_view]
+    if all(d is None for d in per_view):
+        raise AistppError(f"no detection files for sequence {name} in its view folders", config.keypoints_dir)
     sets = {d.joint_set for d in per_view if d is not None and np.isfinite(d.scores).any()}
     if config.joints == "native" and len(sets) > 1:
         raise AistppError(f"views of {name} hold different joint sets {sorted(sets)}; use --joints coco17",
