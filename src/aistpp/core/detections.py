@@ -275,7 +275,11 @@ def read_video(entry: Path, fmt: Format = "auto") -> VideoDetections:
         if width % 3:
             raise AistppError(f"people have {width} values, not a multiple of 3 (x, y, c)", entry)
         joint_set, used = joint_set_of(width // 3, entry)
-        kp = _clean(np.asarray(rows, np.float64).reshape(len(rows), width // 3, 3)[:, :used])
+        try:
+            values = np.asarray(rows, np.float64)
+        except (TypeError, ValueError):
+            raise AistppError("some detection file holds non-numeric keypoints", entry) from None
+        kp = _clean(values.reshape(len(rows), width // 3, 3)[:, :used])
     else:
         joint_set, used = ("body25" if fmt == "openpose" else "coco17"), 0
         kp = np.zeros((0, len(JOINT_SETS[joint_set]), 3), np.float32)

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel
 
 from aistpp.core import formats
 from aistpp.core.detections import Format, read_video, to_coco17, video_entries
