@@ -231,6 +231,8 @@ def test_missing_frames_views_and_corrupt_files(tmp_path):
     for v, data in bad.items():
         (k / vid(f"c{v + 1:02d}") / f"{vid(f'c{v + 1:02d}')}_{8:012d}_keypoints.json").write_bytes(data)
     (k / vid("c03") / f"{vid('c03')}_{9:012d}_keypoints.json").write_bytes(b"")
+    (k / vid("c04") / f"{vid('c04')}_{9:012d}_keypoints.json").write_text(
+        json.dumps({"people": [{"pose_keypoints_2d": ["x"] * 75}]}))  # right shape, not numbers
     report = run_preprocess(cfg(tmp_path))
     (item,) = report.items
     assert item.status == "done", item.error
@@ -240,11 +242,11 @@ def test_missing_frames_views_and_corrupt_files(tmp_path):
     want[0, 15:], want_score[0, 15:] = np.nan, 0
     for v in bad:
         want[v, 8], want_score[v, 8] = np.nan, 0
-    want[2, 9], want_score[2, 9] = np.nan, 0
+    want[2:4, 9], want_score[2:4, 9] = np.nan, 0
     np.testing.assert_array_equal(out["keypoints2d"], want)
     np.testing.assert_array_equal(out["det_scores"], want_score)
     np.testing.assert_array_equal(out["timestamps"], np.arange(20))
-    assert item.info["missing_views"] == ["c05"] and item.info["corrupt"] == 4
+    assert item.info["missing_views"] == ["c05"] and item.info["corrupt"] == 5
     assert any(p.endswith(f"{vid('c02')}_{8:012d}_keypoints.json") for p in item.info["corrupt_files"])
 
 

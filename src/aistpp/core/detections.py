@@ -197,6 +197,7 @@ def _per_frame(folder: Path, fmt: str):
     rows: list = []
     det: list = []
     corrupt: list[Path] = []
+    paths: list[str] = []
     width = 0
     for name, path in entries:
         try:
@@ -227,11 +228,12 @@ def _per_frame(folder: Path, fmt: str):
             corrupt.append(Path(path))
             continue
         frames.append(t)
+        paths.append(path)
         person_frame.extend([t] * len(people))
         rows.extend(people)
         if scores is not None:
             det.extend(scores)
-    return frames, person_frame, rows, det, width, corrupt
+    return frames, paths, person_frame, rows, det, width, corrupt
 
 
 def _results_list(path: Path):
@@ -246,8 +248,8 @@ def _results_list(path: Path):
         if any(len(r) != width for r in rows):
             raise ValueError("people differ in their number of keypoints")
     except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
-        return [], [], [], [], 0, [path]
-    return list(person_frame), person_frame, rows, det, width, []
+        return [], [], [], [], [], 0, [path]
+    return list(person_frame), [str(path)] * len(person_frame), person_frame, rows, det, width, []
 
 
 def _image_frame(image_id) -> int:
@@ -259,6 +261,22 @@ def _image_frame(image_id) -> int:
     return int(m.group(1))
 
 
+def _drop_non_numeric(frames, paths, person_frame, rows, det):
+    """Remove the frames (and their people) of files whose keypoints are not all numbers."""
+    def numeric(row) -> bool:
+        try:
+            np.asarray(row, np.float64)
+            return True
+        except (TypeError, ValueError):
+            return False
+
+    bad = {t for t, r in zip(person_frame, rows) if not numeric(r)}
+    keep = [i for i, t in enumerate(person_frame) if t not in bad]
+    where = dict(zip(frames, paths))
+    return ([t for t in frames if t not in bad], [person_frame[i] for i in keep], [rows[i] for i in keep],
+            [det[i] for i in keep] if det else det, sorted({Path(where[t]) for t in bad}))
+
+
 def read_video(entry: Path, fmt: Format = "auto") -> VideoDetections:
     """Read every detection of one video (a folder of per-frame files or one results file)."""
     entry = Path(entry)
@@ -266,19 +284,21 @@ def read_video(entry: Path, fmt: Format = "auto") -> VideoDetections:
         fmt = detect_format(entry)
     if fmt in ("coco", "alphapose"):
         path = entry / ALPHAPOSE_FILE if entry.is_dir() else entry
-        frames, person_frame, rows, det, width, corrupt = _results_list(path)
+        frames, paths, person_frame, rows, det, width, corrupt = _results_list(path)
     else:
         if not entry.is_dir():
             raise AistppError(f"expected a folder of per-frame {fmt} JSON files", entry)
-        frames, person_frame, rows, det, width, corrupt = _per_frame(entry, fmt)
+        frames, paths, person_frame, rows, det, width, corrupt = _per_frame(entry, fmt)
     if rows:
         if width % 3:
             raise AistppError(f"people have {width} values, not a multiple of 3 (x, y, c)", entry)
         joint_set, used = joint_set_of(width // 3, entry)
         try:
             values = np.asarray(rows, np.float64)
-        except (TypeError, ValueError):
-            raise AistppError("some detection file holds non-numeric keypoints", entry) from None
+        except (TypeError, ValueError):  # a file with non-numbers: drop its frame, report it
+            frames, person_frame, rows, det, bad = _drop_non_numeric(frames, paths, person_frame, rows, det)
+            corrupt += bad
+            values = np.asarray(rows, np.float64).reshape(len(rows), width)
         kp = _clean(values.reshape(len(rows), width // 3, 3)[:, :used])
     else:
         joint_set, used = ("body25" if fmt == "openpose" else "coco17"), 0
