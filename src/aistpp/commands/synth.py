@@ -42,7 +42,7 @@ def command(
     report = summary["report"]
     table = Table(title=f"synthetic AIST++ dataset in {cfg.out}")
     table.add_column("what")
-    table.add_column("where")
+    table.add_column("where", overflow="fold")
     paths = summary["paths"]
     w, h = summary["size"]
     V, N = summary["views"], summary["frames"]
@@ -52,7 +52,7 @@ def command(
                   f"{paths['cameras']}/")
     table.add_row(f"{S} sequences x {N} frames: motions, keypoints3d, keypoints2d, splits",
                   f"{paths['anno']}/")
-    table.add_row(f"{S * V} videos of OpenPose JSON detections", f"{paths['detections']}/")
+    table.add_row(f"OpenPose JSON detections of {S * V} videos", f"{paths['detections']}/")
     table.add_row(f"{S * V} videos, 60 fps H.264" if summary["videos"] else "videos: skipped (--no-videos)",
                   f"{paths['videos']}/" if summary["videos"] else "")
     table.add_row("fault masks and exact projections (for tests)", f"{paths['truth']}/")
