@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import combinations
+from typing import Literal
 
 import numpy as np
 
@@ -205,6 +206,22 @@ def _ransac(rig: CameraRig, rows: np.ndarray, xyT: np.ndarray, w: np.ndarray, th
     return inl & np.isfinite(cost.min(axis=0))[None]
 
 
+def _irls_chunk(rig: CameraRig, xy: np.ndarray, w: np.ndarray, threshold_px: float,
+                iterations: int = 6) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Iteratively reweighted DLT (Cauchy weights, scale threshold / 3) from the all-view solution."""
+    rows = dlt_rows(rig, xy)
+    xyT = np.moveaxis(np.nan_to_num(xy), -1, 0)
+    obs = w > 0
+    X = _refine(rig, rows, w, _solve(rows, w))
+    c = threshold_px / 3.0
+    for _ in range(iterations):
+        err = _errors_px(rig, xyT, np.nan_to_num(X))
+        X = _refine(rig, rows, w / (1.0 + (err / c) ** 2), X, iterations=1)
+    good = np.isfinite(X[0])
+    err = np.where(obs & good[None], _errors_px(rig, xyT, np.nan_to_num(X)), np.nan)
+    return X, obs & (err < threshold_px), err
+
+
 def _robust_chunk(rig: CameraRig, xy: np.ndarray, w: np.ndarray, threshold_px: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One chunk: xy (V, P, 2), w (V, P) -> X (3, P), inliers (V, P), errors (V, P) px."""
     rows = dlt_rows(rig, xy)
@@ -232,7 +249,8 @@ def _robust_chunk(rig: CameraRig, xy: np.ndarray, w: np.ndarray, threshold_px: f
 
 
 def triangulate_robust(rig: CameraRig, points2d: np.ndarray, confidence: np.ndarray | None = None,
-                       min_confidence: float = 0.15, threshold_px: float = 15.0) -> Triangulation:
+                       min_confidence: float = 0.15, threshold_px: float = 15.0,
+                       method: Literal["ransac", "irls"] = "ransac") -> Triangulation:
     """Outlier-robust triangulation: views that disagree with the consensus are dropped.
 
     Each point is first solved from all its views; when some view misses the result by more
@@ -240,6 +258,8 @@ def triangulate_robust(rig: CameraRig, points2d: np.ndarray, confidence: np.ndar
     the lowest truncated squared reprojection error over all views wins (MSAC), observations
     within ``threshold_px`` of it are the inliers, and the point is re-solved by
     confidence-weighted DLT on them (twice, updating the inliers).
+    ``method="irls"`` instead reweights all views (Cauchy) from the all-view solution; it is
+    faster but a swap in two or more views can hold the start point (see benchmarks/triangulate.py).
     points2d (V, N, J, 2) px, confidence (V, N, J) or None.
     Returns a ``Triangulation`` (points3d (N, J, 3) cm, NaN where fewer than two views agree).
     """
@@ -247,9 +267,10 @@ def triangulate_robust(rig: CameraRig, points2d: np.ndarray, confidence: np.ndar
     X = np.full((3, N * J), np.nan)
     inl = np.zeros((V, N * J), bool)
     err = np.full((V, N * J), np.nan)
+    solver = {"ransac": _robust_chunk, "irls": _irls_chunk}[method]
     for s in range(0, N * J, CHUNK):
         sl = slice(s, s + CHUNK)
-        X[:, sl], inl[:, sl], err[:, sl] = _robust_chunk(rig, xy[:, sl], w[:, sl], threshold_px)
+        X[:, sl], inl[:, sl], err[:, sl] = solver(rig, xy[:, sl], w[:, sl], threshold_px)
     return Triangulation(X.T.reshape(N, J, 3), (w > 0).reshape(V, N, J), inl.reshape(V, N, J), err.reshape(V, N, J))
 
 
