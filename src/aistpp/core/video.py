@@ -1,0 +1,211 @@
+"""Video I/O with PyAV: probe, a streaming reader that picks frames by time, an atomic H.264 writer.
+
+Frames are BGR ``uint8`` arrays ``(h, w, 3)`` (OpenCV's order). Annotation frame ``i`` of an
+AIST++ sequence is the video frame shown at time ``i / 60`` s: some source videos are not
+exactly 60 fps, so frames are chosen by their timestamps, never by counting.
+
+Nothing is held in memory beyond the current and the next decoded frame.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from aistpp.core.formats import atomic_path
+from aistpp.errors import AistppError
+
+ANNOTATION_FPS = 60
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What ``probe`` reads from a video's header: size (px), frame rate, frame count, codec."""
+
+    width: int
+    height: int
+    fps: float
+    frames: int
+    codec: str
+    pix_fmt: str
+    duration: float  # seconds
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.width, self.height
+
+
+def _open(path: Path):
+    import av
+
+    if not path.is_file():
+        raise AistppError("video not found (check --video-dir and the video name)", path)
+    try:
+        container = av.open(str(path))
+    except (av.error.FFmpegError, OSError, ValueError) as exc:
+        raise AistppError(f"cannot read this video ({exc}); is it a complete video file?", path) from None
+    if not container.streams.video:
+        container.close()
+        raise AistppError("the file holds no video stream", path)
+    return container
+
+
+def probe(path: str | Path) -> VideoInfo:
+    """Size, fps, frame count (packets counted when the header lacks it), codec of a video."""
+    path = Path(path)
+    container = _open(path)
+    try:
+        stream = container.streams.video[0]
+        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+        frames = int(stream.frames or 0)
+        if frames == 0:  # header has no count: count packets (demux only, no decoding)
+            frames = sum(1 for p in container.demux(stream) if p.size > 0)
+        duration = float(stream.duration * stream.time_base) if stream.duration else (
+            frames / float(rate) if rate else 0.0)
+        ctx = stream.codec_context
+        info = VideoInfo(int(ctx.width), int(ctx.height), float(rate) if rate else 0.0, frames,
+                         ctx.name, str(ctx.format.name) if ctx.format else "", duration)
+    except AistppError:
+        raise
+    except Exception as exc:  # av raises many types for broken files
+        raise AistppError(f"cannot read this video ({exc})", path) from None
+    finally:
+        container.close()
+    if info.frames == 0 or info.width == 0:
+        raise AistppError("the video has no frames", path)
+    return info
+
+
+def _to_bgr(frame) -> np.ndarray:
+    """A decoded ``av.VideoFrame`` -> BGR uint8 (h, w, 3)."""
+    return frame.to_ndarray(format="bgr24")
+
+
+def read_frames(path: str | Path, start: int = 0, end: int | None = None,
+                fps: float = ANNOTATION_FPS) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield ``(i, frame_bgr)`` for annotation frames ``start <= i < end``, frame i at time i/fps s.
+
+    For each target time the decoded frame with the nearest timestamp is chosen (ties go to
+    the earlier frame), measured from the stream's start time. A source at 50 or 30 fps thus
+    repeats frames, one at 120 fps skips frames. Iteration stops when the video ends (the
+    caller compares the count with what it expected). ``end=None`` runs to the end.
+    """
+    path = Path(path)
+    container = _open(path)
+    try:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        tb = stream.time_base
+        t0 = float(stream.start_time * tb) if stream.start_time is not None else 0.0
+        rate = float(stream.average_rate or stream.guessed_rate or ANNOTATION_FPS)
+        if start > 0:  # seek a little before the first target, then decode forward
+            target = max(start / fps - 1.0, 0.0) + t0
+            container.seek(int(target / tb), stream=stream, backward=True, any_frame=False)
+        frames = container.decode(stream)
+        count = 0
+
+        def next_frame():
+            nonlocal count
+            try:
+                frame = next(frames)
+            except StopIteration:
+                return None
+            except Exception as exc:
+                raise AistppError(f"decoding failed at frame {count} ({exc})", path) from None
+            t = frame.time if frame.time is not None else count / rate + t0
+            count += 1
+            return t - t0, frame
+
+        cur, nxt = None, next_frame()
+        if nxt is None and start == 0:
+            raise AistppError("the video has no frames", path)
+        i = start
+        while end is None or i < end:
+            t = i / fps
+            while nxt is not None and nxt[0] <= t:
+                cur, nxt = nxt, next_frame()
+            if cur is None and nxt is None:
+                return
+            if nxt is None:  # past the last frame: stop once another frame would be nearer
+                if t - cur[0] > 0.5 / rate + 1e-6:
+                    return
+                pick = cur
+            elif cur is None or nxt[0] - t < t - cur[0] - 1e-6:  # a tie (within 1 us) -> earlier
+                pick = nxt
+            else:
+                pick = cur
+            yield i, _to_bgr(pick[1])
+            i += 1
+    finally:
+        container.close()
+
+
+class VideoWriter:
+    """Write BGR frames to a browser-playable MP4 (H.264 / libx264, yuv420p), atomically.
+
+    >>> with VideoWriter("out.mp4", fps=60, size=(1920, 1080)) as w:   # doctest: +SKIP
+    ...     w.write(frame_bgr)          # uint8 (1080, 1920, 3)
+
+    The file appears at ``path`` only when the block ends without an error (temporary file +
+    rename). Width and height must be even (yuv420p). ``crf``/``preset`` are libx264's.
+    """
+
+    def __init__(self, path: str | Path, fps: float = ANNOTATION_FPS, size: tuple[int, int] = (1920, 1080),
+                 crf: int = 20, preset: str = "veryfast", overwrite: bool = True, threads: int = 0):
+        self.path = Path(path)
+        self.fps = fps
+        self.width, self.height = int(size[0]), int(size[1])
+        if self.width <= 0 or self.height <= 0 or self.width % 2 or self.height % 2:
+            raise AistppError(f"video size must be positive and even for yuv420p, got {self.width}x{self.height}",
+                              self.path)
+        self.crf, self.preset, self.overwrite, self.threads = crf, preset, overwrite, threads
+        self.frames = 0
+        self._stack: contextlib.ExitStack | None = None
+        self._container = None
+        self._stream = None
+
+    def __enter__(self) -> "VideoWriter":
+        import av
+
+        self._stack = contextlib.ExitStack()
+        tmp = self._stack.enter_context(atomic_path(self.path, self.overwrite))
+        self._container = av.open(str(tmp), mode="w", format="mp4", options={"movflags": "+faststart"})
+        rate = Fraction(self.fps).limit_denominator(1001)
+        stream = self._container.add_stream("libx264", rate=rate)
+        stream.width, stream.height = self.width, self.height
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"crf": str(self.crf), "preset": self.preset}
+        if self.threads:
+            stream.codec_context.thread_count = self.threads
+        self._stream = stream
+        return self
+
+    def write(self, frame_bgr: np.ndarray) -> None:
+        """Append one frame: BGR uint8 (h, w, 3) of the writer's size."""
+        import av
+
+        frame_bgr = np.asarray(frame_bgr)
+        if frame_bgr.shape != (self.height, self.width, 3) or frame_bgr.dtype != np.uint8:
+            raise ValueError(f"frame must be uint8 {(self.height, self.width, 3)}, got {frame_bgr.dtype} {frame_bgr.shape}")
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame_bgr), format="bgr24")
+        for packet in self._stream.encode(frame):
+            self._container.mux(packet)
+        self.frames += 1
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        try:
+            if exc_type is None:
+                for packet in self._stream.encode(None):
+                    self._container.mux(packet)
+        finally:
+            self._container.close()
+            stack, self._stack = self._stack, None
+        if exc_type is None and self.frames == 0:
+            stack.__exit__(AistppError, AistppError("no frames"), None)
+            raise AistppError("no frame was written; nothing was saved", self.path)
+        return bool(stack.__exit__(exc_type, exc, tb))
