@@ -10,8 +10,9 @@ is ``z * (x - x_proj)``, the normalised reprojection error times the depth ``z``
 solves the inhomogeneous 3x3 normal equations, then reweights each view by ``f / z`` so the
 minimised error is (approximately) the reprojection error in pixels.
 
-Robust variant (``triangulate_robust``): RANSAC over all pairs of views, scored by the
-truncated squared reprojection error (MSAC), then a weighted refit on the inliers, twice.
+Robust variant (``triangulate_robust``): where the all-view solution misses a view, hypotheses
+from all-views-but-one, then (if needed) from every pair of views, scored by the truncated
+squared reprojection error (MSAC), then a weighted refit on the inliers, twice.
 """
 
 from __future__ import annotations
@@ -189,14 +190,13 @@ class Triangulation:
         return (self.observed & ~self.inliers).sum(axis=(1, 2))
 
 
-def _ransac(rig: CameraRig, rows: np.ndarray, xyT: np.ndarray, w: np.ndarray, threshold_px: float) -> np.ndarray:
-    """Inlier mask (V, P) of the best view-pair hypothesis (MSAC) for each point."""
-    V, P = w.shape
-    obs = w > 0
-    pairs = np.array(list(combinations(range(V), 2)))  # (K, 2)
-    mv = _normal_per_view(rows, w)
-    m = {cd: v[pairs[:, 0]] + v[pairs[:, 1]] for cd, v in mv.items()}  # (K, P)
-    Xk = _solve_normal(m, obs[pairs[:, 0]].astype(int) + obs[pairs[:, 1]])  # (3, K, P)
+def _best_hypothesis(rig: CameraRig, xyT: np.ndarray, obs: np.ndarray, m: dict, nviews: np.ndarray,
+                     threshold_px: float) -> np.ndarray:
+    """Inlier mask (V, P) of the best of K hypotheses per point (MSAC: lowest truncated squared error).
+
+    m: normal-equation entries {(c, d): (K, P)} of each hypothesis; nviews (K, P) views it uses.
+    """
+    Xk = _solve_normal(m, nviews)  # (3, K, P)
     err = np.moveaxis(_errors_px(rig, xyT, np.nan_to_num(Xk, nan=0.0)), 0, 1)  # (K, V, P)
     err = np.where(obs[None], err, np.inf)
     cost = np.where(obs[None], np.minimum(err, threshold_px) ** 2, 0.0).sum(axis=1)
@@ -204,6 +204,17 @@ def _ransac(rig: CameraRig, rows: np.ndarray, xyT: np.ndarray, w: np.ndarray, th
     best = np.argmin(cost, axis=0)
     inl = np.take_along_axis(err, best[None, None, :], axis=0)[0] < threshold_px  # (V, P)
     return inl & np.isfinite(cost.min(axis=0))[None]
+
+
+def _fit_inliers(rig: CameraRig, rows: np.ndarray, xyT: np.ndarray, w: np.ndarray, inl: np.ndarray,
+                 threshold_px: float) -> tuple[np.ndarray, np.ndarray]:
+    """Refit on the inliers, update them from the refit (keeping at least two views), refit again."""
+    obs = w > 0
+    X = _refine(rig, rows, np.where(inl, w, 0.0), _solve(rows, np.where(inl, w, 0.0)), iterations=1)
+    new = obs & (_errors_px(rig, xyT, np.nan_to_num(X)) < threshold_px) & np.isfinite(X[0])
+    inl = np.where((new.sum(axis=0) >= 2)[None], new, inl)
+    X = _refine(rig, rows, np.where(inl, w, 0.0), _solve(rows, np.where(inl, w, 0.0)))
+    return X, inl
 
 
 def _irls_chunk(rig: CameraRig, xy: np.ndarray, w: np.ndarray, threshold_px: float,
@@ -232,17 +243,24 @@ def _robust_chunk(rig: CameraRig, xy: np.ndarray, w: np.ndarray, threshold_px: f
     err = _errors_px(rig, xyT, np.nan_to_num(X))
     inl = obs & (err < threshold_px)
     bad = np.isfinite(X[0]) & (inl.sum(axis=0) < obs.sum(axis=0))
-    # 2. the others: RANSAC over view pairs, then refit on the inliers (twice, updating them).
+    # 2. the others, leave one view out: resolves points with a single outlier.
     if bad.any():
         idx = np.flatnonzero(bad)
-        r, wb, xb = rows[..., idx], w[:, idx], xyT[..., idx]
-        ib = _ransac(rig, r, xb, wb, threshold_px)
-        for _ in range(2):
-            Xb = _refine(rig, r, np.where(ib, wb, 0.0), _solve(r, np.where(ib, wb, 0.0)))
-            new = (wb > 0) & (_errors_px(rig, xb, np.nan_to_num(Xb)) < threshold_px) & np.isfinite(Xb[0])
-            ib = np.where((new.sum(axis=0) >= 2)[None], new, ib)
-        Xb = _refine(rig, r, np.where(ib, wb, 0.0), _solve(r, np.where(ib, wb, 0.0)))
+        r, wb, xb, ob = rows[..., idx], w[:, idx], xyT[..., idx], obs[:, idx]
+        mv = _normal_per_view(r, wb)
+        m = {cd: v.sum(axis=0)[None] - v for cd, v in mv.items()}  # (V, P): all views but one
+        ib = _best_hypothesis(rig, xb, ob, m, ob.sum(axis=0)[None] - ob, threshold_px)
+        Xb, ib = _fit_inliers(rig, r, xb, wb, ib, threshold_px)
         X[:, idx], inl[:, idx] = Xb, ib
+        # 3. still two or more outliers: RANSAC over view pairs.
+        hard = ib.sum(axis=0) < ob.sum(axis=0) - 1
+        if hard.any():
+            idx, r, wb, xb, ob = idx[hard], r[..., hard], wb[:, hard], xb[..., hard], ob[:, hard]
+            pairs = np.array(list(combinations(range(len(rig)), 2)))  # (K, 2)
+            mv = {cd: v[:, hard] for cd, v in mv.items()}
+            m = {cd: v[pairs[:, 0]] + v[pairs[:, 1]] for cd, v in mv.items()}  # (K, P)
+            ib = _best_hypothesis(rig, xb, ob, m, ob[pairs[:, 0]].astype(int) + ob[pairs[:, 1]], threshold_px)
+            X[:, idx], inl[:, idx] = _fit_inliers(rig, r, xb, wb, ib, threshold_px)
     good = np.isfinite(X[0])
     err = np.where(obs & good[None], _errors_px(rig, xyT, np.nan_to_num(X)), np.nan)
     return X, inl & good[None], err
@@ -254,10 +272,11 @@ def triangulate_robust(rig: CameraRig, points2d: np.ndarray, confidence: np.ndar
     """Outlier-robust triangulation: views that disagree with the consensus are dropped.
 
     Each point is first solved from all its views; when some view misses the result by more
-    than ``threshold_px``, each pair of observing views proposes a 3D point, the proposal with
-    the lowest truncated squared reprojection error over all views wins (MSAC), observations
-    within ``threshold_px`` of it are the inliers, and the point is re-solved by
-    confidence-weighted DLT on them (twice, updating the inliers).
+    than ``threshold_px``, hypotheses compete: first "all views but one" (one per view), and
+    where that leaves two or more views unexplained, every pair of observing views. The
+    hypothesis with the lowest truncated squared reprojection error over all views wins
+    (MSAC), observations within ``threshold_px`` of it are the inliers, and the point is
+    re-solved by confidence-weighted DLT on them (twice, updating the inliers).
     ``method="irls"`` instead reweights all views (Cauchy) from the all-view solution; it is
     faster but a swap in two or more views can hold the start point (see benchmarks/triangulate.py).
     points2d (V, N, J, 2) px, confidence (V, N, J) or None.
