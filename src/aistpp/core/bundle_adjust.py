@@ -45,8 +45,8 @@ class BundleResult:
 
 # ---- projection with Jacobians -----------------------------------------------------------
 def _distortion(x: np.ndarray, y: np.ndarray, dist: np.ndarray):
-    """x, y (V, P) normalised; dist (V, 5) -> xd, yd (V, P) and d(xd, yd)/d(x, y) (V, P, 2, 2)."""
-    k1, k2, p1, p2, k3 = (dist[:, i, None] for i in range(5))
+    """x, y (V, ...) normalised; dist (V, 5) -> xd, yd (V, ...) and d(xd, yd)/d(x, y) (V, ..., 2, 2)."""
+    k1, k2, p1, p2, k3 = (dist[:, i].reshape((-1,) + (1,) * (x.ndim - 1)) for i in range(5))
     r2 = x * x + y * y
     rad = 1 + r2 * (k1 + r2 * (k2 + r2 * k3))
     drad = k1 + r2 * (2 * k2 + 3 * k3 * r2)  # d rad / d r2
@@ -150,12 +150,14 @@ def _errors(rig: CameraRig, points3d: np.ndarray, points2d: np.ndarray) -> np.nd
 
 
 def _project(rig: CameraRig, points3d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """points3d (..., 3) cm -> pixels (V, ..., 2) (distortion included), depth (V, ...) cm."""
     Xc = rig.world_to_camera(points3d)
     z = Xc[..., 2]
     zs = np.where(np.abs(z) > 1e-9, z, 1e-9)
     xd, yd, _, _ = _distortion(Xc[..., 0] / zs, Xc[..., 1] / zs, rig.dist)
-    u = rig.K[:, 0, 0, None] * xd + rig.K[:, 0, 1, None] * yd + rig.K[:, 0, 2, None]
-    v = rig.K[:, 1, 1, None] * yd + rig.K[:, 1, 2, None]
+    K = rig.K.reshape((len(rig),) + (1,) * (z.ndim - 1) + (3, 3))
+    u = K[..., 0, 0] * xd + K[..., 0, 1] * yd + K[..., 0, 2]
+    v = K[..., 1, 1] * yd + K[..., 1, 2]
     return np.stack([u, v], axis=-1), z
 
 
@@ -274,8 +276,8 @@ def bundle_adjust(rig: CameraRig, points2d: np.ndarray, weights: np.ndarray, poi
 
 
 def reprojection_errors(rig: CameraRig, points3d: np.ndarray, points2d: np.ndarray) -> np.ndarray:
-    """Pixel errors (V, P) of points3d (P, 3) cm against points2d (V, P, 2) px (NaN where either is
-    missing or the point is behind the camera)."""
+    """Pixel errors (V, ...) of points3d (..., 3) cm against points2d (V, ..., 2) px (NaN where either
+    is missing or the point is behind the camera)."""
     uv, depth = _project(rig, np.nan_to_num(np.asarray(points3d, np.float64)))
     err = np.linalg.norm(uv - np.asarray(points2d, np.float64), axis=-1)
     bad = ~np.isfinite(np.asarray(points3d)).all(axis=-1)[None] | (depth <= 1e-6)

@@ -25,6 +25,7 @@ import functools
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from pydantic import Field
@@ -61,7 +62,7 @@ class CalibrateConfig(RunOptions):
     sequences_per_setting: int = Field(20, ge=1)
     min_confidence: float = Field(0.5, ge=0.0, le=1.0)
     fix_intrinsics: bool = False
-    refine_principal_point: bool = False
+    intrinsics: list[Literal["f", "k1", "k2", "cx", "cy"]] = ["f", "k1"]
     seed: int = 0
     height_cm: float = Field(170.0, gt=50.0, lt=300.0)
     max_frames: int = Field(1500, ge=10, description="frames sampled from the pooled sequences for the adjustment")
@@ -99,7 +100,7 @@ def _overall(err: np.ndarray, mask: np.ndarray) -> tuple[float, float]:
 
 # ---- the adjustment --------------------------------------------------------------------------
 def calibrate_views(init: CameraRig, points2d: np.ndarray, confidence: np.ndarray | None,
-                    min_confidence: float = 0.5, intrinsics: tuple[str, ...] = ("f", "k1", "k2"),
+                    min_confidence: float = 0.5, intrinsics: tuple[str, ...] = ("f", "k1"),
                     rounds: int = 4, min_view_observations: int = 100, min_threshold_px: float = 6.0,
                     height_cm: float | None = 170.0, reference: CameraRig | None = None) -> Calibration:
     """Cameras of one setting by robust bundle adjustment on body keypoints.
@@ -338,7 +339,7 @@ def calibrate_setting(setting: str, config: CalibrateConfig) -> dict:
         raise AistppError(f"sequences of {setting} have different numbers of views {sorted(views)}")
     pts, conf = pool_keypoints(arrays, config.max_frames, config.seed, config.min_confidence)
     init = initial_rig(config, setting, pts.shape[0])
-    intrinsics = () if config.fix_intrinsics else ("f", "k1", "k2") + (("cx", "cy") if config.refine_principal_point else ())
+    intrinsics = () if config.fix_intrinsics else tuple(dict.fromkeys(config.intrinsics))
     result = calibrate_views(init, pts, conf, config.min_confidence, intrinsics, config.rounds,
                              config.min_view_observations, height_cm=config.height_cm)
     report = {"setting": setting, "sequences": chosen, **result.report}
