@@ -5,12 +5,11 @@ faces are culled, the front faces are grouped by body part (skinning weights) an
 level, parts are drawn far to near, each group in one ``cv2.fillPoly`` call. The shadow is
 the convex hull of the body dropped onto the floor. Vertices are projected with the
 camera's distortion, so the body lands exactly where the keypoints do.
-Frames are written with PyAV (libx264, yuv420p, 60 fps, frame i at i/60 s).
+Frames are written with ``aistpp.core.video.VideoWriter`` (libx264, yuv420p, 60 fps: frame i at i/60 s).
 """
 
 from __future__ import annotations
 
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -119,27 +118,14 @@ def render_body(image: np.ndarray, cam: CameraRig, vertices: np.ndarray, faces: 
 
 
 def write_video(path: Path, frames, size: tuple[int, int], fps: int = 60, crf: int = 23) -> int:
-    """Encode BGR uint8 frames (h, w, 3) to an H.264 MP4 at ``path`` (atomically). Returns frame count."""
-    import av
+    """Encode BGR uint8 frames (h, w, 3) to an H.264 MP4 at ``path`` (atomically, through
+    ``aistpp.core.video.VideoWriter`` with libx264's fastest preset). Returns the frame count."""
+    from aistpp.core.video import VideoWriter
 
-    from aistpp.core.formats import atomic_path
-
-    w, h = size
-    count = 0
-    with atomic_path(path) as tmp:
-        with av.open(str(tmp), "w", format="mp4") as container:
-            stream = container.add_stream("libx264", rate=fps)
-            stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
-            stream.options = {"preset": "ultrafast", "crf": str(crf)}
-            for frame in frames:
-                vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="bgr24")
-                vf.pts, vf.time_base = count, Fraction(1, fps)
-                for packet in stream.encode(vf):
-                    container.mux(packet)
-                count += 1
-            for packet in stream.encode():
-                container.mux(packet)
-    return count
+    with VideoWriter(path, fps=fps, size=size, crf=crf, preset="ultrafast") as writer:
+        for frame in frames:
+            writer.write(frame)
+    return writer.frames
 
 
 def render_view_video(path: Path, rig: CameraRig, view: int, vertices: np.ndarray, faces: np.ndarray,
