@@ -84,6 +84,13 @@ def make_detections(rig: CameraRig, keypoints3d: np.ndarray, rng: np.random.Gene
     V, P = len(rig), pts.shape[1]
     size = rig.sizes.reshape(V, 1, 1, 2)
     visible = np.all(np.isfinite(clean) & (clean >= 0) & (clean <= size - 1), axis=-1)
+    # Far outside the field of view the distortion polynomial folds points back into the
+    # image: such points are not seen either.
+    cam = rig.world_to_camera(pts)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        normalised = np.abs(cam[..., :2] / cam[..., 2:3])
+    half_fov = np.maximum(rig.K[:, [0, 1], 2], rig.sizes - rig.K[:, [0, 1], 2]) / rig.K[:, [0, 1], [0, 1]]
+    visible &= np.all(normalised < 1.3 * half_fov[:, None, None, :], axis=-1)
     low = rng.random((V, N, P)) < low_conf_rate
     conf = np.where(low, rng.uniform(0.05, 0.45, (V, N, P)), rng.uniform(0.6, 0.98, (V, N, P)))
     sigma = noise_px * np.where(low, 4.0, 1.0)[..., None]
