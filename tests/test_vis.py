@@ -161,3 +161,246 @@ def test_render_skips_faces_behind_camera():
     render_mesh(a, px, z, faces)
     render_mesh(b, px, z, front)
     assert np.array_equal(a, b)
+
+
+# ---- a small dataset of our own: 4 views at 640x360, a COCO skeleton walking, videos ---------
+from aistpp.core import formats  # noqa: E402
+from aistpp.core.draw import BONE_COLORS, JOINT_COLORS, draw_named_skeleton, draw_skeleton  # noqa: E402
+from aistpp.core.joints import COCO_BONES, COCO_SIDE  # noqa: E402
+from aistpp.core.rig import aist_like_ring  # noqa: E402
+from aistpp.core.video import annotation_frames  # noqa: E402
+from aistpp.pipeline.vis import VisConfig, run_vis, vis_video  # noqa: E402
+
+SEQ = "gWA_sFM_cAll_d27_mWA2_ch21"
+N = 12
+SIZE = (640, 360)
+# a standing person (cm), COCO-17 order, facing +z
+POSE = np.array([
+    [0, 165, 8], [4, 169, 6], [-4, 169, 6], [8, 167, 0], [-8, 167, 0],
+    [18, 145, 0], [-18, 145, 0], [30, 118, 0], [-30, 118, 0], [38, 92, 5], [-38, 92, 5],
+    [11, 95, 0], [-11, 95, 0], [13, 50, 2], [-13, 50, 2], [14, 8, 0], [-14, 8, 0],
+], float)  # fmt: skip
+
+
+def background(view: int, k: int, size=SIZE) -> np.ndarray:
+    """A smooth per-view gradient with a frame counter (green level 16k) in the top-left 32x32 block."""
+    w, h = size
+    img = np.empty((h, w, 3), np.uint8)
+    img[..., 0] = (np.arange(w) * 160 // w)[None, :]
+    img[..., 1] = (np.arange(h) * 160 // h)[:, None]
+    img[..., 2] = 60 + 20 * view
+    img[:32, :32] = (40, 16 * k, 40)
+    return img
+
+
+def make_mini(root, fps=60, video_frames=N, views=4):
+    rig = aist_like_ring(num_views=views, size=SIZE, focal=1600 / 3)
+    kp3d = np.repeat(POSE[None], N, axis=0) + np.arange(N)[:, None, None] * np.array([2.0, 0, 0])
+    kp2d = rig.project(kp3d)  # (V, N, 17, 2)
+    conf = np.ones(kp2d.shape[:3])
+    conf[:, :, 9] = 0.05  # left wrist: low confidence everywhere
+    kp2d[:, :, 10] = np.nan  # right wrist: missing everywhere
+    anno = root / "anno"
+    formats.save_keypoints2d(anno / "keypoints2d" / f"{SEQ}.pkl", np.concatenate([kp2d, conf[..., None]], -1),
+                             np.ones(kp2d.shape[:2]), np.arange(N))
+    formats.save_keypoints3d(anno / "keypoints3d" / f"{SEQ}.pkl", kp3d, kp3d)
+    formats.save_cameras(anno / "cameras" / "setting1.json", rig)
+    formats.write_mapping(anno / "cameras" / "mapping.txt", {SEQ: "setting1"})
+    video_dir = root / "videos"
+    n_src = int(round(video_frames * fps / 60))
+    for v, view in enumerate(rig.names):
+        with VideoWriter(video_dir / f"{SEQ.replace('cAll', view)}.mp4", fps=fps, size=SIZE) as w:
+            for k in range(n_src):
+                w.write(background(v, k))
+    return rig, kp3d, kp2d, anno, video_dir
+
+
+@pytest.fixture(scope="module")
+def mini(tmp_path_factory):
+    root = tmp_path_factory.mktemp("mini")
+    return (root,) + make_mini(root)
+
+
+def decode(path):
+    with av.open(str(path)) as c:
+        s = c.streams.video[0]
+        info = (s.codec_context.name, s.codec_context.format.name, float(s.average_rate))
+        frames = [f.to_ndarray(format="bgr24") for f in c.decode(s)]
+    return info, frames
+
+
+def far_from(points: np.ndarray, shape, radius: float) -> np.ndarray:
+    """(h, w) bool: pixels farther than ``radius`` from every finite point (J, 2) and the body's box."""
+    h, w = shape
+    pts = points[np.all(np.isfinite(points), axis=1)]
+    lo, hi = pts.min(0) - radius, pts.max(0) + radius
+    yy, xx = np.mgrid[0:h, 0:w]
+    return ~((xx >= lo[0]) & (xx <= hi[0]) & (yy >= lo[1]) & (yy <= hi[1]))
+
+
+def isolated(pts: np.ndarray, joints, min_px: float = 10.0) -> list[int]:
+    """The joints of ``joints`` at least ``min_px`` from every other finite joint (no overlap)."""
+    d = np.linalg.norm(pts[:, None] - pts[None], axis=-1)
+    np.fill_diagonal(d, np.inf)
+    d = np.where(np.isnan(d), np.inf, d)
+    out = [j for j in joints if d[j].min() >= min_px]
+    assert out, "test geometry: every checked joint overlaps another"
+    return out
+
+
+def near(pixel, color, tol=60) -> bool:
+    return bool(np.all(np.abs(pixel.astype(int) - np.array(color)) <= tol))
+
+
+def test_draw_skeleton_sides_and_skips():
+    rng = np.random.default_rng(0)
+    pts = rng.uniform(40, 600, (17, 2))
+    conf = np.ones(17)
+    conf[3] = 0.1
+    pts[4] = np.nan
+    img = np.zeros((640, 640, 3), np.uint8)
+    draw_named_skeleton(img, pts, "coco17", conf, threshold=0.5, antialias=False)
+    drawn = [j for j in isolated(pts, range(17), 12) if j not in (3, 4)]
+    for j in drawn:
+        assert tuple(img[int(round(pts[j, 1])), int(round(pts[j, 0]))]) == JOINT_COLORS[COCO_SIDE[j]]
+    # skipping joints 3 (low confidence) and 4 (NaN) draws exactly what the skeleton without them draws
+    keep = np.array([j for j in range(17) if j not in (3, 4)])
+    remap = -np.ones(17, int)
+    remap[keep] = np.arange(len(keep))
+    bones = COCO_BONES[np.all(np.isin(COCO_BONES, keep), axis=1)]
+    ref = draw_skeleton(np.zeros_like(img), pts[keep], remap[bones], COCO_SIDE[keep], antialias=False)
+    assert np.array_equal(img, ref)
+    assert not np.array_equal(img, draw_named_skeleton(np.zeros_like(img), np.nan_to_num(pts), "coco17", antialias=False))
+    # a bone between two left joints (left knee -> left ankle) is in the left colour
+    m = ((pts[13] + pts[15]) / 2).round().astype(int)
+    assert tuple(img[m[1], m[0]]) in (BONE_COLORS[1], *JOINT_COLORS, *BONE_COLORS)
+    assert (img == np.array(BONE_COLORS[1], np.uint8)).all(axis=2).sum() > 50
+
+
+def test_vis_2d_on_video(mini, tmp_path):
+    root, rig, kp3d, kp2d, anno, video_dir = mini
+    name = SEQ.replace("cAll", "c01")
+    cfg = VisConfig(anno_dir=anno, video_dir=video_dir, save_dir=tmp_path, video_name=name, mode="2D", quiet=True)
+    report = run_vis(cfg)
+    assert report.count("done") == 1, report.items[0].error
+    (codec, pix, fps), frames = decode(tmp_path / f"{name}.mp4")
+    assert (codec, pix, fps) == ("h264", "yuv420p", 60.0)
+    assert len(frames) == N and frames[0].shape == (360, 640, 3)
+    for i in (0, 5, N - 1):
+        pts = kp2d[0, i]
+        for j in isolated(pts, (0, 5, 6, 11, 16)):
+            x, y = np.round(pts[j]).astype(int)
+            assert near(frames[i][y, x], JOINT_COLORS[COCO_SIDE[j]]), (i, j, frames[i][y, x])
+        far = far_from(pts, (360, 640), 40)
+        far[:40, :40] = False
+        diff = np.abs(frames[i].astype(int) - background(0, i).astype(int))[far]
+        assert diff.mean() < 3 and np.percentile(diff, 99.9) < 30
+        # frame i shows source frame i (the counter block)
+        assert round(frames[i][8:24, 8:24, 1].mean() / 16) == i
+    # the skipped wrists (low confidence / NaN) are not drawn: pixel keeps the video's colour
+    x, y = np.round(kp2d[0, 0, 9]).astype(int)
+    assert not near(frames[0][y, x], JOINT_COLORS[1], 40)
+    # skipped: output exists
+    assert run_vis(cfg).count("skipped") == 1
+
+
+def test_vis_3d_projects_through_camera(mini, tmp_path):
+    root, rig, kp3d, kp2d, anno, video_dir = mini
+    name = SEQ.replace("cAll", "c03")
+    info = vis_video(name, VisConfig(anno_dir=anno, video_dir=video_dir, save_dir=tmp_path, video_name=name,
+                                     mode="3d", start=4, end=9))
+    assert info["frames"] == 5 and not info["warnings"]
+    _, frames = decode(tmp_path / f"{name}.mp4")
+    assert len(frames) == 5
+    proj = rig.project(kp3d)[2]  # independent of kp2d's NaN/low-confidence edits
+    for k, i in enumerate(range(4, 9)):
+        for j in isolated(proj[i], (9, 10, 15)):  # wrists are drawn in 3d mode
+            x, y = np.round(proj[i, j]).astype(int)
+            assert near(frames[k][y, x], JOINT_COLORS[COCO_SIDE[j]]), (i, j)
+        assert round(frames[k][8:24, 8:24, 1].mean() / 16) == i
+
+
+def test_vis_without_video_plain_background(mini, tmp_path):
+    root, rig, kp3d, kp2d, anno, video_dir = mini
+    name = SEQ.replace("cAll", "c01")
+    info = vis_video(name, VisConfig(anno_dir=anno, save_dir=tmp_path, video_name=name, mode="3d"))
+    assert info["frames"] == N and info["video"] == "no"
+    _, frames = decode(tmp_path / f"{name}.mp4")
+    assert len(frames) == N and frames[0].shape == (360, 640, 3)
+    pts = rig.project(kp3d)[0, 3]
+    far = far_from(pts, (360, 640), 30)
+    assert np.abs(frames[3][far].astype(int) - 48).max() <= 3
+    x, y = np.round(pts[0]).astype(int)
+    assert near(frames[3][y, x], JOINT_COLORS[0])
+
+
+def test_vis_grid_all_views(mini, tmp_path):
+    root, rig, kp3d, kp2d, anno, video_dir = mini
+    cfg = VisConfig(anno_dir=anno, video_dir=video_dir, save_dir=tmp_path, video_name=SEQ, views="all",
+                    mode="3d", end=3)
+    assert run_vis(cfg).count("done") == 1
+    _, frames = decode(tmp_path / f"{SEQ}.mp4")
+    assert len(frames) == 3 and frames[0].shape == (360, 640, 3)  # 2x2 tiles of 320x180
+    proj = rig.project(kp3d)
+    for v in range(4):
+        r, c = divmod(v, 2)
+        pts = proj[v, 2] * 0.5 + [320 * c, 180 * r]
+        if v % 2 == 0:  # front and back views: joints apart, each in its side's colour
+            for j in isolated(pts, range(17), 8):
+                x, y = np.round(pts[j]).astype(int)
+                assert near(frames[2][y, x], JOINT_COLORS[COCO_SIDE[j]]), (v, j)
+        else:  # side views: left and right joints overlap; one of them is drawn on top
+            x, y = np.round(pts[15]).astype(int)
+            assert any(near(frames[2][y, x], JOINT_COLORS[k]) for k in (1, 2)), v
+
+
+def test_vis_time_based_on_30fps_and_length_mismatch(tmp_path):
+    rig, kp3d, kp2d, anno, video_dir = make_mini(tmp_path, fps=30, video_frames=8, views=1)
+    name = SEQ.replace("cAll", "c01")
+    info = vis_video(name, VisConfig(anno_dir=anno, video_dir=video_dir, save_dir=tmp_path / "out",
+                                     video_name=name, mode="2d"))
+    assert info["frames"] == 8 and "overlap" in info["warnings"][0]  # 12 annotation frames, 8 of video
+    _, frames = decode(tmp_path / "out" / f"{name}.mp4")
+    assert len(frames) == 8
+    # annotation frame i at i/60 s: source frame round-half-down(i / 2) of the 30 fps video
+    assert [round(f[8:24, 8:24, 1].mean() / 16) for f in frames] == [0, 0, 1, 1, 2, 2, 3, 3]
+
+
+def test_vis_user_errors(mini, tmp_path):
+    root, rig, kp3d, kp2d, anno, video_dir = mini
+    base = dict(anno_dir=anno, save_dir=tmp_path, mode="2d")
+    with pytest.raises(AistppError, match="video not found"):
+        vis_video(SEQ.replace("cAll", "c01"), VisConfig(video_dir=tmp_path, video_name="x", **base))
+    with pytest.raises(AistppError, match="not listed in mapping"):
+        vis_video("gBR_sFM_c01_d04_mBR0_ch01", VisConfig(video_name="x", **base))
+    with pytest.raises(AistppError, match="--smpl-dir"):
+        vis_video(SEQ.replace("cAll", "c01"), VisConfig(video_name="x", **{**base, "mode": "smpl"}))
+    with pytest.raises(AistppError, match="--views"):
+        run_vis(VisConfig(video_name=SEQ, **base))
+    with pytest.raises(AistppError, match="view 'c07'"):
+        vis_video(SEQ.replace("cAll", "c07"), VisConfig(video_name="x", **base))
+    with pytest.raises(ValueError):
+        VisConfig(video_name="x", **{**base, "mode": "4d"})
+
+
+def test_cli_vis(mini, tmp_path):
+    from typer.testing import CliRunner
+
+    from aistpp.cli import app
+
+    root, rig, kp3d, kp2d, anno, video_dir = mini
+    name = SEQ.replace("cAll", "c01")
+    args = ["vis", "--anno-dir", str(anno), "--video-dir", str(video_dir), "--save-dir", str(tmp_path),
+            "--video-name", SEQ, "--views", "c01,c03", "--mode", "3D", "--end", "2", "--labels", "--quiet"]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / f"{name}.mp4").is_file() and (tmp_path / f"{SEQ.replace('cAll', 'c03')}.mp4").is_file()
+    assert probe(tmp_path / f"{name}.mp4").frames == 2
+    res = CliRunner().invoke(app, ["vis", "--anno-dir", str(anno), "--save-dir", str(tmp_path),
+                                   "--video-name", name, "--mode", "mesh", "--overwrite"])
+    assert res.exit_code == 2 and "--smpl-dir" in res.output and "Traceback" not in res.output
+    cfg = tmp_path / "vis.toml"
+    cfg.write_text(f'[vis]\nanno_dir = "{anno}"\nsave_dir = "{tmp_path / "t"}"\nvideo_name = "{name}"\nmode = "2d"\nend = 1\n')
+    res = CliRunner().invoke(app, ["vis", "--config", str(cfg), "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert probe(tmp_path / "t" / f"{name}.mp4").frames == 1

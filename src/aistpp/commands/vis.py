@@ -1,4 +1,4 @@
-"""``aistpp vis``: draw annotations onto the videos (stub until the vis step lands)."""
+"""``aistpp vis``: draw annotations (2D, projected 3D, SMPL joints, SMPL mesh) onto the videos."""
 
 from __future__ import annotations
 
@@ -6,7 +6,11 @@ from typing import Annotated, Optional
 
 import typer
 
-from aistpp.commands._common import AnnoDir, ConfigFile, SaveDir, SmplDir, VideoDir, not_implemented, user_errors
+from aistpp.commands._common import (
+    AnnoDir, ConfigFile, Overwrite, Quiet, SaveDir, SmplDir, VideoDir, Workers, err_console, print_report,
+    user_errors,
+)  # fmt: skip
+from aistpp.errors import AistppError
 
 
 @user_errors
@@ -17,7 +21,41 @@ def command(
     save_dir: SaveDir = None,
     video_name: Annotated[Optional[str], typer.Option("--video-name", help="A video name (..._c01_...) or a sequence name with --views.")] = None,
     mode: Annotated[Optional[str], typer.Option("--mode", help="2d, 3d, smpl or mesh (case-insensitive).")] = None,
-    views: Annotated[Optional[str], typer.Option("--views", help="Comma-separated views, or 'all' for one grid video.")] = None,
+    views: Annotated[Optional[str], typer.Option("--views", help="Comma-separated views (one video each), or 'all' for one grid video.")] = None,
+    start: Annotated[Optional[int], typer.Option("--start", min=0, help="First annotation frame to draw (default 0).")] = None,
+    end: Annotated[Optional[int], typer.Option("--end", min=1, help="Stop before this annotation frame (default: the last).")] = None,
+    labels: Annotated[Optional[bool], typer.Option("--labels/--no-labels", help="Write joint names beside the joints.")] = None,
+    min_confidence: Annotated[Optional[float], typer.Option("--min-confidence", min=0.0, max=1.0, help="2d mode: skip joints below this confidence (default 0.15).")] = None,
+    workers: Workers = None,
+    overwrite: Overwrite = None,
+    quiet: Quiet = None,
     config: ConfigFile = None,
 ) -> None:
-    not_implemented("vis")
+    """Write <save-dir>/<video_name>.mp4 (H.264, 60 fps, frame i = annotation frame i).
+
+    Without --video-dir the annotations are drawn on a plain background of the camera's size.
+    """
+    from aistpp.config import build_config
+    from aistpp.pipeline.vis import VisConfig, run_vis
+
+    values = dict(
+        anno_dir=anno_dir, video_dir=video_dir, smpl_dir=smpl_dir, save_dir=save_dir, video_name=video_name,
+        mode=mode, views=views, start=start, end=end, labels=labels, min_confidence=min_confidence,
+        workers=workers, overwrite=overwrite, quiet=quiet,
+    )  # fmt: skip
+    if workers is not None:
+        values["executor"] = "processes"
+    if config is None and (anno_dir is None or save_dir is None or video_name is None):
+        raise AistppError("--anno-dir, --save-dir and --video-name are required")
+    cfg = build_config(VisConfig, values, config, "vis")
+    if cfg.end is not None and cfg.end <= cfg.start:
+        raise AistppError(f"--end ({cfg.end}) must be after --start ({cfg.start})")
+    report = run_vis(cfg)
+    for it in report.items:
+        for warning in it.info.get("warnings", []):
+            err_console.print(f"[yellow]warning[/] {it.name}: {warning}", highlight=False, soft_wrap=True)
+    print_report(report, columns=("frames", "views", "video"), quiet=cfg.quiet)
+    if not cfg.quiet:
+        for it in report.items:
+            if it.status == "done":
+                err_console.print(f"wrote {it.info.get('output')}", highlight=False, soft_wrap=True)

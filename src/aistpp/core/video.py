@@ -10,6 +10,7 @@ Nothing is held in memory beyond the current and the next decoded frame.
 from __future__ import annotations
 
 import contextlib
+import math
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -81,8 +82,26 @@ def probe(path: str | Path) -> VideoInfo:
     return info
 
 
+def annotation_frames(info: VideoInfo, fps: float = ANNOTATION_FPS) -> int:
+    """How many annotation frames (at ``fps``) ``read_frames`` yields for a video, from its header.
+
+    Annotation frame i exists while a source frame lies within half a source frame of i/fps.
+    """
+    if info.fps <= 0:
+        return info.frames
+    return int(math.floor((info.frames - 0.5) * fps / info.fps + 1e-6)) + 1
+
+
 def _to_bgr(frame) -> np.ndarray:
-    """A decoded ``av.VideoFrame`` -> BGR uint8 (h, w, 3)."""
+    """A decoded ``av.VideoFrame`` -> BGR uint8 (h, w, 3).
+
+    yuv420p (what H.264 cameras and this writer produce) is converted by OpenCV (BT.601,
+    limited range, exact rounding); other pixel formats by FFmpeg's swscale.
+    """
+    import cv2
+
+    if frame.format.name == "yuv420p" and frame.width % 2 == 0 and frame.height % 2 == 0:
+        return cv2.cvtColor(frame.to_ndarray(format="yuv420p"), cv2.COLOR_YUV2BGR_I420)
     return frame.to_ndarray(format="bgr24")
 
 
@@ -179,7 +198,9 @@ class VideoWriter:
         stream = self._container.add_stream("libx264", rate=rate)
         stream.width, stream.height = self.width, self.height
         stream.pix_fmt = "yuv420p"
-        stream.options = {"crf": str(self.crf), "preset": self.preset}
+        # BT.601 limited range, as converted in ``write``; tagged so that players agree
+        stream.options = {"crf": str(self.crf), "preset": self.preset,
+                          "x264-params": "colorprim=smpte170m:transfer=smpte170m:colormatrix=smpte170m"}
         if self.threads:
             stream.codec_context.thread_count = self.threads
         self._stream = stream
@@ -188,11 +209,13 @@ class VideoWriter:
     def write(self, frame_bgr: np.ndarray) -> None:
         """Append one frame: BGR uint8 (h, w, 3) of the writer's size."""
         import av
+        import cv2
 
         frame_bgr = np.asarray(frame_bgr)
         if frame_bgr.shape != (self.height, self.width, 3) or frame_bgr.dtype != np.uint8:
             raise ValueError(f"frame must be uint8 {(self.height, self.width, 3)}, got {frame_bgr.dtype} {frame_bgr.shape}")
-        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame_bgr), format="bgr24")
+        yuv = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2YUV_I420)  # (3h/2, w): exact BT.601 rounding
+        frame = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
         for packet in self._stream.encode(frame):
             self._container.mux(packet)
         self.frames += 1

@@ -1,0 +1,295 @@
+"""Annotations drawn onto the videos: 2D keypoints, projected 3D keypoints, SMPL joints, SMPL mesh.
+
+Pure part: ``annotation_points`` turns a sequence's annotations into pixels per view
+``(V, N, J, 2)``; ``grid_layout`` places views in one frame. Streaming part: ``render_video``
+decodes one frame per view (by time, frame i at i/60 s), draws, and encodes, so memory stays
+flat in the video's length (SMPL vertices are posed in small chunks as frames go by).
+Job: ``vis_video(name, config)`` writes ``<save_dir>/<name>.mp4`` for a video name, or one grid
+video for a sequence name (all views); ``run_vis(config)`` maps it over the requested outputs.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from pathlib import Path
+from typing import Iterator, Literal
+
+import cv2
+import numpy as np
+from pydantic import Field, field_validator
+
+from aistpp.core.body import load_smpl, smpl_forward, smpl_model_path
+from aistpp.core.cameras import CameraRig
+from aistpp.core.dataset import AISTDataset
+from aistpp.core.draw import draw_named_skeleton
+from aistpp.core.names import is_sequence_name, split_video_name, video_name
+from aistpp.core.render import DEFAULT_MESH_COLOR, render_mesh
+from aistpp.core.runner import RunOptions, RunReport, run_jobs
+from aistpp.core.video import ANNOTATION_FPS, VideoWriter, annotation_frames, probe, read_frames
+from aistpp.errors import AistppError
+
+Mode = Literal["2d", "3d", "smpl", "mesh"]
+BACKGROUND_BGR = (48, 48, 48)
+MESH_CHUNK = 32  # frames posed at once in mesh mode
+
+
+class VisConfig(RunOptions):
+    """Options of ``aistpp vis`` (runner options inherited)."""
+
+    anno_dir: Path
+    save_dir: Path
+    video_name: str
+    mode: Mode = "2d"
+    video_dir: Path | None = None
+    smpl_dir: Path | None = None
+    views: list[str] | None = None  # None: the video's own view; ["all"]: every view in one grid
+    start: int = Field(0, ge=0)
+    end: int | None = Field(None, ge=1)
+    labels: bool = False
+    min_confidence: float = Field(0.15, ge=0.0, le=1.0)
+    alpha: float = Field(0.6, ge=0.0, le=1.0)
+    gender: Literal["neutral", "male", "female"] = "neutral"
+    crf: int = Field(20, ge=0, le=51)
+    preset: str = "veryfast"
+    executor: Literal["serial", "processes", "ray"] = "serial"
+
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _lower(cls, v):
+        return v.lower() if isinstance(v, str) else v
+
+    @field_validator("views", mode="before")
+    @classmethod
+    def _split(cls, v):
+        if isinstance(v, str):
+            v = [v]
+        if v is None:
+            return None
+        out = [s.strip() for item in v for s in str(item).split(",") if s.strip()]
+        return ["all"] if any(s.lower() == "all" for s in out) else out
+
+
+# ---- pure array functions ----------------------------------------------------------------
+def grid_layout(num_views: int, size: tuple[int, int]) -> tuple[int, int, int, int]:
+    """(cols, rows, tile_w, tile_h) to fit ``num_views`` tiles in a frame of ``size`` (w, h) px.
+
+    Tiles keep the camera's aspect ratio and even sizes (yuv420p needs even frame sizes).
+    """
+    w, h = size
+    cols = math.ceil(math.sqrt(num_views))
+    rows = math.ceil(num_views / cols)
+    scale = min(1 / cols, 1 / rows)
+    tw, th = int(w * scale) // 2 * 2, int(h * scale) // 2 * 2
+    return cols, rows, max(tw, 2), max(th, 2)
+
+
+def annotation_points(mode: Mode, rig: CameraRig, data: dict, model=None) -> tuple[np.ndarray, np.ndarray | None, str]:
+    """Pixels to draw per view: ((V, N, J, 2) px, confidence (V, N, J) or None, skeleton name).
+
+    ``2d``: data["keypoints2d"] (V, N, 17, 3) as detected; ``3d``: data["keypoints3d"]
+    (N, 17, 3) cm projected through ``rig`` (distortion included); ``smpl``: the 24 SMPL joints
+    of data["motion"] posed with the dataset's scaling, projected.
+    """
+    if mode == "2d":
+        kp = data["keypoints2d"]
+        return kp[..., :2], kp[..., 2], "coco17"
+    if mode == "3d":
+        return rig.project(data["keypoints3d"]), None, "coco17"
+    if mode == "smpl":
+        m = data["motion"]
+        joints = smpl_forward(model, m["smpl_poses"], m["smpl_trans"], m["smpl_scaling"])[:, :24]
+        return rig.project(joints), None, "smpl24"
+    raise ValueError(f"no points for mode {mode!r}")
+
+
+# ---- streaming ------------------------------------------------------------------------------
+def _frames(path: Path | None, size: tuple[int, int], start: int, end: int) -> Iterator[np.ndarray]:
+    """Video frames start..end-1 by time, or a plain background when there is no video."""
+    if path is None:
+        w, h = size
+        for _ in range(start, end):
+            yield np.full((h, w, 3), BACKGROUND_BGR, np.uint8)
+        return
+    for _, frame in read_frames(path, start, end):
+        yield frame
+
+
+def _mesh_vertices(model, motion: dict, start: int, end: int) -> Iterator[np.ndarray]:
+    """Posed SMPL vertices (6890, 3) cm for frames start..end-1, computed MESH_CHUNK at a time."""
+    for s in range(start, end, MESH_CHUNK):
+        e = min(s + MESH_CHUNK, end)
+        _, verts = smpl_forward(model, motion["smpl_poses"][s:e], motion["smpl_trans"][s:e],
+                                motion["smpl_scaling"], vertices=True)
+        yield from verts
+
+
+def render_video(out_path: Path, rig: CameraRig, sources: list[Path | None], start: int, end: int,
+                 points: np.ndarray | None = None, confidence: np.ndarray | None = None,
+                 skeleton: str = "coco17", mesh: tuple | None = None, grid: bool = False,
+                 config: VisConfig | None = None) -> int:
+    """Decode, draw and encode frames start..end-1 of the views of ``rig``; return frames written.
+
+    sources: one video path (or None: plain background) per view. points (V, N, J, 2) px with
+    confidence (V, N, J) are drawn as a skeleton; ``mesh`` = (model, motion, faces) renders
+    the SMPL mesh. With ``grid`` all views are tiled into one frame of the first camera's size,
+    else ``rig`` must hold one view and the output has that camera's size.
+    """
+    cfg = config or VisConfig(anno_dir=Path("."), save_dir=Path("."), video_name="x")
+    sizes = [tuple(int(s) for s in rig.sizes[v]) for v in range(len(rig))]
+    if grid:
+        cols, rows, tw, th = grid_layout(len(rig), sizes[0])
+        out_size = (cols * tw, rows * th)
+    else:
+        out_size = (sizes[0][0] // 2 * 2, sizes[0][1] // 2 * 2)
+    cams = [rig.subset([name]) for name in rig.names]
+    streams = [_frames(src, sizes[v], start, end) for v, src in enumerate(sources)]
+    meshes = _mesh_vertices(mesh[0], mesh[1], start, end) if mesh is not None else None
+    color = DEFAULT_MESH_COLOR
+    written = 0
+    with VideoWriter(out_path, ANNOTATION_FPS, out_size, crf=cfg.crf, preset=cfg.preset, overwrite=True) as writer:
+        for i in range(start, end):
+            try:
+                images = [next(s) for s in streams]
+            except StopIteration:
+                break
+            verts = next(meshes) if meshes is not None else None
+            if grid:
+                canvas = np.full((out_size[1], out_size[0], 3), BACKGROUND_BGR, np.uint8)
+            for v, image in enumerate(images):
+                scale = 1.0
+                if grid:
+                    scale = min(tw / sizes[v][0], th / sizes[v][1])
+                    image = cv2.resize(image, (tw, th), interpolation=cv2.INTER_AREA)
+                elif image.shape[:2] != (out_size[1], out_size[0]):
+                    image = np.ascontiguousarray(image[: out_size[1], : out_size[0]])
+                cam = cams[v]
+                if verts is not None:
+                    px = cam.project(verts)[0] * scale
+                    vcam = cam.world_to_camera(verts)[0]
+                    render_mesh(image, px, vcam[:, 2], mesh[2], color, cfg.alpha, vertices_cam=vcam)
+                if points is not None:
+                    conf = confidence[v, i] if confidence is not None else None
+                    draw_named_skeleton(image, points[v, i] * scale, skeleton, conf, cfg.min_confidence, cfg.labels)
+                if grid:
+                    r, c = divmod(v, cols)
+                    canvas[r * th:(r + 1) * th, c * tw:(c + 1) * tw] = image
+            writer.write(canvas if grid else image)
+            written += 1
+    return written
+
+
+# ---- the job ---------------------------------------------------------------------------------
+def output_names(config: VisConfig) -> list[str]:
+    """Output names (video names, or the sequence name for a grid) for the requested views."""
+    name = config.video_name
+    if is_sequence_name(name):
+        if not config.views:
+            raise AistppError(f"{name!r} is a sequence name: pass --views c01,... or --views all")
+        seq = name
+    else:
+        seq, view = split_video_name(name)
+        if not config.views:
+            return [name]
+    if config.views == ["all"]:
+        return [seq]
+    return [video_name(seq, v) for v in config.views]
+
+
+def _require(path: Path, what: str, fix: str = "") -> Path:
+    if not path.is_file():
+        raise AistppError(f"{what} not found{fix}", path)
+    return path
+
+
+def check_inputs(name: str, config: VisConfig) -> tuple[AISTDataset, str, CameraRig, list[str]]:
+    """Cheap checks before any drawing: (dataset, sequence, setting's cameras, views of ``name``).
+
+    Raises ``AistppError`` naming the missing piece: camera setting, view, annotation file,
+    SMPL model (smpl/mesh modes), video (when a video folder is given).
+    """
+    ds = AISTDataset(config.anno_dir, config.video_dir, config.smpl_dir)
+    grid = is_sequence_name(name)
+    seq, view = (name, None) if grid else split_video_name(name)
+    setting = ds.setting_of(seq)
+    cam_file = ds.layout.folder("cameras") / f"{setting}.json"
+    _require(cam_file, f"camera setting '{setting}' of {seq} (listed in mapping.txt)")
+    full = ds.load_cameras(seq)
+    views = list(full.names) if grid else [full.names[full.index(view)]]
+    if config.mode in ("smpl", "mesh"):
+        if config.smpl_dir is None:
+            raise AistppError(f"--mode {config.mode} needs the SMPL model: pass --smpl-dir (folder of SMPL_NEUTRAL.pkl)")
+        _require(smpl_model_path(config.smpl_dir, config.gender), "SMPL model file (pass --smpl-dir)")
+    kind = {"2d": "keypoints2d", "3d": "keypoints3d"}.get(config.mode, "motions")
+    _require(ds.layout.file(kind, seq), f"{kind} file for --mode {config.mode}")
+    if config.video_dir is not None:
+        for v in views:
+            _require(ds.video_path(video_name(seq, v)), "video",
+                     " (check --video-dir, or leave it out to draw on a plain background)")
+    return ds, seq, full, views
+
+
+def vis_video(name: str, config: VisConfig) -> dict:
+    """Write ``<save_dir>/<name>.mp4``: a video name draws that view, a sequence name all views."""
+    ds, seq, full, views = check_inputs(name, config)
+    grid = is_sequence_name(name)
+    setting = ds.setting_of(seq)
+    rig = full.subset(views)
+    view_idx = [full.index(v) for v in views]
+
+    data: dict = {}
+    model = None
+    mode = config.mode
+    if mode == "2d":
+        kp = ds.layout.file("keypoints2d", seq)
+        data["keypoints2d"] = ds.load_keypoints2d(seq)["keypoints2d"]
+        if len(data["keypoints2d"]) != len(full):
+            raise AistppError(f"keypoints2d has {len(data['keypoints2d'])} views, setting '{setting}' has {len(full)}", kp)
+        data["keypoints2d"] = data["keypoints2d"][view_idx]
+        n_anno = data["keypoints2d"].shape[1]
+    elif mode == "3d":
+        data["keypoints3d"] = ds.load_keypoints3d(seq, optim=True)
+        n_anno = len(data["keypoints3d"])
+    else:
+        data["motion"] = ds.load_motion(seq)
+        model = load_smpl(config.smpl_dir, config.gender)
+        n_anno = len(data["motion"]["smpl_poses"])
+
+    sources: list[Path | None] = [None] * len(rig)
+    warnings: list[str] = []
+    n_video = None
+    if config.video_dir is not None:
+        sources = [ds.video_path(video_name(seq, v)) for v in rig.names]
+        counts = [annotation_frames(probe(p)) for p in sources]
+        n_video = min(counts)
+        if n_video != n_anno:
+            warnings.append(f"annotations have {n_anno} frames, the video {n_video} (at 60 fps): drawing the "
+                            f"{min(n_anno, n_video)} that overlap")
+    n = n_anno if n_video is None else min(n_anno, n_video)
+    start, end = config.start, min(config.end or n, n)
+    if start >= end:
+        raise AistppError(f"--start {start} leaves no frame to draw ({n} frames{' overlap' if n_video else ''})")
+
+    points = confidence = None
+    skeleton = "coco17"
+    mesh = None
+    if mode == "mesh":
+        mesh = (model, data["motion"], np.asarray(model.faces, np.int64))
+    else:
+        points, confidence, skeleton = annotation_points(mode, rig, data, model)
+    out = config.save_dir / f"{name}.mp4"
+    written = render_video(out, rig, sources, start, end, points, confidence, skeleton, mesh, grid, config)
+    if written < end - start:
+        warnings.append(f"the video ended after {written} of {end - start} frames")
+    return {"frames": written, "views": len(rig), "video": "yes" if config.video_dir else "no",
+            "warnings": warnings, "output": str(out)}
+
+
+def run_vis(config: VisConfig) -> RunReport:
+    """Draw the requested video(s); one output per view, or one grid for ``--views all``."""
+    names = output_names(config)
+    for name in names:  # user errors (missing files) stop here, before any work, with exit 2
+        check_inputs(name, config)
+    job = functools.partial(vis_video, config=config)
+    return run_jobs(job, names, config, outputs=lambda n: [config.save_dir / f"{n}.mp4"],
+                    title=f"vis {config.mode}")
