@@ -1,8 +1,23 @@
-"""``aistpp fit-smpl``: SMPL motion from 3D keypoints (stub until the step lands)."""
+"""``aistpp fit-smpl``: SMPL motion (poses, translation, scaling) from 3D keypoints."""
 
 from __future__ import annotations
 
-from aistpp.commands._common import AnnoDir, ConfigFile, Device, SaveDir, SequenceNames, SmplDir, Workers, not_implemented, user_errors
+from typing import Annotated, Optional
+
+import typer
+
+from aistpp.commands._common import (
+    AnnoDir, ConfigFile, Device, DryRun, ExecutorOpt, GpusPerTask, LogFile, Overwrite, Quiet, RayAddress,
+    ReportFile, SaveDir, SequenceNames, SmplDir, Workers, console, print_report, split_names, user_errors,
+)  # fmt: skip
+from aistpp.errors import AistppError
+
+Gender = Annotated[Optional[str], typer.Option("--gender", help="neutral (default), male or female: which SMPL_<GENDER>.pkl.")]
+KeypointsOpt = Annotated[Optional[str], typer.Option(
+    "--keypoints", help="optim (default): fit keypoints3d_optim; raw: fit the plain triangulation keypoints3d.")]
+FitBetas = Annotated[Optional[bool], typer.Option(
+    "--fit-betas/--no-fit-betas", help="Also fit body shape; writes smpl_betas (10,). Default: betas = 0, as in AIST++.")]
+Iterations = Annotated[Optional[int], typer.Option("--iterations", min=1, help="L-BFGS iterations of the full fit (default 150).")]
 
 
 @user_errors
@@ -10,9 +25,59 @@ def command(
     anno_dir: AnnoDir = None,
     smpl_dir: SmplDir = None,
     save_dir: SaveDir = None,
+    gender: Gender = None,
     device: Device = None,
+    keypoints: KeypointsOpt = None,
+    fit_betas: FitBetas = None,
+    iterations: Iterations = None,
     sequence_names: SequenceNames = None,
     workers: Workers = None,
+    executor: ExecutorOpt = None,
+    ray_address: RayAddress = None,
+    gpus_per_task: GpusPerTask = None,
+    overwrite: Overwrite = None,
+    dry_run: DryRun = None,
+    quiet: Quiet = None,
+    report: ReportFile = None,
+    log_file: LogFile = None,
     config: ConfigFile = None,
 ) -> None:
-    not_implemented("fit-smpl")
+    """Write ``<save-dir>/<seq>.pkl`` (smpl_poses, smpl_trans, smpl_scaling, smpl_loss) per sequence."""
+    from aistpp.config import build_config
+    from aistpp.pipeline.fit_smpl import FitSmplConfig, run_fit_smpl
+
+    values = dict(
+        anno_dir=anno_dir, smpl_dir=smpl_dir, save_dir=save_dir, gender=gender, device=device, keypoints=keypoints,
+        fit_betas=fit_betas, iterations=iterations, sequence_names=split_names(sequence_names), workers=workers,
+        executor=executor, ray_address=ray_address, gpus_per_task=gpus_per_task, overwrite=overwrite,
+        dry_run=dry_run, quiet=quiet, report=report, log_file=log_file,
+    )  # fmt: skip
+    if config is None and (anno_dir is None or smpl_dir is None or save_dir is None):
+        raise AistppError("--anno-dir, --smpl-dir and --save-dir are required")
+    cfg = build_config(FitSmplConfig, values, config, "fit-smpl")
+    result = run_fit_smpl(cfg)
+    if cfg.dry_run:
+        for it in result.items:
+            console.print(f"{it.name}: {'skip (output exists)' if it.status == 'skipped' else 'would run'}")
+        return
+    print_report(result, columns=("frames", "error_cm", "iterations", "scaling"), quiet=cfg.quiet)
+    if not cfg.quiet:
+        _print_joint_errors(result)
+
+
+def _print_joint_errors(result) -> None:
+    """Per-COCO-joint mean error (cm) of each fitted sequence."""
+    from rich.table import Table
+
+    from aistpp.core.joints import COCO17
+
+    done = [it for it in result.items if it.status == "done"]
+    if not done:
+        return
+    table = Table(title="mean joint error per COCO joint (cm)")
+    table.add_column("joint")
+    for it in done:
+        table.add_column(it.name, justify="right")
+    for j in COCO17:
+        table.add_row(j, *(f"{it.info.get(f'error_{j}', float('nan')):.2f}" for it in done))
+    console.print(table)

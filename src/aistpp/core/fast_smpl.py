@@ -1,0 +1,156 @@
+"""Fast SMPL posing for fitting: the 24 joints and a few skinned vertices, nothing else.
+
+Fitting SMPL to COCO-17 keypoints needs only the 24 skeleton joints and the handful of
+vertices that carry the face keypoints (nose, eyes, ears). This module precomputes, from
+the SMPL model dict (``aistpp.core.body.load_smpl_data``), the rows of the model that those
+points depend on, and evaluates exactly what ``smplx.SMPL`` evaluates for them: shape blend
+shapes, joint regression, pose blend shapes (``posedirs``), forward kinematics and linear
+blend skinning. The dataset's convention is applied: world = scaling x body + trans (cm).
+
+Everything is differentiable torch; use float64 for optimisation.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from aistpp.core.joints import COCO_TO_SMPL, NUM_SMPL, SMPL_VERTEX_JOINTS
+
+# The vertices read by COCO-17's face keypoints (SMPL output indices >= 24).
+_VERTEX_OF_OUTPUT = {NUM_SMPL + i: vid for i, (_, vid) in enumerate(SMPL_VERTEX_JOINTS)}
+COCO_VERTEX_IDS = tuple(_VERTEX_OF_OUTPUT[int(i)] for i in COCO_TO_SMPL if i >= NUM_SMPL)
+
+
+def _dense(a) -> np.ndarray:
+    return np.asarray(a.toarray() if hasattr(a, "toarray") else a, dtype=np.float64)
+
+
+def axis_angle_to_matrix(r: torch.Tensor) -> torch.Tensor:
+    """Rodrigues: (..., 3) axis-angle (rad) -> (..., 3, 3) rotation; smooth (and exact) at 0.
+
+    R = I + a [r]x + b [r]x^2 with a = sin t / t, b = (1 - cos t) / t^2, and
+    [r]x^2 = r r^T - t^2 I; elementwise (no tiny batched matmuls).
+    """
+    t2 = (r * r).sum(-1)[..., None, None]  # (..., 1, 1)
+    small = t2 < 1e-10
+    t2s = torch.where(small, torch.ones_like(t2), t2)
+    t = torch.sqrt(t2s)
+    a = torch.where(small, 1 - t2 / 6, torch.sin(t) / t)
+    b = torch.where(small, 0.5 - t2 / 24, (1 - torch.cos(t)) / t2s)
+    x, y, z = r.unbind(-1)
+    zero = torch.zeros_like(x)
+    K = torch.stack([zero, -z, y, z, zero, -x, -y, x, zero], -1).reshape(*r.shape[:-1], 3, 3)
+    eye = torch.eye(3, dtype=r.dtype, device=r.device)
+    return (1 - b * t2) * eye + a * K + b * (r[..., :, None] * r[..., None, :])
+
+
+def axis_angle_to_matrix_fl(r: torch.Tensor) -> torch.Tensor:
+    """Frames-last Rodrigues: (..., 3, N) axis-angle (rad) -> (..., 3, 3, N) rotations."""
+    t2 = (r * r).sum(-2)[..., None, None, :]  # (..., 1, 1, N)
+    small = t2 < 1e-10
+    t2s = torch.where(small, torch.ones_like(t2), t2)
+    t = torch.sqrt(t2s)
+    a = torch.where(small, 1 - t2 / 6, torch.sin(t) / t)
+    b = torch.where(small, 0.5 - t2 / 24, (1 - torch.cos(t)) / t2s)
+    x, y, z = r.unbind(-2)
+    zero = torch.zeros_like(x)
+    K = torch.stack([zero, -z, y, z, zero, -x, -y, x, zero], -2).reshape(*r.shape[:-2], 3, 3, r.shape[-1])
+    eye = torch.eye(3, dtype=r.dtype, device=r.device)[:, :, None]
+    return (1 - b * t2) * eye + a * K + b * (r[..., :, None, :] * r[..., None, :, :])
+
+
+def _mm(A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
+    """Frame-last products: A (3, 3, N) @ B (3, 3, N) -> (3, 3, N) (or B (3, N) -> (3, N))."""
+    if B.dim() == 2:
+        return (A * B[None]).sum(1)
+    return (A[:, :, None] * B[None]).sum(1)
+
+
+class FastSMPL:
+    """SMPL joints (24) plus selected skinned vertices, agreeing with ``smplx.SMPL``.
+
+    ``data``: the SMPL model dict (metres). ``vertex_ids``: vertices to skin (default the
+    five COCO face vertices). ``num_betas``: shape coefficients used (<= shapedirs' count).
+    """
+
+    def __init__(self, data: dict, vertex_ids=COCO_VERTEX_IDS, num_betas: int = 10,
+                 dtype: torch.dtype = torch.float64, device: str | torch.device = "cpu"):
+        vids = np.asarray(vertex_ids, dtype=int)
+        v_template = _dense(data["v_template"])
+        shapedirs = _dense(data["shapedirs"])
+        num_betas = min(num_betas, shapedirs.shape[2])
+        shapedirs = shapedirs[:, :, :num_betas]
+        jreg = data["J_regressor"]
+        jreg = jreg.tocsr() if hasattr(jreg, "tocsr") else np.asarray(jreg, np.float64)
+        nv = len(v_template)
+        j_template = np.asarray(jreg @ v_template, np.float64)  # (24, 3)
+        j_shapedirs = np.asarray(jreg @ shapedirs.reshape(nv, -1), np.float64).reshape(NUM_SMPL, 3, num_betas)
+        posedirs = _dense(data["posedirs"])[vids]  # (K, 3, 207)
+        parents = np.asarray(data["kintree_table"])[0].astype(int).copy()
+        parents[0] = -1
+        kw = dict(dtype=dtype, device=device)
+        self.num_betas = num_betas
+        self.vertex_ids = tuple(int(v) for v in vids)
+        self.parents = parents
+        self.j_template = torch.as_tensor(j_template, **kw)
+        self.j_shapedirs = torch.as_tensor(j_shapedirs, **kw)
+        self.v_template = torch.as_tensor(v_template[vids], **kw)  # (K, 3)
+        self.v_shapedirs = torch.as_tensor(shapedirs[vids], **kw)  # (K, 3, B)
+        self.v_posedirs = torch.as_tensor(posedirs.reshape(len(vids) * 3, -1).T.copy(), **kw)  # (207, K*3)
+        self.weights = torch.as_tensor(_dense(data["weights"])[vids], **kw)  # (K, 24)
+        self.dtype, self.device = dtype, torch.device(device)
+
+    # ---- shape -----------------------------------------------------------------------
+    def rest(self, betas: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Rest joints (24, 3) and rest vertices (K, 3), metres, for ``betas`` (B,) or zeros."""
+        if betas is None:
+            return self.j_template, self.v_template
+        return self.j_template + self.j_shapedirs @ betas, self.v_template + self.v_shapedirs @ betas
+
+    # ---- pose ------------------------------------------------------------------------
+    def forward_matrices(self, rotmats: torch.Tensor, betas: torch.Tensor | None = None) -> torch.Tensor:
+        """Body-frame points (N, 24 + K, 3), metres, from local rotations (N, 24, 3, 3).
+
+        Identical to ``smplx.SMPL``'s joints (first 24) and vertices ``vertex_ids`` with no
+        translation.
+        """
+        return self.forward_frames_last(rotmats.permute(1, 2, 3, 0).contiguous(), betas).permute(2, 0, 1)
+
+    def forward_frames_last(self, rot: torch.Tensor, betas: torch.Tensor | None = None) -> torch.Tensor:
+        """Body-frame points (24 + K, 3, N), metres, from local rotations (24, 3, 3, N)."""
+        J, V = self.rest(betas)
+        n = rot.shape[-1]
+        rel = J.clone()
+        rel[1:] = J[1:] - J[self.parents[1:]]
+        # Frames last: (3, 3, N) blocks make the 3x3 products elementwise over frames.
+        local = rot.unbind(0)
+        Rg, tg = [local[0]], [J[0][:, None].expand(3, n)]
+        for i in range(1, NUM_SMPL):  # 23 products, each over all frames at once
+            p = self.parents[i]
+            Rg.append(_mm(Rg[p], local[i]))
+            tg.append(_mm(Rg[p], rel[i][:, None].expand(3, n)) + tg[p])
+        Rg_all, tg_all = torch.stack(Rg), torch.stack(tg)  # (24, 3, 3, N), (24, 3, N)
+        # Skinning of the K vertices: pose blend shapes, then blended rigid transforms.
+        eye = torch.eye(3, dtype=rot.dtype, device=rot.device)[:, :, None]
+        pose_feature = (rot[1:] - eye).permute(3, 0, 1, 2).reshape(n, -1)  # (N, 207)
+        v_posed = V[:, :, None] + (pose_feature @ self.v_posedirs).T.reshape(-1, 3, n)  # (K, 3, N)
+        t_rel = tg_all - (Rg_all * J[:, None, :, None]).sum(2)  # (24, 3, N)
+        k = len(self.vertex_ids)
+        Rb = (self.weights @ Rg_all.reshape(NUM_SMPL, -1)).reshape(k, 3, 3, n)
+        tb = (self.weights @ t_rel.reshape(NUM_SMPL, -1)).reshape(k, 3, n)
+        verts = (Rb * v_posed[:, None]).sum(2) + tb  # (K, 3, N)
+        return torch.cat([tg_all, verts])
+
+    def forward(self, poses: torch.Tensor, trans: torch.Tensor, scaling: torch.Tensor | float,
+                betas: torch.Tensor | None = None) -> torch.Tensor:
+        """World points (N, 24 + K, 3) cm from poses (N, 72) rad, trans (N, 3) cm, scaling."""
+        rot = axis_angle_to_matrix(poses.reshape(-1, NUM_SMPL, 3))
+        return self.forward_matrices(rot, betas) * scaling + trans[:, None]
+
+    __call__ = forward
+
+    def coco_index(self) -> np.ndarray:
+        """Index into this model's output (24 + K points) of each COCO-17 joint."""
+        where = {vid: NUM_SMPL + k for k, vid in enumerate(self.vertex_ids)}
+        return np.array([int(i) if i < NUM_SMPL else where[_VERTEX_OF_OUTPUT[int(i)]] for i in COCO_TO_SMPL])

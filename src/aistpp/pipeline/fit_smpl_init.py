@@ -1,0 +1,125 @@
+"""Closed-form initialisation of an SMPL fit to COCO-17 keypoints (numpy, all frames at once).
+
+1. scale: least squares over limb bone lengths (pose-invariant, medians over frames);
+2. global orientation: Kabsch of the rest torso (shoulders, hips) onto each frame's torso;
+3. translation: from the torso centroids, in the dataset convention
+   world = scaling x body + trans (the root rotates about the pelvis joint);
+4. limbs: hips/shoulders from a weighted Kabsch of the thigh/upper-arm and the shin/forearm
+   (knees and elbows bent as hinges), with a weak pull toward the pelvis' forward axis so a
+   straight limb gets no twist.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from aistpp.core.joints import COCO17, COCO_BONES
+
+C = {name: i for i, name in enumerate(COCO17)}
+TORSO = [C["left_shoulder"], C["right_shoulder"], C["left_hip"], C["right_hip"]]
+# Limb chains: (SMPL root joint, SMPL hinge joint, COCO root, COCO hinge, COCO end, hinge axis, sign)
+LIMBS = (
+    (1, 4, C["left_hip"], C["left_knee"], C["left_ankle"], 0, 1.0),
+    (2, 5, C["right_hip"], C["right_knee"], C["right_ankle"], 0, 1.0),
+    (16, 18, C["left_shoulder"], C["left_elbow"], C["left_wrist"], 1, -1.0),
+    (17, 19, C["right_shoulder"], C["right_elbow"], C["right_wrist"], 1, 1.0),
+)
+
+
+def fill_gaps(targets: np.ndarray) -> np.ndarray:
+    """(N, J, 3) cm with NaN -> the same with NaNs filled by linear interpolation in time.
+
+    A joint missing in every frame takes the mean of the other joints of its frame.
+    """
+    y = np.array(targets, np.float64)
+    n = len(y)
+    flat = y.reshape(n, -1)
+    t = np.arange(n)
+    for c in range(flat.shape[1]):  # one 1-D interpolation per coordinate series (51), not per frame
+        ok = np.isfinite(flat[:, c])
+        if ok.any() and not ok.all():
+            flat[:, c] = np.interp(t, t[ok], flat[ok, c])
+    y = flat.reshape(y.shape)
+    bad = ~np.isfinite(y)
+    if bad.any():
+        mean = np.nanmean(np.where(bad, np.nan, y), axis=1, keepdims=True)
+        y = np.where(bad, np.broadcast_to(mean, y.shape), y)
+    return y
+
+
+def kabsch(a: np.ndarray, b: np.ndarray, w: np.ndarray | None = None) -> np.ndarray:
+    """Rotations R (N, 3, 3) minimising sum_k w_k |R a_k - b_k|^2 for a, b (N, K, 3) (not centred)."""
+    w = np.ones(a.shape[1]) if w is None else np.asarray(w, np.float64)
+    H = np.einsum("k,nki,nkj->nij", w, a, b)
+    U, _, Vt = np.linalg.svd(H)
+    d = np.sign(np.linalg.det(np.einsum("nji,nkj->nik", Vt, U)))
+    D = np.zeros_like(H)
+    D[:, 0, 0] = D[:, 1, 1] = 1.0
+    D[:, 2, 2] = np.where(d == 0, 1.0, d)
+    return np.einsum("nji,njk,nlk->nil", Vt, D, U)
+
+
+def rotvec(R: np.ndarray) -> np.ndarray:
+    from scipy.spatial.transform import Rotation
+
+    return Rotation.from_matrix(R.reshape(-1, 3, 3)).as_rotvec().reshape(*R.shape[:-2], 3)
+
+
+def axis_rotation(axis: int, angle: np.ndarray) -> np.ndarray:
+    """(N,) rad about x/y/z -> (N, 3, 3)."""
+    r = np.zeros((len(angle), 3))
+    r[:, axis] = angle
+    from scipy.spatial.transform import Rotation
+
+    return Rotation.from_rotvec(r).as_matrix()
+
+
+def initial_fit(targets: np.ndarray, rest_coco: np.ndarray, rest_joints: np.ndarray) -> dict:
+    """Initial SMPL parameters for COCO-17 targets.
+
+    targets (N, 17, 3) cm (NaN allowed); rest_coco (17, 3) and rest_joints (24, 3) metres
+    (the model at zero pose). Returns ``poses`` (N, 24, 3) rad, ``trans`` (N, 3) cm,
+    ``scaling`` float and ``root`` (N, 3, 3) the global orientation matrices.
+    """
+    y = fill_gaps(targets)
+    n = len(y)
+    limb_bones = COCO_BONES[4:]  # torso, arms, legs (not the face)
+    lt = np.linalg.norm(targets[:, limb_bones[:, 0]] - targets[:, limb_bones[:, 1]], axis=-1)
+    lt = np.nanmedian(lt, axis=0) if np.isfinite(lt).any() else np.full(len(limb_bones), np.nan)
+    lm = np.linalg.norm(rest_coco[limb_bones[:, 0]] - rest_coco[limb_bones[:, 1]], axis=-1)
+    ok = np.isfinite(lt)
+    scaling = float((lt[ok] * lm[ok]).sum() / (lm[ok] ** 2).sum()) if ok.any() else 100.0
+
+    P = rest_coco[TORSO] - rest_coco[TORSO].mean(0)
+    Q = y[:, TORSO] - y[:, TORSO].mean(1, keepdims=True)
+    R0 = kabsch(np.broadcast_to(P, Q.shape), Q)
+    j0 = rest_joints[0]
+    centroid = y[:, TORSO].mean(1)
+    # world = s (R0 (p - j0) + j0) + trans, and s R0 mean(P) + c = centroid
+    c = centroid - scaling * np.einsum("nij,j->ni", R0, rest_coco[TORSO].mean(0))
+    trans = c - scaling * j0 + scaling * np.einsum("nij,j->ni", R0, j0)
+
+    poses = np.zeros((n, 24, 3))
+    poses[:, 0] = rotvec(R0)
+    forward = np.einsum("nij,j->ni", R0, [0.0, 0.0, 1.0])
+    for root, hinge, c_root, c_hinge, c_end, axis, sign in LIMBS:
+        end = {4: 7, 5: 8, 18: 20, 19: 21}[hinge]
+        upper_rest = rest_joints[hinge] - rest_joints[root]
+        lower_rest = rest_joints[end] - rest_joints[hinge]
+        upper = y[:, c_hinge] - y[:, c_root]
+        lower = y[:, c_end] - y[:, c_hinge]
+        cosang = np.einsum("ni,ni->n", upper, lower) / (
+            np.linalg.norm(upper, axis=1) * np.linalg.norm(lower, axis=1) + 1e-9)
+        cos_rest = upper_rest @ lower_rest / (np.linalg.norm(upper_rest) * np.linalg.norm(lower_rest))
+        flex = np.clip(np.arccos(np.clip(cosang, -1, 1)) - np.arccos(np.clip(cos_rest, -1, 1)), 0, 2.6)
+        H = axis_rotation(axis, sign * flex)  # (N, 3, 3) local hinge rotation
+        lower_bent = np.einsum("nij,j->ni", H, lower_rest)
+        a = np.stack([np.broadcast_to(upper_rest, (n, 3)), lower_bent, np.broadcast_to([0.0, 0.0, 1.0], (n, 3))], 1)
+        a = a / np.linalg.norm(a, axis=-1, keepdims=True)
+        b = np.stack([upper, lower, forward], 1)
+        b = b / (np.linalg.norm(b, axis=-1, keepdims=True) + 1e-9)
+        G = kabsch(a, b, np.array([1.0, 0.5, 0.05]))  # global rotation of the limb root
+        local = np.einsum("nji,njk->nik", R0, G)  # parents of hips and shoulders: root (spine at rest)
+        poses[:, root] = rotvec(local)
+        poses[:, hinge, axis] = sign * flex
+    return {"poses": poses, "trans": trans, "scaling": scaling, "root": R0}

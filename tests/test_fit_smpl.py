@@ -1,0 +1,158 @@
+"""aistpp fit-smpl: fast SMPL posing vs smplx, fit accuracy on synthetic ground truth, CLI.
+
+The body model is a crude SMPL-format dict built here (6890 vertices, a human-like rest
+skeleton, face vertices at the head, random pose/shape blend shapes), loaded by smplx for
+ground truth; motion comes from ``aistpp.pipeline.synth.motion.make_motion``.
+"""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+from typer.testing import CliRunner
+
+from aistpp.core.body import load_smpl, smpl_forward
+from aistpp.core.fast_smpl import FastSMPL, axis_angle_to_matrix
+from aistpp.core.joints import COCO_TO_SMPL, SMPL_PARENTS, SMPL_VERTEX_JOINTS
+from aistpp.pipeline.fit_smpl import continuous_rotvec, fit_smpl
+from aistpp.pipeline.synth.motion import make_motion
+
+REST = np.array([
+    [0, .95, 0], [.09, .86, 0], [-.09, .86, 0], [0, 1.05, -.01], [.10, .48, .01], [-.10, .48, .01],
+    [0, 1.18, 0], [.10, .08, -.02], [-.10, .08, -.02], [0, 1.24, .02], [.11, .02, .10], [-.11, .02, .10],
+    [0, 1.45, 0], [.07, 1.37, 0], [-.07, 1.37, 0], [0, 1.52, .04], [.18, 1.40, 0], [-.18, 1.40, 0],
+    [.44, 1.40, -.01], [-.44, 1.40, -.01], [.70, 1.40, 0], [-.70, 1.40, 0], [.78, 1.40, 0], [-.78, 1.40, 0]])
+FACE = {"nose": [0, 1.58, .12], "right_eye": [-.03, 1.62, .09], "left_eye": [.03, 1.62, .09],
+        "right_ear": [-.07, 1.59, 0], "left_ear": [.07, 1.59, 0]}
+
+
+def crude_model(seed: int = 0) -> dict:
+    """A valid SMPL-format dict (metres): sparse J_regressor, weights rows summing to 1."""
+    rng = np.random.default_rng(seed)
+    nv = 6890
+    bone = rng.integers(1, 24, nv)
+    u = rng.random(nv)[:, None]
+    par = SMPL_PARENTS[bone]
+    v = REST[par] * (1 - u) + REST[bone] * u + rng.normal(0, 0.03, (nv, 3))
+    W = np.zeros((nv, 24))
+    W[np.arange(nv), par] = 0.7 + 0.3 * rng.random(nv)
+    W[np.arange(nv), bone] += 1 - W[np.arange(nv), par]
+    ids = 100 + np.arange(96)  # each joint regressed as the mean of 4 vertices around it
+    off = rng.normal(0, 0.01, (24, 4, 3))
+    v[ids] = (REST[:, None] + off - off.mean(1, keepdims=True)).reshape(-1, 3)
+    J = sp.csc_matrix((np.full(96, 0.25), (np.repeat(np.arange(24), 4), ids)), shape=(24, nv))
+    for name, vid in SMPL_VERTEX_JOINTS:
+        if name in FACE:
+            v[vid] = FACE[name]
+            W[vid] = 0
+            W[vid, [15, 12]] = [0.9, 0.1]
+    kintree = np.stack([np.r_[4294967295, SMPL_PARENTS[1:]], np.arange(24)]).astype(np.int64)
+    return {
+        "v_template": v, "f": rng.integers(0, nv, (13776, 3)).astype(np.uint32), "J_regressor": J,
+        "weights": W, "posedirs": rng.normal(0, 1e-3, (nv, 3, 207)), "shapedirs": rng.normal(0, 1e-2, (nv, 3, 10)),
+        "kintree_table": kintree,
+    }
+
+
+@pytest.fixture(scope="module")
+def body(tmp_path_factory):
+    """(model dict, smplx.SMPL, smpl folder)."""
+    folder = tmp_path_factory.mktemp("smpl")
+    data = crude_model()
+    with open(folder / "SMPL_NEUTRAL.pkl", "wb") as f:
+        pickle.dump(data, f)
+    return data, load_smpl(folder), folder
+
+
+def synth_targets(model, n: int, seed: int, noise: float = 0.0):
+    rng = np.random.default_rng(seed)
+    motion = make_motion(n, rng, model=model)
+    gt = smpl_forward(model, motion["smpl_poses"], motion["smpl_trans"], motion["smpl_scaling"])
+    return motion, gt, gt[:, COCO_TO_SMPL] + rng.normal(0, noise, (n, 17, 3))
+
+
+def test_fast_smpl_matches_smplx(body):
+    data, model, _ = body
+    rng = np.random.default_rng(5)
+    n = 16
+    poses, trans, betas = rng.normal(0, 0.4, (n, 72)), rng.normal(0, 50, (n, 3)), rng.normal(0, 1, 10)
+    fast = FastSMPL(data)
+    for b in (None, betas):
+        ref = smpl_forward(model, poses, trans, 93.5, betas=b)
+        out = fast(torch.tensor(poses), torch.tensor(trans), 93.5, None if b is None else torch.tensor(b)).numpy()
+        assert np.abs(out[:, fast.coco_index()] - ref[:, COCO_TO_SMPL]).max() < 1e-4
+        assert np.abs(out[:, :24] - ref[:, :24]).max() < 1e-4
+    # the pose blend shapes matter: without them the face vertices move
+    no_pd = dict(data, posedirs=np.zeros_like(data["posedirs"]))
+    out = FastSMPL(no_pd)(torch.tensor(poses), torch.tensor(trans), 93.5).numpy()
+    assert np.abs(out[:, fast.coco_index()] - ref[:, COCO_TO_SMPL]).max() > 1e-3
+
+
+def test_rodrigues_matches_scipy():
+    from scipy.spatial.transform import Rotation
+
+    r = np.random.default_rng(0).normal(0, 1.5, (50, 3))
+    r[0] = 0
+    r[1] = [1e-7, 0, 0]
+    ours = axis_angle_to_matrix(torch.tensor(r)).numpy()
+    assert np.abs(ours - Rotation.from_rotvec(r).as_matrix()).max() < 1e-12
+
+
+def test_continuous_rotvec_removes_flips():
+    from scipy.spatial.transform import Rotation
+
+    t = np.linspace(0, 1, 200)
+    rot = Rotation.from_euler("YXZ", np.stack([1.8 * np.pi * t, 0.2 * np.sin(6 * t), 0.1 * t], 1))
+    canon = rot.as_rotvec()
+    assert np.abs(np.diff(canon, axis=0)).max() > 3  # canonical rotvecs flip past pi
+    cont = continuous_rotvec(canon[:, None])[:, 0]
+    assert np.abs(np.diff(cont, axis=0)).max() < 0.1
+    assert np.allclose(Rotation.from_rotvec(cont).as_matrix(), rot.as_matrix(), atol=1e-9)
+
+
+def test_fit_noise_free(body):
+    data, model, _ = body
+    motion, gt, y = synth_targets(model, 120, seed=1)
+    res = fit_smpl(FastSMPL(data), y)
+    fit = smpl_forward(model, res["smpl_poses"], res["smpl_trans"], res["smpl_scaling"])
+    e17 = np.linalg.norm(fit[:, COCO_TO_SMPL] - y, axis=-1)
+    e24 = np.linalg.norm(fit[:, :24] - gt[:, :24], axis=-1)
+    assert e17.mean() < 1.0
+    assert e24.mean() < 3.0
+    assert abs(res["smpl_scaling"][0] / motion["smpl_scaling"][0] - 1) < 0.02
+    assert np.allclose(res["joint_error_cm"], e17.mean(0), atol=1e-3)
+    assert res["smpl_poses"].shape == (120, 72) and res["smpl_trans"].shape == (120, 3)
+
+
+def test_fit_noisy_nan_and_outliers(body):
+    data, model, _ = body
+    rng = np.random.default_rng(7)
+    _, gt, y = synth_targets(model, 150, seed=2, noise=1.0)
+    y = y.copy()
+    y[rng.random((150, 17)) < 0.05] = np.nan  # 5% missing
+    y[10:20] = np.nan  # a gap of whole frames
+    out = rng.random((150, 17)) < 0.01
+    y[out] += 40.0  # a few wild points
+    res = fit_smpl(FastSMPL(data), y)
+    fit = smpl_forward(model, res["smpl_poses"], res["smpl_trans"], res["smpl_scaling"])
+    e17 = np.linalg.norm(fit[:, COCO_TO_SMPL] - gt[:, COCO_TO_SMPL], axis=-1)
+    e24 = np.linalg.norm(fit[:, :24] - gt[:, :24], axis=-1)
+    assert np.isfinite(res["smpl_poses"]).all()
+    keep = np.ones(150, bool)
+    keep[10:20] = False
+    assert e17[keep].mean() < 1.5
+    assert e24[keep].mean() < 3.0
+    assert e17[10:20].mean() < 4.0  # the gap is bridged by the smoothness term
+
+
+def test_fit_betas(body):
+    data, model, _ = body
+    _, _, y = synth_targets(model, 60, seed=3)
+    res = fit_smpl(FastSMPL(data), y, fit_betas=True)
+    assert res["smpl_betas"].shape == (10,)
+    fit = smpl_forward(model, res["smpl_poses"], res["smpl_trans"], res["smpl_scaling"], betas=res["smpl_betas"])
+    assert np.linalg.norm(fit[:, COCO_TO_SMPL] - y, axis=-1).mean() < 1.0
