@@ -404,3 +404,100 @@ def test_cli_vis(mini, tmp_path):
     res = CliRunner().invoke(app, ["vis", "--config", str(cfg), "--quiet"])
     assert res.exit_code == 0, res.output
     assert probe(tmp_path / "t" / f"{name}.mp4").frames == 1
+
+
+# ---- smpl and mesh modes: a crude body model in the SMPL file format ----------------------
+def crude_smpl(path):
+    """An ellipsoid 'body' with SMPL's file layout: 6890 vertices, a grid of faces, rigid skinning."""
+    import pickle
+
+    n = 83  # 83 x 83 = 6889 grid vertices, + 1 unused vertex = 6890
+    th, ph = np.meshgrid(np.linspace(0.05, np.pi - 0.05, n), np.linspace(0, 2 * np.pi, n, endpoint=False), indexing="ij")
+    grid = np.stack([25 * np.sin(th) * np.cos(ph), 85 * np.cos(th), 15 * np.sin(th) * np.sin(ph)], -1).reshape(-1, 3)
+    verts = np.concatenate([grid, [[0, 0, 0]]]) / 100.0  # SMPL is in metres before the dataset's scaling
+    g = np.arange(n * n).reshape(n, n)
+    gn = np.roll(g, -1, axis=1)
+    faces = np.concatenate([np.stack([g[:-1], g[1:], gn[1:]], -1).reshape(-1, 3),
+                            np.stack([g[:-1], gn[1:], gn[:-1]], -1).reshape(-1, 3)])
+    jreg = np.zeros((24, 6890))
+    jreg[np.arange(24), np.linspace(300, 6500, 24).astype(int)] = 1.0
+    weights = np.zeros((6890, 24))
+    weights[:, 0] = 1.0
+    from aistpp.core.joints import SMPL_PARENTS
+
+    model = {"v_template": verts, "f": faces.astype(np.uint32), "J_regressor": jreg, "weights": weights,
+             "posedirs": np.zeros((6890, 3, 207)), "shapedirs": np.zeros((6890, 3, 10)),
+             "kintree_table": np.stack([np.where(SMPL_PARENTS < 0, 4294967295, SMPL_PARENTS), np.arange(24)])}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(pickle.dumps(model))
+    return model
+
+
+@pytest.fixture(scope="module")
+def mini_smpl(mini):
+    root, rig, kp3d, kp2d, anno, video_dir = mini
+    crude_smpl(root / "smpl" / "SMPL_NEUTRAL.pkl")
+    poses = np.zeros((N, 72))
+    poses[:, 1] = np.linspace(0, 1.2, N)  # turning about the vertical axis
+    trans = np.stack([np.linspace(-20, 20, N), np.full(N, 90.0), np.zeros(N)], 1)
+    formats.save_motion(anno / "motions" / f"{SEQ}.pkl", poses, trans, 100.0, 0.0)
+    return root / "smpl", poses, trans
+
+
+def smplx_points(smpl_dir, poses, trans, scaling=100.0):
+    """Peer: joints (N, 45, 3) and vertices (N, 6890, 3) cm straight from smplx with the dataset's scaling."""
+    import smplx
+    import torch
+
+    model = smplx.SMPL(str(smpl_dir / "SMPL_NEUTRAL.pkl"))
+    p = torch.tensor(poses, dtype=torch.float32)
+    out = model(global_orient=p[:, :3], body_pose=p[:, 3:], betas=torch.zeros(len(p), 10))
+    t = torch.tensor(trans, dtype=torch.float32)[:, None]
+    return (out.joints * scaling + t).detach().numpy(), (out.vertices * scaling + t).detach().numpy(), model.faces
+
+
+def test_vis_smpl_joints(mini, mini_smpl, tmp_path):
+    root, rig, kp3d, kp2d, anno, video_dir = mini
+    smpl_dir, poses, trans = mini_smpl
+    name = SEQ.replace("cAll", "c01")
+    info = vis_video(name, VisConfig(anno_dir=anno, smpl_dir=smpl_dir, save_dir=tmp_path, video_name=name,
+                                     mode="SMPL", end=6))
+    assert info["frames"] == 6
+    joints, _, _ = smplx_points(smpl_dir, poses[:6], trans[:6])
+    cams = rig.to_aniposelib()
+    px = cams.cameras[0].project(joints[:, :24].reshape(-1, 3)).reshape(6, 24, 2)
+    from aistpp.core.joints import SMPL_SIDE
+
+    _, frames = decode(tmp_path / f"{name}.mp4")
+    for i in (0, 5):
+        for j in isolated(px[i], range(24), 12):
+            x, y = np.round(px[i, j]).astype(int)
+            assert near(frames[i][y, x], JOINT_COLORS[SMPL_SIDE[j]]), (i, j)
+
+
+def test_vis_mesh_covers_silhouette(mini, mini_smpl, tmp_path):
+    import cv2
+
+    root, rig, kp3d, kp2d, anno, video_dir = mini
+    smpl_dir, poses, trans = mini_smpl
+    name = SEQ.replace("cAll", "c03")
+    info = vis_video(name, VisConfig(anno_dir=anno, smpl_dir=smpl_dir, save_dir=tmp_path, video_name=name,
+                                     mode="mesh", start=2, end=5))
+    assert info["frames"] == 3
+    _, verts, faces = smplx_points(smpl_dir, poses[2:5], trans[2:5])
+    cam = rig.to_aniposelib().cameras[2]
+    _, frames = decode(tmp_path / f"{name}.mp4")
+    for k in range(3):
+        px = cam.project(verts[k]).reshape(-1, 2)
+        sil = np.zeros((360, 640), np.uint8)
+        for f in faces:  # independent silhouette: every projected face filled
+            cv2.fillConvexPoly(sil, np.round(px[f]).astype(np.int32), 1)
+        kernel = np.ones((5, 5), np.uint8)
+        inner, outer = cv2.erode(sil, kernel).astype(bool), cv2.dilate(sil, kernel).astype(bool)
+        changed = np.abs(frames[k].astype(int) - 48).max(axis=2) > 6
+        assert inner.sum() > 5000
+        assert changed[inner].mean() > 0.99  # the mesh covers the silhouette
+        assert changed[~outer].mean() < 0.001  # and nothing else
+        # half transparent: the plain background shows through (not the full mesh colour)
+        body = frames[k][inner].astype(int)
+        assert np.all(body.max(axis=1) < 230) and np.all(body.mean(axis=0) > 48)
