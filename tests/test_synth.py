@@ -252,9 +252,18 @@ def test_videos_show_the_body_where_the_cameras_put_it(synth_data_videos):
 
     from aistpp.pipeline.synth.video import background
 
+    import cv2
+
+    from aistpp.core.body import load_smpl, smpl_forward
+    from aistpp.core.render import silhouette
+
     d = synth_data_videos
     seq = d.sequences[0]
     N = d.config.frames
+    model = load_smpl(d.smpl_dir)
+    mo = d.motions[seq]
+    _, verts = smpl_forward(model, mo["smpl_poses"], mo["smpl_trans"], mo["smpl_scaling"], vertices=True)
+    faces = model.faces.astype(np.int64)
     kp3 = d.keypoints3d[seq]
     torso = (kp3[:, [5, 6, 11, 12]].mean(axis=1))  # (N, 3) cm, inside the body
     px = d.rig.project(torso)  # (V, N, 2)
@@ -274,6 +283,16 @@ def test_videos_show_the_body_where_the_cameras_put_it(synth_data_videos):
         assert np.mean(changed) > 0.8
         # Far from the dancer (an image corner), the frame is the backdrop.
         assert np.abs(frames[0][:5, :5].astype(int) - back[:5, :5]).mean() < 12
+        # Peer check: the body's pixels match core.render's depth-tested silhouette of the mesh.
+        cam = d.rig.subset([d.rig.names[v]])
+        for i in (0, N // 2, N - 1):
+            px = cam.project(verts[i])[0]
+            sil = silhouette(px, cam.world_to_camera(verts[i])[0, :, 2], faces, tuple(d.rig.sizes[v]))
+            frame = frames[i].astype(int)
+            bluish = frame[..., 0] - frame[..., 2] > 20  # the body is blue, floor and wall grey
+            near = cv2.dilate(sil.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+            assert (bluish & sil).sum() > 0.95 * sil.sum()
+            assert (bluish & ~near).sum() < 0.02 * sil.sum()
 
 
 # ---- determinism and CLI ------------------------------------------------------------------------------

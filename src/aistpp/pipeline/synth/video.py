@@ -1,9 +1,8 @@
 """Videos of the posed body seen from each camera: a shaded mesh on a checkered floor.
 
 The renderer is a painter's algorithm kept cheap enough for the default dataset: back
-faces are culled, the front faces are grouped by body part (skinning weights) and by shade
-level, parts are drawn far to near, each group in one ``cv2.fillPoly`` call. The shadow is
-the convex hull of the body dropped onto the floor. Vertices are projected with the
+faces are culled, the front faces are drawn far to near, flat-shaded by a light at the
+camera. The shadow is the convex hull of the body dropped onto the floor. Vertices are projected with the
 camera's distortion, so the body lands exactly where the keypoints do.
 Frames are written with ``aistpp.core.video.VideoWriter`` (libx264, yuv420p, 60 fps: frame i at i/60 s).
 """
@@ -17,15 +16,11 @@ import numpy as np
 from aistpp.core.cameras import CameraRig
 
 BODY_BGR = np.array([200.0, 150.0, 95.0])
-SHADES = 6
+SHADES = 16
 FLOOR_TILE_CM = 100.0
 FLOOR_HALF_TILES = 5
 _SHIFT = 2  # fillPoly sub-pixel bits
-
-
-def face_parts(faces: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Body part of each face (F,): the joint with the largest summed skinning weight."""
-    return np.asarray(weights)[np.asarray(faces)].sum(axis=1).argmax(axis=1)
+_COLOURS = [tuple(float(c) for c in BODY_BGR * (0.35 + 0.65 * (k + 0.5) / SHADES)) for k in range(SHADES)]
 
 
 def outward_faces(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
@@ -76,10 +71,9 @@ def background(rig: CameraRig, view: int) -> np.ndarray:
     return img
 
 
-def render_body(image: np.ndarray, cam: CameraRig, vertices: np.ndarray, faces: np.ndarray,
-                parts: np.ndarray) -> np.ndarray:
+def render_body(image: np.ndarray, cam: CameraRig, vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     """Draw the mesh ``vertices`` (M, 3) cm (world) seen by the one-camera rig ``cam`` onto ``image``
-    (h, w, 3) uint8 BGR, in place; ``faces`` (F, 3) wound outward, ``parts`` (F,) body part."""
+    (h, w, 3) uint8 BGR, in place; ``faces`` (F, 3) wound outward (see ``outward_faces``)."""
     import cv2
 
     cam_pts = cam.world_to_camera(vertices)[0]  # (M, 3)
@@ -87,33 +81,31 @@ def render_body(image: np.ndarray, cam: CameraRig, vertices: np.ndarray, faces: 
     if not np.all(np.isfinite(px)) or np.any(cam_pts[:, 2] < 1):
         return image
     # Shadow: the body dropped onto the floor, its convex hull darkened.
-    flat = np.array(vertices, np.float64)
+    flat = np.array(vertices[::4], np.float64)
     flat[:, 1] = 0.0
     shadow = cam.project(flat)[0]
     if np.all(np.isfinite(shadow)):
         hull = cv2.convexHull(_fixed(shadow).reshape(-1, 1, 2))
-        overlay = image.copy()
-        cv2.fillPoly(overlay, [hull], (40, 40, 40), lineType=cv2.LINE_AA, shift=_SHIFT)
-        cv2.addWeighted(overlay, 0.4, image, 0.6, 0, dst=image)
+        x, y, w, h = cv2.boundingRect(hull >> _SHIFT)
+        x0, y0 = max(x - 1, 0), max(y - 1, 0)
+        roi = image[y0:y + h + 2, x0:x + w + 2]
+        if roi.size:
+            overlay = roi.copy()
+            cv2.fillPoly(overlay, [hull - (np.array([x0, y0]) << _SHIFT)], (40, 40, 40), cv2.LINE_AA, _SHIFT)
+            cv2.addWeighted(overlay, 0.4, roi, 0.6, 0, dst=roi)
+    # Front faces, far to near, each flat-shaded by a head light (one C call per face:
+    # OpenCV fills several polygons of one call even-odd, which would punch holes).
     tri = cam_pts[faces]  # (F, 3, 3)
     normal = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
     centre = tri.mean(axis=1)
     facing = -np.einsum("fi,fi->f", normal, centre)
-    front = facing > 0
+    front = np.flatnonzero(facing > 0)
     shade = facing[front] / (np.linalg.norm(normal[front], axis=1) * np.linalg.norm(centre[front], axis=1) + 1e-12)
     level = np.minimum((shade * SHADES).astype(int), SHADES - 1)
-    fparts, fdepth = parts[front], centre[front, 2]
-    part_depth = np.full(parts.max() + 1, -np.inf)
-    np.maximum.at(part_depth, fparts, fdepth)
-    rank = np.argsort(np.argsort(-part_depth))  # far parts first
-    key = rank[fparts] * SHADES + level
-    order = np.argsort(key, kind="stable")
-    pix = _fixed(px)[faces[front][order]]  # (Ff, 3, 2)
-    key = key[order]
-    bounds = np.flatnonzero(np.diff(key)) + 1
-    for group, k in zip(np.split(pix, bounds), key[np.concatenate([[0], bounds])]):
-        colour = tuple(float(c) for c in BODY_BGR * (0.35 + 0.65 * ((k % SHADES) + 0.5) / SHADES))
-        cv2.fillPoly(image, list(group), colour, lineType=cv2.LINE_8, shift=_SHIFT)
+    order = np.argsort(-centre[front, 2], kind="stable")
+    pix = _fixed(px)[faces[front[order]]]  # (Ff, 3, 2)
+    for poly, k in zip(pix, level[order].tolist()):
+        cv2.fillConvexPoly(image, poly, _COLOURS[k], cv2.LINE_8, _SHIFT)
     return image
 
 
@@ -128,14 +120,13 @@ def write_video(path: Path, frames, size: tuple[int, int], fps: int = 60, crf: i
     return writer.frames
 
 
-def render_view_video(path: Path, rig: CameraRig, view: int, vertices: np.ndarray, faces: np.ndarray,
-                      parts: np.ndarray) -> int:
+def render_view_video(path: Path, rig: CameraRig, view: int, vertices: np.ndarray, faces: np.ndarray) -> int:
     """Write the video of one view: vertices (N, M, 3) cm world, one frame per row."""
     cam = rig.subset([rig.names[view]])
     back = background(rig, view)
 
     def frames():
         for verts in vertices:
-            yield render_body(back.copy(), cam, verts, faces, parts)
+            yield render_body(back.copy(), cam, verts, faces)
 
     return write_video(path, frames(), tuple(int(s) for s in rig.sizes[view]))
