@@ -362,10 +362,8 @@ def test_synth_writer_conventions_roundtrip(tmp_path):
     np.testing.assert_array_equal(out["timestamps"], np.arange(N))
 
 
-def test_synth_detections_reproduce_synth_keypoints2d(request, tmp_path):
+def test_synth_detections_reproduce_synth_keypoints2d(synth_data, tmp_path):
     """synth's OpenPose JSON -> preprocess == synth's own keypoints2d pickles, bit for bit."""
-    pytest.importorskip("aistpp.pipeline.synth.body_model")  # until synth's body model lands
-    synth_data = request.getfixturevalue("synth_data")
     config = PreprocessConfig(keypoints_dir=synth_data.detections_dir, save_dir=tmp_path / "out",
                               anno_dir=synth_data.anno_dir, executor="serial", quiet=True)
     report = run_preprocess(config)
