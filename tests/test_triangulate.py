@@ -77,8 +77,19 @@ def mpjpe(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def aniposelib_triangulate(rig: CameraRig, pts: np.ndarray) -> np.ndarray:
+    """aniposelib's CameraGroup.triangulate(undistort=True), with its per-point DLT run as plain
+    Python (``py_func``): the same code without numba's parallel JIT, whose compile takes tens of
+    seconds on a busy 2-core machine."""
+    import aniposelib.cameras as ac
+
     V, N, J, _ = pts.shape
-    return rig.to_aniposelib().triangulate(pts.reshape(V, N * J, 2), undistort=True, progress=False).reshape(N, J, 3)
+    jitted = ac.triangulate_simple
+    ac.triangulate_simple = getattr(jitted, "py_func", jitted)
+    try:
+        out = rig.to_aniposelib().triangulate(pts.reshape(V, N * J, 2), undistort=True, progress=False)
+    finally:
+        ac.triangulate_simple = jitted
+    return out.reshape(N, J, 3)
 
 
 @pytest.fixture(scope="module")
@@ -239,8 +250,11 @@ def test_cli_user_errors_exit_2(tmp_path):
 
 
 def test_synth_dataset_end_to_end(request, tmp_path):
-    pytest.importorskip("aistpp.pipeline.synth.body_model")  # the synth package lands separately
-    synth_data = request.getfixturevalue("synth_data")
+    """The shared synthetic dataset (SMPL-driven motion, 960x540 views, the synth fault model)."""
+    try:  # the synth package lands separately
+        synth_data = request.getfixturevalue("synth_data")
+    except ImportError as exc:
+        pytest.skip(f"synth package not ready: {exc}")
     from aistpp.pipeline.triangulate import TriangulateConfig, run_triangulate
 
     cfg = TriangulateConfig(anno_dir=synth_data.anno_dir, save_dir=tmp_path, executor="serial", quiet=True)
@@ -253,5 +267,27 @@ def test_synth_dataset_end_to_end(request, tmp_path):
         assert ok.mean() > 0.9
         pts = synth_data.keypoints2d[seq]["keypoints2d"][..., :2].astype(np.float64)
         theirs = mpjpe(aniposelib_triangulate(synth_data.rig, pts), gt)
-        assert mpjpe(data["keypoints3d"], gt) < 0.7 * theirs
-        assert mpjpe(data["keypoints3d_optim"], gt) < mpjpe(data["keypoints3d"], gt)
+        plain, optim = mpjpe(data["keypoints3d"], gt), mpjpe(data["keypoints3d_optim"], gt)
+        assert plain < 0.9 * theirs  # few gross outliers in this fixture: a smaller margin than at 5 %
+        assert optim < 0.9 * plain
+
+
+def test_against_synth_detection_faults():
+    """The synth package's own fault model (whole-body swaps, wrong-limb joints, missed view-frames,
+    low-confidence joints) on the stick figure, against aniposelib on the same detections."""
+    synth = pytest.importorskip("aistpp.pipeline.synth.detections")
+    from aistpp.pipeline.synth.rig import make_rig
+
+    rng = np.random.default_rng(11)
+    rig = make_rig(0, rng)
+    gt = stick_figure(180, rng)
+    det = synth.make_detections(rig, gt, rng, noise_px=2.0, outlier_rate=0.085, missing_frame_rate=0.02)
+    kp = det["keypoints2d"].astype(np.float64)
+    res = triangulate_keypoints(rig, kp)
+    theirs = mpjpe(aniposelib_triangulate(rig, kp[..., :2]), gt)
+    plain, optim = mpjpe(res["keypoints3d"], gt), mpjpe(res["keypoints3d_optim"], gt)
+    assert plain <= 1.5 and plain <= 0.7 * theirs, (plain, theirs)
+    assert optim <= 1.0 and optim <= 0.7 * theirs and optim < plain, (optim, plain)
+    gross = det["outlier"]
+    assert gross.sum() > 0.03 * res["observed"].sum()  # the input really is about 5 % outliers
+    assert (gross & ~res["inliers"]).sum() >= 0.97 * gross.sum()
