@@ -114,7 +114,7 @@ def _torso(p: Proportions) -> Cage:
 
 
 def build_cage(p: Proportions) -> Cage:
-    """The whole-body quad cage (420 faces) in the construction frame."""
+    """The whole-body quad cage (428 faces) in the construction frame."""
     cage = _torso(p)
     lw = p.limbs
     # Regions of the torso box the limbs grow from (face ids survive extrusion).
@@ -122,8 +122,8 @@ def build_cage(p: Proportions) -> Cage:
     arms = {s: cage.select((s, 0, 0), lambda c: c[:, 1] > 1.25) for s in (1.0, -1.0)}
     legs = {s: cage.select((0, -1, 0), lambda c, s=s: s * c[:, 0] > 0) for s in (1.0, -1.0)}
     # Neck and head from the middle of the top face.
-    for y, z, wx, wz in ((1.52, -0.012, 0.105, 0.105), (1.565, -0.005, 0.115, 0.12), (1.605, 0.01, 0.15, 0.18),
-                         (1.665, 0.01, 0.16, 0.195), (1.725, 0.0, 0.15, 0.18), (1.765, -0.005, 0.10, 0.12)):
+    for y, z, wx, wz in ((1.52, -0.012, 0.105, 0.105), (1.575, -0.005, 0.125, 0.14), (1.63, 0.01, 0.165, 0.20),
+                         (1.72, 0.005, 0.165, 0.195), (1.775, -0.005, 0.11, 0.13)):
         cage.extrude(head, (0.0, y, z), (wx, np.nan, wz))
     for side in (1.0, -1.0):
         # Arm out of the upper side faces, palm down, thumb forward (+z).
@@ -131,7 +131,7 @@ def build_cage(p: Proportions) -> Cage:
         x0 = 0.165 * p.shoulders
         steps = ((0.03, 1.385, 0.135, 0.125), (0.13, 1.39, 0.10, 0.095), (0.265, 1.392, 0.08, 0.08),
                  (0.39, 1.393, 0.075, 0.078), (0.505, 1.393, 0.045, 0.062), (0.58, 1.391, 0.035, 0.09),
-                 (0.645, 1.389, 0.028, 0.088), (0.70, 1.387, 0.02, 0.07))
+                 (0.70, 1.387, 0.022, 0.08))
         palm = None
         for k, (dx, y, wy, wz) in enumerate(steps):
             t = lw if k < 5 else 1.0
@@ -144,8 +144,8 @@ def build_cage(p: Proportions) -> Cage:
         # Leg from the bottom face, then the foot forward and the heel back.
         hx = 0.085 * p.hips
         leg = legs[side]
-        steps = ((0.70, 0.14, 0.15), (0.48, 0.10, 0.105), (0.36, 0.105, 0.115), (0.14, 0.065, 0.07),
-                 (0.085, 0.07, 0.08), (0.01, 0.08, 0.10))
+        steps = ((0.72, 0.155, 0.165), (0.60, 0.135, 0.145), (0.48, 0.105, 0.11), (0.37, 0.115, 0.125),
+                 (0.25, 0.09, 0.10), (0.14, 0.068, 0.075), (0.085, 0.07, 0.08), (0.01, 0.08, 0.10))
         for y, wx, wz in steps:
             sides = cage.extrude(leg, (side * hx, y, -0.015), (wx * lw, np.nan, wz * lw))
         toe = cage.select((0, 0, 1), among=sides)

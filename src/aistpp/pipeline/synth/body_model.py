@@ -143,8 +143,9 @@ def _bump(v: np.ndarray, centre, direction, height: float, sigma: float) -> np.n
 
 
 def _ray_hit(v: np.ndarray, origin, direction, mask: np.ndarray, radius: float = 0.008) -> int:
-    """The vertex (among ``mask``) first met by the ray: within ``radius`` of the ray line,
-    nearest to ``origin`` along it (the radius grows until some vertex qualifies)."""
+    """The vertex (among ``mask``) where the ray meets the surface: of the vertices within
+    ``radius`` of the ray line (the radius grows until some qualify) and within 1.5 cm of the
+    first of them along the ray, the one nearest the line."""
     o, d = np.asarray(origin, np.float64), np.asarray(direction, np.float64)
     d = d / np.linalg.norm(d)
     rel = v - o
@@ -153,8 +154,9 @@ def _ray_hit(v: np.ndarray, origin, direction, mask: np.ndarray, radius: float =
     for r in radius * 2.0 ** np.arange(6):
         ok = mask & (perp < r) & (along > 0)
         if ok.any():
-            ids = np.flatnonzero(ok)
-            return int(ids[along[ids].argmin()])
+            hit = along[ok].min()
+            ids = np.flatnonzero(ok & (along < hit + 0.015))
+            return int(ids[perp[ids].argmin()])
     raise RuntimeError(f"no body vertex near the ray from {origin}")
 
 
