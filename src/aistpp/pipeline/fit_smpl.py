@@ -89,14 +89,28 @@ def continuous_rotvec(r: np.ndarray) -> np.ndarray:
 
 
 def fit_smpl(fast, targets: np.ndarray, weights: FitWeights | None = None, fit_betas: bool = False,
-             iterations: int = 150, init_iterations: int = 20, on_stage=None) -> dict:
+             iterations: int = 150, init_iterations: int = 20, on_stage=None, threads: int | None = 1) -> dict:
     """Fit SMPL motion to COCO-17 targets.
 
     fast: an ``aistpp.core.fast_smpl.FastSMPL``; targets (N, 17, 3) cm (NaN = missing).
     Returns ``smpl_poses`` (N, 72) rad, ``smpl_trans`` (N, 3) cm, ``smpl_scaling`` (1,),
     ``smpl_betas`` (10,) when ``fit_betas``, ``smpl_loss`` (mean squared coordinate error,
     cm^2), ``joint_error_cm`` (17,) mean distance per COCO joint, ``iterations``.
+    ``threads``: torch intra-op threads during the fit (default 1: the tensors are small, so
+    extra threads mostly spin; use the runner's workers to use more cores).
     """
+    import torch
+
+    prev = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        return _fit(fast, targets, weights, fit_betas, iterations, init_iterations, on_stage)
+    finally:
+        torch.set_num_threads(prev)
+
+
+def _fit(fast, targets, weights, fit_betas, iterations, init_iterations, on_stage) -> dict:
     import torch
 
     from aistpp.core.fast_smpl import _mm, axis_angle_to_matrix_fl
@@ -293,8 +307,13 @@ def run_fit_smpl(config: FitSmplConfig) -> RunReport:
     """Fit every selected sequence that has 3D keypoints."""
     from aistpp.core.dataset import AISTDataset
 
+    from aistpp.core.body import smpl_model_path
+
     if not Path(config.smpl_dir).exists():
         raise AistppError("SMPL folder not found (--smpl-dir)", config.smpl_dir)
+    model_path = smpl_model_path(config.smpl_dir, config.gender)
+    if not model_path.is_file():
+        raise AistppError(f"SMPL model file not found (put SMPL_{config.gender.upper()}.pkl in --smpl-dir)", model_path)
     device = resolve_device(config.device)
     config = config.model_copy(update={"device": device})
     ds = AISTDataset(config.anno_dir)
