@@ -286,12 +286,13 @@ def test_videos_show_the_body_where_the_cameras_put_it(synth_data_videos):
         # Peer check: the body's pixels match core.render's depth-tested silhouette of the mesh.
         cam = d.rig.subset([d.rig.names[v]])
         for i in (0, N // 2, N - 1):
-            px = cam.project(verts[i])[0]
-            sil = silhouette(px, cam.world_to_camera(verts[i])[0, :, 2], faces, tuple(d.rig.sizes[v]))
+            vpx = cam.project(verts[i])[0]
+            sil = silhouette(vpx, cam.world_to_camera(verts[i])[0, :, 2], faces, tuple(d.rig.sizes[v]))
             frame = frames[i].astype(int)
             bluish = frame[..., 0] - frame[..., 2] > 20  # the body is blue, floor and wall grey
             near = cv2.dilate(sil.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
-            assert (bluish & sil).sum() > 0.95 * sil.sum()
+            inner = cv2.erode(sil.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0  # 4:2:0 chroma blurs the rim
+            assert (bluish & inner).sum() > 0.97 * inner.sum()
             assert (bluish & ~near).sum() < 0.02 * sil.sum()
 
 
