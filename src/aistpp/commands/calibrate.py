@@ -32,7 +32,7 @@ HeightOpt = Annotated[Optional[float], typer.Option(
     "--height-cm", help="Dancers' stature in cm: sets the unit (default 170). Their median ankle-knee-hip-"
     "shoulder length is taken as 0.779 x this.")]
 MaxFramesOpt = Annotated[Optional[int], typer.Option(
-    "--max-frames", min=10, help="Frames sampled from the pooled sequences for the adjustment (default 1500).")]
+    "--max-frames", min=10, help="Frames sampled from the pooled sequences for the adjustment (default 1000).")]
 SeedOpt = Annotated[Optional[int], typer.Option("--seed", help="Seed of the sequence and frame choice (default 0).")]
 
 

@@ -65,8 +65,8 @@ class CalibrateConfig(RunOptions):
     intrinsics: list[Literal["f", "k1", "k2", "cx", "cy"]] = ["f", "k1"]
     seed: int = 0
     height_cm: float = Field(170.0, gt=50.0, lt=300.0)
-    max_frames: int = Field(1500, ge=10, description="frames sampled from the pooled sequences for the adjustment")
-    rounds: int = Field(4, ge=1, le=20)
+    max_frames: int = Field(1000, ge=10, description="frames sampled from the pooled sequences for the adjustment")
+    rounds: int = Field(3, ge=1, le=20)
     min_view_observations: int = Field(100, ge=1)
 
 
@@ -101,7 +101,7 @@ def _overall(err: np.ndarray, mask: np.ndarray) -> tuple[float, float]:
 # ---- the adjustment --------------------------------------------------------------------------
 def calibrate_views(init: CameraRig, points2d: np.ndarray, confidence: np.ndarray | None,
                     min_confidence: float = 0.5, intrinsics: tuple[str, ...] = ("f", "k1"),
-                    rounds: int = 4, min_view_observations: int = 100, min_threshold_px: float = 6.0,
+                    rounds: int = 3, min_view_observations: int = 100, min_threshold_px: float = 6.0,
                     height_cm: float | None = 170.0, reference: CameraRig | None = None) -> Calibration:
     """Cameras of one setting by robust bundle adjustment on body keypoints.
 
@@ -134,7 +134,7 @@ def calibrate_views(init: CameraRig, points2d: np.ndarray, confidence: np.ndarra
     history = []
     for r in range(rounds):
         res = bundle_adjust(rig, pts, w, np.nan_to_num(X), intrinsics=intrinsics, loss="huber", scale=scale,
-                            fixed_views=fixed, max_iterations=40 if r == 0 else 20)
+                            fixed_views=fixed, max_iterations=40 if r == 0 else 20, tol=1e-5)
         rig = res.rig
         err = reprojection_errors(rig, res.points3d, pts)
         med = float(np.median(err[(w > 0) & np.isfinite(err)]))
