@@ -17,6 +17,10 @@ from dataclasses import dataclass
 import numpy as np
 
 
+ROUND_LIMB = 2.2  # superellipse exponent of limb cross-sections (2: ellipse)
+ROUND_TORSO = 3.0
+
+
 @dataclass(frozen=True)
 class Proportions:
     """Shape factors of one body (1 = the neutral body); lengths in metres, floor-based."""
@@ -27,6 +31,16 @@ class Proportions:
     depth: float = 1.0  # torso front-back depth
     limbs: float = 1.0  # limb thickness
     chest: float = 0.0  # extra chest depth (m)
+
+    @property
+    def arm_x(self) -> float:
+        """|x| where the arms leave the torso (m); arm joints are placed from it."""
+        return 0.175 * self.shoulders
+
+    @property
+    def leg_x(self) -> float:
+        """|x| of the leg axes (m)."""
+        return 0.085 * self.hips
 
 
 PROPORTIONS = {
@@ -60,10 +74,12 @@ class Cage:
             keep &= where(c)
         return ids[keep]
 
-    def extrude(self, faces: np.ndarray, centre, size) -> np.ndarray:
+    def extrude(self, faces: np.ndarray, centre, size, roundness: float = ROUND_LIMB) -> np.ndarray:
         """Extrude the connected region ``faces``: its vertices are copied and mapped so their
         bounding box is centred on ``centre`` (3,) with extents ``size`` (3,) (NaN: keep the
-        extent). Returns the ids of the new side faces; the region keeps its face ids."""
+        extent); the rim is then pulled onto a superellipse of exponent ``roundness`` within
+        that box (2: an ellipse). Returns the ids of the new side faces; the region keeps its
+        face ids."""
         region = self.q[faces]
         verts = np.unique(region)
         pts = self.v[verts]
@@ -71,12 +87,18 @@ class Cage:
         ext = hi - lo
         size = np.asarray(size, np.float64)
         scale = np.where(np.isnan(size) | (ext < 1e-9), 1.0, size / np.maximum(ext, 1e-9))
-        new_pts = np.asarray(centre, np.float64) + (pts - (lo + hi) / 2) * scale
+        offset = (pts - (lo + hi) / 2) * scale
         new_id = np.full(len(self.v), -1)
         new_id[verts] = np.arange(len(self.v), len(self.v) + len(verts))
         half = np.stack([region, np.roll(region, -1, axis=1)], axis=-1).reshape(-1, 2)
         inner = {(a, b) for a, b in half.tolist()}
         boundary = np.array([(a, b) for a, b in half.tolist() if (b, a) not in inner])
+        across = ~np.isnan(size)  # the cross-section axes
+        rim = np.isin(verts, boundary[:, 0])
+        uw = offset[:, across] / (size[across] / 2)  # rim in [-1, 1]^2
+        norm = np.sum(np.abs(uw) ** roundness, axis=1) ** (1 / roundness)
+        offset[:, across] *= np.where(rim & (norm > 1e-9), 1 / np.maximum(norm, 1e-9), 1.0)[:, None]
+        new_pts = np.asarray(centre, np.float64) + offset
         sides = np.stack([boundary[:, 0], boundary[:, 1], new_id[boundary[:, 1]], new_id[boundary[:, 0]]], axis=1)
         self.q[faces] = new_id[region]
         first = len(self.q)
@@ -88,13 +110,16 @@ class Cage:
 def _torso(p: Proportions) -> Cage:
     """The torso box: 4 x 6 x 2 cells, shaped per height level (hips, waist, chest, shoulders)."""
     ys = np.array([0.80, 0.90, 1.00, 1.12, 1.24, 1.35, 1.47])
-    half_w = np.array([0.150 * p.hips, 0.170 * p.hips, 0.155 * p.hips, 0.135 * p.waist,
-                       0.150 * p.shoulders, 0.170 * p.shoulders, 0.165 * p.shoulders])
-    half_d = np.array([0.085, 0.105, 0.100, 0.090, 0.100 + p.chest, 0.105 + p.chest, 0.080]) * p.depth
+    half_w = 1.08 * np.array([0.150 * p.hips, 0.170 * p.hips, 0.155 * p.hips, 0.135 * p.waist,
+                              0.150 * p.shoulders, 0.170 * p.shoulders, 0.165 * p.shoulders])
+    half_d = np.array([0.09, 0.11, 0.105, 0.095, 0.105 + p.chest, 0.11 + p.chest, 0.085]) * p.depth
     z_off = np.array([-0.005, -0.015, -0.005, 0.0, 0.015, 0.012, -0.005])
     xs, zs = np.linspace(-1, 1, 5), np.linspace(-1, 1, 3)
     gx, gy, gz = np.meshgrid(xs, np.arange(len(ys)), zs, indexing="ij")  # (5, 7, 3) grid indices
-    pts = np.stack([gx * half_w[gy], ys[gy], gz * half_d[gy] + z_off[gy]], axis=-1)
+    rim = (np.abs(gx) == 1) | (np.abs(gz) == 1)
+    norm = (np.abs(gx) ** ROUND_TORSO + np.abs(gz) ** ROUND_TORSO) ** (1 / ROUND_TORSO)
+    r = np.where(rim, 1 / np.maximum(norm, 1e-9), 1.0)  # rounded-rectangle cross-sections
+    pts = np.stack([gx * r * half_w[gy], ys[gy], gz * r * half_d[gy] + z_off[gy]], axis=-1)
     top = gy == len(ys) - 1
     pts[..., 1] -= np.where(top, 0.035 * np.abs(gx) ** 2, 0.0)  # sloping shoulders
     idx = np.arange(pts[..., 0].size).reshape(gx.shape)
@@ -116,7 +141,7 @@ def _torso(p: Proportions) -> Cage:
 def build_cage(p: Proportions) -> Cage:
     """The whole-body quad cage (428 faces) in the construction frame."""
     cage = _torso(p)
-    lw = p.limbs
+    lw = 1.07 * p.limbs
     # Regions of the torso box the limbs grow from (face ids survive extrusion).
     head = cage.select((0, 1, 0), lambda c: np.abs(c[:, 0]) < 0.08 * p.shoulders + 0.01)
     arms = {s: cage.select((s, 0, 0), lambda c: c[:, 1] > 1.25) for s in (1.0, -1.0)}
@@ -128,7 +153,7 @@ def build_cage(p: Proportions) -> Cage:
     for side in (1.0, -1.0):
         # Arm out of the upper side faces, palm down, thumb forward (+z).
         arm = arms[side]
-        x0 = 0.165 * p.shoulders
+        x0 = p.arm_x
         steps = ((0.03, 1.385, 0.135, 0.125), (0.13, 1.39, 0.10, 0.095), (0.265, 1.392, 0.08, 0.08),
                  (0.39, 1.393, 0.075, 0.078), (0.505, 1.393, 0.045, 0.062), (0.58, 1.391, 0.035, 0.09),
                  (0.70, 1.387, 0.022, 0.08))
@@ -142,7 +167,7 @@ def build_cage(p: Proportions) -> Cage:
         cage.extrude(thumb, (side * (x0 + 0.56), 1.388, 0.06), (0.035, 0.025, np.nan))
         cage.extrude(thumb, (side * (x0 + 0.595), 1.388, 0.09), (0.022, 0.018, np.nan))
         # Leg from the bottom face, then the foot forward and the heel back.
-        hx = 0.085 * p.hips
+        hx = p.leg_x
         leg = legs[side]
         steps = ((0.72, 0.155, 0.165), (0.60, 0.135, 0.145), (0.48, 0.105, 0.11), (0.37, 0.115, 0.125),
                  (0.25, 0.09, 0.10), (0.14, 0.068, 0.075), (0.085, 0.07, 0.08), (0.01, 0.08, 0.10))

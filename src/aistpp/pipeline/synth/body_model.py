@@ -36,7 +36,7 @@ ROOT_PARENT = np.uint32(0xFFFFFFFF)  # kintree_table's parent of the root, as in
 
 def design_joints(p: Proportions) -> np.ndarray:
     """The 24 SMPL joint centres (24, 3) m in the construction frame of ``body_mesh``."""
-    x0, hx = 0.165 * p.shoulders, 0.085 * p.hips
+    x0, hx = p.arm_x, p.leg_x
     half = {  # left-side joints (x > 0); the right side mirrors x
         "hip": (hx, 0.86, -0.01), "knee": (hx, 0.48, -0.01), "ankle": (hx, 0.075, -0.03),
         "foot": (hx + 0.01, 0.025, 0.10), "collar": (0.075 * p.shoulders, 1.42, -0.02),
@@ -58,7 +58,7 @@ def design_joints(p: Proportions) -> np.ndarray:
 
 def _end_points(joints: np.ndarray, p: Proportions) -> dict[int, np.ndarray]:
     """Where the leaf joints' body parts end: head top, fingertips, toe tips (construction frame)."""
-    x0, hx = 0.165 * p.shoulders, 0.085 * p.hips
+    x0, hx = p.arm_x, p.leg_x
     ends = {15: np.array([0.0, 1.74, 0.0])}
     for j, s in ((22, 1), (23, -1)):
         ends[j] = np.array([s * (x0 + 0.70), joints[j, 1], joints[j, 2]])
@@ -174,7 +174,7 @@ def add_face_features(v: np.ndarray, p: Proportions) -> np.ndarray:
 def landmark_vertices(v: np.ndarray, p: Proportions) -> dict[str, int]:
     """Vertex id (in ``v``'s order) of each landmark of ``SMPL_VERTEX_JOINTS``, found by casting
     rays at the surface (construction frame)."""
-    x0, hx = 0.165 * p.shoulders, 0.085 * p.hips
+    x0, hx = p.arm_x, p.leg_x
     x, y, z = v.T
     head = y > 1.58
     out = {"nose": _ray_hit(v, (0, 1.635, 1), (0, 0, -1), head)}
