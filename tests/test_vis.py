@@ -408,9 +408,17 @@ def test_cli_vis(mini, tmp_path):
 
 # ---- smpl and mesh modes: a crude body model in the SMPL file format ----------------------
 def crude_smpl(path):
-    """An ellipsoid 'body' with SMPL's file layout: 6890 vertices, a grid of faces, rigid skinning."""
+    """Write ``crude_smpl_arrays()`` as a SMPL pickle at ``path``."""
     import pickle
 
+    model = crude_smpl_arrays()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(pickle.dumps(model))
+    return model
+
+
+def crude_smpl_arrays():
+    """An ellipsoid 'body' with SMPL's file layout: 6890 vertices, a grid of faces, rigid skinning."""
     n = 83  # 83 x 83 = 6889 grid vertices, + 1 unused vertex = 6890
     th, ph = np.meshgrid(np.linspace(0.05, np.pi - 0.05, n), np.linspace(0, 2 * np.pi, n, endpoint=False), indexing="ij")
     grid = np.stack([25 * np.sin(th) * np.cos(ph), 85 * np.cos(th), 15 * np.sin(th) * np.sin(ph)], -1).reshape(-1, 3)
@@ -428,8 +436,6 @@ def crude_smpl(path):
     model = {"v_template": verts, "f": faces.astype(np.uint32), "J_regressor": jreg, "weights": weights,
              "posedirs": np.zeros((6890, 3, 207)), "shapedirs": np.zeros((6890, 3, 10)),
              "kintree_table": np.stack([np.where(SMPL_PARENTS < 0, 4294967295, SMPL_PARENTS), np.arange(24)])}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(pickle.dumps(model))
     return model
 
 
@@ -501,3 +507,27 @@ def test_vis_mesh_covers_silhouette(mini, mini_smpl, tmp_path):
         # half transparent: the plain background shows through (not the full mesh colour)
         body = frames[k][inner].astype(int)
         assert np.all(body.max(axis=1) < 230) and np.all(body.mean(axis=0) > 48)
+
+
+def test_render_back_face_culling_same_picture():
+    from aistpp.core.render import outward_faces
+
+    model = crude_smpl_arrays()
+    verts = model["v_template"] * 100 + [0, 0, 400]  # cm, 4 m in front of the camera
+    faces = outward_faces(model["v_template"], model["f"].astype(np.int64))
+    inward = faces[:, ::-1]
+    assert np.array_equal(outward_faces(model["v_template"], inward), faces)  # flipped back
+    # outward: the normal of the face nearest the +z pole of the ellipsoid points along +z
+    v = model["v_template"]
+    k = np.argmax(v[faces].mean(axis=1)[:, 2])
+    assert np.cross(v[faces[k, 1]] - v[faces[k, 0]], v[faces[k, 2]] - v[faces[k, 0]])[2] > 0
+    px, z = project(verts, f=300.0)
+    a = render_mesh(np.zeros((96, 128, 3), np.uint8), px, z, faces, vertices_cam=verts)
+    b = render_mesh(np.zeros((96, 128, 3), np.uint8), px, z, faces, vertices_cam=verts, cull_back=True)
+    covered = a.any(axis=2)
+    assert covered.sum() > 1000
+    assert (a != b).any(axis=2).sum() <= 0.01 * covered.sum()  # grazing faces at the rim only
+    from aistpp.core.render import face_geometry
+
+    facing = face_geometry(verts, faces)[0]
+    assert 0.3 < facing.mean() < 0.7 and not (facing & face_geometry(verts, inward)[0]).any()

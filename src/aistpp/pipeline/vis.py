@@ -24,7 +24,7 @@ from aistpp.core.cameras import CameraRig
 from aistpp.core.dataset import AISTDataset
 from aistpp.core.draw import draw_named_skeleton
 from aistpp.core.names import is_sequence_name, split_video_name, video_name
-from aistpp.core.render import DEFAULT_MESH_COLOR, render_mesh
+from aistpp.core.render import DEFAULT_MESH_COLOR, outward_faces, render_mesh
 from aistpp.core.runner import RunOptions, RunReport, run_jobs
 from aistpp.core.video import ANNOTATION_FPS, VideoWriter, annotation_frames, probe, read_frames
 from aistpp.errors import AistppError
@@ -132,7 +132,7 @@ def render_video(out_path: Path, rig: CameraRig, sources: list[Path | None], sta
 
     sources: one video path (or None: plain background) per view. points (V, N, J, 2) px with
     confidence (V, N, J) are drawn as a skeleton; ``mesh`` = (model, motion, faces) renders
-    the SMPL mesh. With ``grid`` all views are tiled into one frame of the first camera's size,
+    the SMPL mesh (faces wound outward: back faces are culled). With ``grid`` all views are tiled into one frame of the first camera's size,
     else ``rig`` must hold one view and the output has that camera's size.
     """
     cfg = config or VisConfig(anno_dir=Path("."), save_dir=Path("."), video_name="x")
@@ -167,7 +167,7 @@ def render_video(out_path: Path, rig: CameraRig, sources: list[Path | None], sta
                 if verts is not None:
                     px = cam.project(verts)[0] * scale
                     vcam = cam.world_to_camera(verts)[0]
-                    render_mesh(image, px, vcam[:, 2], mesh[2], color, cfg.alpha, vertices_cam=vcam)
+                    render_mesh(image, px, vcam[:, 2], mesh[2], color, cfg.alpha, vertices_cam=vcam, cull_back=True)
                 if points is not None:
                     conf = confidence[v, i] if confidence is not None else None
                     draw_named_skeleton(image, points[v, i] * scale, skeleton, conf, cfg.min_confidence, cfg.labels)
@@ -274,7 +274,8 @@ def vis_video(name: str, config: VisConfig) -> dict:
     skeleton = "coco17"
     mesh = None
     if mode == "mesh":
-        mesh = (model, data["motion"], np.asarray(model.faces, np.int64))
+        template = model.v_template.detach().cpu().numpy()
+        mesh = (model, data["motion"], outward_faces(template, np.asarray(model.faces, np.int64)))
     else:
         points, confidence, skeleton = annotation_points(mode, rig, data, model)
     out = config.save_dir / f"{name}.mp4"
