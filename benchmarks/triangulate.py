@@ -1,12 +1,15 @@
 """Benchmark: aistpp triangulation against aniposelib 0.7.2 on the same synthetic input.
 
-A smoothly moving 17-joint body with constant bone lengths, 9 AIST-like views with lens
-distortion, 2 px noise, 5 % gross outliers (left/right swaps, joints on another limb), 2 %
-missing. Compares wall time and MPJPE of
+Input: synth's SMPL-driven dance motion on its generated body model, a synth 9-view rig
+with lens distortion, synth's detection faults at 2 px noise, about 5 % gross-outlier joints
+(whole-body left/right swaps, joints on another limb), 2 % missed view-frames (``--stick``:
+a stick figure with exactly constant bone lengths and per-joint faults instead).
+Compares wall time and MPJPE of
   ours: plain DLT, robust (RANSAC over view pairs; and the IRLS alternative), optimised;
   aniposelib: CameraGroup.triangulate (undistort=True) and triangulate_optim (COCO bones).
 Then peak RSS of the whole ``triangulate_keypoints`` step for 3,000 and 12,000 frames, each
-measured in a fresh subprocess (resource.getrusage ru_maxrss).
+measured in a fresh subprocess (resource.getrusage ru_maxrss). aniposelib runs with
+NUMBA_NUM_THREADS=1 unless set: its fastest setting on this shared 2-core machine.
 
     python benchmarks/triangulate.py            # 3,000 frames (aniposelib's optim takes about a minute)
     python benchmarks/triangulate.py --quick    # 600 frames
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -70,6 +74,28 @@ def make_input(num_frames: int, seed: int = 0, outlier_rate: float = 0.05) -> tu
     return rig, gt, obs, rng.uniform(0.5, 1.0, (V, N, J))
 
 
+def make_synth_input(num_frames: int, seed: int = 0, outlier_rate: float = 0.05) -> tuple:
+    """The same, from the synth package: SMPL-driven dance motion on the generated body model,
+    a synth rig, and synth's fault model (whole-body swaps, wrong-limb joints, missed view-frames,
+    low-confidence joints). ``outlier_rate`` is the share of gross-outlier joints."""
+    import tempfile
+
+    from aistpp.core.body import load_smpl
+    from aistpp.pipeline.synth import keypoints3d_from_motion, make_detections, make_motion, make_rig
+    from aistpp.pipeline.synth.body_model import make_body_model, write_body_model
+
+    rng = np.random.default_rng(seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        write_body_model(f"{tmp}/SMPL_NEUTRAL.pkl", make_body_model("neutral"))
+        model = load_smpl(tmp)
+    gt = keypoints3d_from_motion(model, make_motion(num_frames, rng, model=model)).astype(np.float64)
+    rig = make_rig(0, rng)
+    # synth's rate is per view and frame (60 % whole-body swaps of 16 joints): ~0.59 x rate of the joints
+    det = make_detections(rig, gt, rng, noise_px=2.0, outlier_rate=outlier_rate / 0.59, missing_frame_rate=0.02)
+    kp = det["keypoints2d"].astype(np.float64)
+    return rig, gt, kp[..., :2], np.nan_to_num(kp[..., 2])
+
+
 def mpjpe(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.nanmean(np.linalg.norm(a - b, axis=-1)))
 
@@ -81,7 +107,10 @@ def timed(fn, *args, **kwargs):
 
 
 def rss_child(frames: int) -> None:
-    """Run the whole step on ``frames`` frames and print peak RSS (MB) as JSON (subprocess entry)."""
+    """Run the whole step on ``frames`` frames and print peak RSS (MB) as JSON (subprocess entry).
+
+    Uses the stick figure: synth's SMPL forward pass over 12,000 frames would itself take
+    gigabytes and hide the step's own peak (ru_maxrss is a high-water mark)."""
     from aistpp.pipeline.triangulate import triangulate_keypoints
 
     rig, gt, obs, conf = make_input(frames, seed=1)
@@ -101,23 +130,29 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="600 frames, RSS at 600 and 2,400 frames")
     parser.add_argument("--rss-frames", default="3000,12000", help="comma-separated frame counts for peak RSS")
     parser.add_argument("--no-peer-optim", action="store_true", help="skip aniposelib's triangulate_optim (slow)")
+    parser.add_argument("--stick", action="store_true", help="a stick figure instead of synth's SMPL dance motion")
     parser.add_argument("--rss-child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.rss_child:
         return rss_child(args.rss_child)
+    # aniposelib's numba kernels are parallel=True: on this shared 2-core machine their threads
+    # oversubscribe and run 10-60x slower; one thread is its fastest setting here (set before import).
+    os.environ.setdefault("NUMBA_NUM_THREADS", "1")
     frames = 600 if args.quick else args.frames
     rss_frames = [600, 2400] if args.quick else [int(f) for f in args.rss_frames.split(",") if f]
 
     # Memory first, while this process is small: Linux keeps ru_maxrss across fork + exec.
     rss = []
     for f in rss_frames:
-        out = subprocess.run([sys.executable, __file__, "--rss-child", str(f)], capture_output=True, text=True, check=True)
+        cmd = [sys.executable, __file__, "--rss-child", str(f)]
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True)
         rss.append(json.loads(out.stdout.strip().splitlines()[-1]))
 
     from aistpp.core.triangulation import triangulate_dlt, triangulate_robust
     from aistpp.pipeline.triangulate_optim import optimise_keypoints3d
 
-    rig, gt, obs, conf = make_input(frames)
+    make = make_input if args.stick else make_synth_input
+    rig, gt, obs, conf = make(frames)
     V, N, J, _ = obs.shape
     group = rig.to_aniposelib()
     group.triangulate(obs[:, :2].reshape(V, -1, 2), undistort=True, progress=False)  # warm aniposelib's JIT
@@ -150,19 +185,20 @@ def main() -> None:
 
     # RANSAC or IRLS? The same comparison with three times the outliers.
     hard: dict[str, dict] = {}
-    rig15, gt15, obs15, conf15 = make_input(600, seed=2, outlier_rate=0.15)
+    rig15, gt15, obs15, conf15 = make(600, seed=2, outlier_rate=0.15)
     for method in ("ransac", "irls"):
         p, s = timed(triangulate_robust, rig15, obs15, conf15, method=method)
         hard[method] = {"seconds": round(s, 3), "mpjpe_cm": round(mpjpe(p.points3d, gt15), 3)}
 
     console = Console()
-    table = Table(title=f"triangulation, {N} frames x {J} joints x {V} views (2 px noise, 5 % outliers, 2 % missing)")
+    what = "stick figure" if args.stick else "synth dance"
+    table = Table(title=f"triangulation, {what}, {N} frames x {J} joints x {V} views (2 px noise, 5 % outliers, 2 % missing)")
     for col in ("method", "seconds", "MPJPE cm", "NaN %"):
         table.add_column(col, justify="right" if col != "method" else "left")
     for name, r in rows.items():
         table.add_row(name, f"{r['seconds']:.2f}", f"{r['mpjpe_cm']:.3f}", f"{r['nan_pct']:.2f}")
     console.print(table)
-    mem = Table(title="peak RSS of triangulate_keypoints (robust + optim), fresh process each")
+    mem = Table(title="peak RSS of triangulate_keypoints (robust + optim), stick figure, fresh process each")
     for col in ("frames", "input MB", "RSS before MB", "peak RSS MB", "seconds", "MPJPE optim cm"):
         mem.add_column(col, justify="right")
     for r in rss:
