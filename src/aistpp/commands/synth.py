@@ -32,6 +32,8 @@ def command(
     from aistpp.config import build_config
     from aistpp.pipeline.synth.generate import SynthConfig, generate
 
+    if out is None and config is None:
+        raise AistppError("--out is required: the folder to write the dataset into")
     if executor == "ray":
         raise AistppError("synth runs with --executor serial or processes")
     values = dict(out=out, seed=seed, sequences=sequences, frames=frames, settings=settings, views=views,
