@@ -531,3 +531,59 @@ def test_render_back_face_culling_same_picture():
 
     facing = face_geometry(verts, faces)[0]
     assert 0.3 < facing.mean() < 0.7 and not (facing & face_geometry(verts, inward)[0]).any()
+
+
+# ---- on synth's dataset (videos rendered from the SMPL-format body model) -------------------
+def test_vis_on_synth_videos(synth_data_videos, tmp_path):
+    pytest.importorskip("aistpp.pipeline.synth.body_model")
+    d = synth_data_videos
+    seq = d.sequences[0]
+    name = seq.replace("cAll", "c01")
+    rig = d.rig
+    kp3d = formats.load_keypoints3d(d.anno_dir / "keypoints3d" / f"{seq}.pkl")["keypoints3d_optim"]
+    n = len(kp3d)
+    info = vis_video(name, VisConfig(anno_dir=d.anno_dir, video_dir=d.video_dir, save_dir=tmp_path,
+                                     video_name=name, mode="3d"))
+    assert info["frames"] == n and not info["warnings"]
+    (codec, pix, fps), frames = decode(tmp_path / f"{name}.mp4")
+    assert (codec, pix, fps, len(frames)) == ("h264", "yuv420p", 60.0, n)
+    _, source = decode(d.video_dir / f"{name}.mp4")
+    w, h = (int(s) for s in rig.sizes[0])
+    assert frames[0].shape == (h, w, 3)
+    proj = rig.to_aniposelib().cameras[0].project(kp3d.reshape(-1, 3)).reshape(n, 17, 2)
+    for i in (0, n // 2, n - 1):
+        for j in isolated(proj[i], range(17), 8):
+            x, y = np.round(proj[i, j]).astype(int)
+            if 0 <= x < w and 0 <= y < h:
+                assert near(frames[i][y, x], JOINT_COLORS[COCO_SIDE[j]]), (i, j)
+        far = far_from(proj[i], (h, w), 25)
+        diff = np.abs(frames[i].astype(int) - source[i].astype(int))[far]
+        assert diff.mean() < 3, i
+
+
+def test_vis_mesh_on_synth_body(synth_data_videos, tmp_path):
+    import cv2
+
+    pytest.importorskip("aistpp.pipeline.synth.body_model")
+    d = synth_data_videos
+    seq = d.sequences[0]
+    name = seq.replace("cAll", "c05")
+    info = vis_video(name, VisConfig(anno_dir=d.anno_dir, smpl_dir=d.smpl_dir, save_dir=tmp_path,
+                                     video_name=name, mode="mesh", end=3))
+    assert info["frames"] == 3
+    m = d.motions[seq]
+    _, verts, faces = smplx_points(d.smpl_dir, m["smpl_poses"][:3], m["smpl_trans"][:3], float(m["smpl_scaling"][0]))
+    cam = d.rig.to_aniposelib().cameras[4]
+    w, h = (int(s) for s in d.rig.sizes[4])
+    _, frames = decode(tmp_path / f"{name}.mp4")
+    for k in range(3):
+        px = cam.project(verts[k]).reshape(-1, 2)
+        sil = np.zeros((h, w), np.uint8)
+        for f in faces:
+            cv2.fillConvexPoly(sil, np.round(px[f]).astype(np.int32), 1)
+        inner = cv2.erode(sil, np.ones((3, 3), np.uint8)).astype(bool)
+        outer = cv2.dilate(sil, np.ones((5, 5), np.uint8)).astype(bool)  # H.264 rings next to edges
+        changed = np.abs(frames[k].astype(int) - 48).max(axis=2) > 6
+        assert inner.sum() > 500
+        assert changed[inner].mean() > 0.98
+        assert changed[~outer].mean() < 0.002
