@@ -193,7 +193,7 @@ def background(view: int, k: int, size=SIZE) -> np.ndarray:
     return img
 
 
-def make_mini(root, fps=60, video_frames=N, views=4):
+def make_mini(root, fps=60, video_frames=N, views=4, video_size=SIZE):
     rig = aist_like_ring(num_views=views, size=SIZE, focal=1600 / 3)
     kp3d = np.repeat(POSE[None], N, axis=0) + np.arange(N)[:, None, None] * np.array([2.0, 0, 0])
     kp2d = rig.project(kp3d)  # (V, N, 17, 2)
@@ -209,9 +209,9 @@ def make_mini(root, fps=60, video_frames=N, views=4):
     video_dir = root / "videos"
     n_src = int(round(video_frames * fps / 60))
     for v, view in enumerate(rig.names):
-        with VideoWriter(video_dir / f"{SEQ.replace('cAll', view)}.mp4", fps=fps, size=SIZE) as w:
+        with VideoWriter(video_dir / f"{SEQ.replace('cAll', view)}.mp4", fps=fps, size=video_size) as w:
             for k in range(n_src):
-                w.write(background(v, k))
+                w.write(background(v, k, video_size))
     return rig, kp3d, kp2d, anno, video_dir
 
 
@@ -364,6 +364,20 @@ def test_vis_time_based_on_30fps_and_length_mismatch(tmp_path):
     assert len(frames) == 8
     # annotation frame i at i/60 s: source frame round-half-down(i / 2) of the 30 fps video
     assert [round(f[8:24, 8:24, 1].mean() / 16) for f in frames] == [0, 0, 1, 1, 2, 2, 3, 3]
+
+
+def test_vis_video_smaller_than_camera(tmp_path):
+    rig, kp3d, kp2d, anno, video_dir = make_mini(tmp_path, video_frames=3, views=1, video_size=(320, 180))
+    name = SEQ.replace("cAll", "c01")
+    info = vis_video(name, VisConfig(anno_dir=anno, video_dir=video_dir, save_dir=tmp_path / "out",
+                                     video_name=name, mode="3d"))
+    assert info["frames"] == 3
+    _, frames = decode(tmp_path / "out" / f"{name}.mp4")
+    assert frames[0].shape == (180, 320, 3)  # the video's size, drawing scaled to it
+    pts = rig.project(kp3d)[0, 1] * 0.5
+    for j in isolated(pts, range(17), 8):
+        x, y = np.round(pts[j]).astype(int)
+        assert near(frames[1][y, x], JOINT_COLORS[COCO_SIDE[j]]), j
 
 
 def test_vis_user_errors(mini, tmp_path):

@@ -127,25 +127,29 @@ def _mesh_vertices(model, motion: dict, start: int, end: int) -> Iterator[np.nda
 def render_video(out_path: Path, rig: CameraRig, sources: list[Path | None], start: int, end: int,
                  points: np.ndarray | None = None, confidence: np.ndarray | None = None,
                  skeleton: str = "coco17", mesh: tuple | None = None, grid: bool = False,
-                 config: VisConfig | None = None) -> int:
+                 config: VisConfig | None = None, frame_sizes: list[tuple[int, int]] | None = None) -> int:
     """Decode, draw and encode frames start..end-1 of the views of ``rig``; return frames written.
 
-    sources: one video path (or None: plain background) per view. points (V, N, J, 2) px with
-    confidence (V, N, J) are drawn as a skeleton; ``mesh`` = (model, motion, faces) renders
-    the SMPL mesh (faces wound outward: back faces are culled). With ``grid`` all views are tiled into one frame of the first camera's size,
-    else ``rig`` must hold one view and the output has that camera's size.
+    sources: one video path (or None: plain background of the camera's size) per view, and
+    frame_sizes (w, h) of those videos (default: the cameras' sizes; a video of another size
+    than its camera gets the drawing scaled to it). points (V, N, J, 2) px in camera pixels
+    with confidence (V, N, J) are drawn as a skeleton; ``mesh`` = (model, motion, faces)
+    renders the SMPL mesh (faces wound outward: back faces are culled). With ``grid`` all
+    views are tiled into one frame of the first view's size, else ``rig`` holds one view.
     """
     cfg = config or VisConfig(anno_dir=Path("."), save_dir=Path("."), video_name="x")
-    sizes = [tuple(int(s) for s in rig.sizes[v]) for v in range(len(rig))]
+    cam_sizes = [tuple(int(s) for s in rig.sizes[v]) for v in range(len(rig))]
+    sizes = frame_sizes or cam_sizes
     if grid:
         cols, rows, tw, th = grid_layout(len(rig), sizes[0])
         out_size = (cols * tw, rows * th)
+        scales = [np.array([tw / cw, th / ch]) for cw, ch in cam_sizes]
     else:
-        out_size = (sizes[0][0] // 2 * 2, sizes[0][1] // 2 * 2)
+        out_size = (sizes[0][0] // 2 * 2, sizes[0][1] // 2 * 2)  # yuv420p: even sizes
+        scales = [np.array([sizes[0][0] / cam_sizes[0][0], sizes[0][1] / cam_sizes[0][1]])]
     cams = [rig.subset([name]) for name in rig.names]
     streams = [_frames(src, sizes[v], start, end) for v, src in enumerate(sources)]
     meshes = _mesh_vertices(mesh[0], mesh[1], start, end) if mesh is not None else None
-    color = DEFAULT_MESH_COLOR
     written = 0
     with VideoWriter(out_path, ANNOTATION_FPS, out_size, crf=cfg.crf, preset=cfg.preset, overwrite=True) as writer:
         for i in range(start, end):
@@ -157,20 +161,19 @@ def render_video(out_path: Path, rig: CameraRig, sources: list[Path | None], sta
             if grid:
                 canvas = np.full((out_size[1], out_size[0], 3), BACKGROUND_BGR, np.uint8)
             for v, image in enumerate(images):
-                scale = 1.0
                 if grid:
-                    scale = min(tw / sizes[v][0], th / sizes[v][1])
                     image = cv2.resize(image, (tw, th), interpolation=cv2.INTER_AREA)
                 elif image.shape[:2] != (out_size[1], out_size[0]):
                     image = np.ascontiguousarray(image[: out_size[1], : out_size[0]])
-                cam = cams[v]
                 if verts is not None:
-                    px = cam.project(verts)[0] * scale
-                    vcam = cam.world_to_camera(verts)[0]
-                    render_mesh(image, px, vcam[:, 2], mesh[2], color, cfg.alpha, vertices_cam=vcam, cull_back=True)
+                    vcam = cams[v].world_to_camera(verts)[0]
+                    px = cams[v].project(verts)[0] * scales[v]
+                    render_mesh(image, px, vcam[:, 2], mesh[2], DEFAULT_MESH_COLOR, cfg.alpha, vertices_cam=vcam,
+                                cull_back=True)
                 if points is not None:
                     conf = confidence[v, i] if confidence is not None else None
-                    draw_named_skeleton(image, points[v, i] * scale, skeleton, conf, cfg.min_confidence, cfg.labels)
+                    draw_named_skeleton(image, points[v, i] * scales[v], skeleton, conf, cfg.min_confidence,
+                                        cfg.labels)
                 if grid:
                     r, c = divmod(v, cols)
                     canvas[r * th:(r + 1) * th, c * tw:(c + 1) * tw] = image
@@ -258,10 +261,12 @@ def vis_video(name: str, config: VisConfig) -> dict:
     sources: list[Path | None] = [None] * len(rig)
     warnings: list[str] = []
     n_video = None
+    frame_sizes = None
     if config.video_dir is not None:
         sources = [ds.video_path(video_name(seq, v)) for v in rig.names]
-        counts = [annotation_frames(probe(p)) for p in sources]
-        n_video = min(counts)
+        infos = [probe(p) for p in sources]
+        frame_sizes = [info.size for info in infos]
+        n_video = min(annotation_frames(info) for info in infos)
         if n_video != n_anno:
             warnings.append(f"annotations have {n_anno} frames, the video {n_video} (at 60 fps): drawing the "
                             f"{min(n_anno, n_video)} that overlap")
@@ -279,7 +284,8 @@ def vis_video(name: str, config: VisConfig) -> dict:
     else:
         points, confidence, skeleton = annotation_points(mode, rig, data, model)
     out = config.save_dir / f"{name}.mp4"
-    written = render_video(out, rig, sources, start, end, points, confidence, skeleton, mesh, grid, config)
+    written = render_video(out, rig, sources, start, end, points, confidence, skeleton, mesh, grid, config,
+                           frame_sizes)
     if written < end - start:
         warnings.append(f"the video ended after {written} of {end - start} frames")
     return {"frames": written, "views": len(rig), "video": "yes" if config.video_dir else "no",
