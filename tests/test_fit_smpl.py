@@ -126,6 +126,11 @@ def test_fit_noise_free(body):
     assert abs(res["smpl_scaling"][0] / motion["smpl_scaling"][0] - 1) < 0.02
     assert np.allclose(res["joint_error_cm"], e17.mean(0), atol=1e-3)
     assert res["smpl_poses"].shape == (120, 72) and res["smpl_trans"].shape == (120, 3)
+    # no impossible twists: knees and elbows stay (nearly) hinges and never hyperextend
+    p = res["smpl_poses"].reshape(120, 24, 3)
+    assert np.abs(p[:, [4, 5]][..., 1:]).max() < 0.25 and p[:, [4, 5], 0].min() > -0.1
+    assert np.abs(p[:, [18, 19], 2]).max() < 0.25
+    assert p[:, 18, 1].max() < 0.1 and p[:, 19, 1].min() > -0.1
 
 
 def test_fit_noisy_nan_and_outliers(body):

@@ -296,6 +296,8 @@ def fit_smpl_sequence(name: str, config: FitSmplConfig) -> dict:
         "frames": len(targets),
         "error_cm": float(np.nanmean(errs)),
         "iterations": int(sum(res["iterations"])),
+        "iterations_root": int(res["iterations"][0]),  # stage 1: orientation, translation, scale
+        "iterations_body": int(res["iterations"][1]),  # stage 2: everything
         "fit_s": time.perf_counter() - start,
         "scaling": float(res["smpl_scaling"][0]),
     }
