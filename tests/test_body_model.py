@@ -149,7 +149,7 @@ def test_landmark_vertices_sit_at_their_body_parts(models):
             tips = np.array([at[f"{side}_{k}"] for k in ("thumb", "index", "middle", "ring", "pinky")])
             assert np.all(sign * (tips[:, 0] - wrist[0]) > 0.06)
             assert np.all(np.linalg.norm(tips - wrist, axis=1) < 0.25)
-            assert tips[0, 2] > tips[1:, 2].max() + 0.02  # thumb forward, palms down
+            assert tips[0, 2] > wrist[2] + 0.07 and tips[0, 2] > tips[1:, 2].max() + 0.05  # thumb forward, palms down
             assert np.all(np.diff(tips[1:, 2]) < 0)  # index .. pinky from front to back
 
 
@@ -236,3 +236,60 @@ def test_shape_directions(smpl_dir):
 def test_unknown_gender_is_a_user_error():
     with pytest.raises(AistppError, match="gender"):
         make_body_model("robot")
+
+
+def _winding_numbers(points: np.ndarray, v: np.ndarray, f: np.ndarray) -> np.ndarray:
+    """Generalised winding number (P,) of a closed triangle mesh at ``points`` (P, 3): the
+    summed signed solid angle of the triangles / 4 pi (Van Oosterom & Strackee)."""
+    out = np.zeros(len(points))
+    tri = v[f]  # (F, 3, 3)
+    for s in range(0, len(points), 64):
+        r = tri[None] - points[s:s + 64, None, None]  # (p, F, 3, 3)
+        a, b, c = r[:, :, 0], r[:, :, 1], r[:, :, 2]
+        la, lb, lc = (np.linalg.norm(x, axis=-1) for x in (a, b, c))
+        num = np.einsum("pfk,pfk->pf", a, np.cross(b, c))
+        den = (la * lb * lc + np.einsum("pfk,pfk->pf", a, b) * lc + np.einsum("pfk,pfk->pf", b, c) * la
+               + np.einsum("pfk,pfk->pf", c, a) * lb)
+        out[s:s + 64] = 2 * np.arctan2(num, den).sum(axis=1) / (4 * np.pi)
+    return out
+
+
+def test_surface_encloses_the_skeleton_once_and_does_not_self_intersect(models):
+    m = models["neutral"]
+    v, f = m["v_template"], m["f"].astype(np.int64)
+    joints = m["J_regressor"] @ v
+    assert np.allclose(_winding_numbers(joints, v, f), 1, atol=1e-6)  # every joint inside, once
+    # Points just inside / outside the surface along the vertex normals: inside exactly once
+    # (a second layer there would mean parts pass through each other), outside not at all.
+    normals = np.zeros_like(v)
+    tri = v[f]
+    fn = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+    for k in range(3):
+        np.add.at(normals, f[:, k], fn)
+    normals /= np.linalg.norm(normals, axis=1, keepdims=True)
+    sample = np.arange(0, len(v), 23)
+    inside = _winding_numbers(v[sample] - 0.003 * normals[sample], v, f)
+    outside = _winding_numbers(v[sample] + 0.003 * normals[sample], v, f)
+    assert np.all(np.abs(inside - 1) < 0.1) and np.all(np.abs(outside) < 0.1)
+    # Gaps: between the legs below the crotch, under the armpits, in front of the chest.
+    knees = joints[[J["left_knee"], J["right_knee"]]].mean(axis=0)
+    armpit = joints[J["left_shoulder"]] + np.array([0.0, -0.15, 0.0])
+    chest = joints[J["spine3"]] + np.array([0.0, 0.0, 0.25])
+    assert np.all(np.abs(_winding_numbers(np.array([knees, armpit, chest]), v, f)) < 1e-6)
+
+
+def test_each_vertex_follows_the_bone_it_belongs_to(models):
+    m = models["neutral"]
+    v, w = m["v_template"], m["weights"]
+    joints = m["J_regressor"] @ v
+    main = w.argmax(axis=1)
+    arm_chain = [J[f"{s}_{k}"] for s in ("left", "right") for k in ("elbow", "wrist", "hand")]
+    beyond_shoulder = np.abs(v[:, 0]) > np.abs(joints[J["left_shoulder"], 0]) + 0.08
+    assert np.all(np.isin(main[beyond_shoulder], [J["left_shoulder"], J["right_shoulder"]] + arm_chain))
+    below_knee = v[:, 1] < joints[J["left_knee"], 1] - 0.08
+    assert np.all(np.isin(main[below_knee], [J[f"{s}_{k}"] for s in ("left", "right") for k in ("knee", "ankle", "foot")]))
+    assert np.all(np.sign(v[below_knee, 0]) == np.where(np.isin(main[below_knee], [4, 7, 10]), 1, -1))
+    above_chin = v[:, 1] > joints[J["head"], 1] + 0.05
+    assert np.all(main[above_chin] == J["head"])
+    # Far-away joints have no influence at all (weights stay local).
+    assert np.all(w[below_knee][:, [J["head"], J["left_wrist"], J["right_wrist"]]] == 0)

@@ -164,8 +164,8 @@ def build_cage(p: Proportions) -> Cage:
             if k == 5:
                 palm = sides
         thumb = cage.select((0, 0, 1), among=palm)
-        cage.extrude(thumb, (side * (x0 + 0.56), 1.388, 0.06), (0.035, 0.025, np.nan))
-        cage.extrude(thumb, (side * (x0 + 0.595), 1.388, 0.09), (0.022, 0.018, np.nan))
+        cage.extrude(thumb, (side * (x0 + 0.545), 1.388, 0.065), (0.05, 0.04, np.nan))
+        cage.extrude(thumb, (side * (x0 + 0.575), 1.388, 0.10), (0.045, 0.036, np.nan))
         # Leg from the bottom face, then the foot forward and the heel back.
         hx = p.leg_x
         leg = legs[side]

@@ -186,7 +186,7 @@ def landmark_vertices(v: np.ndarray, p: Proportions) -> dict[str, int]:
         out[f"{side}_small_toe"] = _ray_hit(v, (s * (hx + 0.035), 0.015, 1), (0, 0, -1), foot)
         out[f"{side}_heel"] = _ray_hit(v, (s * hx, 0.025, -1), (0, 0, 1), foot)
         hand = (s * x > x0 + 0.45) & (np.abs(y - 1.39) < 0.06)
-        out[f"{side}_thumb"] = _ray_hit(v, (s * (x0 + 0.60), 1.388, 1), (0, 0, -1), hand)
+        out[f"{side}_thumb"] = int(np.flatnonzero(hand)[z[hand].argmax()])  # the thumb points forward
         fingers = hand & (z < 0.035)
         for name, zf in (("index", 0.012), ("middle", -0.002), ("ring", -0.016), ("pinky", -0.03)):
             out[f"{side}_{name}"] = _ray_hit(v, (s * 2.0, 1.387, zf), (-s, 0, 0), fingers)
