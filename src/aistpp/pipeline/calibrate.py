@@ -202,10 +202,22 @@ def _median_length(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.median(d)) if d.size else float("nan")
 
 
+def _plane_normal(points: np.ndarray, up: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Normal (3,) of the least-squares plane of points (M, 3), signed along ``up``; and the
+    standard deviations (3,) along the principal axes (smallest first)."""
+    centred = points - points.mean(0)
+    evals, evecs = np.linalg.eigh(centred.T @ centred / max(len(points) - 1, 1))
+    return evecs[:, 0] * np.sign(evecs[:, 0] @ up), np.sqrt(np.clip(evals, 0, None))
+
+
 def floor_normal(points3d: np.ndarray) -> tuple[np.ndarray, str]:
-    """Up direction (3,) of the floor from COCO keypoints (N, 17, 3): the normal of a plane
-    fitted (trimmed PCA) to each frame's lower ankle, signed towards the head; falls back to the
-    average ankle->head direction when the ankles do not span a plane (dancer standing still)."""
+    """Up direction (3,) of the floor from COCO keypoints (N, 17, 3).
+
+    Each frame's lower ankle; a plane through them, then through the lower half of them,
+    twice more (a lower envelope: frames with the foot flat on the floor, not lifted, tiptoe or
+    hopping), signed towards the head. Falls back to the median ankle->head direction when
+    the ankles do not spread over the floor (dancer standing still).
+    """
     head = np.nanmean(points3d[:, HEAD], axis=1)
     feet = np.nanmean(points3d[:, ANKLES], axis=1)
     body = head - feet
@@ -213,24 +225,32 @@ def floor_normal(points3d: np.ndarray) -> tuple[np.ndarray, str]:
     if len(body) < 3:
         raise AistppError("too few frames with head and ankles triangulated to find the floor")
     up = _unit(np.median(_unit(body), axis=0))
+    size = float(np.median(np.linalg.norm(body, axis=1)))
     ank = points3d[:, ANKLES]  # (N, 2, 3)
-    height = np.einsum("nai,i->na", np.nan_to_num(ank, nan=np.inf), up)
-    low = np.take_along_axis(ank, np.argmin(np.where(np.isfinite(height), height, np.inf), 1)[:, None, None], 1)[:, 0]
-    low = low[np.isfinite(low).all(1)]
-    keep = np.ones(len(low), bool)
     normal = up
-    for _ in range(3):
-        if keep.sum() < 10:
+    for _ in range(2):  # the lower ankle along the body axis, then along the first plane's normal
+        height = np.einsum("nai,i->na", np.nan_to_num(ank, nan=np.inf), normal)
+        low = np.take_along_axis(ank, np.argmin(np.where(np.isfinite(height), height, np.inf), 1)[:, None, None],
+                                 1)[:, 0]
+        low = low[np.isfinite(low).all(1)]
+        if len(low) < 20:
             return up, "body axis"
-        mu = low[keep].mean(0)
-        evals, evecs = np.linalg.eigh(np.cov((low[keep] - mu).T))
-        normal = evecs[:, 0] * np.sign(evecs[:, 0] @ up)
-        dist = (low - mu) @ normal
-        mad = np.median(np.abs(dist[keep])) * 1.4826 + 1e-9
-        keep = np.abs(dist) < 3 * mad
-    spread = np.sqrt(max(evals[1], 0))
-    if spread < 5 * np.sqrt(max(evals[0], 1e-12)) or normal @ up < np.cos(np.radians(30)):
+        normal, spread = _plane_normal(low, up)
+    if spread[1] < max(5 * spread[0], 0.03 * size) or normal @ up < np.cos(np.radians(30)):
         return up, "body axis"
+    dist = (low - low.mean(0)) @ normal  # drop gross outliers (badly triangulated ankles) first
+    inlier = np.abs(dist - np.median(dist)) < 3 * 1.4826 * np.median(np.abs(dist - np.median(dist))) + 1e-9
+    low = low[inlier]
+    keep = np.ones(len(low), bool)
+    for _ in range(3):
+        dist = (low - low[keep].mean(0)) @ normal
+        lower = dist <= np.median(dist[keep])
+        if lower.sum() < 20:
+            break
+        n, spread = _plane_normal(low[lower], up)
+        if spread[1] < max(5 * spread[0], 0.03 * size) or n @ up < np.cos(np.radians(30)):
+            break
+        normal, keep = n, lower
     return normal, "ankle plane"
 
 
