@@ -160,7 +160,7 @@ def _ray_hit(v: np.ndarray, origin, direction, mask: np.ndarray, radius: float =
     raise RuntimeError(f"no body vertex near the ray from {origin}")
 
 
-def add_face_features(v: np.ndarray, p: Proportions) -> np.ndarray:
+def add_face_features(v: np.ndarray) -> np.ndarray:
     """Nose and ears: small bumps on the head (construction frame)."""
     head = np.array([0.0, 1.645, 0.0])
     front = v[(v[:, 1] > 1.62) & (v[:, 1] < 1.66) & (np.abs(v[:, 0]) < 0.01), 2].max()
@@ -194,8 +194,9 @@ def landmark_vertices(v: np.ndarray, p: Proportions) -> dict[str, int]:
 
 
 def place_landmarks(v: np.ndarray, f: np.ndarray, picks: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
-    """Renumber vertices so that SMPL's landmark ids hold the picked vertices: returns the
-    permuted vertices, and the faces (same triangles) and the order (new id -> old id)."""
+    """Renumber vertices so that SMPL's landmark ids hold the picked vertices (old ids in
+    ``picks``): returns the order (V,) (new id -> old id; the new vertices are ``v[order]``)
+    and the faces (F, 3) renumbered (same triangles, same winding)."""
     target = np.array([vid for _, vid in SMPL_VERTEX_JOINTS])
     chosen = np.array([picks[name] for name, _ in SMPL_VERTEX_JOINTS])
     if len(np.unique(chosen)) != len(chosen):
@@ -261,7 +262,7 @@ def make_body_model(gender: str = "neutral") -> dict:
         raise AistppError(f"unknown body model gender {gender!r} (use neutral, male or female)")
     p = PROPORTIONS[gender]
     v, f = body_surface(p, NUM_VERTICES)
-    v = add_face_features(v, p)
+    v = add_face_features(v)
     order, f = place_landmarks(v, f, landmark_vertices(v, p))
     v = v[order]
     joints = design_joints(p)
