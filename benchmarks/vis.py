@@ -14,6 +14,10 @@ block (a static camera, like AIST's).
 
     python benchmarks/vis.py            # 300 frames at 1080p; 600 / 6,000 frames for memory
     python benchmarks/vis.py --quick    # 120 frames; 300 / 3,000 frames for memory
+
+Every mode runs the whole job (loading and SMPL posing included), so short runs understate
+the per-frame speed. Runs are interleaved and repeated (--rounds, best kept) because the
+machine is shared and its load changes during a run.
 """
 
 from __future__ import annotations
@@ -153,6 +157,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer frames")
     parser.add_argument("--frames", type=int, default=None, help="1080p frames per run (default 300, quick 120)")
+    parser.add_argument("--skip-memory", action="store_true", help="only the frames-per-second part")
+    parser.add_argument("--rounds", type=int, default=2, help="interleaved repetitions; the best is kept")
     args = parser.parse_args()
     frames = args.frames or (120 if args.quick else 300)
     mem_sizes = (300, 3000) if args.quick else (600, 6000)
@@ -163,20 +169,30 @@ def main() -> None:
         data = make_dataset(tmp / "hd", frames, (1920, 1080))
         results["body_model"] = data["model"]
         src = data["videos"] / f"{SEQ.replace('cAll', 'c01')}.mp4"
-        limit = frames / baseline(src, tmp / "baseline.mp4")
+        # runs interleaved, best of ``--rounds``: the machine is shared, so load comes and goes
+        best: dict[str, float] = {}
+        modes = ("2d", "3d", "smpl", "mesh")
+        for _ in range(args.rounds):
+            best["limit"] = max(best.get("limit", 0.0), frames / baseline(src, tmp / "baseline.mp4"))
+            for mode in modes:
+                seconds, n = run_mode(data, mode, tmp / "out")
+                best[mode] = max(best.get(mode, 0.0), n / seconds)
+        limit = best["limit"]
         results["decode_encode_fps"] = limit
-        table = Table(title=f"aistpp vis at 1920x1080, {frames} frames ({data['model']})")
+        table = Table(title=f"aistpp vis at 1920x1080, {frames} frames, best of {args.rounds} ({data['model']})")
         for col in ("run", "frames/s", "vs decode+encode", "target"):
             table.add_column(col, justify="right")
         table.add_row("decode + encode (limit)", f"{limit:.1f}", "100 %", "")
-        for mode in ("2d", "3d", "smpl", "mesh"):
-            seconds, n = run_mode(data, mode, tmp / "out")
-            fps = n / seconds
+        for mode in modes:
+            fps = best[mode]
             results[f"{mode}_fps"] = fps
             results[f"{mode}_ratio"] = fps / limit
             target = ">= 10 fps" if mode == "mesh" else ">= 70 %"
             table.add_row(f"vis --mode {mode}", f"{fps:.1f}", f"{fps / limit:.0%}", target)
         console.print(table)
+        if args.skip_memory:
+            print(json.dumps({"benchmark": "vis", **results}))
+            return
         mem = Table(title="peak RSS, vis --mode mesh on a 480x270 video (fresh subprocess each)")
         for col in ("frames", "written", "peak RSS MiB"):
             mem.add_column(col, justify="right")
