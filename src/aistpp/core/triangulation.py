@@ -117,7 +117,8 @@ def _refine(rig: CameraRig, rows: np.ndarray, w: np.ndarray, X: np.ndarray, iter
     """Reweight views by f / depth (pixel-like error) and re-solve, ``iterations`` times. X (3, P)."""
     f = focal_px(rig)[:, None]
     for _ in range(iterations):
-        z = _camera_coords(rig, np.nan_to_num(X))[2]  # (V, P)
+        Xf = np.nan_to_num(X)
+        z = rig.R[:, 2, 0, None] * Xf[0] + rig.R[:, 2, 1, None] * Xf[1] + rig.R[:, 2, 2, None] * Xf[2] + rig.tvec[:, 2, None]
         scale = np.where(z > 1e-6, f / np.where(z > 1e-6, z, 1.0), 0.0)
         Xn = _solve(rows, w * scale)
         X = np.where(np.isfinite(X[0]), Xn, X)
