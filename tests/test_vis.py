@@ -67,6 +67,10 @@ def test_writer_failure_leaves_nothing(tmp_path):
     assert not path.exists() and not list(tmp_path.iterdir())
     with pytest.raises(AistppError):
         VideoWriter(path, size=(33, 32))
+    with pytest.raises(AistppError, match="no frame"):
+        with VideoWriter(path, size=(32, 32)):
+            pass
+    assert not path.exists() and not list(tmp_path.iterdir())
 
 
 def test_unreadable_video_is_a_user_error(tmp_path):
