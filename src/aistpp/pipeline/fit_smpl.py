@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import time
+import warnings
 from pathlib import Path
 from typing import Literal
 
@@ -210,7 +211,8 @@ def _fit(fast, targets, weights, fit_betas, iterations, init_iterations, on_stag
     poses = continuous_rotvec(poses)
     err = np.linalg.norm(coco - targets, axis=-1)
     err_masked = np.where(mask_np, err, np.nan)
-    with np.errstate(invalid="ignore"):
+    with warnings.catch_warnings():  # a joint missing in every frame: NaN error, no warning
+        warnings.simplefilter("ignore", RuntimeWarning)
         per_joint = np.nanmean(err_masked, axis=0)
     out = {
         "smpl_poses": poses.reshape(n, 72).astype(np.float32),
@@ -287,7 +289,12 @@ def fit_smpl_sequence(name: str, config: FitSmplConfig) -> dict:
     if targets.shape[1] != len(COCO17):
         raise AistppError(f"'{key}' has {targets.shape[1]} joints, expected COCO-17", path)
     fast = _fast_model(str(config.smpl_dir), config.gender, resolve_device(config.device))
-    res = fit_smpl(fast, targets, config.weights, config.fit_betas, config.iterations)
+    try:
+        res = fit_smpl(fast, targets, config.weights, config.fit_betas, config.iterations)
+    except AistppError as exc:
+        if exc.path is None:
+            raise AistppError(f"'{key}': {exc} (re-run triangulation or drop the sequence)", path) from None
+        raise
     extra = {"smpl_betas": res["smpl_betas"]} if "smpl_betas" in res else {}
     formats.save_motion(Path(config.save_dir) / f"{name}.pkl", res["smpl_poses"], res["smpl_trans"],
                         res["smpl_scaling"], res["smpl_loss"], **extra)

@@ -68,7 +68,7 @@ def fit_recipe(model, targets: np.ndarray, steps: int = 10000, stages: tuple[flo
         opt.step()
     elapsed = time.perf_counter() - start
     with torch.no_grad():
-        final = float(loss_fn()) / 1.0
+        final = float(loss_fn())
     return {
         "smpl_poses": torch.cat([orient, body], 1).detach().cpu().numpy(),
         "smpl_trans": trans.detach().cpu().numpy(),
