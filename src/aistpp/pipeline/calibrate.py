@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import shutil
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -84,12 +85,9 @@ class Calibration:
 def _stats(err: np.ndarray, mask: np.ndarray) -> tuple[list[float], list[float]]:
     """Per-view (median, p90) px of err (V, P) where mask (V, P); NaN for an empty view."""
     e = np.where(mask & np.isfinite(err), err, np.nan)
-    with np.errstate(all="ignore"):
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            med, p90 = np.nanmedian(e, axis=1), np.nanpercentile(e, 90, axis=1)
+    with warnings.catch_warnings():  # an empty view: 'All-NaN slice'
+        warnings.simplefilter("ignore", RuntimeWarning)
+        med, p90 = np.nanmedian(e, axis=1), np.nanpercentile(e, 90, axis=1)
     return [float(x) for x in med], [float(x) for x in p90]
 
 
