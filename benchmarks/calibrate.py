@@ -4,8 +4,9 @@ One synthetic setting (``synth.rig.make_rig``: AIST-like ring, focal ~1,600 px, 
 S sequences x F frames of a 17-joint dancing body, detections from ``synth.detections``
 (2 px noise, low-confidence joints, missed frames, left/right swaps, wrong-limb outliers).
 Both methods start from the same cameras (each turned by 5 deg, moved by 30 cm, f = 1600,
-no distortion) and get the same pooled keypoints (confidence >= 0.5). aniposelib refines
-f and k1 (its default); ours is run with the same unknowns. Errors are measured after a
+no distortion) and get the same pooled keypoints (confidence >= 0.5); each subsamples them its
+own way (ours: 1,000 random frames, ``aistpp calibrate``'s default; aniposelib: up to 1,000
+points per camera pair). aniposelib refines f and k1 (its default); ours the same unknowns. Errors are measured after a
 similarity alignment to the true cameras; reprojection errors use our DLT of every pooled
 keypoint with the final cameras. ``python benchmarks/calibrate.py [--quick]``.
 """
