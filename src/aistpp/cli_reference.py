@@ -1,0 +1,32 @@
+"""Render the CLI reference (docs/cli.md) from the Typer app itself, so the docs cannot drift.
+
+``python -m aistpp.cli_reference > docs/cli.md`` regenerates it; a test checks it is current.
+"""
+
+from __future__ import annotations
+
+import click
+import typer
+
+
+def render_cli_reference() -> str:
+    from aistpp.cli import app
+
+    group = typer.main.get_command(app)
+    ctx = click.Context(group, info_name="aistpp")
+    lines = ["# CLI reference", "", "Generated from `aistpp --help` by `python -m aistpp.cli_reference`; do not edit by hand.", ""]
+    for name in group.list_commands(ctx):
+        cmd = group.get_command(ctx, name)
+        lines += [f"## `aistpp {name}`", "", (cmd.help or "").strip().splitlines()[0] if cmd.help else "", ""]
+        lines += ["| option | help |", "|---|---|"]
+        for p in cmd.params:
+            if getattr(p, "param_type_name", "") != "option" or getattr(p, "hidden", False):
+                continue
+            names = ", ".join(f"`{o}`" for o in p.opts + p.secondary_opts)
+            lines.append(f"| {names} | {(p.help or '').replace('|', '/')} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(render_cli_reference())
