@@ -33,6 +33,9 @@ HeightOpt = Annotated[Optional[float], typer.Option(
     "shoulder length is taken as 0.779 x this.")]
 MaxFramesOpt = Annotated[Optional[int], typer.Option(
     "--max-frames", min=10, help="Frames sampled from the pooled sequences for the adjustment (default 1000).")]
+ImageSizeOpt = Annotated[Optional[str], typer.Option(
+    "--image-size", help="WIDTHxHEIGHT of the videos, for the default ring (--init-cameras rig); default the size "
+    "in the setting's existing camera file, else 1920x1080.")]
 SeedOpt = Annotated[Optional[int], typer.Option("--seed", help="Seed of the sequence and frame choice (default 0).")]
 
 
@@ -48,6 +51,7 @@ def command(
     intrinsics: IntrinsicsOpt = None,
     height_cm: HeightOpt = None,
     max_frames: MaxFramesOpt = None,
+    image_size: ImageSizeOpt = None,
     seed: SeedOpt = None,
     workers: Workers = None,
     executor: ExecutorOpt = None,
@@ -66,6 +70,7 @@ def command(
         anno_dir=anno_dir, save_dir=save_dir, settings=split_names(settings), init_cameras=init_cameras,
         sequences_per_setting=sequences_per_setting, min_confidence=min_confidence, fix_intrinsics=fix_intrinsics,
         intrinsics=split_names([intrinsics]) if intrinsics else None, height_cm=height_cm, max_frames=max_frames, seed=seed,
+        image_size=image_size,
         workers=workers, executor=executor, overwrite=overwrite, dry_run=dry_run, quiet=quiet, report=report,
         log_file=log_file,
     )  # fmt: skip

@@ -7,6 +7,8 @@ it. The model pickle is read with the restricted unpickler (chumpy arrays become
 
 from __future__ import annotations
 
+import contextlib
+import io
 from pathlib import Path
 from typing import Literal
 
@@ -60,7 +62,9 @@ def load_smpl(smpl_dir: str | Path, gender: Gender = "neutral", device: str = "c
     path = smpl_model_path(smpl_dir, gender)
     data = load_smpl_data(path)
     num_betas = min(num_betas, np.shape(data["shapedirs"])[2])
-    model = SMPL(str(path), data_struct=Struct(**data), gender=gender, num_betas=num_betas, dtype=torch.float32)
+    # smplx prints a warning to stdout for every SMPL file (they all have 10 shape coefficients)
+    with contextlib.redirect_stdout(io.StringIO()):
+        model = SMPL(str(path), data_struct=Struct(**data), gender=gender, num_betas=num_betas, dtype=torch.float32)
     return model.to(device)
 
 

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from aistpp.core import formats
 from aistpp.core.align import transform_rig
@@ -69,6 +69,20 @@ class CalibrateConfig(RunOptions):
     max_frames: int = Field(1000, ge=10, description="frames sampled from the pooled sequences for the adjustment")
     rounds: int = Field(3, ge=1, le=20)
     min_view_observations: int = Field(100, ge=1)
+    image_size: tuple[int, int] | None = Field(None, description="(width, height) of the default ring's images")
+
+    @field_validator("image_size", mode="before")
+    @classmethod
+    def _parse_size(cls, value):
+        if isinstance(value, str):
+            try:
+                w, h = (int(x) for x in value.lower().split("x"))
+            except ValueError:
+                raise ValueError(f"image size {value!r} is not WIDTHxHEIGHT (e.g. 1920x1080)") from None
+            value = (w, h)
+        if value is not None and min(value) < 16:
+            raise ValueError(f"image size {value} is too small")
+        return value
 
 
 @dataclass
@@ -309,8 +323,8 @@ def pool_keypoints(arrays: list[np.ndarray], max_frames: int, seed: int,
 
 
 def initial_rig(config: CalibrateConfig, setting: str, num_views: int) -> CameraRig:
-    """``init_cameras``: 'rig' (the AIST-like ring at the size of the setting's existing cameras,
-    else 1920x1080), a camera JSON file, or a folder holding ``<setting>.json``."""
+    """``init_cameras``: 'rig' (the AIST-like ring at ``image_size``, else at the size of the
+    setting's existing cameras, else 1920x1080), a camera JSON file, or a folder holding ``<setting>.json``."""
     from aistpp.core.rig import aist_like_ring
 
     if config.init_cameras != "rig":
@@ -321,9 +335,9 @@ def initial_rig(config: CalibrateConfig, setting: str, num_views: int) -> Camera
         if len(rig) != num_views:
             raise AistppError(f"has {len(rig)} cameras, the keypoints {num_views} views", path)
         return rig
-    size = (1920, 1080)
+    size = config.image_size or (1920, 1080)
     existing = config.anno_dir / "cameras" / f"{setting}.json"
-    if existing.is_file():
+    if config.image_size is None and existing.is_file():
         try:
             size = tuple(int(x) for x in formats.load_cameras(existing).sizes[0])
         except AistppError:
