@@ -44,3 +44,26 @@ def test_compare_undoes_the_gauge_and_measures_the_rest(tmp_path):
     # without alignment the gauge difference shows up
     raw = json.loads(CliRunner().invoke(app, ["compare", "--anno-dir", str(est), "--reference-dir", str(ref), "--json", "--no-align"]).output)
     assert raw["sequences"][list(SEQS)[0]]["keypoints3d_mpjpe_cm"] > 10
+
+
+def test_body_errors_do_not_inherit_camera_lever_arm(tmp_path):
+    """A camera error 5 m away shows in the camera rows, not in the keypoints (aligned on bodies)."""
+    rng = np.random.default_rng(1)
+    ref, est = tmp_path / "ref", tmp_path / "est"
+    seq = list(SEQS)[0]
+    rig = aist_like_ring()
+    for root in (ref, est):
+        formats.write_mapping(root / "cameras" / "mapping.txt", {seq: "setting1"})
+    formats.save_cameras(ref / "cameras" / "setting1.json", rig)
+    bad = transform_rig(rig, 1.0, np.eye(3), np.zeros(3))
+    tvec = bad.tvec.copy()
+    tvec[0] += [0.0, 0.0, 40.0]  # c01 40 cm further away along its axis
+    formats.save_cameras(est / "cameras" / "setting1.json",
+                         type(rig)(rig.names, rig.sizes, rig.K, rig.dist, rig.rvec, tvec))
+    kp = rng.normal([0, 100, 0], 40, (50, 17, 3))
+    formats.save_keypoints3d(ref / "keypoints3d" / f"{seq}.pkl", kp, kp)
+    formats.save_keypoints3d(est / "keypoints3d" / f"{seq}.pkl", kp + [3.0, 0, 0], kp + [3.0, 0, 0])
+    out = json.loads(CliRunner().invoke(app, ["compare", "--anno-dir", str(est), "--reference-dir", str(ref),
+                                              "--json"]).output)
+    assert out["settings"]["setting1"]["center_cm_max"] > 20
+    assert out["sequences"][seq]["keypoints3d_mpjpe_cm"] < 1e-6  # a pure shift is a gauge change

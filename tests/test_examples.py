@@ -17,18 +17,9 @@ import numpy as np
 from aistpp.core import formats
 from aistpp.core.video import probe
 
+from _geometry import aligned_errors
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _similarity(src: np.ndarray, dst: np.ndarray):
-    """s, R, t minimising |s R src + t - dst| (Umeyama), src/dst (N, 3)."""
-    mu_s, mu_d = src.mean(0), dst.mean(0)
-    a, b = src - mu_s, dst - mu_d
-    U, S, Vt = np.linalg.svd(b.T @ a / len(src))
-    D = np.diag([1.0, 1.0, np.sign(np.linalg.det(U @ Vt))])
-    R = U @ D @ Vt
-    s = np.trace(np.diag(S) @ D) / a.var(0).sum()
-    return s, R, mu_d - s * R @ mu_s
 
 
 def _run(work: Path) -> subprocess.CompletedProcess:
@@ -54,10 +45,8 @@ def test_rebuild_script_end_to_end(tmp_path):
         for key in ("keypoints3d", "keypoints3d_optim"):
             pts = rebuilt[key]
             assert pts.shape == truth.shape
-            ok = np.isfinite(pts).all(-1) & np.isfinite(truth).all(-1)
+            err, s, ok = aligned_errors(pts, truth)
             assert ok.mean() > 0.95
-            s, R, t = _similarity(pts[ok], truth[ok])
-            err = np.linalg.norm(s * pts[ok] @ R.T + t - truth[ok], axis=-1)
             # calibrated from a default ring (not the true cameras): a few cm, in cm units
             assert np.median(err) < 4.0, (seq, key, np.median(err))
             assert abs(s - 1) < 0.15, (seq, key, s)
