@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import click
 import numpy as np
 import typer
 from typer.testing import CliRunner
@@ -18,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _commands():
     group = typer.main.get_command(app)
-    ctx = click.Context(group, info_name="aistpp")
+    ctx = typer.Context(group, info_name="aistpp")
     return [(name, group.get_command(ctx, name)) for name in group.list_commands(ctx)]
 
 
@@ -40,7 +39,7 @@ def test_every_command_in_help_is_documented():
 
 def test_every_option_has_help():
     missing = [f"{name} {p.opts[0]}" for name, cmd in _commands() for p in cmd.params
-               if isinstance(p, click.Option) and not (p.help or "").strip()]
+               if getattr(p, "param_type_name", "") == "option" and not (p.help or "").strip()]
     assert not missing, missing
 
 

@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import click
 import typer
 
 
@@ -13,7 +12,7 @@ def render_cli_reference() -> str:
     from aistpp.cli import app
 
     group = typer.main.get_command(app)
-    ctx = click.Context(group, info_name="aistpp")
+    ctx = typer.Context(group, info_name="aistpp")  # typer vendors click: no click import
     lines = ["# CLI reference", "", "Generated from `aistpp --help` by `python -m aistpp.cli_reference`; do not edit by hand.", ""]
     for name in group.list_commands(ctx):
         cmd = group.get_command(ctx, name)
