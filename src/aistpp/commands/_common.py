@@ -85,7 +85,8 @@ def print_report(report: RunReport, columns: tuple[str, ...] = (), quiet: bool =
         console.print(table)
     console.print(
         f"{report.title}: {report.count('done')} done, {report.count('skipped')} skipped, "
-        f"{report.count('failed')} failed" + (", interrupted: run the same command again to resume" if report.interrupted else "")
+        f"{report.count('failed')} failed" + (", interrupted: run the same command again to resume" if report.interrupted else ""),
+        soft_wrap=True,
     )
     for it in report.failed:
         err_console.print(f"[red]failed[/] {it.name}: {it.error}", highlight=False, soft_wrap=True)
@@ -93,6 +94,15 @@ def print_report(report: RunReport, columns: tuple[str, ...] = (), quiet: bool =
         raise typer.Exit(130)
     if report.failed:
         raise typer.Exit(1)
+
+
+def print_dry_run(report: RunReport) -> None:
+    """``--dry-run``: what would run and what would be skipped, one line each, and a count."""
+    for it in report.items:
+        console.print(f"{it.name}: {'skip (output exists)' if it.status == 'skipped' else 'would run'}",
+                      highlight=False)
+    console.print(f"{report.title}: {report.count('pending')} would run, {report.count('skipped')} skipped "
+                  "(dry run: nothing was written)")
 
 
 def run_options(**values) -> "RunOptions":

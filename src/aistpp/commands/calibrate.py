@@ -8,8 +8,8 @@ import typer
 from rich.table import Table
 
 from aistpp.commands._common import (
-    AnnoDir, ConfigFile, DryRun, ExecutorOpt, LogFile, Overwrite, Quiet, ReportFile, SaveDir, Workers, console,
-    err_console, print_report, split_names, user_errors,
+    AnnoDir, ConfigFile, DryRun, ExecutorOpt, LogFile, Overwrite, Quiet, RayAddress, ReportFile, SaveDir, Workers, console,
+    err_console, print_dry_run, print_report, split_names, user_errors,
 )  # fmt: skip
 from aistpp.errors import AistppError
 
@@ -55,6 +55,7 @@ def command(
     seed: SeedOpt = None,
     workers: Workers = None,
     executor: ExecutorOpt = None,
+    ray_address: RayAddress = None,
     overwrite: Overwrite = None,
     dry_run: DryRun = None,
     quiet: Quiet = None,
@@ -71,7 +72,7 @@ def command(
         sequences_per_setting=sequences_per_setting, min_confidence=min_confidence, fix_intrinsics=fix_intrinsics,
         intrinsics=split_names([intrinsics]) if intrinsics else None, height_cm=height_cm, max_frames=max_frames, seed=seed,
         image_size=image_size,
-        workers=workers, executor=executor, overwrite=overwrite, dry_run=dry_run, quiet=quiet, report=report,
+        workers=workers, executor=executor, ray_address=ray_address, overwrite=overwrite, dry_run=dry_run, quiet=quiet, report=report,
         log_file=log_file,
     )  # fmt: skip
     if config is None and (anno_dir is None or save_dir is None):
@@ -79,8 +80,7 @@ def command(
     cfg = build_config(CalibrateConfig, values, config, "calibrate")
     result = run_calibrate(cfg)
     if cfg.dry_run:
-        for it in result.items:
-            console.print(f"{it.name}: {'skip (output exists)' if it.status == 'skipped' else 'would run'}")
+        print_dry_run(result)
         return
     for it in result.items:
         views = it.info.get("views")

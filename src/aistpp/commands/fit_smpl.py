@@ -7,8 +7,8 @@ from typing import Annotated, Optional
 import typer
 
 from aistpp.commands._common import (
-    AnnoDir, ConfigFile, Device, DryRun, ExecutorOpt, GpusPerTask, LogFile, Overwrite, Quiet, RayAddress,
-    ReportFile, SaveDir, SequenceNames, SmplDir, Workers, console, print_report, split_names, user_errors,
+    AnnoDir, ConfigFile, Device, DryRun, ExecutorOpt, GpusPerTask, IncludeIgnored, LogFile, Overwrite, Quiet,
+    RayAddress, ReportFile, SaveDir, SequenceNames, SmplDir, Split, Workers, console, print_dry_run, print_report, split_names, user_errors,
 )  # fmt: skip
 from aistpp.errors import AistppError
 
@@ -31,6 +31,8 @@ def command(
     fit_betas: FitBetas = None,
     iterations: Iterations = None,
     sequence_names: SequenceNames = None,
+    split: Split = None,
+    include_ignored: IncludeIgnored = None,
     workers: Workers = None,
     executor: ExecutorOpt = None,
     ray_address: RayAddress = None,
@@ -48,7 +50,8 @@ def command(
 
     values = dict(
         anno_dir=anno_dir, smpl_dir=smpl_dir, save_dir=save_dir, gender=gender, device=device, keypoints=keypoints,
-        fit_betas=fit_betas, iterations=iterations, sequence_names=split_names(sequence_names), workers=workers,
+        fit_betas=fit_betas, iterations=iterations, sequence_names=split_names(sequence_names), split=split,
+        include_ignored=include_ignored, workers=workers,
         executor=executor, ray_address=ray_address, gpus_per_task=gpus_per_task, overwrite=overwrite,
         dry_run=dry_run, quiet=quiet, report=report, log_file=log_file,
     )  # fmt: skip
@@ -57,8 +60,7 @@ def command(
     cfg = build_config(FitSmplConfig, values, config, "fit-smpl")
     result = run_fit_smpl(cfg)
     if cfg.dry_run:
-        for it in result.items:
-            console.print(f"{it.name}: {'skip (output exists)' if it.status == 'skipped' else 'would run'}")
+        print_dry_run(result)
         return
     print_report(result, columns=("frames", "error_cm", "iterations", "scaling"), quiet=cfg.quiet)
     if not cfg.quiet:

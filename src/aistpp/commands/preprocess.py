@@ -7,8 +7,8 @@ from typing import Annotated, Optional
 import typer
 
 from aistpp.commands._common import (
-    AnnoDir, ConfigFile, DryRun, ExecutorOpt, KeypointsDir, LogFile, Overwrite, Quiet, ReportFile, SaveDir,
-    SequenceNames, Workers, console, err_console, print_report, split_names, user_errors,
+    AnnoDir, ConfigFile, DryRun, ExecutorOpt, IncludeIgnored, KeypointsDir, LogFile, Overwrite, Quiet, RayAddress,
+    ReportFile, SaveDir, SequenceNames, Split, Workers, console, err_console, print_dry_run, print_report, split_names, user_errors,
 )  # fmt: skip
 from aistpp.errors import AistppError
 
@@ -30,11 +30,14 @@ def command(
     save_dir: SaveDir = None,
     anno_dir: AnnoDir = None,
     sequence_names: SequenceNames = None,
+    split: Split = None,
+    include_ignored: IncludeIgnored = None,
     format: FormatOpt = None,
     joints: JointsOpt = None,
     tracking: TrackingOpt = None,
     workers: Workers = None,
     executor: ExecutorOpt = None,
+    ray_address: RayAddress = None,
     overwrite: Overwrite = None,
     dry_run: DryRun = None,
     quiet: Quiet = None,
@@ -49,6 +52,7 @@ def command(
     values = dict(
         keypoints_dir=keypoints_dir, save_dir=save_dir, anno_dir=anno_dir, sequence_names=split_names(sequence_names),
         format=format, joints=joints, tracking=tracking, workers=workers, executor=executor, overwrite=overwrite,
+        split=split, include_ignored=include_ignored, ray_address=ray_address,
         dry_run=dry_run, quiet=quiet, report=report, log_file=log_file,
     )  # fmt: skip
     if config is None and (keypoints_dir is None or save_dir is None):
@@ -56,8 +60,7 @@ def command(
     cfg = build_config(PreprocessConfig, values, config, "preprocess")
     result = run_preprocess(cfg)
     if cfg.dry_run:
-        for it in result.items:
-            console.print(f"{it.name}: {'skip (output exists)' if it.status == 'skipped' else 'would run'}")
+        print_dry_run(result)
         return
     for it in result.items:
         for view in it.info.get("missing_views", []):

@@ -8,7 +8,7 @@ import typer
 
 from aistpp.commands._common import (
     AnnoDir, CamerasDir, ConfigFile, DryRun, ExecutorOpt, IncludeIgnored, LogFile, Overwrite, Quiet, RayAddress,
-    ReportFile, SaveDir, SequenceNames, Split, Workers, console, err_console, print_report, split_names, user_errors,
+    ReportFile, SaveDir, SequenceNames, Split, Workers, console, err_console, print_dry_run, print_report, split_names, user_errors,
 )  # fmt: skip
 from aistpp.errors import AistppError
 
@@ -57,8 +57,7 @@ def command(
     cfg = build_config(TriangulateConfig, values, config, "triangulate")
     result = run_triangulate(cfg)
     if cfg.dry_run:
-        for it in result.items:
-            console.print(f"{it.name}: {'skip (output exists)' if it.status == 'skipped' else 'would run'}")
+        print_dry_run(result)
         return
     for it in result.items:
         for view in it.info.get("suspect_views", []):

@@ -7,8 +7,8 @@ from typing import Annotated, Optional
 import typer
 
 from aistpp.commands._common import (
-    AnnoDir, ConfigFile, Overwrite, Quiet, SaveDir, SmplDir, VideoDir, Workers, err_console, print_report,
-    user_errors,
+    AnnoDir, ConfigFile, DryRun, ExecutorOpt, LogFile, Overwrite, Quiet, RayAddress, ReportFile, SaveDir, SmplDir,
+    VideoDir, Workers, err_console, print_dry_run, print_report, user_errors,
 )  # fmt: skip
 from aistpp.errors import AistppError
 
@@ -27,8 +27,13 @@ def command(
     labels: Annotated[Optional[bool], typer.Option("--labels/--no-labels", help="Write joint names beside the joints.")] = None,
     min_confidence: Annotated[Optional[float], typer.Option("--min-confidence", min=0.0, max=1.0, help="2d mode: skip joints below this confidence (default 0.15).")] = None,
     workers: Workers = None,
+    executor: ExecutorOpt = None,
+    ray_address: RayAddress = None,
     overwrite: Overwrite = None,
+    dry_run: DryRun = None,
     quiet: Quiet = None,
+    report: ReportFile = None,
+    log_file: LogFile = None,
     config: ConfigFile = None,
 ) -> None:
     """Write <save-dir>/<video_name>.mp4 (H.264, 60 fps, frame i = annotation frame i).
@@ -41,9 +46,10 @@ def command(
     values = dict(
         anno_dir=anno_dir, video_dir=video_dir, smpl_dir=smpl_dir, save_dir=save_dir, video_name=video_name,
         mode=mode, views=views, start=start, end=end, labels=labels, min_confidence=min_confidence,
-        workers=workers, overwrite=overwrite, quiet=quiet,
+        workers=workers, executor=executor, ray_address=ray_address, overwrite=overwrite, dry_run=dry_run,
+        quiet=quiet, report=report, log_file=log_file,
     )  # fmt: skip
-    if workers is not None:
+    if workers is not None and executor is None:
         values["executor"] = "processes"
     if config is None and (anno_dir is None or save_dir is None or video_name is None):
         raise AistppError("--anno-dir, --save-dir and --video-name are required")
@@ -51,6 +57,9 @@ def command(
     if cfg.end is not None and cfg.end <= cfg.start:
         raise AistppError(f"--end ({cfg.end}) must be after --start ({cfg.start})")
     report = run_vis(cfg)
+    if cfg.dry_run:
+        print_dry_run(report)
+        return
     for it in report.items:
         for warning in it.info.get("warnings", []):
             err_console.print(f"[yellow]warning[/] {it.name}: {warning}", highlight=False, soft_wrap=True)

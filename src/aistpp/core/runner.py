@@ -9,8 +9,12 @@ report; commands turn a report with failures into exit code 1.
 
 from __future__ import annotations
 
+import contextlib
+import glob
 import json
 import os
+import signal
+import sys
 import time
 import traceback
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -38,6 +42,8 @@ class RunOptions(BaseModel):
     ray_address: str | None = None
     gpus_per_task: float = Field(default=1.0, ge=0)
     device: str = "cpu"
+    split: str | None = None
+    include_ignored: bool = False
 
     def num_workers(self) -> int:
         return self.workers or os.cpu_count() or 1
@@ -88,12 +94,27 @@ def _call(job: Callable[[str], dict | None], name: str) -> ItemResult:
 
 
 def _worker_init(threads: int) -> None:
-    try:
-        import torch
-
+    """In each worker process: leave Ctrl-C to the parent (it stops the pool), and cap torch's
+    threads so workers x threads fits the cores. torch is only touched if already imported
+    (importing it costs seconds per worker for steps that never use it)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    torch = sys.modules.get("torch")
+    if torch is not None:
         torch.set_num_threads(threads)
-    except ImportError:  # pragma: no cover - torch is a dependency
-        pass
+
+
+def remove_stale_temporaries(outputs: Sequence[Path]) -> int:
+    """Delete temporary files an interrupted run left beside ``outputs`` (``.<name>.*.tmp``,
+    the pattern of ``formats.atomic_path``); returns how many."""
+    removed = 0
+    for out in outputs:
+        out = Path(out)
+        if out.parent.is_dir():
+            for tmp in out.parent.glob(f".{glob.escape(out.name)}.*.tmp"):
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
+                    removed += 1
+    return removed
 
 
 def is_complete(outputs: Sequence[Path]) -> bool:
@@ -116,6 +137,18 @@ def run_jobs(job: Callable[[str], dict | None], names: Sequence[str], options: R
     if options.dry_run:
         return report
 
+    if outputs is not None:
+        for n in todo:
+            remove_stale_temporaries(outputs(n))
+    log = None
+    if options.log_file is not None:
+        try:
+            log = open(options.log_file, "a")  # noqa: SIM115
+        except OSError as exc:
+            raise AistppError(f"cannot write the log file ({exc.strerror})", options.log_file) from None
+        for n in names:
+            if results[n].status == "skipped":
+                log.write(json.dumps(asdict(results[n])) + "\n")
     progress = Progress(TextColumn(f"[bold]{title}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                         disable=options.quiet, transient=False)
     try:
@@ -125,32 +158,49 @@ def run_jobs(job: Callable[[str], dict | None], names: Sequence[str], options: R
             def done(res: ItemResult) -> None:
                 results[res.name] = res
                 progress.advance(bar)
+                if log is not None:  # one line per sequence as it ends: a killed run keeps its log
+                    log.write(json.dumps(asdict(res)) + "\n")
+                    log.flush()
 
             workers = min(options.num_workers(), max(1, len(todo)))
             if options.executor == "serial" or workers == 1 and options.executor != "ray":
                 for n in todo:
                     done(_call(job, n))
             elif options.executor == "processes":
-                threads = max(1, (os.cpu_count() or 1) // workers)
-                with ProcessPoolExecutor(workers, initializer=_worker_init, initargs=(threads,)) as pool:
-                    pending = {pool.submit(_call, job, n) for n in todo}
-                    while pending:
-                        finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                        for fut in finished:
-                            done(fut.result())
+                _run_pool(job, todo, workers, done)
             else:
                 from aistpp.core.ray_backend import run_on_ray
 
                 run_on_ray(_call, job, todo, options, done)
     except KeyboardInterrupt:
         report.interrupted = True
+    finally:
+        if log is not None:
+            log.close()
     report.items = [results[n] for n in names]
     if options.report is not None:
         from aistpp.core.formats import save_json
 
         save_json(options.report, report.to_json())
-    if options.log_file is not None:
-        with open(options.log_file, "a") as f:
-            for it in report.items:
-                f.write(json.dumps(asdict(it)) + "\n")
     return report
+
+
+def _run_pool(job: Callable, todo: list[str], workers: int, done: Callable[[ItemResult], None]) -> None:
+    """Local process pool; on Ctrl-C cancel what has not started and stop the workers at once
+    (their outputs are atomic, so a stopped job leaves at most a temporary file, removed on rerun)."""
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    pool = ProcessPoolExecutor(workers, initializer=_worker_init, initargs=(threads,))
+    try:
+        pending = {pool.submit(_call, job, n) for n in todo}
+        while pending:
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                done(fut.result())
+    except BaseException:
+        processes = list(getattr(pool, "_processes", {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for proc in processes:
+            with contextlib.suppress(Exception):
+                proc.terminate()
+        raise
+    pool.shutdown(wait=True)

@@ -323,12 +323,14 @@ def run_fit_smpl(config: FitSmplConfig) -> RunReport:
     model_path = smpl_model_path(config.smpl_dir, config.gender)
     if not model_path.is_file():
         raise AistppError(f"SMPL model file not found (put SMPL_{config.gender.upper()}.pkl in --smpl-dir)", model_path)
-    device = resolve_device(config.device)
-    config = config.model_copy(update={"device": device})
+    if not (config.executor == "ray" and config.device == "cuda"):
+        # on a Ray cluster the GPUs are on the workers, not necessarily here: each task checks
+        config = config.model_copy(update={"device": resolve_device(config.device)})
     ds = AISTDataset(config.anno_dir)
     kp_dir = ds.layout.folder("keypoints3d")
     available = sorted(p.stem for p in kp_dir.glob("*.pkl"))
-    names = ds.select(config.sequence_names, available=available)
+    names = ds.select(config.sequence_names, config.split, config.include_ignored,
+                      None if config.split else available)
     Path(config.save_dir).mkdir(parents=True, exist_ok=True)
     job = functools.partial(fit_smpl_sequence, config=config)
     return run_jobs(job, names, config, outputs=lambda n: [Path(config.save_dir) / f"{n}.pkl"], title="fit-smpl")

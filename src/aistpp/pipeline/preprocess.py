@@ -244,16 +244,19 @@ def preprocess_sequence(name: str, config: PreprocessConfig) -> dict:
 
 
 def select_sequences(config: PreprocessConfig) -> list[str]:
-    """``sequence_names``, else every sequence with detections, else those of mapping.txt."""
+    """``sequence_names``, else the ``split``'s, else every sequence with detections, else those of
+    mapping.txt; with ``anno_dir``, sequences on its ignore list are left out unless ``include_ignored``."""
     if config.sequence_names:
         return [check_name(n) for n in dict.fromkeys(config.sequence_names)]
     found = sorted(group_videos(config.keypoints_dir))
-    if found:
-        return found
     if config.anno_dir is not None:
         from aistpp.core.dataset import AISTDataset
 
-        return AISTDataset(config.anno_dir).sequence_names
+        return AISTDataset(config.anno_dir).select(None, config.split, config.include_ignored, found or None)
+    if config.split:
+        raise AistppError("--split needs --anno-dir (the splits/ folder is in the annotation folder)")
+    if found:
+        return found
     raise AistppError("no detections found (expected one <video> folder or <video>.json per view)",
                       config.keypoints_dir)
 

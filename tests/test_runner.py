@@ -1,0 +1,182 @@
+"""The shared runner: backends agree, failures are isolated, interrupted runs resume exactly."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from aistpp.cli import app
+from aistpp.core import formats
+from aistpp.core.runner import RunOptions, run_jobs
+
+SEQS = [f"gBR_sBM_cAll_d04_mBR0_ch{i:02d}" for i in range(1, 13)]
+
+
+@pytest.fixture(scope="module")
+def many(synth_data, tmp_path_factory):
+    """An annotation folder with 12 sequences (synth's two keypoints2d files, copied), a split and
+    an ignore list, for runs long enough to interrupt."""
+    root = tmp_path_factory.mktemp("many")
+    (root / "keypoints2d").mkdir()
+    shutil.copytree(synth_data.anno_dir / "cameras", root / "cameras")
+    sources = sorted((synth_data.anno_dir / "keypoints2d").glob("*.pkl"))
+    for i, seq in enumerate(SEQS):
+        shutil.copy(sources[i % len(sources)], root / "keypoints2d" / f"{seq}.pkl")
+    formats.write_mapping(root / "cameras" / "mapping.txt", {s: "setting1" for s in SEQS})
+    formats.write_lines(root / "splits" / "small.txt", SEQS[:3])
+    formats.write_lines(root / "ignore_list.txt", [SEQS[1]])
+    return root
+
+
+def _arrays(folder: Path) -> dict:
+    return {p.name: formats.load_keypoints3d(p) for p in sorted(folder.glob("*.pkl"))}
+
+
+def _same(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(
+        all(np.array_equal(a[n][k], b[n][k], equal_nan=True) for k in ("keypoints3d", "keypoints3d_optim")) for n in a)
+
+
+def _triangulate(anno: Path, out: Path, *extra: str):
+    return CliRunner().invoke(app, ["triangulate", "--anno-dir", str(anno), "--save-dir", str(out), "--quiet", *extra])
+
+
+def test_backends_give_identical_outputs(synth_data, tmp_path):
+    import ray  # noqa: F401  (in the test extra: the Ray backend is always checked)
+    results = {}
+    for executor in ("serial", "processes", "ray"):
+        res = _triangulate(synth_data.anno_dir, tmp_path / executor, "--executor", executor, "--workers", "2")
+        assert res.exit_code == 0, res.output
+        results[executor] = _arrays(tmp_path / executor)
+    assert len(results["serial"]) == len(synth_data.sequences)
+    assert _same(results["serial"], results["processes"]) and _same(results["serial"], results["ray"])
+
+
+def _fails_on_third(name: str) -> dict:
+    if name.endswith("3"):
+        raise ValueError(f"boom in {name}\nsecond line")
+    return {"length": len(name)}
+
+
+@pytest.mark.parametrize("executor", ["serial", "processes"])
+def test_a_failing_sequence_does_not_stop_the_others(executor, tmp_path):
+    names = ["seq1", "seq2", "seq3", "seq4"]
+    report = run_jobs(_fails_on_third, names, RunOptions(executor=executor, workers=2, quiet=True,
+                                                         report=tmp_path / "r.json", log_file=tmp_path / "log"))
+    assert [it.status for it in report.items] == ["done", "done", "failed", "done"]
+    assert report.items[2].error.startswith("ValueError: boom in seq3")
+    saved = json.loads((tmp_path / "r.json").read_text())
+    assert (saved["done"], saved["failed"]) == (3, 1)
+    logged = [json.loads(line) for line in (tmp_path / "log").read_text().splitlines()]
+    assert sorted(r["name"] for r in logged) == names
+
+
+def test_cli_failure_exit_1_and_table(many, tmp_path):
+    anno = tmp_path / "anno"
+    shutil.copytree(many, anno)
+    (anno / "keypoints2d" / f"{SEQS[4]}.pkl").write_bytes(b"not a pickle")
+    res = _triangulate(anno, tmp_path / "out", "--sequence-names", ",".join(SEQS[3:6]), "--executor", "serial")
+    assert res.exit_code == 1
+    assert "2 done, 0 skipped, 1 failed" in res.output and SEQS[4] in res.output
+    assert sorted(p.stem for p in (tmp_path / "out").glob("*.pkl")) == [SEQS[3], SEQS[5]]
+
+
+def test_selection_split_ignore_list_and_dry_run(many, tmp_path):
+    out = tmp_path / "out"
+    res = _triangulate(many, out, "--split", "small", "--dry-run")
+    assert res.exit_code == 0, res.output
+    assert f"{SEQS[0]}: would run" in res.output and SEQS[1] not in res.output  # ignored
+    assert "2 would run" in res.output and not out.exists()
+    res = _triangulate(many, out, "--split", "small", "--include-ignored", "--executor", "serial")
+    assert res.exit_code == 0 and sorted(p.stem for p in out.glob("*.pkl")) == SEQS[:3]
+    res = _triangulate(many, out, "--split", "small", "--include-ignored", "--dry-run")
+    assert res.output.count("skip (output exists)") == 3
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-c", "from aistpp.cli import main; main()", *args]
+
+
+def _wait_for_outputs(proc: subprocess.Popen, folder: Path, count: int, timeout: float = 120) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end and proc.poll() is None:
+        if folder.is_dir() and len(list(folder.glob("*.pkl"))) >= count:
+            return
+        time.sleep(0.02)
+
+
+def test_sigkill_then_resume_matches_an_uninterrupted_run(many, tmp_path):
+    reference = tmp_path / "reference"
+    assert _triangulate(many, reference, "--executor", "serial", "--include-ignored").exit_code == 0
+    out = tmp_path / "out"
+    args = _cli("triangulate", "--anno-dir", str(many), "--save-dir", str(out), "--executor", "serial",
+                "--include-ignored", "--quiet")
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _wait_for_outputs(proc, out, 3)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    written = len(list(out.glob("*.pkl")))
+    assert 0 < written < len(SEQS), "the run was not caught mid-way"
+    # what a kill during a write leaves: a temporary file beside the output
+    (out / f".{SEQS[-1]}.pkl.k1ll3d.tmp").write_bytes(b"half")
+    res = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert _same(_arrays(out), _arrays(reference))
+    assert sorted(p.name for p in out.iterdir()) == sorted(f"{s}.pkl" for s in SEQS)  # no stray temporaries
+
+
+def test_ctrl_c_stops_cleanly_and_says_how_to_resume(many, tmp_path):
+    out = tmp_path / "out"
+    args = _cli("triangulate", "--anno-dir", str(many), "--save-dir", str(out), "--workers", "2",
+                "--include-ignored", "--quiet")
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for_outputs(proc, out, 2)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, (proc.returncode, stderr)
+    assert "run the same command again to resume" in " ".join(stdout.split()) and "Traceback" not in stderr
+    assert len(list(out.glob("*.pkl"))) < len(SEQS)
+    res = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert sorted(p.name for p in out.iterdir()) == sorted(f"{s}.pkl" for s in SEQS)
+
+
+def test_ray_tasks_ask_for_gpus_with_cuda():
+    from aistpp.core.ray_backend import task_resources
+
+    assert task_resources(RunOptions(device="cuda", gpus_per_task=0.5)) == {"num_gpus": 0.5, "num_cpus": 1}
+    assert task_resources(RunOptions(device="cpu")) == {"num_cpus": 1}
+
+
+def test_cuda_without_a_gpu_is_a_clear_error_before_any_work(synth_data, tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    out = tmp_path / "motions"
+    res = CliRunner().invoke(app, ["fit-smpl", "--anno-dir", str(synth_data.anno_dir), "--smpl-dir",
+                                   str(synth_data.smpl_dir), "--save-dir", str(out), "--device", "cuda"])
+    assert res.exit_code == 2 and "no CUDA device" in res.output and "Traceback" not in res.output
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_worker_processes_do_not_import_torch():
+    """The step jobs that never use torch must not pay for importing it in every worker."""
+    code = ("import sys; from aistpp.core.runner import RunOptions, run_jobs; "
+            "r = run_jobs(_probe, ['a', 'b'], RunOptions(executor='processes', workers=2, quiet=True)); "
+            "print([it.info['torch'] for it in r.items])")
+    probe = "def _probe(name):\n    import sys\n    return {'torch': 'torch' in sys.modules}\n"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    res = subprocess.run([sys.executable, "-c", probe + code], capture_output=True, text=True, env=env, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "[False, False]"
