@@ -285,7 +285,7 @@ def test_cli_user_errors_exit_2(tmp_path, scene):
     assert res.exit_code == 2 and "nosuch" in res.output
     res = CliRunner().invoke(app, ["calibrate", "--anno-dir", str(anno), "--save-dir", str(tmp_path / "o"),
                                    "--init-cameras", str(tmp_path / "missing.json"), "--executor", "serial"])
-    assert res.exit_code == 1 and "missing.json" in res.output
+    assert res.exit_code == 2 and "missing.json" in res.output
     res = CliRunner().invoke(app, ["calibrate", "--anno-dir", str(anno), "--save-dir", str(tmp_path / "o"),
                                    "--intrinsics", "f,k9"])
     assert res.exit_code == 2 and "intrinsics" in res.output

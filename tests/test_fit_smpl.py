@@ -238,7 +238,7 @@ def test_cli_user_errors(body, tmp_path):
         res = CliRunner().invoke(app, base + ["--smpl-dir", str(smpl_dir), "--device", "cuda"])
         assert res.exit_code == 2 and "CUDA" in res.output
     res = CliRunner().invoke(app, base + ["--smpl-dir", str(smpl_dir), "--sequence-names", "gWA_sFM_cAll_d01_mWA0_ch01"])
-    assert res.exit_code == 1 and "not found" in res.output
+    assert res.exit_code == 2 and "not found" in res.output
 
 
 def test_cli_on_synth_dataset(synth_data, tmp_path):

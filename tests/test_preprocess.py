@@ -301,7 +301,7 @@ def test_cli_batch_resumes_and_reports(tmp_path):
     res = CliRunner().invoke(app, args)
     assert json.loads((tmp_path / "r.json").read_text())["skipped"] == 2
     res = CliRunner().invoke(app, args + ["--sequence-names", "gHO_sBM_cAll_d20_mHO0_ch01"])
-    assert res.exit_code == 1  # a sequence without detections fails, reported
+    assert res.exit_code == 2  # a sequence without detections fails (bad input), reported
     res = CliRunner().invoke(app, ["preprocess", "--save-dir", str(tmp_path / "out")])
     assert res.exit_code == 2 and "--keypoints-dir" in res.output
     # Options from a TOML file; a wrong value there is a one-line error (exit 2).

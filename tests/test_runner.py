@@ -81,12 +81,12 @@ def test_a_failing_sequence_does_not_stop_the_others(executor, tmp_path):
     assert sorted(r["name"] for r in logged) == names
 
 
-def test_cli_failure_exit_1_and_table(many, tmp_path):
+def test_cli_failed_sequence_is_reported_and_the_others_written(many, tmp_path):
     anno = tmp_path / "anno"
     shutil.copytree(many, anno)
     (anno / "keypoints2d" / f"{SEQS[4]}.pkl").write_bytes(b"not a pickle")
     res = _triangulate(anno, tmp_path / "out", "--sequence-names", ",".join(SEQS[3:6]), "--executor", "serial")
-    assert res.exit_code == 1
+    assert res.exit_code == 2  # the failure is bad input (an unreadable file): exit 2, as any user error
     assert "2 done, 0 skipped, 1 failed" in res.output and SEQS[4] in res.output
     assert sorted(p.stem for p in (tmp_path / "out").glob("*.pkl")) == [SEQS[3], SEQS[5]]
 
@@ -180,3 +180,22 @@ def test_worker_processes_do_not_import_torch():
     res = subprocess.run([sys.executable, "-c", probe + code], capture_output=True, text=True, env=env, timeout=120)
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == "[False, False]"
+
+
+def test_exit_code_1_when_a_failure_is_not_bad_input(monkeypatch, synth_data, tmp_path):
+    """A bug in a job (not an AistppError) is exit 1, with the others still written."""
+    import aistpp.pipeline.triangulate as tri
+
+    original = tri.triangulate_keypoints
+
+    def flaky(rig, kp, *args, **kwargs):
+        if flaky.calls == 0:
+            flaky.calls += 1
+            raise ZeroDivisionError("a bug")
+        return original(rig, kp, *args, **kwargs)
+
+    flaky.calls = 0
+    monkeypatch.setattr(tri, "triangulate_keypoints", flaky)
+    res = _triangulate(synth_data.anno_dir, tmp_path / "out", "--executor", "serial")
+    assert res.exit_code == 1 and "ZeroDivisionError: a bug" in res.output
+    assert len(list((tmp_path / "out").glob("*.pkl"))) == len(synth_data.sequences) - 1

@@ -93,7 +93,9 @@ def print_report(report: RunReport, columns: tuple[str, ...] = (), quiet: bool =
     if report.interrupted:
         raise typer.Exit(130)
     if report.failed:
-        raise typer.Exit(1)
+        # bad input (every failure an AistppError naming its file): 2, as for any user error;
+        # anything else that failed: 1
+        raise typer.Exit(2 if all(it.bad_input for it in report.failed) else 1)
 
 
 def print_dry_run(report: RunReport) -> None:

@@ -56,6 +56,7 @@ class ItemResult:
     seconds: float = 0.0
     info: dict = field(default_factory=dict)
     error: str = ""
+    bad_input: bool = False  # the failure is an AistppError (bad input), not a bug
 
 
 @dataclass
@@ -87,7 +88,7 @@ def _call(job: Callable[[str], dict | None], name: str) -> ItemResult:
         info = job(name) or {}
         return ItemResult(name, "done", time.perf_counter() - start, info)
     except AistppError as exc:
-        return ItemResult(name, "failed", time.perf_counter() - start, error=str(exc))
+        return ItemResult(name, "failed", time.perf_counter() - start, error=str(exc), bad_input=True)
     except Exception as exc:  # a bug of ours: keep the traceback in the error text
         tb = traceback.format_exc(limit=8)
         return ItemResult(name, "failed", time.perf_counter() - start, error=f"{type(exc).__name__}: {exc}\n{tb}")
