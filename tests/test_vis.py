@@ -361,8 +361,12 @@ def test_vis_grid_all_views(mini, tmp_path):
 def test_vis_time_based_on_30fps_and_length_mismatch(tmp_path):
     rig, kp3d, kp2d, anno, video_dir = make_mini(tmp_path, fps=30, video_frames=8, views=1)
     name = SEQ.replace("cAll", "c01")
+    with pytest.raises(AistppError, match="30 fps.*--any-fps"):  # refused unless asked for
+        vis_video(name, VisConfig(anno_dir=anno, video_dir=video_dir, save_dir=tmp_path / "out",
+                                  video_name=name, mode="2d"))
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
     info = vis_video(name, VisConfig(anno_dir=anno, video_dir=video_dir, save_dir=tmp_path / "out",
-                                     video_name=name, mode="2d"))
+                                     video_name=name, mode="2d", any_fps=True))
     assert info["frames"] == 8 and "overlap" in info["warnings"][0]  # 12 annotation frames, 8 of video
     _, frames = decode(tmp_path / "out" / f"{name}.mp4")
     assert len(frames) == 8

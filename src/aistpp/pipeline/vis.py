@@ -53,6 +53,7 @@ class VisConfig(RunOptions):
     crf: int = Field(20, ge=0, le=51)
     preset: str = "veryfast"
     executor: Literal["serial", "processes", "ray"] = "serial"
+    any_fps: bool = False  # draw on a video whose frame rate is far from the annotations' 60 fps
 
     @field_validator("mode", mode="before")
     @classmethod
@@ -227,9 +228,25 @@ def check_inputs(name: str, config: VisConfig) -> tuple[AISTDataset, str, Camera
     _require(ds.layout.file(kind, seq), f"{kind} file for --mode {config.mode}")
     if config.video_dir is not None:
         for v in views:
-            _require(ds.video_path(video_name(seq, v)), "video",
-                     " (check --video-dir, or leave it out to draw on a plain background)")
+            path = _require(ds.video_path(video_name(seq, v)), "video",
+                            " (check --video-dir, or leave it out to draw on a plain background)")
+            check_video(path, config.any_fps)
     return ds, seq, full, views
+
+
+def check_video(path: Path, any_fps: bool = False) -> None:
+    """A video to draw on: readable, with frames, at about the annotations' 60 fps.
+
+    AIST++'s videos run at 60 fps or a little off it (59.94); frames are taken by time, so that
+    is fine. A video far from 60 fps (a 30 fps preview, say) would show each annotation frame on
+    a frame up to 1/60 s away from its moment: refused unless ``any_fps`` (``--any-fps``).
+    """
+    info = probe(path)
+    if info.frames <= 0:
+        raise AistppError("the video has no frames", path)
+    if not any_fps and abs(info.fps - ANNOTATION_FPS) > 0.05 * ANNOTATION_FPS:
+        raise AistppError(f"the video runs at {info.fps:.3g} fps, the annotations at {ANNOTATION_FPS:g} "
+                          "(pass --any-fps to draw by time anyway)", path)
 
 
 def vis_video(name: str, config: VisConfig) -> dict:
