@@ -60,6 +60,8 @@ def command(
         print_dry_run(result)
         return
     for it in result.items:
+        for warning in it.info.get("warnings", []):
+            err_console.print(f"[yellow]warning[/] {it.name}: {warning}", highlight=False, soft_wrap=True)
         for view in it.info.get("suspect_views", []):
             err_console.print(
                 f"[yellow]warning[/] {it.name}: view {view} is mostly outliers (bad camera or de-synced video?)",

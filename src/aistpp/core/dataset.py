@@ -116,7 +116,13 @@ class AISTDataset:
 
     def load_cameras(self, seq_or_setting: str) -> CameraRig:
         """Cameras of a setting (``setting1``) or of the setting of a sequence."""
-        setting = self.mapping.get(seq_or_setting, seq_or_setting)
+        setting = self.mapping.get(seq_or_setting)
+        if setting is None:
+            folder = self.layout.folder("cameras")
+            if not (folder / f"{check_name(seq_or_setting, 'setting name')}.json").is_file() and (
+                    seq_or_setting not in self.mapping.values()):
+                self.setting_of(seq_or_setting)  # names mapping.txt: a sequence it does not list
+            setting = seq_or_setting
         return formats.load_cameras(self.layout.folder("cameras") / f"{check_name(setting, 'setting name')}.json")
 
     # ---- splits and ignore list --------------------------------------------------------

@@ -84,9 +84,13 @@ def _load_dict(path: Path, keys: tuple[str, ...], what: str) -> dict:
 def _array(path: Path, data: dict, key: str, ndim: int, last: tuple[int, ...] = (), dtype=np.float32) -> np.ndarray:
     value = data[key]
     try:
-        arr = np.asarray(value, dtype=dtype)
+        raw = np.asarray(value)
+        if raw.dtype.kind not in "iuf":  # text, objects, booleans: not the dataset's float arrays
+            raise TypeError
+        arr = raw.astype(dtype)
     except (TypeError, ValueError):
-        raise AistppError(f"'{key}' is not numeric", path) from None
+        kind = getattr(locals().get("raw"), "dtype", type(value).__name__)
+        raise AistppError(f"'{key}' is not numeric (found {kind})", path) from None
     if arr.ndim != ndim or (last and arr.shape[arr.ndim - len(last):] != last):
         want = "(" + ", ".join(["N"] * (ndim - len(last)) + [str(d) for d in last]) + ")"
         raise AistppError(f"'{key}' has shape {arr.shape}, expected {want}", path)

@@ -398,8 +398,10 @@ def run_calibrate(config: CalibrateConfig) -> RunReport:
     job = functools.partial(calibrate_setting, config=config)
     report = run_jobs(job, settings, config, outputs=lambda s: [camera_path(s, config), report_path(s, config)],
                       title="calibrate")
-    if not config.dry_run:
+    if not config.dry_run and report.count("done"):  # a usable cameras/ folder once a setting is written
         src = ds.layout.folder("cameras") / "mapping.txt"
-        with formats.atomic_path(config.save_dir / "mapping.txt") as tmp:
-            shutil.copyfile(src, tmp)
+        dst = config.save_dir / "mapping.txt"
+        if not (dst.is_file() and dst.read_bytes() == src.read_bytes()):
+            with formats.atomic_path(dst) as tmp:
+                shutil.copyfile(src, tmp)
     return report

@@ -23,6 +23,7 @@ from aistpp.core.triangulation import reprojection_errors, triangulate_robust
 from aistpp.errors import AistppError
 from aistpp.pipeline.triangulate_optim import OptimOptions, optimise_keypoints3d
 
+UNDETERMINED_WARNING_PCT = 1.0  # warn when at least this share of the 3D keypoints is undetermined (NaN)
 SUSPECT_VIEW_FRACTION = 0.3  # a view with more outliers than this hints at a bad camera or a de-synced video
 
 
@@ -94,8 +95,14 @@ def triangulate_sequence(name: str, config: TriangulateConfig) -> dict:
     if not path.is_file():
         raise AistppError("keypoints2d file not found (run 'aistpp preprocess' first)", path)
     data = formats.load_keypoints2d(path, num_views=len(rig))
+    kp = data["keypoints2d"]
+    usable = np.isfinite(kp[..., :2]).all(-1) & (np.nan_to_num(kp[..., 2]) >= config.min_confidence)
+    if not (usable.sum(axis=0) >= 2).any():
+        raise AistppError(f"no 2D keypoint is seen by two views with confidence >= {config.min_confidence}: "
+                          "nothing to triangulate", path)
     res = triangulate_keypoints(rig, data["keypoints2d"], config.min_confidence, config.outlier_px, config.optimise)
     formats.save_keypoints3d(output_path(name, config), res["keypoints3d"], res["keypoints3d_optim"])
+    missing = 100.0 * float(np.isnan(res["keypoints3d"][..., 0]).mean())
     observed = res["observed"].sum(axis=(1, 2))
     per_view = res["outliers_per_view"]
     frac = np.where(observed > 0, per_view / np.maximum(observed, 1), 0.0)
@@ -107,7 +114,9 @@ def triangulate_sequence(name: str, config: TriangulateConfig) -> dict:
         "outliers_per_view": {v: int(n) for v, n in zip(rig.names, per_view)},
         "worst_view": f"{rig.names[int(np.argmax(frac))]} {100 * frac.max():.0f}%",
         "suspect_views": [v for v, f in zip(rig.names, frac) if f > SUSPECT_VIEW_FRACTION],
-        "missing_pct": 100.0 * float(np.isnan(res["keypoints3d"][..., 0]).mean()),
+        "missing_pct": missing,
+        "warnings": [f"{missing:.1f}% of the 3D keypoints are NaN (seen by fewer than two agreeing views, or "
+                     "along nearly parallel rays)"] if missing >= UNDETERMINED_WARNING_PCT else [],
     }
 
 

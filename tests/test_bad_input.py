@@ -1,0 +1,232 @@
+"""Bad input, per command: exit code 2, one line on stderr naming the file and what is wrong,
+no traceback, and nothing in the save folder written or changed (an earlier result there is
+kept even with --overwrite).
+
+Every case starts from a fresh copy of a small synthetic dataset (1 sequence x 24 frames,
+9 views with videos), breaks one thing, and runs the real command line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from aistpp.cli import app
+
+
+@dataclass
+class Env:
+    root: Path
+    anno: Path
+    videos: Path
+    smpl: Path
+    detections: Path
+    save: Path
+    seq: str
+    video: str
+    sentinel: Path
+
+    def kp2d(self) -> Path:
+        return self.anno / "keypoints2d" / f"{self.seq}.pkl"
+
+    def kp3d(self) -> Path:
+        return self.anno / "keypoints3d" / f"{self.seq}.pkl"
+
+    def motion(self) -> Path:
+        return self.anno / "motions" / f"{self.seq}.pkl"
+
+    def cameras(self) -> Path:
+        return self.anno / "cameras" / "setting1.json"
+
+    def load(self, path: Path) -> dict:
+        with open(path, "rb") as f:
+            return pickle.load(f)  # noqa: S301 - our own test fixture, written by synth
+
+    def dump(self, path: Path, obj) -> None:
+        path.write_bytes(pickle.dumps(obj))
+
+    def own_smpl(self) -> Path:
+        """A private SMPL folder (a copy of the neutral model) that a case may break."""
+        folder = self.root / "smpl_copy"
+        folder.mkdir(exist_ok=True)
+        shutil.copy(self.smpl / "SMPL_NEUTRAL.pkl", folder / "SMPL_NEUTRAL.pkl")
+        return folder
+
+
+class Hostile:
+    """Unpickling this runs a shell command (the classic ``__reduce__`` attack)."""
+
+    def __init__(self, sentinel: Path):
+        self.sentinel = sentinel
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.sentinel}",))
+
+
+# ---- the commands, with the folders of an Env ------------------------------------------------
+def triangulate(e: Env, *extra: str) -> list[str]:
+    return ["triangulate", "--anno-dir", str(e.anno), "--save-dir", str(e.save), "--executor", "serial",
+            "--overwrite", "--quiet", *extra]
+
+
+def fit_smpl(e: Env, smpl: Path | None = None) -> list[str]:
+    return ["fit-smpl", "--anno-dir", str(e.anno), "--smpl-dir", str(smpl or e.smpl), "--save-dir", str(e.save),
+            "--device", "cpu", "--executor", "serial", "--overwrite", "--quiet"]
+
+
+def vis(e: Env, mode: str = "2d", smpl: Path | None = None) -> list[str]:
+    return ["vis", "--anno-dir", str(e.anno), "--video-dir", str(e.videos), "--smpl-dir", str(smpl or e.smpl),
+            "--save-dir", str(e.save), "--video-name", e.video, "--mode", mode, "--overwrite", "--quiet"]
+
+
+def preprocess(e: Env, detections: Path | None = None) -> list[str]:
+    return ["preprocess", "--keypoints-dir", str(detections or e.detections), "--anno-dir", str(e.anno),
+            "--save-dir", str(e.save), "--executor", "serial", "--overwrite", "--quiet"]
+
+
+def calibrate(e: Env, *extra: str) -> list[str]:
+    return ["calibrate", "--anno-dir", str(e.anno), "--save-dir", str(e.save), "--executor", "serial",
+            "--overwrite", "--quiet", *extra]
+
+
+# ---- the cases: (id, break-and-build-args, text the error line must contain) ------------------
+def _kp2d(e: Env, change) -> None:
+    data = e.load(e.kp2d())
+    change(data)
+    e.dump(e.kp2d(), data)
+
+
+def _camera_json(e: Env, change) -> None:
+    items = json.loads(e.cameras().read_text())
+    change(items)
+    e.cameras().write_text(json.dumps(items))
+
+
+def _video(e: Env, fps: int | None) -> None:
+    """Replace c01's video by one at ``fps`` with 30 frames, or (None) by one with no frame."""
+    import av
+
+    path = e.videos / f"{e.video}.mp4"
+    path.unlink()
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=fps or 60)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for i in range(30 if fps else 0):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), i * 8, np.uint8), format="rgb24")
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+
+
+CASES = [
+    # triangulate: the keypoints2d file, the cameras, mapping.txt, names
+    ("tri-missing-anno", lambda e: triangulate(e)[:2] + [str(e.root / "nowhere")] + triangulate(e)[3:], "nowhere"),
+    ("tri-empty-file", lambda e: (e.kp2d().write_bytes(b""), triangulate(e))[1], "keypoints2d"),
+    ("tri-truncated", lambda e: (e.kp2d().write_bytes(e.kp2d().read_bytes()[:500]), triangulate(e))[1], "keypoints2d"),
+    ("tri-not-pickle", lambda e: (e.kp2d().write_text("x,y\n1,2\n"), triangulate(e))[1], "keypoints2d"),
+    ("tri-wrong-keys", lambda e: (e.dump(e.kp2d(), {"points": np.zeros((9, 2, 17, 3))}), triangulate(e))[1],
+     "keypoints2d"),
+    ("tri-wrong-shape", lambda e: (_kp2d(e, lambda d: d.update(keypoints2d=d["keypoints2d"][0])), triangulate(e))[1],
+     "keypoints2d"),
+    ("tri-wrong-dtype", lambda e: (_kp2d(e, lambda d: d.update(keypoints2d=d["keypoints2d"].astype(str))),
+                                   triangulate(e))[1], "keypoints2d"),
+    ("tri-all-nan", lambda e: (_kp2d(e, lambda d: d["keypoints2d"].fill(np.nan)), triangulate(e))[1], "keypoints2d"),
+    ("tri-inf", lambda e: (_kp2d(e, lambda d: d["keypoints2d"].__setitem__((0, 0, 0, 0), np.inf)), triangulate(e))[1],
+     "keypoints2d"),
+    ("tri-8-views", lambda e: (_kp2d(e, lambda d: d.update(keypoints2d=d["keypoints2d"][:8],
+                                                           det_scores=d["det_scores"][:8])), triangulate(e))[1],
+     "8 views"),
+    ("tri-not-in-mapping", lambda e: ((e.anno / "cameras" / "mapping.txt").write_text("gBR_sBM_cAll_d04_mBR0_ch01 setting1\n"),
+                                      triangulate(e, "--sequence-names", e.seq))[1], "mapping.txt"),
+    ("tri-camera-missing-key", lambda e: (_camera_json(e, lambda c: c[0].pop("rotation")), triangulate(e))[1],
+     "setting1.json"),
+    ("tri-camera-strings", lambda e: (_camera_json(e, lambda c: c[0].update(translation=["1", "2", "x"])),
+                                      triangulate(e))[1], "setting1.json"),
+    ("tri-camera-singular", lambda e: (_camera_json(e, lambda c: c[0].update(matrix=[[0, 0, 0], [0, 0, 0], [0, 0, 1]])),
+                                       triangulate(e))[1], "setting1.json"),
+    ("tri-camera-not-json", lambda e: (e.cameras().write_text("{not json"), triangulate(e))[1], "setting1.json"),
+    ("tri-hostile-pickle", lambda e: (e.dump(e.kp2d(), {"keypoints2d": Hostile(e.sentinel)}), triangulate(e))[1],
+     "keypoints2d"),
+    ("tri-name-escapes", lambda e: triangulate(e, "--sequence-names", "../../x"), "../../x"),
+    # fit-smpl: its keypoints3d input and the SMPL model file
+    ("fit-all-nan", lambda e: (e.dump(e.kp3d(), {"keypoints3d": np.full((24, 17, 3), np.nan, np.float32)}),
+                               fit_smpl(e))[1], "keypoints3d"),
+    ("fit-wrong-kind", lambda e: (shutil.copy(e.motion(), e.kp3d()), fit_smpl(e))[1], "keypoints3d"),
+    ("fit-smpl-wrong-format", lambda e: fit_smpl(e, _bad_smpl(e, lambda p: shutil.copy(e.kp3d(), p))), "SMPL_NEUTRAL"),
+    ("fit-smpl-not-pickle", lambda e: fit_smpl(e, _bad_smpl(e, lambda p: p.write_text("not a model"))), "SMPL_NEUTRAL"),
+    ("fit-smpl-hostile", lambda e: fit_smpl(e, _bad_smpl(e, lambda p: e.dump(p, {"v_template": Hostile(e.sentinel)}))),
+     "SMPL_NEUTRAL"),
+    # vis: videos, motions, SMPL
+    ("vis-unreadable-video", lambda e: ((e.videos / f"{e.video}.mp4").write_bytes(os.urandom(4096)), vis(e))[1],
+     ".mp4"),
+    ("vis-zero-frames", lambda e: (_video(e, None), vis(e))[1], ".mp4"),
+    ("vis-30fps", lambda e: (_video(e, 30), vis(e))[1], "30 fps"),
+    ("vis-missing-video", lambda e: ((e.videos / f"{e.video}.mp4").unlink(), vis(e))[1], ".mp4"),
+    ("vis-motion-wrong-kind", lambda e: (shutil.copy(e.kp3d(), e.motion()), vis(e, "smpl"))[1], "motions"),
+    ("vis-smpl-missing", lambda e: vis(e, "mesh", e.root / "no_smpl"), "SMPL_NEUTRAL"),
+    ("vis-smpl-hostile", lambda e: vis(e, "smpl", _bad_smpl(e, lambda p: e.dump(p, Hostile(e.sentinel)))),
+     "SMPL_NEUTRAL"),
+    # preprocess, calibrate: their input folders
+    ("pre-missing-folder", lambda e: preprocess(e, e.root / "no_detections"), "no_detections"),
+    ("pre-empty-folder", lambda e: ((e.root / "empty").mkdir(), preprocess(e, e.root / "empty"))[1], "empty"),
+    ("cal-no-mapping", lambda e: ((e.anno / "cameras" / "mapping.txt").unlink(), calibrate(e))[1], "mapping.txt"),
+    ("cal-init-not-json", lambda e: ((e.root / "init.json").write_text("[{"),
+                                     calibrate(e, "--init-cameras", str(e.root / "init.json")))[1], "init.json"),
+    ("cal-hostile-keypoints", lambda e: (e.dump(e.kp2d(), Hostile(e.sentinel)), calibrate(e))[1], "keypoints2d"),
+    # info: the annotation folder itself
+    ("info-missing", lambda e: ["info", "--anno-dir", str(e.root / "nothing")], "nothing"),
+    ("info-name-escapes", lambda e: ((e.anno / "cameras" / "mapping.txt").write_text("../../etc/x setting1\n"),
+                                     ["info", "--anno-dir", str(e.anno)])[1], "../../etc/x"),
+]
+
+
+def _bad_smpl(e: Env, write) -> Path:
+    folder = e.own_smpl()
+    (folder / "SMPL_NEUTRAL.pkl").unlink()
+    write(folder / "SMPL_NEUTRAL.pkl")
+    return folder
+
+
+def _snapshot(folder: Path) -> dict:
+    return {p.relative_to(folder): (p.read_bytes(), p.stat().st_mtime_ns) for p in folder.rglob("*") if p.is_file()}
+
+
+@pytest.fixture
+def env(synth_data_videos, tmp_path) -> Env:
+    d = synth_data_videos
+    anno, videos = tmp_path / "anno", tmp_path / "videos"
+    shutil.copytree(d.anno_dir, anno)
+    shutil.copytree(d.video_dir, videos)
+    seq = d.sequences[0]
+    e = Env(tmp_path, anno, videos, d.smpl_dir, d.detections_dir, tmp_path / "save", seq,
+            seq.replace("_cAll_", "_c01_"), tmp_path / "HACKED")
+    # earlier results in the save folder, which a failed run must leave exactly as they were
+    e.save.mkdir()
+    (e.save / "notes.txt").write_text("mine")
+    for name in (f"{seq}.pkl", f"{e.video}.mp4", "setting1.json"):
+        (e.save / name).write_bytes(b"an earlier result")
+    return e
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_bad_input(case, env):
+    _, build, expected = case
+    args = build(env)
+    before = _snapshot(env.save)
+    res = CliRunner().invoke(app, args)
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    assert res.exit_code == 2, (res.exit_code, res.stdout, res.stderr, repr(res.exception))
+    assert len(lines) == 1, res.stderr
+    assert expected in lines[0], lines[0]
+    assert "Traceback" not in res.stdout + res.stderr
+    assert _snapshot(env.save) == before
+    assert not env.sentinel.exists(), "a hostile pickle ran code"
