@@ -75,3 +75,14 @@ def synth_data_videos(tmp_path_factory) -> SynthData:
     """1 sequence x 24 frames, 9 views at 480x270, with videos."""
     return make_synth_data(tmp_path_factory.mktemp("synth_videos"), seed=1, sequences=1, frames=24,
                            image_scale=0.25, videos=True)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """How many fuzz cases ran per loader (tests/test_fuzz.py)."""
+    import sys
+
+    fuzz = sys.modules.get("test_fuzz")
+    if fuzz is not None and fuzz.CASES:
+        total = sum(fuzz.CASES.values())
+        detail = ", ".join(f"{name} {count}" for name, count in sorted(fuzz.CASES.items()))
+        terminalreporter.write_line(f"fuzz: {total} cases ({detail})")
