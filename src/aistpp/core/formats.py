@@ -41,7 +41,7 @@ def atomic_path(path: str | Path, overwrite: bool = True) -> Iterator[Path]:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:
-        raise AistppError(f"cannot write here ({exc.strerror})", path.parent) from None
+        raise AistppError(f"cannot write this file ({exc.strerror}): is its folder read-only or missing?", path) from None
     os.close(fd)
     tmp_path = Path(tmp)
     try:
