@@ -157,6 +157,9 @@ CASES = [
     ("tri-hostile-pickle", lambda e: (e.dump(e.kp2d(), {"keypoints2d": Hostile(e.sentinel)}), triangulate(e))[1],
      "keypoints2d"),
     ("tri-name-escapes", lambda e: triangulate(e, "--sequence-names", "../../x"), "../../x"),
+    ("vis-name-escapes", lambda e: [a if a != e.video else "../../gLH_sFM_c01_d23_mLH5_ch02" for a in vis(e)],
+     "../../"),
+    ("pre-name-escapes", lambda e: preprocess(e) + ["--sequence-names", "a/../../b"], "a/../../b"),
     # fit-smpl: its keypoints3d input and the SMPL model file
     ("fit-all-nan", lambda e: (e.dump(e.kp3d(), {"keypoints3d": np.full((24, 17, 3), np.nan, np.float32)}),
                                fit_smpl(e))[1], "keypoints3d"),
