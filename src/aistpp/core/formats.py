@@ -164,7 +164,14 @@ def load_motion(path: str | Path) -> dict:
     """Read ``motions/<seq>.pkl``: ``smpl_poses`` (N, 72), ``smpl_trans`` (N, 3) cm,
     ``smpl_scaling`` (1,), ``smpl_loss`` float (``smpl_betas`` (10,) when present)."""
     path = Path(path)
-    data = _load_dict(path, ("smpl_poses", "smpl_trans", "smpl_scaling"), "motions")
+    data = _load_dict(path, (), "motions")
+    if "smpl_poses" not in data and ("keypoints3d" in data or "keypoints2d" in data):
+        kind = "keypoints3d" if "keypoints3d" in data else "keypoints2d"
+        raise AistppError(f"this is a {kind} file, not an SMPL motion (expected smpl_poses, smpl_trans, "
+                          "smpl_scaling: a file of motions/)", path)
+    missing = [k for k in ("smpl_poses", "smpl_trans", "smpl_scaling") if k not in data]
+    if missing:
+        raise AistppError(f"not a motions file: missing key(s) {', '.join(missing)}", path)
     poses = _array(path, data, "smpl_poses", 2, (72,))
     trans = _array(path, data, "smpl_trans", 2, (3,))
     if len(trans) != len(poses):

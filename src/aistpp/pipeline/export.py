@@ -1,0 +1,158 @@
+"""``export``: AIST++ SMPL motions as BVH or AMASS-style npz, in other units and axes.
+
+AIST++ convention: world (cm, +y up) = ``smpl_scaling`` x SMPL(poses, betas = 0) + ``smpl_trans``,
+with SMPL in metres and ``smpl_scaling`` about 100 (the cm conversion times the dancer's size).
+
+- ``bvh``: the SMPL skeleton at the motion's scale, so the file's joints are the dataset's
+  world joints (in ``units``, with ``up`` as the vertical axis). See ``aistpp.core.bvh``.
+- ``npz`` (AMASS-style): SMPL parameters with no scale: ``poses`` (N, 72), ``trans`` (N, 3)
+  metres, ``betas`` (10,) zeros, ``gender``, ``mocap_framerate``. The scale is folded in by
+  dividing the translation by ``smpl_scaling``: SMPL(poses) + trans / s = world / s, the same
+  motion with a standard-size SMPL body (translation is *not* simply cm / 100).
+
+``up = "z"`` turns the world by +90 deg about x (y up -> z up, z -> -y), as AMASS does.
+``floor``: shift vertically so the lowest mesh vertex over the whole sequence is at 0.
+``fps``: 60 (as recorded), or 30 / 20 by keeping every 2nd / 3rd frame.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pydantic import Field
+
+from aistpp.core import formats
+from aistpp.core.body import load_smpl, load_smpl_data, smpl_model_path
+from aistpp.core.bvh import bvh_text, write_bvh
+from aistpp.core.cameras import rodrigues
+from aistpp.core.runner import RunOptions, RunReport, run_jobs
+from aistpp.errors import AistppError
+
+SOURCE_FPS = 60
+Z_UP = np.array([[1.0, 0, 0], [0, 0, -1], [0, 1, 0]])  # +90 deg about x: y -> z, z -> -y
+
+
+class ExportConfig(RunOptions):
+    """Options of ``aistpp export`` (plus the shared runner options)."""
+
+    anno_dir: Path
+    smpl_dir: Path
+    save_dir: Path
+    format: Literal["bvh", "npz"] = "bvh"
+    fps: Literal[60, 30, 20] = 60
+    up: Literal["y", "z"] = "y"
+    units: Literal["m", "cm"] = "cm"
+    floor: bool = True
+    order: Literal["ZXY", "XYZ"] = "ZXY"
+    gender: Literal["neutral", "male", "female"] = "neutral"
+    sequence_names: list[str] | None = None
+    batch: int = Field(1024, ge=1)
+
+
+def _rest_joints(smpl_dir: Path, gender: str) -> np.ndarray:
+    """SMPL rest joints (24, 3), metres, betas = 0."""
+    data = load_smpl_data(smpl_model_path(smpl_dir, gender))
+    return np.asarray(data["J_regressor"] @ np.asarray(data["v_template"], np.float64), np.float64)
+
+
+def lowest_point(model, poses: np.ndarray, trans: np.ndarray, scaling: float, axis: np.ndarray,
+                 batch: int = 1024) -> float:
+    """Lowest value of ``vertices @ axis`` over all frames (world units), in batches."""
+    from aistpp.core.body import smpl_forward
+
+    low = np.inf
+    for s in range(0, len(poses), batch):
+        _, verts = smpl_forward(model, poses[s:s + batch], trans[s:s + batch], scaling, vertices=True, batch=batch)
+        low = min(low, float((verts @ axis).min()))
+    return low
+
+
+def export_arrays(poses: np.ndarray, trans: np.ndarray, scaling: float, rest_joints: np.ndarray,
+                  fmt: str, up: str = "y", units: str = "cm", floor_offset: float = 0.0) -> dict:
+    """The exported arrays of one motion (frames already chosen).
+
+    poses (N, 72) axis-angle, trans (N, 3) cm, scaling: AIST++'s; rest_joints (24, 3) m.
+    ``floor_offset``: the lowest vertex height (world cm, along the up axis after turning),
+    subtracted. Returns for ``bvh``: ``rest`` (24, 3), ``root`` (N, 3), ``rotations``
+    (N, 24, 3, 3) in ``units``; for ``npz``: ``poses``, ``trans`` (metres, unscaled).
+    """
+    A = Z_UP if up == "z" else np.eye(3)
+    R = rodrigues(poses.reshape(-1, 3)).reshape(len(poses), 24, 3, 3)
+    up_axis = A @ np.array([0.0, 1.0, 0.0])
+    if fmt == "bvh":
+        k = 0.01 if units == "m" else 1.0
+        R = A @ R @ A.T  # conjugate every local rotation: the rest pose stands along the new up axis
+        rest = (A @ (scaling * rest_joints).T).T  # cm
+        root = (A @ (scaling * rest_joints[0] + trans).T).T - floor_offset * up_axis  # cm
+        return {"rest": k * rest, "root": k * root, "rotations": R}
+    # npz: world / s = SMPL(poses) + trans / s; turning the world by A turns the root about J0:
+    # A (R0 (v - J0) + J0 + t) = (A R0)(v - J0) + J0 + [A (J0 + t) - J0]
+    J0 = rest_joints[0]
+    t = trans / scaling
+    root = A @ R[:, 0]
+    t_new = (A @ (J0 + t).T).T - J0 - (floor_offset / scaling) * up_axis
+    from scipy.spatial.transform import Rotation
+
+    out_poses = poses.copy()
+    out_poses[:, :3] = Rotation.from_matrix(root).as_rotvec()
+    return {"poses": out_poses, "trans": t_new}
+
+
+def output_path(name: str, config: ExportConfig) -> Path:
+    return config.save_dir / f"{name}.{config.format}"
+
+
+@functools.lru_cache(maxsize=2)
+def _model(smpl_dir: str, gender: str):
+    return load_smpl(smpl_dir, gender)
+
+
+def export_sequence(name: str, config: ExportConfig) -> dict:
+    """Export ``motions/<name>.pkl``; returns the report metrics."""
+    from aistpp.core.dataset import AISTDataset
+
+    ds = AISTDataset(config.anno_dir)
+    path = ds.layout.file("motions", name)
+    motion = formats.load_motion(path)
+    step = SOURCE_FPS // config.fps
+    poses = np.asarray(motion["smpl_poses"], np.float64)[::step]
+    trans = np.asarray(motion["smpl_trans"], np.float64)[::step]
+    scaling = float(motion["smpl_scaling"][0])
+    rest = _rest_joints(config.smpl_dir, config.gender)
+    offset = 0.0
+    if config.floor:
+        # height is measured along the source's +y, which the turn maps onto the new up axis
+        offset = lowest_point(_model(str(config.smpl_dir), config.gender), poses, trans, scaling,
+                              np.array([0.0, 1.0, 0.0]), config.batch)
+    arrays = export_arrays(poses, trans, scaling, rest, config.format, config.up, config.units, offset)
+    out = output_path(name, config)
+    if config.format == "bvh":
+        write_bvh(out, bvh_text(arrays["rest"], arrays["root"], arrays["rotations"], config.fps, config.order))
+    else:
+        with formats.atomic_path(out) as tmp:
+            with open(tmp, "wb") as f:
+                np.savez(f, poses=arrays["poses"].astype(np.float32), trans=arrays["trans"].astype(np.float32),
+                         betas=np.zeros(10, np.float32), gender=np.array(config.gender),
+                         mocap_framerate=np.array(float(config.fps)),
+                         source_scaling=np.array(scaling, np.float32))
+    return {"frames": len(poses), "fps": config.fps, "scaling": scaling, "floor_cm": offset, "output": str(out)}
+
+
+def run_export(config: ExportConfig) -> RunReport:
+    from aistpp.core.dataset import AISTDataset
+
+    path = smpl_model_path(config.smpl_dir, config.gender)
+    if not path.is_file():
+        raise AistppError(f"SMPL model file not found (put SMPL_{config.gender.upper()}.pkl in --smpl-dir)", path)
+    ds = AISTDataset(config.anno_dir)
+    folder = ds.layout.folder("motions")
+    available = sorted(p.stem for p in folder.glob("*.pkl"))
+    if not available and not config.sequence_names:
+        raise AistppError("no motions/<seq>.pkl files found", folder)
+    names = ds.select(config.sequence_names, config.split, config.include_ignored,
+                      None if config.split else available)
+    job = functools.partial(export_sequence, config=config)
+    return run_jobs(job, names, config, outputs=lambda n: [output_path(n, config)], title=f"export {config.format}")
