@@ -149,7 +149,7 @@ CASES = [
                                       triangulate(e, "--sequence-names", e.seq))[1], "mapping.txt"),
     ("tri-camera-missing-key", lambda e: (_camera_json(e, lambda c: c[0].pop("rotation")), triangulate(e))[1],
      "setting1.json"),
-    ("tri-camera-strings", lambda e: (_camera_json(e, lambda c: c[0].update(translation=["1", "2", "x"])),
+    ("tri-camera-strings", lambda e: (_camera_json(e, lambda c: c[0].update(translation=["1", "2", "3"])),
                                       triangulate(e))[1], "setting1.json"),
     ("tri-camera-singular", lambda e: (_camera_json(e, lambda c: c[0].update(matrix=[[0, 0, 0], [0, 0, 0], [0, 0, 1]])),
                                        triangulate(e))[1], "setting1.json"),

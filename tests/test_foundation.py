@@ -85,7 +85,7 @@ def test_annotation_files_round_trip_with_plain_pickle(tmp_path):
     assert m["smpl_scaling"].shape == (1,) and m["smpl_loss"] == 1.5
     formats.save_keypoints3d(tmp_path / "k3.pkl", kp2[0, :, :, :3], kp2[1, :, :, :3])
     np.testing.assert_array_equal(formats.load_keypoints3d(tmp_path / "k3.pkl")["keypoints3d_optim"], kp2[1, :, :, :3])
-    with pytest.raises(AistppError, match="k2.pkl.*missing key"):
+    with pytest.raises(AistppError, match="k2.pkl.*keypoints2d file, not an SMPL motion"):
         formats.load_motion(tmp_path / "k2.pkl")
 
 

@@ -14,16 +14,27 @@ def render_cli_reference() -> str:
     group = typer.main.get_command(app)
     ctx = typer.Context(group, info_name="aistpp")  # typer vendors click: no click import
     lines = ["# CLI reference", "", "Generated from `aistpp --help` by `python -m aistpp.cli_reference`; do not edit by hand.", ""]
-    for name in group.list_commands(ctx):
-        cmd = group.get_command(ctx, name)
-        lines += [f"## `aistpp {name}`", "", (cmd.help or "").strip().splitlines()[0] if cmd.help else "", ""]
-        lines += ["| option | help |", "|---|---|"]
+    def document(cmd, path: str) -> None:
+        if hasattr(cmd, "list_commands"):  # a group (aistpp cameras ...): its subcommands
+            sub = typer.Context(cmd, info_name=path, parent=ctx)
+            for name in cmd.list_commands(sub):
+                document(cmd.get_command(sub, name), f"{path} {name}")
+            return
+        lines.extend([f"## `{path}`", "", (cmd.help or "").strip().splitlines()[0] if cmd.help else "", ""])
+        args = [p for p in cmd.params if getattr(p, "param_type_name", "") == "argument"]
+        if args:
+            lines.append("Arguments: " + ", ".join(f"`{p.name.upper()}`" for p in args))
+            lines.append("")
+        lines.extend(["| option | help |", "|---|---|"])
         for p in cmd.params:
             if getattr(p, "param_type_name", "") != "option" or getattr(p, "hidden", False):
                 continue
             names = ", ".join(f"`{o}`" for o in p.opts + p.secondary_opts)
             lines.append(f"| {names} | {(p.help or '').replace('|', '/')} |")
         lines.append("")
+
+    for name in group.list_commands(ctx):
+        document(group.get_command(ctx, name), f"aistpp {name}")
     return "\n".join(lines)
 
 

@@ -7,6 +7,8 @@ A rig of V views: intrinsics ``K`` (V, 3, 3) px, ``dist`` (V, 5) (k1, k2, p1, p2
 
 from __future__ import annotations
 
+import json
+
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -51,6 +53,13 @@ def distort(xy: np.ndarray, dist: np.ndarray) -> np.ndarray:
     xd = x * radial + 2 * p1 * x * y + p2 * (r2 + 2 * x * x)
     yd = y * radial + p1 * (r2 + 2 * y * y) + 2 * p2 * x * y
     return np.stack([xd, yd], axis=-1)
+
+
+def _only_numbers(value) -> bool:
+    """True for a number or (nested) list of numbers (not text, not booleans, not null)."""
+    if isinstance(value, (list, tuple)):
+        return all(_only_numbers(v) for v in value)
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)
@@ -171,6 +180,11 @@ class CameraRig:
             missing = [k for k in keys if k not in item]
             if missing:
                 raise AistppError(f"camera {i} lacks key(s) {', '.join(missing)}")
+        for i, item in enumerate(items):
+            for k in ("size", "matrix", "distortions", "rotation", "translation"):
+                if not _only_numbers(item[k]):
+                    raise AistppError(f"camera {i} ({item.get('name')!r}): '{k}' must hold numbers, found "
+                                      f"{json.dumps(item[k])[:60]}")
         try:
             names = [str(item["name"]) for item in items]
             arrays = {
