@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from aistpp import __version__
-from aistpp.commands import calibrate, cameras, compare, demo, export, fit_smpl, info, preprocess, synth, triangulate, vis
+from aistpp.commands import calibrate, cameras, compare, demo, export, features, fit_smpl, info, preprocess, synth, triangulate, vis
 
 app = typer.Typer(
     name="aistpp",
@@ -21,6 +21,8 @@ app.command("calibrate", help="Estimate every setting's cameras from body keypoi
 app.command("triangulate", help="3D keypoints from multi-view 2D keypoints: plain and temporally optimised.")(triangulate.command)
 app.command("fit-smpl", help="Fit SMPL motion (poses, translation, scale) to 3D keypoints.")(fit_smpl.command)
 app.command("export", help="SMPL motions as BVH or AMASS-style npz (units, up axis, frame rate, floor).")(export.command)
+app.command("features", help="Kinetic and geometric motion features per sequence, from SMPL joints.")(features.features_command)
+app.command("metrics", help="FID_k, FID_g and diversity between two motion sets (their feature folders).")(features.metrics_command)
 app.add_typer(cameras.app, name="cameras")
 app.command("synth", help="Write a synthetic dataset in the AIST++ layout (body model, motions, keypoints, videos).")(synth.command)
 app.command("info", help="What a dataset holds: sequences by genre, setting and split, frames, missing files.")(info.command)
