@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -25,6 +26,8 @@ def command(
     start: Annotated[Optional[int], typer.Option("--start", min=0, help="First annotation frame to draw (default 0).")] = None,
     end: Annotated[Optional[int], typer.Option("--end", min=1, help="Stop before this annotation frame (default: the last).")] = None,
     labels: Annotated[Optional[bool], typer.Option("--labels/--no-labels", help="Write joint names beside the joints.")] = None,
+    audio: Annotated[Optional[Path], typer.Option("--audio", help="Music to carry in the output MP4 (AAC), aligned so that audio time 0 plays with video frame 0, trimmed to the video.")] = None,
+    music_dir: Annotated[Optional[Path], typer.Option("--music-dir", help="Folder of the music named by tag (mWA2.wav, .mp3, ...): the sequence's music goes into the output.")] = None,
     any_fps: Annotated[Optional[bool], typer.Option("--any-fps", help="Draw on videos whose frame rate is far from 60 fps (frames still taken by time); default: refuse them.")] = None,
     min_confidence: Annotated[Optional[float], typer.Option("--min-confidence", min=0.0, max=1.0, help="2d mode: skip joints below this confidence (default 0.15).")] = None,
     workers: Workers = None,
@@ -46,7 +49,7 @@ def command(
 
     values = dict(
         anno_dir=anno_dir, video_dir=video_dir, smpl_dir=smpl_dir, save_dir=save_dir, video_name=video_name,
-        mode=mode, views=views, start=start, end=end, labels=labels, min_confidence=min_confidence, any_fps=any_fps,
+        mode=mode, views=views, start=start, end=end, labels=labels, min_confidence=min_confidence, any_fps=any_fps, audio=audio, music_dir=music_dir,
         workers=workers, executor=executor, ray_address=ray_address, overwrite=overwrite, dry_run=dry_run,
         quiet=quiet, report=report, log_file=log_file,
     )  # fmt: skip

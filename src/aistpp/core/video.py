@@ -232,3 +232,97 @@ class VideoWriter:
             stack.__exit__(AistppError, AistppError("no frames"), None)
             raise AistppError("no frame was written; nothing was saved", self.path)
         return bool(stack.__exit__(exc_type, exc, tb))
+
+
+AUDIO_SUFFIXES = (".wav", ".mp3", ".m4a", ".aac", ".ogg", ".flac")
+
+
+def find_music(music_dir: str | Path, tag: str) -> Path:
+    """``<music_dir>/<tag>.<wav|mp3|m4a|aac|ogg|flac>`` (AIST++'s music is named by its tag, e.g. mWA2)."""
+    music_dir = Path(music_dir)
+    if not music_dir.is_dir():
+        raise AistppError("music folder not found", music_dir)
+    for suffix in AUDIO_SUFFIXES:
+        path = music_dir / f"{tag}{suffix}"
+        if path.is_file():
+            return path
+    raise AistppError(f"no music file for {tag} ({tag}.wav, .mp3, ... expected)", music_dir)
+
+
+def check_audio(path: str | Path) -> float:
+    """Duration (s) of the audio stream of ``path``; AistppError when there is none."""
+    import av
+
+    path = Path(path)
+    if not path.is_file():
+        raise AistppError("audio file not found", path)
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.audio:
+                raise AistppError("the file holds no audio stream", path)
+            stream = container.streams.audio[0]
+            if stream.duration is not None and stream.time_base is not None:
+                return float(stream.duration * stream.time_base)
+            return float(container.duration or 0) / 1e6
+    except (av.error.FFmpegError, OSError, ValueError) as exc:
+        raise AistppError(f"cannot read this audio file ({exc})", path) from None
+
+
+def add_audio(video: str | Path, audio: str | Path, offset_s: float = 0.0, rate: int = 48000) -> float:
+    """Give ``video`` (an MP4 we wrote) the audio of ``audio`` from ``offset_s`` on, trimmed to the
+    video's duration, as AAC; the video stream is copied, not re-encoded. Atomic: the video is
+    replaced only when the new file is complete. Returns the audio duration written (s).
+
+    Alignment: audio time ``offset_s`` plays with the video's first frame (for AIST++, music time
+    0 is video frame 0, so drawing from annotation frame F uses ``offset_s = F / 60``).
+    """
+    import av
+
+    video, audio = Path(video), Path(audio)
+    info = probe(video)
+    duration = info.frames / info.fps if info.fps else info.duration
+    written = 0
+    with atomic_path(video) as tmp:
+        with av.open(str(video)) as src, av.open(str(audio)) as snd, \
+                av.open(str(tmp), mode="w", format="mp4", options={"movflags": "+faststart"}) as out:
+            vin = src.streams.video[0]
+            vout = out.add_stream_from_template(vin)
+            aout = out.add_stream("aac", rate=rate)
+            aout.layout = "stereo"
+            resampler = av.AudioResampler(format="fltp", layout="stereo", rate=rate)
+            first, last = int(round(offset_s * rate)), int(round((offset_s + duration) * rate))
+            position = 0  # samples of the (resampled) source consumed so far
+            fifo = av.AudioFifo()
+            for frame in snd.decode(snd.streams.audio[0]):
+                for res in resampler.resample(frame):
+                    n = res.samples
+                    lo, hi = max(first - position, 0), min(last - position, n)
+                    position += n
+                    if hi <= lo:
+                        if position >= last:
+                            break
+                        continue
+                    data = res.to_ndarray()[:, lo:hi]
+                    piece = av.AudioFrame.from_ndarray(np.ascontiguousarray(data), format="fltp", layout="stereo")
+                    piece.sample_rate = rate
+                    fifo.write(piece)
+                if position >= last:
+                    break
+            pts = 0
+            while True:
+                chunk = fifo.read(1024) or (fifo.read() if fifo.samples else None)
+                if chunk is None:
+                    break
+                chunk.pts = pts
+                pts += chunk.samples
+                written += chunk.samples
+                for packet in aout.encode(chunk):
+                    out.mux(packet)
+            for packet in aout.encode(None):
+                out.mux(packet)
+            for packet in src.demux(vin):
+                if packet.dts is None:
+                    continue
+                packet.stream = vout
+                out.mux(packet)
+    return written / rate

@@ -23,10 +23,12 @@ from aistpp.core.body import load_smpl, smpl_forward, smpl_model_path
 from aistpp.core.cameras import CameraRig
 from aistpp.core.dataset import AISTDataset
 from aistpp.core.draw import draw_named_skeleton
-from aistpp.core.names import is_sequence_name, split_video_name, video_name
+from aistpp.core.names import is_sequence_name, parse_name, split_video_name, video_name
 from aistpp.core.render import DEFAULT_MESH_COLOR, outward_faces, render_mesh
 from aistpp.core.runner import RunOptions, RunReport, run_jobs
-from aistpp.core.video import ANNOTATION_FPS, VideoWriter, annotation_frames, probe, read_frames
+from aistpp.core.video import (
+    ANNOTATION_FPS, VideoWriter, add_audio, annotation_frames, check_audio, find_music, probe, read_frames,
+)
 from aistpp.errors import AistppError
 
 Mode = Literal["2d", "3d", "smpl", "mesh"]
@@ -54,6 +56,8 @@ class VisConfig(RunOptions):
     preset: str = "veryfast"
     executor: Literal["serial", "processes", "ray"] = "serial"
     any_fps: bool = False  # draw on a video whose frame rate is far from the annotations' 60 fps
+    audio: Path | None = None  # music to put in the output (aligned: audio time 0 = frame 0)
+    music_dir: Path | None = None  # or: the folder of the music files, named by the music tag (mWA2.wav)
 
     @field_validator("mode", mode="before")
     @classmethod
@@ -231,7 +235,16 @@ def check_inputs(name: str, config: VisConfig) -> tuple[AISTDataset, str, Camera
             path = _require(ds.video_path(video_name(seq, v)), "video",
                             " (check --video-dir, or leave it out to draw on a plain background)")
             check_video(path, config.any_fps)
+    if config.audio is not None or config.music_dir is not None:
+        check_audio(music_file(seq, config))
     return ds, seq, full, views
+
+
+def music_file(seq: str, config: VisConfig) -> Path:
+    """``--audio``, else the file of the sequence's music tag in ``--music-dir``."""
+    if config.audio is not None:
+        return config.audio
+    return find_music(config.music_dir, parse_name(seq).music)
 
 
 def check_video(path: Path, any_fps: bool = False) -> None:
@@ -305,6 +318,10 @@ def vis_video(name: str, config: VisConfig) -> dict:
                            frame_sizes)
     if written < end - start:
         warnings.append(f"the video ended after {written} of {end - start} frames")
+    if config.audio is not None or config.music_dir is not None:
+        seconds = add_audio(out, music_file(seq, config), offset_s=start / ANNOTATION_FPS)
+        if seconds < written / ANNOTATION_FPS - 0.05:
+            warnings.append(f"the music ends {written / ANNOTATION_FPS - seconds:.1f} s before the video")
     return {"frames": written, "views": len(rig), "video": "yes" if config.video_dir else "no",
             "warnings": warnings, "output": str(out)}
 
