@@ -51,3 +51,38 @@ def test_info_counts_what_is_there(tmp_path):
 def test_info_missing_folder_is_exit_2(tmp_path):
     res = CliRunner().invoke(app, ["info", "--anno-dir", str(tmp_path / "nope")])
     assert res.exit_code == 2 and "annotation folder not found" in res.output
+
+
+def test_quality_scores_find_the_bad_sequence(synth_data, tmp_path):
+    """The ground truth scores well; a sequence whose 3D keypoints are off by 10 cm ranks worst,
+    with the reprojection error aniposelib's projection gives and a ~10 cm SMPL error."""
+    import json
+    import shutil
+
+    import numpy as np
+    from typer.testing import CliRunner
+
+    from aistpp.cli import app
+    from aistpp.core import formats
+
+    anno = tmp_path / "anno"
+    shutil.copytree(synth_data.anno_dir, anno)
+    good, bad = synth_data.sequences
+    kp = formats.load_keypoints3d(anno / "keypoints3d" / f"{bad}.pkl")
+    shifted = kp["keypoints3d_optim"] + np.array([10.0, 0.0, 0.0], np.float32)
+    formats.save_keypoints3d(anno / "keypoints3d" / f"{bad}.pkl", kp["keypoints3d"], shifted)
+    res = CliRunner().invoke(app, ["info", "--anno-dir", str(anno), "--smpl-dir", str(synth_data.smpl_dir),
+                                   "--quality", "--json"])
+    assert res.exit_code == 0, res.output
+    q = json.loads(res.output)["quality"]
+    assert q[good]["reproj_px"] < 5 and q[good]["smpl_cm"] < 1.5
+    assert abs(q[bad]["smpl_cm"] - 10.0) < 1.5 and q[bad]["reproj_px"] > 3 * q[good]["reproj_px"]
+    # the reprojection error, recomputed with aniposelib's projection
+    kp2d = synth_data.keypoints2d[bad]["keypoints2d"]
+    proj = synth_data.rig.to_aniposelib().project(shifted.reshape(-1, 3).astype(np.float64))
+    proj = proj.reshape(kp2d.shape[:3] + (2,))
+    ok = np.nan_to_num(kp2d[..., 2]) >= 0.15
+    err = np.linalg.norm(proj - kp2d[..., :2], axis=-1)[ok]
+    assert abs(np.median(err[np.isfinite(err)]) - q[bad]["reproj_px"]) < 1e-3
+    table = CliRunner().invoke(app, ["info", "--anno-dir", str(anno), "--quality", "--worst", "1"]).output
+    assert bad in table and good not in table.split("worst")[-1]

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from aistpp.commands._common import AnnoDir, VideoDir, console, user_errors
+from aistpp.commands._common import AnnoDir, SmplDir, VideoDir, console, user_errors
 from aistpp.errors import AistppError
 
 
@@ -16,6 +16,9 @@ from aistpp.errors import AistppError
 def command(
     anno_dir: AnnoDir = None,
     video_dir: VideoDir = None,
+    smpl_dir: SmplDir = None,
+    quality: Annotated[bool, typer.Option("--quality", help="Score every sequence: median reprojection error (px) of keypoints3d_optim against the 2D keypoints, and with --smpl-dir the SMPL fit error (cm); lists the worst.")] = False,
+    worst: Annotated[int, typer.Option("--worst", min=1, help="With --quality: how many of the worst sequences to list (default 10).")] = 10,
     frames: Annotated[bool, typer.Option("--frames/--no-frames", help="Read every annotation file to count frames.")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
@@ -23,7 +26,7 @@ def command(
 
     if anno_dir is None:
         raise AistppError("--anno-dir is required")
-    info = dataset_info(anno_dir, video_dir, frames)
+    info = dataset_info(anno_dir, video_dir, frames, quality, smpl_dir)
     if as_json:
         typer.echo(json.dumps(info, indent=2))
         return
@@ -46,4 +49,18 @@ def command(
     for kind, names in info["missing"].items():
         if names:
             table.add_row(f"[yellow]missing {kind}[/]", f"{len(names)} (e.g. {names[0]})")
+    console.print(table)
+    if quality:
+        _print_quality(info["quality"], worst)
+
+
+def _print_quality(scores: dict, worst: int) -> None:
+    """The sequences with the largest reprojection error (then SMPL error) first."""
+    rank = sorted(scores.items(), key=lambda kv: (-kv[1].get("reproj_px", float("inf")), -kv[1].get("smpl_cm", 0)))
+    table = Table(title=f"quality: the {min(worst, len(rank))} worst of {len(rank)} sequences")
+    for col in ("sequence", "reprojection px (median)", "SMPL fit cm (mean)", "note"):
+        table.add_column(col, justify="left" if col in ("sequence", "note") else "right")
+    fmt = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
+    for seq, q in rank[:worst]:
+        table.add_row(seq, fmt(q.get("reproj_px")), fmt(q.get("smpl_cm")), q.get("error", ""))
     console.print(table)

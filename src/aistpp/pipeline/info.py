@@ -29,7 +29,55 @@ def _frames(ds: AISTDataset, seq: str) -> dict[str, int]:
     return out
 
 
-def dataset_info(anno_dir: Path, video_dir: Path | None = None, count_frames: bool = True) -> dict:
+def sequence_quality(ds: AISTDataset, seq: str, fast=None, min_confidence: float = 0.15) -> dict:
+    """Quality of one sequence's annotations, without watching its videos.
+
+    ``reproj_px``: median distance (px) between ``keypoints3d_optim`` projected through the
+    setting's cameras (distortion included) and the detected 2D keypoints with confidence >=
+    ``min_confidence``; ``smpl_cm``: mean distance (cm) between the COCO joints of the SMPL
+    motion (``fast``: a FastSMPL, or None to skip) and ``keypoints3d_optim``. Missing files or
+    unreadable ones leave their entry out (and ``error`` says why).
+    """
+    import numpy as np
+
+    out: dict = {}
+    try:
+        kp3d = ds.load_keypoints3d(seq)
+    except AistppError as exc:
+        return {"error": str(exc)}
+    try:
+        rig = ds.load_cameras(seq)
+        kp2d = ds.load_keypoints2d(seq)["keypoints2d"]
+        n = min(kp2d.shape[1], len(kp3d))
+        proj = rig.project(kp3d[:n].astype(np.float64))
+        ok = np.nan_to_num(kp2d[:, :n, :, 2]) >= min_confidence
+        err = np.linalg.norm(proj - kp2d[:, :n, :, :2], axis=-1)[ok]
+        err = err[np.isfinite(err)]
+        if err.size:
+            out["reproj_px"] = float(np.median(err))
+    except AistppError as exc:
+        out["error"] = str(exc)
+    if fast is not None and ds.layout.file("motions", seq).exists():
+        import torch
+
+        try:
+            m = ds.load_motion(seq)
+        except AistppError as exc:
+            out["error"] = str(exc)
+            return out
+        with torch.no_grad():
+            pts = fast(torch.as_tensor(m["smpl_poses"], dtype=torch.float64),
+                       torch.as_tensor(m["smpl_trans"], dtype=torch.float64), float(m["smpl_scaling"][0]))
+        coco = pts.numpy()[:, fast.coco_index()]
+        n = min(len(coco), len(kp3d))
+        d = np.linalg.norm(coco[:n] - kp3d[:n], axis=-1)
+        if np.isfinite(d).any():
+            out["smpl_cm"] = float(np.nanmean(d))
+    return out
+
+
+def dataset_info(anno_dir: Path, video_dir: Path | None = None, count_frames: bool = True,
+                 quality: bool = False, smpl_dir: Path | None = None) -> dict:
     """A JSON-able summary of the dataset at ``anno_dir`` (and the videos in ``video_dir``)."""
     ds = AISTDataset(anno_dir, video_dir)
     seqs = ds.sequence_names
@@ -65,6 +113,18 @@ def dataset_info(anno_dir: Path, video_dir: Path | None = None, count_frames: bo
         counts = [max(f.values()) for f in frames.values() if f]
         info["frames"] = {"total": int(sum(counts)), "min": min(counts, default=0), "max": max(counts, default=0)}
         info["frame_mismatch"] = sorted(s for s, f in frames.items() if len(set(f.values())) > 1)
+    if quality:
+        fast = None
+        if smpl_dir is not None:
+            from aistpp.core.body import load_smpl_data, smpl_model_path
+            from aistpp.core.fast_smpl import FastSMPL
+
+            path = smpl_model_path(smpl_dir)
+            if not path.is_file():
+                raise AistppError("SMPL model file not found (put SMPL_NEUTRAL.pkl in --smpl-dir)", path)
+            fast = FastSMPL(load_smpl_data(path))
+        info["quality"] = {s: sequence_quality(ds, s, fast) for s in seqs
+                           if ds.layout.file("keypoints3d", s).exists()}
     if video_dir is not None:
         if not Path(video_dir).is_dir():
             raise AistppError("video folder not found", video_dir)
