@@ -58,8 +58,9 @@ def _print_quality(scores: dict, worst: int) -> None:
     """The sequences with the largest reprojection error (then SMPL error) first."""
     rank = sorted(scores.items(), key=lambda kv: (-kv[1].get("reproj_px", float("inf")), -kv[1].get("smpl_cm", 0)))
     table = Table(title=f"quality: the {min(worst, len(rank))} worst of {len(rank)} sequences")
-    for col in ("sequence", "reprojection px (median)", "SMPL fit cm (mean)", "note"):
-        table.add_column(col, justify="left" if col in ("sequence", "note") else "right")
+    table.add_column("sequence", no_wrap=True, min_width=max((len(s) for s in scores), default=8))
+    for col in ("reprojection px (median)", "SMPL fit cm (mean)", "note"):
+        table.add_column(col, justify="left" if col == "note" else "right")
     fmt = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
     for seq, q in rank[:worst]:
         table.add_row(seq, fmt(q.get("reproj_px")), fmt(q.get("smpl_cm")), q.get("error", ""))
