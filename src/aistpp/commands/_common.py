@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import sys
 from pathlib import Path
 from typing import Annotated, Callable, Optional
@@ -38,6 +39,40 @@ Quiet = Annotated[Optional[bool], typer.Option("--quiet", help="No progress bar 
 ReportFile = Annotated[Optional[Path], typer.Option("--report", help="Write a JSON report of the run here.")]
 LogFile = Annotated[Optional[Path], typer.Option("--log-file", help="Append one JSON line per sequence here.")]
 ConfigFile = Annotated[Optional[Path], typer.Option("--config", help="TOML file supplying any option (command-line values win).")]
+
+
+RUNNER_OPTIONS = {"workers": Workers, "executor": ExecutorOpt, "ray_address": RayAddress, "overwrite": Overwrite,
+                  "dry_run": DryRun, "quiet": Quiet, "report": ReportFile, "log_file": LogFile}
+SELECTION_OPTIONS = {"sequence_names": SequenceNames, "split": Split, "include_ignored": IncludeIgnored}
+
+
+def runner_options(select: bool = True, gpus: bool = False) -> Callable:
+    """Give a batch command the shared runner options (``--workers`` ... ``--log-file``), the
+    sequence selection (``--sequence-names``, ``--split``, ``--include-ignored``) when
+    ``select``, and ``--gpus-per-task`` when ``gpus``. The command declares a ``run`` parameter
+    and receives them there as a dict of config values (``None`` = not given)."""
+    extra = {**(SELECTION_OPTIONS if select else {}), **RUNNER_OPTIONS, **({"gpus_per_task": GpusPerTask} if gpus else {})}
+
+    def decorate(fn: Callable) -> Callable:
+        sig = inspect.signature(fn, eval_str=True)
+        own = [p for p in sig.parameters.values() if p.name != "run"]
+        shared = [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=a)
+                  for n, a in extra.items()]
+        last = [p for p in own if p.name == "config"]  # --config stays last in the help
+        params = [p for p in own if p.name != "config"] + shared + last
+
+        @functools.wraps(fn)
+        def wrapper(**kwargs):
+            run = {n: kwargs.pop(n, None) for n in extra}
+            if "sequence_names" in run:
+                run["sequence_names"] = split_names(run["sequence_names"])
+            return fn(run=run, **kwargs)
+
+        wrapper.__signature__ = sig.replace(parameters=params)
+        wrapper.__annotations__ = {p.name: p.annotation for p in params}
+        return wrapper
+
+    return decorate
 
 
 def split_names(values: list[str] | None) -> list[str] | None:

@@ -8,8 +8,8 @@ import typer
 from rich.table import Table
 
 from aistpp.commands._common import (
-    AnnoDir, ConfigFile, DryRun, ExecutorOpt, LogFile, Overwrite, Quiet, RayAddress, ReportFile, SaveDir, Workers, console,
-    err_console, print_dry_run, print_report, split_names, user_errors,
+    AnnoDir, ConfigFile, SaveDir, console, err_console, print_dry_run, print_report, runner_options, split_names,
+    user_errors,
 )  # fmt: skip
 from aistpp.errors import AistppError
 
@@ -40,6 +40,7 @@ SeedOpt = Annotated[Optional[int], typer.Option("--seed", help="Seed of the sequ
 
 
 @user_errors
+@runner_options(select=False)
 def command(
     anno_dir: AnnoDir = None,
     save_dir: SaveDir = None,
@@ -53,15 +54,8 @@ def command(
     max_frames: MaxFramesOpt = None,
     image_size: ImageSizeOpt = None,
     seed: SeedOpt = None,
-    workers: Workers = None,
-    executor: ExecutorOpt = None,
-    ray_address: RayAddress = None,
-    overwrite: Overwrite = None,
-    dry_run: DryRun = None,
-    quiet: Quiet = None,
-    report: ReportFile = None,
-    log_file: LogFile = None,
     config: ConfigFile = None,
+    run: dict | None = None,
 ) -> None:
     """Write <save-dir>/<setting>.json (cameras), <setting>.report.json and a copy of mapping.txt."""
     from aistpp.config import build_config
@@ -71,9 +65,7 @@ def command(
         anno_dir=anno_dir, save_dir=save_dir, settings=split_names(settings), init_cameras=init_cameras,
         sequences_per_setting=sequences_per_setting, min_confidence=min_confidence, fix_intrinsics=fix_intrinsics,
         intrinsics=split_names([intrinsics]) if intrinsics else None, height_cm=height_cm, max_frames=max_frames, seed=seed,
-        image_size=image_size,
-        workers=workers, executor=executor, ray_address=ray_address, overwrite=overwrite, dry_run=dry_run, quiet=quiet, report=report,
-        log_file=log_file,
+        image_size=image_size, **run,
     )  # fmt: skip
     if config is None and (anno_dir is None or save_dir is None):
         raise AistppError("--anno-dir and --save-dir are required")

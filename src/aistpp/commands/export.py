@@ -7,8 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from aistpp.commands._common import (
-    AnnoDir, ConfigFile, DryRun, ExecutorOpt, IncludeIgnored, LogFile, Overwrite, Quiet, RayAddress, ReportFile,
-    SaveDir, SequenceNames, SmplDir, Split, Workers, print_dry_run, print_report, split_names, user_errors,
+    AnnoDir, ConfigFile, SaveDir, SmplDir, print_dry_run, print_report, runner_options, user_errors,
 )  # fmt: skip
 from aistpp.errors import AistppError
 
@@ -24,6 +23,7 @@ GenderOpt = Annotated[Optional[str], typer.Option("--gender", help="Body model f
 
 
 @user_errors
+@runner_options()
 def command(
     anno_dir: AnnoDir = None,
     smpl_dir: SmplDir = None,
@@ -35,18 +35,8 @@ def command(
     floor: FloorOpt = None,
     order: OrderOpt = None,
     gender: GenderOpt = None,
-    sequence_names: SequenceNames = None,
-    split: Split = None,
-    include_ignored: IncludeIgnored = None,
-    workers: Workers = None,
-    executor: ExecutorOpt = None,
-    ray_address: RayAddress = None,
-    overwrite: Overwrite = None,
-    dry_run: DryRun = None,
-    quiet: Quiet = None,
-    report: ReportFile = None,
-    log_file: LogFile = None,
     config: ConfigFile = None,
+    run: dict | None = None,
 ) -> None:
     """Write ``<save-dir>/<seq>.bvh`` or ``<seq>.npz`` for each motion of ``<anno-dir>/motions``."""
     from aistpp.config import build_config
@@ -54,10 +44,7 @@ def command(
 
     values = dict(
         anno_dir=anno_dir, smpl_dir=smpl_dir, save_dir=save_dir, format=format, fps=fps, up=up, units=units,
-        floor=floor, order=order.upper() if order else None, gender=gender,
-        sequence_names=split_names(sequence_names), split=split, include_ignored=include_ignored, workers=workers,
-        executor=executor, ray_address=ray_address, overwrite=overwrite, dry_run=dry_run, quiet=quiet, report=report,
-        log_file=log_file,
+        floor=floor, order=order.upper() if order else None, gender=gender, **run,
     )  # fmt: skip
     if config is None and (anno_dir is None or smpl_dir is None or save_dir is None):
         raise AistppError("--anno-dir, --smpl-dir and --save-dir are required")

@@ -10,8 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from aistpp.commands._common import (
-    AnnoDir, ConfigFile, DryRun, ExecutorOpt, IncludeIgnored, LogFile, Overwrite, Quiet, RayAddress, ReportFile,
-    SaveDir, SequenceNames, SmplDir, Split, Workers, console, print_dry_run, print_report, split_names, user_errors,
+    AnnoDir, ConfigFile, SmplDir, console, print_dry_run, print_report, runner_options, user_errors,
 )  # fmt: skip
 from aistpp.errors import AistppError
 
@@ -19,32 +18,20 @@ FpsOpt = Annotated[Optional[float], typer.Option("--fps", help="Frame rate of th
 
 
 @user_errors
+@runner_options()
 def features_command(
     anno_dir: AnnoDir = None,
     smpl_dir: SmplDir = None,
     save_dir: Annotated[Optional[Path], typer.Option("--save-dir", help="Output folder (default <anno-dir>/features).")] = None,
     fps: FpsOpt = None,
-    sequence_names: SequenceNames = None,
-    split: Split = None,
-    include_ignored: IncludeIgnored = None,
-    workers: Workers = None,
-    executor: ExecutorOpt = None,
-    ray_address: RayAddress = None,
-    overwrite: Overwrite = None,
-    dry_run: DryRun = None,
-    quiet: Quiet = None,
-    report: ReportFile = None,
-    log_file: LogFile = None,
     config: ConfigFile = None,
+    run: dict | None = None,
 ) -> None:
     """Write <seq>.kinetic.npy (72), <seq>.geometric.npy and <seq>.features.json (named values) per motion."""
     from aistpp.config import build_config
     from aistpp.pipeline.features import FeaturesConfig, run_features
 
-    values = dict(anno_dir=anno_dir, smpl_dir=smpl_dir, save_dir=save_dir, fps=fps,
-                  sequence_names=split_names(sequence_names), split=split, include_ignored=include_ignored,
-                  workers=workers, executor=executor, ray_address=ray_address, overwrite=overwrite, dry_run=dry_run,
-                  quiet=quiet, report=report, log_file=log_file)
+    values = dict(anno_dir=anno_dir, smpl_dir=smpl_dir, save_dir=save_dir, fps=fps, **run)
     if config is None and (anno_dir is None or smpl_dir is None):
         raise AistppError("--anno-dir and --smpl-dir are required")
     cfg = build_config(FeaturesConfig, values, config, "features")

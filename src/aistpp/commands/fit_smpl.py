@@ -7,8 +7,8 @@ from typing import Annotated, Optional
 import typer
 
 from aistpp.commands._common import (
-    AnnoDir, ConfigFile, Device, DryRun, ExecutorOpt, GpusPerTask, IncludeIgnored, LogFile, Overwrite, Quiet,
-    RayAddress, ReportFile, SaveDir, SequenceNames, SmplDir, Split, Workers, console, print_dry_run, print_report, split_names, user_errors,
+    AnnoDir, ConfigFile, Device, SaveDir, SmplDir, console, print_dry_run, print_report, runner_options,
+    user_errors,
 )  # fmt: skip
 from aistpp.errors import AistppError
 
@@ -21,6 +21,7 @@ Iterations = Annotated[Optional[int], typer.Option("--iterations", min=1, help="
 
 
 @user_errors
+@runner_options(gpus=True)
 def command(
     anno_dir: AnnoDir = None,
     smpl_dir: SmplDir = None,
@@ -30,19 +31,8 @@ def command(
     keypoints: KeypointsOpt = None,
     fit_betas: FitBetas = None,
     iterations: Iterations = None,
-    sequence_names: SequenceNames = None,
-    split: Split = None,
-    include_ignored: IncludeIgnored = None,
-    workers: Workers = None,
-    executor: ExecutorOpt = None,
-    ray_address: RayAddress = None,
-    gpus_per_task: GpusPerTask = None,
-    overwrite: Overwrite = None,
-    dry_run: DryRun = None,
-    quiet: Quiet = None,
-    report: ReportFile = None,
-    log_file: LogFile = None,
     config: ConfigFile = None,
+    run: dict | None = None,
 ) -> None:
     """Write ``<save-dir>/<seq>.pkl`` (smpl_poses, smpl_trans, smpl_scaling, smpl_loss) per sequence."""
     from aistpp.config import build_config
@@ -50,10 +40,7 @@ def command(
 
     values = dict(
         anno_dir=anno_dir, smpl_dir=smpl_dir, save_dir=save_dir, gender=gender, device=device, keypoints=keypoints,
-        fit_betas=fit_betas, iterations=iterations, sequence_names=split_names(sequence_names), split=split,
-        include_ignored=include_ignored, workers=workers,
-        executor=executor, ray_address=ray_address, gpus_per_task=gpus_per_task, overwrite=overwrite,
-        dry_run=dry_run, quiet=quiet, report=report, log_file=log_file,
+        fit_betas=fit_betas, iterations=iterations, **run,
     )  # fmt: skip
     if config is None and (anno_dir is None or smpl_dir is None or save_dir is None):
         raise AistppError("--anno-dir, --smpl-dir and --save-dir are required")

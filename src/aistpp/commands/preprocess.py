@@ -7,8 +7,8 @@ from typing import Annotated, Optional
 import typer
 
 from aistpp.commands._common import (
-    AnnoDir, ConfigFile, DryRun, ExecutorOpt, IncludeIgnored, KeypointsDir, LogFile, Overwrite, Quiet, RayAddress,
-    ReportFile, SaveDir, SequenceNames, Split, Workers, console, err_console, print_dry_run, print_report, split_names, user_errors,
+    AnnoDir, ConfigFile, KeypointsDir, SaveDir, err_console, print_dry_run, print_report, runner_options,
+    user_errors,
 )  # fmt: skip
 from aistpp.errors import AistppError
 
@@ -25,36 +25,23 @@ TrackingOpt = Annotated[Optional[bool], typer.Option(
 
 
 @user_errors
+@runner_options()
 def command(
     keypoints_dir: KeypointsDir = None,
     save_dir: SaveDir = None,
     anno_dir: AnnoDir = None,
-    sequence_names: SequenceNames = None,
-    split: Split = None,
-    include_ignored: IncludeIgnored = None,
     format: FormatOpt = None,
     joints: JointsOpt = None,
     tracking: TrackingOpt = None,
-    workers: Workers = None,
-    executor: ExecutorOpt = None,
-    ray_address: RayAddress = None,
-    overwrite: Overwrite = None,
-    dry_run: DryRun = None,
-    quiet: Quiet = None,
-    report: ReportFile = None,
-    log_file: LogFile = None,
     config: ConfigFile = None,
+    run: dict | None = None,
 ) -> None:
     """Write ``<save-dir>/<seq>.pkl`` (keypoints2d, det_scores, timestamps) for each sequence."""
     from aistpp.config import build_config
     from aistpp.pipeline.preprocess import PreprocessConfig, run_preprocess
 
-    values = dict(
-        keypoints_dir=keypoints_dir, save_dir=save_dir, anno_dir=anno_dir, sequence_names=split_names(sequence_names),
-        format=format, joints=joints, tracking=tracking, workers=workers, executor=executor, overwrite=overwrite,
-        split=split, include_ignored=include_ignored, ray_address=ray_address,
-        dry_run=dry_run, quiet=quiet, report=report, log_file=log_file,
-    )  # fmt: skip
+    values = dict(keypoints_dir=keypoints_dir, save_dir=save_dir, anno_dir=anno_dir, format=format, joints=joints,
+                  tracking=tracking, **run)
     if config is None and (keypoints_dir is None or save_dir is None):
         raise AistppError("--keypoints-dir and --save-dir are required")
     cfg = build_config(PreprocessConfig, values, config, "preprocess")

@@ -7,8 +7,8 @@ from typing import Annotated, Optional
 import typer
 
 from aistpp.commands._common import (
-    AnnoDir, CamerasDir, ConfigFile, DryRun, ExecutorOpt, IncludeIgnored, LogFile, Overwrite, Quiet, RayAddress,
-    ReportFile, SaveDir, SequenceNames, Split, Workers, console, err_console, print_dry_run, print_report, split_names, user_errors,
+    AnnoDir, CamerasDir, ConfigFile, SaveDir, err_console, print_dry_run, print_report, runner_options,
+    user_errors,
 )  # fmt: skip
 from aistpp.errors import AistppError
 
@@ -22,36 +22,23 @@ Optimise = Annotated[Optional[bool], typer.Option(
 
 
 @user_errors
+@runner_options()
 def command(
     anno_dir: AnnoDir = None,
     save_dir: SaveDir = None,
     cameras_dir: CamerasDir = None,
-    sequence_names: SequenceNames = None,
-    split: Split = None,
-    include_ignored: IncludeIgnored = None,
     min_confidence: MinConfidence = None,
     outlier_px: OutlierPx = None,
     optimise: Optimise = None,
-    workers: Workers = None,
-    executor: ExecutorOpt = None,
-    ray_address: RayAddress = None,
-    overwrite: Overwrite = None,
-    dry_run: DryRun = None,
-    quiet: Quiet = None,
-    report: ReportFile = None,
-    log_file: LogFile = None,
     config: ConfigFile = None,
+    run: dict | None = None,
 ) -> None:
     """Write ``<save-dir>/<seq>.pkl`` (keypoints3d, keypoints3d_optim) for each sequence."""
     from aistpp.config import build_config
     from aistpp.pipeline.triangulate import TriangulateConfig, run_triangulate
 
-    values = dict(
-        anno_dir=anno_dir, save_dir=save_dir, cameras_dir=cameras_dir, sequence_names=split_names(sequence_names),
-        split=split, include_ignored=include_ignored, min_confidence=min_confidence, outlier_px=outlier_px,
-        optimise=optimise, workers=workers, executor=executor, ray_address=ray_address, overwrite=overwrite,
-        dry_run=dry_run, quiet=quiet, report=report, log_file=log_file,
-    )  # fmt: skip
+    values = dict(anno_dir=anno_dir, save_dir=save_dir, cameras_dir=cameras_dir, min_confidence=min_confidence,
+                  outlier_px=outlier_px, optimise=optimise, **run)
     if config is None and (anno_dir is None or save_dir is None):
         raise AistppError("--anno-dir and --save-dir are required")
     cfg = build_config(TriangulateConfig, values, config, "triangulate")

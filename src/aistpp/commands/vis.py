@@ -8,13 +8,14 @@ from typing import Annotated, Optional
 import typer
 
 from aistpp.commands._common import (
-    AnnoDir, ConfigFile, DryRun, ExecutorOpt, LogFile, Overwrite, Quiet, RayAddress, ReportFile, SaveDir, SmplDir,
-    VideoDir, Workers, err_console, print_dry_run, print_report, user_errors,
+    AnnoDir, ConfigFile, SaveDir, SmplDir, VideoDir, err_console, print_dry_run, print_report, runner_options,
+    user_errors,
 )  # fmt: skip
 from aistpp.errors import AistppError
 
 
 @user_errors
+@runner_options(select=False)
 def command(
     anno_dir: AnnoDir = None,
     video_dir: VideoDir = None,
@@ -30,15 +31,8 @@ def command(
     music_dir: Annotated[Optional[Path], typer.Option("--music-dir", help="Folder of the music named by tag (mWA2.wav, .mp3, ...): the sequence's music goes into the output.")] = None,
     any_fps: Annotated[Optional[bool], typer.Option("--any-fps", help="Draw on videos whose frame rate is far from 60 fps (frames still taken by time); default: refuse them.")] = None,
     min_confidence: Annotated[Optional[float], typer.Option("--min-confidence", min=0.0, max=1.0, help="2d mode: skip joints below this confidence (default 0.15).")] = None,
-    workers: Workers = None,
-    executor: ExecutorOpt = None,
-    ray_address: RayAddress = None,
-    overwrite: Overwrite = None,
-    dry_run: DryRun = None,
-    quiet: Quiet = None,
-    report: ReportFile = None,
-    log_file: LogFile = None,
     config: ConfigFile = None,
+    run: dict | None = None,
 ) -> None:
     """Write <save-dir>/<video_name>.mp4 (H.264, 60 fps, frame i = annotation frame i).
 
@@ -49,11 +43,10 @@ def command(
 
     values = dict(
         anno_dir=anno_dir, video_dir=video_dir, smpl_dir=smpl_dir, save_dir=save_dir, video_name=video_name,
-        mode=mode, views=views, start=start, end=end, labels=labels, min_confidence=min_confidence, any_fps=any_fps, audio=audio, music_dir=music_dir,
-        workers=workers, executor=executor, ray_address=ray_address, overwrite=overwrite, dry_run=dry_run,
-        quiet=quiet, report=report, log_file=log_file,
+        mode=mode, views=views, start=start, end=end, labels=labels, min_confidence=min_confidence, any_fps=any_fps,
+        audio=audio, music_dir=music_dir, **run,
     )  # fmt: skip
-    if workers is not None and executor is None:
+    if run["workers"] is not None and run["executor"] is None:
         values["executor"] = "processes"
     if config is None and (anno_dir is None or save_dir is None or video_name is None):
         raise AistppError("--anno-dir, --save-dir and --video-name are required")
