@@ -199,3 +199,31 @@ def test_exit_code_1_when_a_failure_is_not_bad_input(monkeypatch, synth_data, tm
     res = _triangulate(synth_data.anno_dir, tmp_path / "out", "--executor", "serial")
     assert res.exit_code == 1 and "ZeroDivisionError: a bug" in res.output
     assert len(list((tmp_path / "out").glob("*.pkl"))) == len(synth_data.sequences) - 1
+
+
+def _staged(name: str) -> dict:
+    from aistpp.core.runner import report_stage
+
+    for stage in ("load", "fit", "write"):
+        report_stage(name, stage)
+    if name == "bad":
+        raise ValueError("stopped in write")
+    return {}
+
+
+@pytest.mark.parametrize("executor", ["serial", "processes"])
+def test_stages_reach_the_report(executor):
+    report = run_jobs(_staged, ["a", "b", "bad"], RunOptions(executor=executor, workers=2, quiet=True))
+    assert [it.info.get("stages") for it in report.items] == [["load", "fit", "write"]] * 3
+    assert report.items[2].status == "failed"
+
+
+def test_fit_smpl_reports_its_stages(synth_data, tmp_path):
+    report_file = tmp_path / "r.json"
+    res = CliRunner().invoke(app, ["fit-smpl", "--anno-dir", str(synth_data.anno_dir), "--smpl-dir",
+                                   str(synth_data.smpl_dir), "--save-dir", str(tmp_path / "m"), "--device", "cpu",
+                                   "--sequence-names", synth_data.sequences[0], "--iterations", "5", "--quiet",
+                                   "--report", str(report_file)])
+    assert res.exit_code == 0, res.output
+    (item,) = json.loads(report_file.read_text())["items"]
+    assert item["info"]["stages"] == ["initialise", "fit root", "fit body", "write"]

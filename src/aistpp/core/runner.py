@@ -83,22 +83,50 @@ class RunReport:
 
 def _call(job: Callable[[str], dict | None], name: str) -> ItemResult:
     """Run one job, catching its failure (user errors in one line, bugs with a traceback)."""
+    global _stages_seen
     start = time.perf_counter()
+    _stages_seen = []
     try:
         info = job(name) or {}
+        if _stages_seen:
+            info.setdefault("stages", list(_stages_seen))
         return ItemResult(name, "done", time.perf_counter() - start, info)
     except AistppError as exc:
-        return ItemResult(name, "failed", time.perf_counter() - start, error=str(exc), bad_input=True)
+        return ItemResult(name, "failed", time.perf_counter() - start, _stage_info(), str(exc), bad_input=True)
     except Exception as exc:  # a bug of ours: keep the traceback in the error text
         tb = traceback.format_exc(limit=8)
-        return ItemResult(name, "failed", time.perf_counter() - start, error=f"{type(exc).__name__}: {exc}\n{tb}")
+        return ItemResult(name, "failed", time.perf_counter() - start, _stage_info(), f"{type(exc).__name__}: {exc}\n{tb}")
 
 
-def _worker_init(threads: int) -> None:
-    """In each worker process: leave Ctrl-C to the parent (it stops the pool), and cap torch's
-    threads so workers x threads fits the cores. torch is only touched if already imported
-    (importing it costs seconds per worker for steps that never use it)."""
+def _stage_info() -> dict:
+    """A failed job's stages: where it was when it failed."""
+    return {"stages": list(_stages_seen)} if _stages_seen else {}
+
+
+# ---- per-sequence stages: a long job says where it is; the runner shows it ------------------
+_stage_sink: Callable[[str, str], None] | None = None  # live display (this process, or a queue to it)
+_stages_seen: list[str] | None = None  # the stages of the job running in this process
+
+
+def report_stage(name: str, stage: str) -> None:
+    """Called by a job: sequence ``name`` entered ``stage`` (e.g. "fit body"). Shown beside the
+    progress bar while it runs, and kept in the report (``info["stages"]``); a no-op outside
+    the runner."""
+    if _stages_seen is not None:
+        _stages_seen.append(stage)
+    if _stage_sink is not None:
+        _stage_sink(name, stage)
+
+
+def _worker_init(threads: int, stages=None) -> None:
+    """In each worker process: leave Ctrl-C to the parent (it stops the pool), send stages to
+    the parent's queue, and cap torch's threads so workers x threads fits the cores. torch is
+    only touched if already imported (importing it costs seconds per worker for steps that
+    never use it)."""
+    global _stage_sink
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if stages is not None:
+        _stage_sink = lambda name, stage: stages.put((name, stage))  # noqa: E731
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.set_num_threads(threads)
@@ -150,13 +178,31 @@ def run_jobs(job: Callable[[str], dict | None], names: Sequence[str], options: R
         for n in names:
             if results[n].status == "skipped":
                 log.write(json.dumps(asdict(results[n])) + "\n")
-    progress = Progress(TextColumn(f"[bold]{title}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                        disable=options.quiet, transient=False)
+    progress = Progress(TextColumn(f"[bold]{title}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    stage_line = Progress(TextColumn("{task.description}"))  # what the running sequences are doing
+    if options.quiet:
+        display = contextlib.nullcontext()
+    else:
+        from rich.console import Group
+        from rich.live import Live
+
+        display = Live(Group(progress, stage_line), refresh_per_second=8, transient=False)
+    global _stage_sink
     try:
-        with progress:
+        with display:
             bar = progress.add_task(title, total=len(todo))
+            detail = stage_line.add_task("", total=None, visible=False)
+            running: dict[str, str] = {}
+
+            def on_stage(name: str, stage: str) -> None:
+                running[name] = stage
+                text = " | ".join(f"{n}: {s}" for n, s in list(running.items())[-4:])
+                stage_line.update(detail, description=f"  {text}", visible=True)
 
             def done(res: ItemResult) -> None:
+                running.pop(res.name, None)
+                if not running:
+                    stage_line.update(detail, visible=False)
                 results[res.name] = res
                 progress.advance(bar)
                 if log is not None:  # one line per sequence as it ends: a killed run keeps its log
@@ -165,10 +211,11 @@ def run_jobs(job: Callable[[str], dict | None], names: Sequence[str], options: R
 
             workers = min(options.num_workers(), max(1, len(todo)))
             if options.executor == "serial" or workers == 1 and options.executor != "ray":
+                _stage_sink = on_stage
                 for n in todo:
                     done(_call(job, n))
             elif options.executor == "processes":
-                _run_pool(job, todo, workers, done)
+                _run_pool(job, todo, workers, done, on_stage)
             else:
                 from aistpp.core.ray_backend import run_on_ray
 
@@ -176,6 +223,7 @@ def run_jobs(job: Callable[[str], dict | None], names: Sequence[str], options: R
     except KeyboardInterrupt:
         report.interrupted = True
     finally:
+        _stage_sink = None
         if log is not None:
             log.close()
     report.items = [results[n] for n in names]
@@ -186,15 +234,30 @@ def run_jobs(job: Callable[[str], dict | None], names: Sequence[str], options: R
     return report
 
 
-def _run_pool(job: Callable, todo: list[str], workers: int, done: Callable[[ItemResult], None]) -> None:
+def _run_pool(job: Callable, todo: list[str], workers: int, done: Callable[[ItemResult], None],
+              on_stage: Callable[[str, str], None]) -> None:
     """Local process pool; on Ctrl-C cancel what has not started and stop the workers at once
-    (their outputs are atomic, so a stopped job leaves at most a temporary file, removed on rerun)."""
+    (their outputs are atomic, so a stopped job leaves at most a temporary file, removed on rerun).
+    Workers send their stages through a queue, read here between results."""
+    import multiprocessing
+    import queue
+
     threads = max(1, (os.cpu_count() or 1) // workers)
-    pool = ProcessPoolExecutor(workers, initializer=_worker_init, initargs=(threads,))
+    stages = multiprocessing.get_context().Queue()
+    pool = ProcessPoolExecutor(workers, initializer=_worker_init, initargs=(threads, stages))
+
+    def drain() -> None:
+        while True:
+            try:
+                on_stage(*stages.get_nowait())
+            except queue.Empty:
+                return
+
     try:
         pending = {pool.submit(_call, job, n) for n in todo}
         while pending:
-            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            finished, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+            drain()
             for fut in finished:
                 done(fut.result())
     except BaseException:

@@ -37,7 +37,7 @@ from aistpp.core.bundle_adjust import bundle_adjust, reprojection_errors
 from aistpp.core.cameras import CameraRig
 from aistpp.core.joints import COCO17
 from aistpp.core.names import check_name
-from aistpp.core.runner import RunOptions, RunReport, run_jobs
+from aistpp.core.runner import RunOptions, RunReport, report_stage, run_jobs
 from aistpp.core.triangulation import triangulate_dlt, triangulate_robust
 from aistpp.errors import AistppError
 
@@ -365,6 +365,7 @@ def calibrate_setting(setting: str, config: CalibrateConfig) -> dict:
     if not candidates:
         raise AistppError(f"no keypoints2d file for any sequence of {setting}", ds.layout.folder("keypoints2d"))
     chosen = choose_sequences(candidates, config.sequences_per_setting, config.seed, setting)
+    report_stage(setting, f"read {len(chosen)} sequences")
     arrays = [ds.load_keypoints2d(s)["keypoints2d"] for s in chosen]
     views = {a.shape[0] for a in arrays}
     if len(views) != 1:
@@ -372,6 +373,7 @@ def calibrate_setting(setting: str, config: CalibrateConfig) -> dict:
     pts, conf = pool_keypoints(arrays, config.max_frames, config.seed, config.min_confidence)
     init = initial_rig(config, setting, pts.shape[0])
     intrinsics = () if config.fix_intrinsics else tuple(dict.fromkeys(config.intrinsics))
+    report_stage(setting, f"bundle adjustment ({pts.shape[1]} frames, {config.rounds} rounds)")
     result = calibrate_views(init, pts, conf, config.min_confidence, intrinsics, config.rounds,
                              config.min_view_observations, height_cm=config.height_cm)
     report = {"setting": setting, "sequences": chosen, **result.report}

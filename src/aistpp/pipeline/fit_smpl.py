@@ -25,7 +25,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from aistpp.core.joints import COCO17, NUM_SMPL
-from aistpp.core.runner import RunOptions, RunReport, run_jobs
+from aistpp.core.runner import RunOptions, RunReport, report_stage, run_jobs
 from aistpp.errors import AistppError
 
 # Joints whose rotation COCO-17 observes (directly or through the chain); the rest
@@ -289,13 +289,16 @@ def fit_smpl_sequence(name: str, config: FitSmplConfig) -> dict:
     if targets.shape[1] != len(COCO17):
         raise AistppError(f"'{key}' has {targets.shape[1]} joints, expected COCO-17", path)
     fast = _fast_model(str(config.smpl_dir), config.gender, resolve_device(config.device))
+    report_stage(name, "initialise")
     try:
-        res = fit_smpl(fast, targets, config.weights, config.fit_betas, config.iterations)
+        res = fit_smpl(fast, targets, config.weights, config.fit_betas, config.iterations,
+                       on_stage=lambda stage: report_stage(name, f"fit {stage}"))
     except AistppError as exc:
         if exc.path is None:
             raise AistppError(f"'{key}': {exc} (re-run triangulation or drop the sequence)", path) from None
         raise
     extra = {"smpl_betas": res["smpl_betas"]} if "smpl_betas" in res else {}
+    report_stage(name, "write")
     formats.save_motion(Path(config.save_dir) / f"{name}.pkl", res["smpl_poses"], res["smpl_trans"],
                         res["smpl_scaling"], res["smpl_loss"], **extra)
     errs = res["joint_error_cm"]

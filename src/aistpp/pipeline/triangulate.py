@@ -18,7 +18,7 @@ from aistpp.core import formats
 from aistpp.core.cameras import CameraRig
 from aistpp.core.dataset import AISTDataset
 from aistpp.core.names import check_name
-from aistpp.core.runner import RunOptions, RunReport, run_jobs
+from aistpp.core.runner import RunOptions, RunReport, report_stage, run_jobs
 from aistpp.core.triangulation import reprojection_errors, triangulate_robust
 from aistpp.errors import AistppError
 from aistpp.pipeline.triangulate_optim import OptimOptions, optimise_keypoints3d
@@ -100,6 +100,7 @@ def triangulate_sequence(name: str, config: TriangulateConfig) -> dict:
     if not (usable.sum(axis=0) >= 2).any():
         raise AistppError(f"no 2D keypoint is seen by two views with confidence >= {config.min_confidence}: "
                           "nothing to triangulate", path)
+    report_stage(name, "triangulate + optimise" if config.optimise else "triangulate")
     res = triangulate_keypoints(rig, data["keypoints2d"], config.min_confidence, config.outlier_px, config.optimise)
     formats.save_keypoints3d(output_path(name, config), res["keypoints3d"], res["keypoints3d_optim"])
     missing = 100.0 * float(np.isnan(res["keypoints3d"][..., 0]).mean())
