@@ -3,8 +3,9 @@
 A job is a picklable callable ``job(name) -> dict | None`` (a module-level function, or a
 ``functools.partial`` of one) that reads its inputs, computes, and writes its outputs
 atomically. The runner skips names whose outputs all exist (unless ``overwrite``), isolates
-failures (one failing sequence does not stop the others), shows progress, and returns a
-report; commands turn a report with failures into exit code 1.
+failures (one failing sequence does not stop the others), shows progress (and the stages
+jobs report with ``report_stage``), and returns a report; commands turn a report with failures
+into exit code 2 when every failure is bad input (an ``AistppError``), else 1.
 """
 
 from __future__ import annotations
