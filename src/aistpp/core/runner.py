@@ -267,5 +267,11 @@ def _run_pool(job: Callable, todo: list[str], workers: int, done: Callable[[Item
         for proc in processes:
             with contextlib.suppress(Exception):
                 proc.terminate()
+        # let the pool's manager thread see the stopped workers and end now: left to the
+        # interpreter's exit, it can race with its wake-up pipe ("Bad file descriptor")
+        with contextlib.suppress(Exception):
+            pool.shutdown(wait=True)
+        stages.close()
+        stages.cancel_join_thread()
         raise
     pool.shutdown(wait=True)

@@ -141,20 +141,27 @@ def _errors_px(rig: CameraRig, xy: np.ndarray, X: np.ndarray) -> np.ndarray:
     return np.where(front, d * f, np.inf)
 
 
+def undistort(rig: CameraRig, points2d: np.ndarray, compiled: bool = True) -> np.ndarray:
+    """Pixels (V, ..., 2) -> normalised undistorted coordinates, NaN kept: the numba kernel
+    (OpenCV's scheme, to convergence) or ``CameraRig.undistort`` (cv2) when not ``compiled``."""
+    pts = np.asarray(points2d, dtype=np.float64)
+    if not compiled:
+        return rig.undistort(pts)
+    from aistpp.core.triangulation_kernel import undistort_points
+
+    V = pts.shape[0]
+    flat = undistort_points(np.ascontiguousarray(pts.reshape(V, -1, 2)), np.ascontiguousarray(rig.K),
+                            np.ascontiguousarray(rig.dist))
+    return flat.reshape(pts.shape)
+
+
 def _prepare(rig, points2d, confidence, min_confidence, compiled: bool = True):
     """Weights (V, P) and undistorted normalised points (V, P, 2); ``compiled``: undistort with
     the numba kernel (OpenCV's scheme, to convergence) instead of ``cv2.undistortPoints``."""
     _check(rig, points2d)
     w = observation_weights(points2d, confidence, min_confidence)
     V, N, J = w.shape
-    pts = np.asarray(points2d, dtype=np.float64)
-    if compiled:
-        from aistpp.core.triangulation_kernel import undistort_points
-
-        xy = undistort_points(np.ascontiguousarray(pts.reshape(V, N * J, 2)), np.ascontiguousarray(rig.K),
-                              np.ascontiguousarray(rig.dist))
-    else:
-        xy = rig.undistort(pts).reshape(V, N * J, 2)
+    xy = undistort(rig, points2d, compiled).reshape(V, N * J, 2)
     return w.reshape(V, N * J), xy, (V, N, J)
 
 

@@ -19,7 +19,7 @@ from aistpp.core.cameras import CameraRig
 from aistpp.core.dataset import AISTDataset
 from aistpp.core.names import check_name
 from aistpp.core.runner import RunOptions, RunReport, report_stage, run_jobs
-from aistpp.core.triangulation import reprojection_errors, triangulate_robust
+from aistpp.core.triangulation import reprojection_errors, triangulate_robust, undistort
 from aistpp.errors import AistppError
 from aistpp.pipeline.triangulate_optim import OptimOptions, optimise_keypoints3d
 
@@ -58,7 +58,7 @@ def triangulate_keypoints(rig: CameraRig, keypoints2d: np.ndarray, min_confidenc
     tri = triangulate_robust(rig, pts, conf, min_confidence, outlier_px)
     if optimise:
         weights = np.where(tri.inliers, np.nan_to_num(conf), 0.0)
-        optim = optimise_keypoints3d(rig, rig.undistort(pts), weights, tri.points3d, options)
+        optim = optimise_keypoints3d(rig, undistort(rig, pts), weights, tri.points3d, options)
     else:
         optim = tri.points3d.copy()
 
