@@ -14,7 +14,8 @@ from aistpp.cli import app
 from aistpp.core import formats
 from aistpp.core.detections import pack, read_video
 from aistpp.core.rig import aist_like_ring
-from aistpp.pipeline.preprocess import PreprocessConfig, preprocess_sequence, run_preprocess, select_dancer
+from aistpp.core.people import select_dancer
+from aistpp.pipeline.preprocess import PreprocessConfig, preprocess_sequence, run_preprocess
 
 SEQ = "gWA_sFM_cAll_d27_mWA2_ch21"
 COCO = ["nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
@@ -84,17 +85,18 @@ def test_openpose_roundtrip_exact(tmp_path, names):
     for v in range(9):
         write_openpose(tmp_path / "K", vid(f"c{v + 1:02d}"),
                        [[] if missed[v, i] else [native[v, i]] for i in range(30)])
-    info = preprocess_sequence(SEQ, cfg(tmp_path, joints="native"))
+    info = preprocess_sequence(SEQ, cfg(tmp_path, joint_set="body25" if names is BODY25 else None))
     out = load(tmp_path)
     kp[missed] = np.nan
     score[missed] = 0
     np.testing.assert_array_equal(out["keypoints2d"], kp)  # NaNs in the same places too
     np.testing.assert_array_equal(out["det_scores"], score)
     np.testing.assert_array_equal(out["timestamps"], np.arange(30))
-    assert out["joint_set"] == "coco17" and out["joint_set_native"] == ("body25" if names is BODY25 else "coco18")
+    assert out["joint_set"] == ("body25" if names is BODY25 else "coco18")
+    assert out["view_names"] == [f"c{v + 1:02d}" for v in range(9)] and (out["image_sizes"] == 0).all()
     want_native = np.where((native == 0).all(-1, keepdims=True), np.nan, native)
     want_native[missed] = np.nan
-    np.testing.assert_array_equal(out["keypoints2d_native"], want_native)
+    np.testing.assert_array_equal(out["keypoints2d_full"], want_native)
     assert info["frames"] == 30 and info["missing_views"] == [] and info["corrupt"] == 0
     assert formats.load_keypoints2d(tmp_path / "out" / f"{SEQ}.pkl")["keypoints2d"].shape == (9, 30, 17, 3)
 
@@ -145,7 +147,8 @@ def test_coco_results_and_alphapose_halpe26(tmp_path):
     np.testing.assert_array_equal(out["det_scores"][0], np.where(np.isin(np.arange(10), [3, 7]), 0, 0.8).astype(np.float32))
     np.testing.assert_array_equal(out["keypoints2d"][1], kp[1])
     assert (out["det_scores"][1] == 2.5).all()
-    assert info["joint_set"] in ("coco17", "halpe26")
+    assert info["joint_set"] == "mixed: coco17,halpe26" and load(tmp_path)["joint_set"] == "coco17"
+    assert "keypoints2d_full" not in load(tmp_path)  # views of two sets share COCO-17 only
     assert read_video(k / vid("c02")).joint_set == "halpe26" and read_video(k / f"{vid('c01')}.json").joint_set == "coco17"
 
 
@@ -207,7 +210,7 @@ def test_synth_like_distractor_end_to_end(tmp_path):
                 people.insert(0 if i % 8 == 1 else 1, d)
             frames.append([to_set(p[None], BODY25, rng)[0] for p in people])
         write_openpose(tmp_path / "K", vid(f"c{v + 1:02d}"), frames)
-    info = preprocess_sequence(SEQ, cfg(tmp_path))
+    info = preprocess_sequence(SEQ, cfg(tmp_path, joint_set="body25"))
     out = load(tmp_path)
     np.testing.assert_array_equal(out["keypoints2d"][:2], kp)
     np.testing.assert_array_equal(out["det_scores"][:2], score)
@@ -233,7 +236,7 @@ def test_missing_frames_views_and_corrupt_files(tmp_path):
     (k / vid("c03") / f"{vid('c03')}_{9:012d}_keypoints.json").write_bytes(b"")
     (k / vid("c04") / f"{vid('c04')}_{9:012d}_keypoints.json").write_text(
         json.dumps({"people": [{"pose_keypoints_2d": ["x"] * 75}]}))  # right shape, not numbers
-    report = run_preprocess(cfg(tmp_path))
+    report = run_preprocess(cfg(tmp_path, joint_set="body25"))
     (item,) = report.items
     assert item.status == "done", item.error
     out = load(tmp_path)
@@ -260,7 +263,7 @@ def test_view_order_from_camera_json_and_union_of_timestamps(tmp_path):
         frames = [[to_set(kp[v, i][None], BODY25, rng)[0]] for i in range(6)]
         frames[v] = None  # each view lacks a different frame
         write_openpose(tmp_path / "K", vid(view), frames)
-    preprocess_sequence(SEQ, cfg(tmp_path, anno_dir=anno))
+    preprocess_sequence(SEQ, cfg(tmp_path, anno_dir=anno, joint_set="body25"))
     out = load(tmp_path)
     assert out["keypoints2d"].shape == (3, 6, 17, 3)
     for slot, v in enumerate((2, 0, 1)):  # c03, c01, c02
@@ -294,7 +297,7 @@ def test_cli_batch_resumes_and_reports(tmp_path):
         for v in range(2):
             write_openpose(tmp_path / "K", vid(f"c{v + 1:02d}", seq), [[to_set(kp[v, i][None], BODY25, rng)[0]] for i in range(5)])
     args = ["preprocess", "--keypoints-dir", str(tmp_path / "K"), "--save-dir", str(tmp_path / "out"),
-            "--executor", "serial", "--quiet", "--report", str(tmp_path / "r.json")]
+            "--executor", "serial", "--quiet", "--report", str(tmp_path / "r.json"), "--joint-set", "body25"]
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 0, res.output
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted([f"{SEQ}.pkl", f"{other}.pkl"])
@@ -307,7 +310,7 @@ def test_cli_batch_resumes_and_reports(tmp_path):
     # Options from a TOML file; a wrong value there is a one-line error (exit 2).
     toml = tmp_path / "c.toml"
     toml.write_text(f'[preprocess]\nkeypoints_dir = "{tmp_path / "K"}"\nsave_dir = "{tmp_path / "out2"}"\n'
-                    'format = "openpose"\nexecutor = "serial"\nquiet = true\n')
+                    'format = "openpose"\njoint_set = "body25"\nexecutor = "serial"\nquiet = true\n')
     res = CliRunner().invoke(app, ["preprocess", "--config", str(toml)])
     assert res.exit_code == 0, res.output
     assert (tmp_path / "out2" / f"{SEQ}.pkl").is_file()
@@ -355,7 +358,7 @@ def test_synth_writer_conventions_roundtrip(tmp_path):
                        for i in np.flatnonzero(hide[v])}
         write_openpose_video(tmp_path / "K", vid(rig.names[v]), body25[v], det["missing"][v], distractors)
     assert hide.sum() > 10 and det["missing"].any() and np.isnan(det["keypoints2d"]).any()
-    preprocess_sequence(SEQ, cfg(tmp_path))
+    preprocess_sequence(SEQ, cfg(tmp_path, joint_set="body25"))
     out = load(tmp_path)
     np.testing.assert_array_equal(out["keypoints2d"], det["keypoints2d"])
     np.testing.assert_array_equal(out["det_scores"], det["det_scores"])
@@ -379,16 +382,16 @@ def test_synth_detections_reproduce_synth_keypoints2d(synth_data, tmp_path):
     assert synth_data.truth[synth_data.sequences[0]]["distractor"].any() or synth_data.truth[synth_data.sequences[1]]["distractor"].any()
 
 
-def test_native_with_an_empty_view_and_results_without_score(tmp_path):
+def test_full_set_with_an_empty_view_and_results_without_score(tmp_path):
     rng = np.random.default_rng(12)
     kp, score = truth(rng, V=1, N=4, drop_joints=0)
     native = to_set(kp, COCO18, rng)
     write_openpose(tmp_path / "K", vid("c01"), [[native[0, i]] for i in range(4)])
     write_openpose(tmp_path / "K", vid("c02"), [[] for _ in range(4)])  # nobody, ever
-    preprocess_sequence(SEQ, cfg(tmp_path, joints="native"))
+    preprocess_sequence(SEQ, cfg(tmp_path))
     out = load(tmp_path)
-    assert out["keypoints2d_native"].shape == (9, 4, 18, 3) and out["joint_set_native"] == "coco18"
-    assert np.isnan(out["keypoints2d_native"][1]).all() and (out["det_scores"][1] == 0).all()
+    assert out["keypoints2d_full"].shape == (9, 4, 18, 3) and out["joint_set"] == "coco18"
+    assert np.isnan(out["keypoints2d_full"][1]).all() and (out["det_scores"][1] == 0).all()
     np.testing.assert_array_equal(out["keypoints2d"][0], kp[0])
     # A COCO results entry without "score" is scored like OpenPose (mean COCO confidence).
     (tmp_path / "R").mkdir()

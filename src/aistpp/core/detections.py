@@ -1,27 +1,31 @@
-"""2D detector outputs -> per-video arrays of candidate people (one parser per detector format).
+"""2D detector outputs of one video -> arrays of candidate people (one parser per format).
 
-Supported inputs, under a keypoints folder ``K`` (one entry per video, named after the video):
+A video's detections are a folder of per-frame JSON files or one file. Formats (``--format``,
+``auto`` tells them apart by their content):
 
-- ``openpose``: ``K/<video>/<anything>_<frame:012d>_keypoints.json`` (OpenPose ``--write_json``),
-  ``people[i].pose_keypoints_2d`` a flat x, y, c list of BODY_25 or COCO-18 joints. The frame
-  number is the timestamp. OpenPose has no detection score: a person's score is the mean
-  confidence of its COCO-17 joints (a missing joint counts 0).
-- ``aist``: the dataset's own detector, ``K/<video>/<video>_<timestamp>.json`` holding
-  ``keypoints`` (people x 17 x 3, nested or flat) and ``detection_scores`` (people,). The
-  timestamp integer is kept as is.
-- ``coco`` / ``alphapose``: one results file per video, ``K/<video>.json`` (or
-  ``K/<video>/alphapose-results.json``): a list of ``{image_id, keypoints, score}``; several
-  entries with one ``image_id`` are several people. ``image_id`` is the frame number, or an
-  image name whose trailing digits are (``000123.jpg``, ``<video>_000123.jpg``).
+- ``openpose``: per-frame JSON ``{"people": [{"pose_keypoints_2d": [x, y, c, ...]}, ...]}``
+  (OpenPose ``--write_json`` and the tools that copy it). Files named ``<video>_<frame:012d>_
+  keypoints.json``, ``cam01.0000.json``, ``frame_12.json``...: the last integer of the name is
+  the frame number. No person score: a person's score is the mean confidence of its COCO-17
+  joints (a missing joint counts 0).
+- ``aist``: the dataset's own detector, per-frame ``{"keypoints": people x J x 3 (nested or
+  flat), "detection_scores": [...]}``, the trailing integer kept as the timestamp.
+- ``mmpose``: MMPose / RTMPose. Per-frame files holding a list of instances ``{"keypoints":
+  [[x, y], ...], "keypoint_scores": [...], "bbox_score": s}`` (the inferencer's per-image
+  output), or one file per video: the demo's ``{"meta_info": ..., "instance_info": [{"frame_id":
+  f, "instances": [...]}]}`` (``frame_id`` counts from 1) or a list of per-frame instance lists.
+- ``coco``: a COCO results list per video ``[{"image_id", "keypoints": [x, y, v, ...], "score"}]``
+  (several entries of one ``image_id`` are several people; ``image_id`` is the frame number or an
+  image name ending in it, ``000123.jpg``), also ``{"annotations": [...]}``.
+- ``alphapose``: ``alphapose-results.json`` (COCO results with ``"12.jpg"`` ids; HALPE sets).
+- ``array``: ``.npy`` (N, J, 3) or (N, P, J, 3) x, y, confidence per frame, or ``.npz`` with
+  ``keypoints`` (that shape), optional ``scores`` (N,) / (N, P), ``frames`` (N,) frame numbers
+  and ``image_size`` [w, h]. Read without pickle.
 
-The joint set is read off the number of keypoints (``JOINTS_BY_COUNT``, the one table):
-17 COCO-17, 18 OpenPose COCO-18, 25 BODY_25, 26 HALPE-26 (AlphaPose), 133 COCO-WholeBody and
-136 HALPE-136 (their leading body joints). ``to_coco17`` maps any of them to COCO-17 through
-``aistpp.core.joints.index_map``.
-
-A joint at exactly (0, 0) with confidence 0 (OpenPose's "not found") becomes NaN. A file that
-is truncated, not JSON or not of the expected shape is listed in ``VideoDetections.corrupt``
-and its frame is left out (treated as missing), never raised.
+The joint set is named by ``joint_set`` or settled from the data by
+``aistpp.core.joint_sets.detect_joint_set`` (never guessed). A joint at (0, 0) with confidence 0
+(OpenPose's "not found") becomes NaN. A per-frame file that is truncated, not JSON or of the
+wrong shape is listed in ``VideoDetections.corrupt`` and its frame left out, never raised.
 """
 
 from __future__ import annotations
@@ -29,13 +33,12 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
-from aistpp.core.joints import COCO17, JOINT_SETS, index_map
+from aistpp.core.joint_sets import COCO17, JOINT_SETS, convert, detect_joint_set, joint_set as named_set
 from aistpp.errors import AistppError
 
 try:  # orjson parses these files ~5x faster than the standard library; optional.
@@ -43,30 +46,23 @@ try:  # orjson parses these files ~5x faster than the standard library; optional
 except ImportError:  # pragma: no cover - depends on the environment
     from json import loads as _loads
 
-Format = Literal["auto", "openpose", "aist", "coco", "alphapose"]
-FORMATS = ("auto", "openpose", "aist", "coco", "alphapose")
-
-# Number of keypoints a detector writes -> (joint set in aistpp.core.joints.JOINT_SETS, leading joints used).
-JOINTS_BY_COUNT = {
-    17: ("coco17", 17),
-    18: ("coco18", 18),
-    25: ("body25", 25),
-    26: ("halpe26", 26),
-    133: ("coco17", 17),  # COCO-WholeBody: body joints first
-    136: ("halpe26", 26),  # HALPE-136: the HALPE-26 body first
-}
-OPENPOSE_SUFFIX = "_keypoints.json"
+Format = Literal["auto", "openpose", "aist", "mmpose", "coco", "alphapose", "array"]
+FORMATS = ("auto", "openpose", "aist", "mmpose", "coco", "alphapose", "array")
+PER_FRAME = ("openpose", "aist", "mmpose")
 ALPHAPOSE_FILE = "alphapose-results.json"
+ARRAY_SUFFIXES = (".npy", ".npz")
 _TRAILING_INT = re.compile(r"(\d+)\D*$")
+_BAD = (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError)
 
 
 @dataclass
 class VideoDetections:
     """The candidate people of one video.
 
-    ``timestamps`` (F,) int64 sorted; ``keypoints`` (F, P, J, 3) float32 x, y px and confidence
-    in the native joint set (NaN-padded where a frame has fewer than P people);
-    ``scores`` (F, P) float32 person scores (NaN where no person).
+    ``timestamps`` (F,) int64 sorted (frame numbers when ``frame_numbers``); ``keypoints``
+    (F, P, J, 3) float32 x, y px and confidence in ``joint_set`` (NaN-padded where a frame has
+    fewer than P people); ``scores`` (F, P) float32 person scores (NaN where no person);
+    ``image_size`` (w, h) px when the file says it; ``joint_set_how``: how the set was named.
     """
 
     timestamps: np.ndarray
@@ -75,28 +71,14 @@ class VideoDetections:
     joint_set: str
     format: str
     corrupt: list[Path] = field(default_factory=list)
-
-
-@lru_cache(maxsize=None)
-def coco_index(joint_set: str) -> np.ndarray:
-    """Indices into ``joint_set`` of the 17 COCO joints (-1 where the set lacks one)."""
-    return index_map(JOINT_SETS[joint_set], COCO17)
+    frame_numbers: bool = True
+    image_size: tuple[int, int] | None = None
+    joint_set_how: str = ""
 
 
 def to_coco17(keypoints: np.ndarray, joint_set: str) -> np.ndarray:
     """(..., J, 3) in ``joint_set`` -> (..., 17, 3) COCO-17 (NaN for joints the set lacks)."""
-    idx = coco_index(joint_set)
-    out = keypoints[..., np.maximum(idx, 0), :].astype(np.float32, copy=True)
-    out[..., idx < 0, :] = np.nan
-    return out
-
-
-def joint_set_of(count: int, path: Path) -> tuple[str, int]:
-    try:
-        return JOINTS_BY_COUNT[count]
-    except KeyError:
-        known = ", ".join(f"{n} ({s})" for n, (s, _) in JOINTS_BY_COUNT.items())
-        raise AistppError(f"people have {count} keypoints; known counts: {known}", path) from None
+    return convert(keypoints, joint_set, "coco17")
 
 
 _CHUNK = 1 << 16
@@ -117,37 +99,78 @@ def _read(path: str) -> object:
     return _loads(data)
 
 
-def frame_of(name: str, suffix: str) -> int:
-    """``<video>_000000000012_keypoints.json`` (suffix ``_keypoints.json``) -> 12."""
-    return int(name[: len(name) - len(suffix)].rsplit("_", 1)[-1])
+def frame_number(name: str) -> int:
+    """The last integer in a file name: ``v_000000000012_keypoints.json`` -> 12, ``cam01.0007.json`` -> 7."""
+    m = _TRAILING_INT.search(name[:-5] if name.endswith(".json") else name)
+    if m is None:
+        raise ValueError(f"{name!r} holds no frame number")
+    return int(m.group(1))
+
+
+def frame_files(folder: Path) -> list[tuple[str, str]]:
+    """(name, path) of the per-frame JSON files in ``folder`` (a number in the name), by name."""
+    return sorted((e.name, e.path) for e in os.scandir(folder) if e.name.endswith(".json")
+                  and not e.name.startswith(".") and e.name != ALPHAPOSE_FILE and _TRAILING_INT.search(e.name[:-5]))
 
 
 # ---- format detection --------------------------------------------------------------------
+def _content_format(data: object) -> str | None:
+    """The format of one parsed JSON file, or None when it is none of ours."""
+    if isinstance(data, dict):
+        if "people" in data:
+            return "openpose"
+        if "keypoints" in data and "detection_scores" in data:
+            return "aist"
+        if "instance_info" in data:
+            return "mmpose-video"
+        if isinstance(data.get("annotations"), list):
+            return "coco"
+        return None
+    if isinstance(data, list):
+        first = next((d for d in data if d), None)
+        if first is None:
+            return "empty"
+        if isinstance(first, dict) and "image_id" in first:
+            return "coco"
+        if isinstance(first, dict) and "frame_id" in first:
+            return "mmpose-video"
+        if isinstance(first, dict) and "keypoint_scores" in first:
+            return "mmpose"
+        if isinstance(first, list) and first and isinstance(first[0], dict) and "keypoint_scores" in first[0]:
+            return "mmpose-video"
+    return None
+
+
 def detect_format(entry: Path) -> str:
-    """``openpose``, ``aist`` or ``coco`` (results list) for a video's entry under K."""
+    """The format of a video's entry (folder of frames or one file), from its content."""
+    entry = Path(entry)
     if entry.is_file():
-        return "coco"
-    names = [e.name for e in os.scandir(entry) if e.name.endswith(".json")]
-    if any(n.endswith(OPENPOSE_SUFFIX) for n in names):
-        return "openpose"
-    if ALPHAPOSE_FILE in names:
+        if entry.suffix in ARRAY_SUFFIXES:
+            return "array"
+        try:
+            kind = _content_format(_read(str(entry)))
+        except _BAD:
+            raise AistppError("not a readable detection file (JSON, .npy or .npz)", entry) from None
+        if kind in ("coco", "empty"):
+            return "coco"
+        if kind == "mmpose-video":
+            return "mmpose"
+        raise AistppError("not a detection results file: expected a COCO/AlphaPose results list, MMPose "
+                          "predictions (instance_info) or a .npy/.npz array", entry)
+    if (entry / ALPHAPOSE_FILE).is_file():
         return "alphapose"
-    return "aist"
-
-
-def video_entries(keypoints_dir: Path) -> dict[str, Path]:
-    """{video name: folder or ``.json`` file} of the videos under ``keypoints_dir``."""
-    if not keypoints_dir.is_dir():
-        raise AistppError("keypoints folder not found (--keypoints-dir)", keypoints_dir)
-    out: dict[str, Path] = {}
-    for e in os.scandir(keypoints_dir):
-        if e.name.startswith("."):
+    for _, path in frame_files(entry)[:20]:  # the first readable frame file says it
+        try:
+            kind = _content_format(_read(path))
+        except _BAD:
             continue
-        if e.is_dir():
-            out[e.name] = Path(e.path)
-        elif e.name.endswith(".json"):
-            out.setdefault(e.name[:-5], Path(e.path))
-    return out
+        if kind in ("openpose", "aist", "mmpose"):
+            return kind
+        if kind == "empty":
+            return "mmpose"
+        raise AistppError("per-frame files of an unknown kind: expected OpenPose {'people': [...]}, AIST "
+                          "{'keypoints', 'detection_scores'} or MMPose [{'keypoints', 'keypoint_scores'}]", path)
+    return "openpose"  # no readable frame: nothing to tell (the reader reports the files)
 
 
 # ---- packing people into (F, P, J, 3) -----------------------------------------------------
@@ -188,72 +211,114 @@ def _coco_mean_confidence(kp: np.ndarray, joint_set: str) -> np.ndarray:
     return np.nan_to_num(conf, nan=0.0).mean(axis=-1).astype(np.float32)
 
 
-# ---- per-frame formats ----------------------------------------------------------------------
-def _per_frame(folder: Path, fmt: str):
-    suffix = OPENPOSE_SUFFIX if fmt == "openpose" else ".json"
-    entries = [(e.name, e.path) for e in os.scandir(folder) if e.name.endswith(suffix) and not e.name.startswith(".")]
-    frames: list[int] = []
-    person_frame: list[int] = []
-    rows: list = []
-    det: list = []
-    corrupt: list[Path] = []
-    paths: list[str] = []
-    width = 0
-    for name, path in entries:
-        try:
-            t = frame_of(name, suffix)
-        except ValueError:
-            continue  # not a frame file (no trailing number)
-        try:
-            data = _read(path)
-            if fmt == "openpose":
-                people = [p["pose_keypoints_2d"] for p in data["people"]]
-                scores = None
-            else:
-                scores = data["detection_scores"]
-                people = data["keypoints"]
-                if people and not isinstance(people[0], list):  # one flat list for all people
-                    n = len(people) // max(1, len(scores))
-                    people = [people[i * n:(i + 1) * n] for i in range(len(scores))]
-                elif people and isinstance(people[0][0], list):  # people x joints x 3
-                    people = [[v for j in p for v in j] for p in people]
-                if len(people) != len(scores):
-                    raise ValueError("keypoints and detection_scores differ in length")
-            for p in people:
-                if width == 0:
-                    width = len(p)
-                if len(p) != width:
-                    raise ValueError(f"a person has {len(p)} values, others {width}")
-        except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
-            corrupt.append(Path(path))
-            continue
-        frames.append(t)
-        paths.append(path)
-        person_frame.extend([t] * len(people))
-        rows.extend(people)
-        if scores is not None:
-            det.extend(scores)
-    return frames, paths, person_frame, rows, det, width, corrupt
+# ---- people of one parsed file -----------------------------------------------------------------
+def _flat(values) -> list:
+    """A person's keypoints, flat x, y, c (from flat, (J, 3) or (J, 2) + scores)."""
+    if values and isinstance(values[0], list):
+        return [v for j in values for v in j]
+    return list(values)
 
 
-def _results_list(path: Path):
+def _mmpose_people(instances) -> tuple[list, list]:
+    rows, det = [], []
+    for inst in instances:
+        xy, conf = inst["keypoints"], inst.get("keypoint_scores")
+        if conf is None:
+            rows.append(_flat(xy))
+        else:
+            if len(conf) != len(xy):
+                raise ValueError("keypoints and keypoint_scores differ in length")
+            rows.append([v for (x, y, *_), c in zip(xy, conf) for v in (x, y, c)])
+        s = inst.get("bbox_score", np.nan)
+        det.append(float(s[0] if isinstance(s, list) else s))
+    return rows, det
+
+
+def _frame_people(data, fmt: str) -> tuple[list, list | None]:
+    """(people as flat lists, their scores or None) of one per-frame file."""
+    if fmt == "openpose":
+        return [p["pose_keypoints_2d"] for p in data["people"]], None
+    if fmt == "mmpose":
+        return _mmpose_people(data)
+    scores = data["detection_scores"]
+    people = data["keypoints"]
+    if people and not isinstance(people[0], list):  # one flat list for all people
+        n = len(people) // max(1, len(scores))
+        people = [people[i * n:(i + 1) * n] for i in range(len(scores))]
+    else:
+        people = [_flat(p) for p in people]
+    if len(people) != len(scores):
+        raise ValueError("keypoints and detection_scores differ in length")
+    return people, list(scores)
+
+
+class _Collected:
+    """People gathered from a video's files: frame numbers, flat rows, scores, corrupt files."""
+
+    def __init__(self):
+        self.frames: list[int] = []
+        self.person_frame: list[int] = []
+        self.rows: list = []
+        self.det: list[float] = []
+        self.corrupt: list[Path] = []
+        self.width = 0
+
+    def add(self, frame: int, people: list, scores: list | None) -> None:
+        widths = {len(p) for p in people} | ({self.width} if self.width else set())
+        if len(widths) > 1:
+            raise ValueError(f"people have {sorted(widths)} values")
+        if people:
+            self.width = widths.pop()
+        self.frames.append(frame)
+        self.person_frame.extend([frame] * len(people))
+        self.rows.extend(people)
+        self.det.extend(scores if scores is not None else [np.nan] * len(people))
+
+
+def _per_frame(folder: Path, fmt: str) -> _Collected:
+    out = _Collected()
+    for name, path in frame_files(folder):
+        t = frame_number(name)
+        try:
+            people, scores = _frame_people(_read(path), fmt)
+            people = [np.asarray(p, np.float64).ravel() for p in people]  # numbers only
+            out.add(t, people, scores)
+        except _BAD:
+            out.corrupt.append(Path(path))
+    return out
+
+
+def _results_file(path: Path, fmt: str) -> _Collected:
+    """A results file of the whole video (COCO / AlphaPose / MMPose). Unreadable: an error."""
+    out = _Collected()
     try:
         data = _read(str(path))
+        if fmt == "mmpose":
+            frames = data["instance_info"] if isinstance(data, dict) else data
+            for i, fr in enumerate(frames):
+                if isinstance(fr, dict):  # the demo's instance_info: frame_id counts from 1
+                    f, inst = int(fr["frame_id"]) - (1 if isinstance(data, dict) else 0), fr["instances"]
+                else:  # a list of per-frame instance lists: the index is the frame
+                    f, inst = i, fr
+                rows, det = _mmpose_people(inst)
+                out.add(f, [np.asarray(r, np.float64).ravel() for r in rows], det)
+            return out
         if isinstance(data, dict):  # {"annotations": [...]} style
-            data = data.get("annotations", data.get("results"))
-        person_frame = [_image_frame(d["image_id"]) for d in data]
-        rows = [d["keypoints"] for d in data]
-        det = [float(d.get("score", np.nan)) for d in data]
-        width = len(rows[0]) if rows else 0
-        if any(len(r) != width for r in rows):
-            raise ValueError("people differ in their number of keypoints")
-    except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
-        return [], [], [], [], [], 0, [path]
-    return list(person_frame), [str(path)] * len(person_frame), person_frame, rows, det, width, []
+            data = data["annotations"]
+        by_frame: dict[int, tuple[list, list]] = {}
+        for d in data:
+            rows, det = by_frame.setdefault(_image_frame(d["image_id"]), ([], []))
+            rows.append(np.asarray(d["keypoints"], np.float64).ravel())
+            det.append(float(d.get("score", np.nan)))
+        for f, (rows, det) in sorted(by_frame.items()):
+            out.add(f, rows, det)
+    except _BAD as exc:
+        raise AistppError(f"not a valid {fmt} results file ({type(exc).__name__}: {exc})", path) from None
+    return out
 
 
 def _image_frame(image_id) -> int:
-    if isinstance(image_id, int):
+    if isinstance(image_id, int) and not isinstance(image_id, bool):
         return image_id
     m = _TRAILING_INT.search(os.path.splitext(str(image_id))[0])
     if m is None:
@@ -261,53 +326,97 @@ def _image_frame(image_id) -> int:
     return int(m.group(1))
 
 
-def _drop_non_numeric(frames, paths, person_frame, rows, det):
-    """Remove the frames (and their people) of files whose keypoints are not all numbers."""
-    def numeric(row) -> bool:
-        try:
-            np.asarray(row, np.float64)
-            return True
-        except (TypeError, ValueError):
-            return False
+def read_array(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, tuple[int, int] | None]:
+    """``.npy`` / ``.npz`` -> frame numbers (F,), keypoints (F, P, J, 3), scores (F, P) or None, image size."""
+    path = Path(path)
+    try:
+        if path.suffix == ".npy":
+            kp, scores, frames, size = np.load(path, allow_pickle=False), None, None, None
+        else:
+            with np.load(path, allow_pickle=False) as z:
+                keys = list(z.keys())
+                key = "keypoints" if "keypoints" in keys else keys[0] if len(keys) == 1 else None
+                if key is None:
+                    raise AistppError(f"no 'keypoints' array (found {keys})", path)
+                kp = z[key]
+                scores = z["scores"] if "scores" in keys else None
+                frames = z["frames"] if "frames" in keys else None
+                size = tuple(int(v) for v in z["image_size"].ravel()[:2]) if "image_size" in keys else None
+    except (OSError, ValueError, EOFError, TypeError, KeyError) as exc:
+        raise AistppError(f"not a readable numpy array file ({exc})", path) from None
+    if kp.dtype.kind not in "iuf" or kp.ndim not in (3, 4) or kp.shape[-1] != 3:
+        raise AistppError(f"keypoints must be numbers of shape (N, J, 3) or (N, P, J, 3), found {kp.shape} "
+                          f"{kp.dtype}", path)
+    kp = kp.astype(np.float32)
+    kp[~np.isfinite(kp)] = np.nan
+    if kp.ndim == 3:
+        kp = kp[:, None]
+    N, P = kp.shape[:2]
+    if scores is not None:
+        if scores.dtype.kind not in "iuf" or scores.size != N * P:
+            raise AistppError(f"scores must be {N} x {P} numbers, found {scores.shape} {scores.dtype}", path)
+        scores = scores.astype(np.float32).reshape(N, P)
+    if frames is None:
+        frames = np.arange(N, dtype=np.int64)
+    elif frames.dtype.kind not in "iu" or frames.size != N or len(np.unique(frames)) != N:
+        raise AistppError(f"frames must be {N} distinct integer frame numbers", path)
+    frames = np.asarray(frames, np.int64).ravel()
+    return frames, kp, scores, size
 
-    bad = {t for t, r in zip(person_frame, rows) if not numeric(r)}
-    keep = [i for i, t in enumerate(person_frame) if t not in bad]
-    where = dict(zip(frames, paths))
-    return ([t for t in frames if t not in bad], [person_frame[i] for i in keep], [rows[i] for i in keep],
-            [det[i] for i in keep] if det else det, sorted({Path(where[t]) for t in bad}))
+
+# ---- one video ------------------------------------------------------------------------------
+def _name_set(count: int, kp: np.ndarray, joint_set: str | None, entry: Path) -> tuple[str, str]:
+    if joint_set is None:
+        return detect_joint_set(count, kp, str(entry))
+    s = named_set(joint_set)
+    if len(s) != count:
+        raise AistppError(f"people have {count} keypoints, --joint-set {s.name} has {len(s)}", entry)
+    return s.name, "named (--joint-set)"
 
 
-def read_video(entry: Path, fmt: Format = "auto") -> VideoDetections:
-    """Read every detection of one video (a folder of per-frame files or one results file)."""
+def read_video(entry: Path, fmt: Format = "auto", joint_set: str | None = None) -> VideoDetections:
+    """Read every detection of one video (a folder of per-frame files or one file).
+
+    ``joint_set``: the set's name (``aistpp.core.joint_sets``), else settled from the data.
+    """
     entry = Path(entry)
     if fmt == "auto":
         fmt = detect_format(entry)
-    if fmt in ("coco", "alphapose"):
-        path = entry / ALPHAPOSE_FILE if entry.is_dir() else entry
-        frames, paths, person_frame, rows, det, width, corrupt = _results_list(path)
-    else:
+    size = None
+    if fmt == "array":
+        frames, kp4, sc, size = read_array(entry)
+        count = kp4.shape[2]
+        flat = kp4.reshape(-1, count, 3)
+        name, how = _name_set(count, flat, joint_set, entry)
+        kp4 = _clean(kp4.copy())
+        if sc is None:
+            sc = _coco_mean_confidence(kp4.reshape(-1, count, 3), name).reshape(kp4.shape[:2])
+        sc = np.where(np.isfinite(kp4[..., :2]).any((-1, -2)), sc, np.nan).astype(np.float32)
+        return VideoDetections(frames, kp4, sc, name, fmt, [], True, size, how)
+    if fmt in PER_FRAME:
         if not entry.is_dir():
             raise AistppError(f"expected a folder of per-frame {fmt} JSON files", entry)
-        frames, paths, person_frame, rows, det, width, corrupt = _per_frame(entry, fmt)
-    if rows:
-        if width % 3:
-            raise AistppError(f"people have {width} values, not a multiple of 3 (x, y, c)", entry)
-        joint_set, used = joint_set_of(width // 3, entry)
-        try:
-            values = np.asarray(rows, np.float64)
-        except (TypeError, ValueError):  # a file with non-numbers: drop its frame, report it
-            frames, person_frame, rows, det, bad = _drop_non_numeric(frames, paths, person_frame, rows, det)
-            corrupt += bad
-            values = np.asarray(rows, np.float64).reshape(len(rows), width)
-        kp = _clean(values.reshape(len(rows), width // 3, 3)[:, :used])
+        got = _per_frame(entry, fmt)
     else:
-        joint_set, used = ("body25" if fmt == "openpose" else "coco17"), 0
-        kp = np.zeros((0, len(JOINT_SETS[joint_set]), 3), np.float32)
-    mean_conf = _coco_mean_confidence(kp, joint_set)
-    if fmt == "openpose":
-        scores = mean_conf
-    else:  # a result without a score gets the OpenPose rule
-        scores = np.asarray(det, np.float32).reshape(-1)
-        scores = np.where(np.isfinite(scores), scores, mean_conf)
-    ts, kp, sc = pack(np.asarray(frames, np.int64), np.asarray(person_frame, np.int64), kp, scores)
-    return VideoDetections(ts, kp, sc, joint_set, fmt, sorted(corrupt))
+        path = entry / ALPHAPOSE_FILE if entry.is_dir() and fmt == "alphapose" else entry
+        if not path.is_file():
+            raise AistppError(f"expected one {fmt} results file", path)
+        got = _results_file(path, fmt)
+    if got.rows:
+        if got.width % 3:
+            raise AistppError(f"people have {got.width} values, not a multiple of 3 (x, y, c)", entry)
+        count = got.width // 3
+        kp = _clean(np.asarray(got.rows, np.float64).reshape(len(got.rows), count, 3))
+        name, how = _name_set(count, kp, joint_set, entry)
+    else:
+        name, how = (named_set(joint_set).name if joint_set else "coco17"), "no people"
+        kp = np.zeros((0, len(JOINT_SETS[name]), 3), np.float32)
+    mean_conf = _coco_mean_confidence(kp, name)
+    scores = np.asarray(got.det, np.float32).reshape(-1)
+    scores = np.where(np.isfinite(scores), scores, mean_conf)  # no score (OpenPose): the mean confidence
+    ts, kp, sc = pack(np.asarray(got.frames, np.int64), np.asarray(got.person_frame, np.int64), kp, scores)
+    return VideoDetections(ts, kp, sc, name, fmt, sorted(got.corrupt), fmt != "aist", size, how)
+
+
+__all__ = ["COCO17", "FORMATS", "VideoDetections", "detect_format", "frame_number", "pack", "read_video",
+           "to_coco17"]

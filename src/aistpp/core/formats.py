@@ -104,7 +104,10 @@ def load_keypoints2d(path: str | Path, num_views: int | None = None) -> dict:
     """Read ``keypoints2d/<seq>.pkl``.
 
     Returns ``keypoints2d`` (V, N, J, 3) float32 px + confidence (NaN missing),
-    ``det_scores`` (V, N) float32, ``timestamps`` (N,) int64, plus any extra keys.
+    ``det_scores`` (V, N) float32, ``timestamps`` (N,) int64, plus any extra keys; the extra
+    keys aistpp writes are checked when present: ``view_names`` list[str] (V,), ``image_sizes``
+    int64 (V, 2) [width, height] px (0 = unknown), ``joint_set`` str, ``keypoints2d_full``
+    float32 (V, N, J_full, 3).
     """
     path = Path(path)
     data = _load_dict(path, KP2D_KEYS, "keypoints2d")
@@ -120,12 +123,37 @@ def load_keypoints2d(path: str | Path, num_views: int | None = None) -> dict:
         raise AistppError(f"'timestamps' must be {N} finite numbers, found shape {ts.shape}", path)
     out = dict(data)
     out.update(keypoints2d=kp, det_scores=scores, timestamps=ts.astype(np.int64))
+    if "view_names" in data:
+        names = data["view_names"]
+        if (not isinstance(names, (list, tuple)) or len(names) != V or not all(isinstance(n, str) for n in names)
+                or len(set(names)) != V):
+            raise AistppError(f"'view_names' must be {V} distinct names", path)
+        out["view_names"] = [str(n) for n in names]
+    if "image_sizes" in data:
+        sizes = _array(path, data, "image_sizes", 2, (2,), np.float64)
+        if sizes.shape != (V, 2) or np.isnan(sizes).any() or (sizes < 0).any() or (sizes != np.round(sizes)).any():
+            raise AistppError(f"'image_sizes' must be {V} x [width, height] whole pixels", path)
+        out["image_sizes"] = sizes.astype(np.int64)
+    if "joint_set" in data and not isinstance(data["joint_set"], str):
+        raise AistppError("'joint_set' must be a name", path)
+    if "keypoints2d_full" in data:
+        full = _array(path, data, "keypoints2d_full", 4, (3,))
+        if full.shape[:2] != (V, N):
+            raise AistppError(f"'keypoints2d_full' has shape {full.shape}, expected ({V}, {N}, J, 3)", path)
+        out["keypoints2d_full"] = full
     return out
 
 
 def save_keypoints2d(path: str | Path, keypoints2d: np.ndarray, det_scores: np.ndarray, timestamps: np.ndarray,
                      overwrite: bool = True, **extra: Any) -> None:
-    """Write ``keypoints2d`` (V, N, J, 3), ``det_scores`` (V, N), ``timestamps`` (N,)."""
+    """Write ``keypoints2d`` (V, N, J, 3), ``det_scores`` (V, N), ``timestamps`` (N,) and ``extra``
+    keys (``view_names`` as a list of str, ``image_sizes`` as int64 (V, 2); see ``load_keypoints2d``)."""
+    if "view_names" in extra:
+        extra["view_names"] = [str(n) for n in extra["view_names"]]
+    if "image_sizes" in extra:
+        extra["image_sizes"] = np.asarray(extra["image_sizes"], np.int64).reshape(-1, 2)
+    if "keypoints2d_full" in extra:
+        extra["keypoints2d_full"] = np.asarray(extra["keypoints2d_full"], np.float32)
     obj = {
         "keypoints2d": np.asarray(keypoints2d, np.float32),
         "det_scores": np.asarray(det_scores, np.float32),

@@ -1,30 +1,36 @@
-"""Preprocess: per-frame 2D detections of every view -> one ``keypoints2d/<seq>.pkl`` per sequence.
+"""Preprocess: the detections of every view -> one ``keypoints2d/<seq>.pkl`` per sequence.
 
-Pure functions: ``select_dancer`` (keep one person per frame, stable over time) and
-``assemble_views`` (union of timestamps, one NaN slot per missing frame or view). The job
-``preprocess_sequence`` reads a sequence's detections (``aistpp.core.detections``), calls them
-and writes ``<save_dir>/<seq>.pkl`` atomically; ``run_preprocess`` maps it over sequences.
+Where the detections are (``aistpp.core.detection_layout``: flat AIST names, ``<sequence>/<view>/``,
+``<view>/`` for one sequence, or a TOML listing), how each file is read and which joint set it
+holds (``aistpp.core.detections``, ``aistpp.core.joint_sets``) and which person is the dancer
+(``aistpp.core.people``) are decided elsewhere; this module puts the views of a sequence together:
+``assemble_views`` (frames on one time line, one NaN slot per missing frame or view),
+``preprocess_sequence`` (the job) and ``run_preprocess``.
 
 Output keys: ``keypoints2d`` (V, N, 17, 3) float32 px + confidence, NaN where missing;
-``det_scores`` (V, N) float32, 0 where no person; ``timestamps`` (N,) int64; ``joint_set``
-``"coco17"``; with ``joints="native"`` also ``keypoints2d_native`` (V, N, J, 3) and
-``joint_set_native`` (e.g. ``"body25"``).
+``det_scores`` (V, N) float32, 0 where no person; ``timestamps`` (N,) int64; ``view_names``
+list[str] (V,) as the detections (or the setting's cameras) name them; ``image_sizes`` int (V, 2)
+[width, height] px (0, 0 where unknown); ``joint_set`` the source set's name; and, when that set
+has points beyond COCO-17, ``keypoints2d_full`` (V, N, J, 3) float32 in its own order.
+Frame-numbered formats (all but ``aist``) fill gaps: frames 0..last of every view, NaN where a
+view has no file.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
-import warnings
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
+from pydantic import Field, field_validator
 
 from aistpp.core import formats
-from aistpp.core.detections import Format, read_video, to_coco17, video_entries
-from aistpp.core.joints import JOINT_SETS
-from aistpp.core.names import AIST_VIEWS, check_name, split_video_name
+from aistpp.core.detection_layout import RigLayout, find_layout, find_video
+from aistpp.core.detections import Format, VideoDetections, read_video, to_coco17
+from aistpp.core.joint_sets import REGISTRY, joint_set as named_set
+from aistpp.core.names import AIST_VIEWS, check_name
+from aistpp.core.people import Policy, best_scored, choose, pick, switches
 from aistpp.core.runner import RunOptions, RunReport, run_jobs
 from aistpp.errors import AistppError
 
@@ -32,104 +38,16 @@ log = logging.getLogger(__name__)
 MAX_LISTED_CORRUPT = 20
 
 
-# ---- tracking -------------------------------------------------------------------------------
-def person_centres(keypoints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(F, P, J, 3) px -> centres (F, P, 2) px (mean of found joints) and sizes (F, P) px
-    (larger side of the joints' bounding box, at least 1; NaN for an empty slot)."""
-    xy = keypoints[..., :2]
-    with warnings.catch_warnings():  # all-NaN people: 'mean of empty slice'
-        warnings.simplefilter("ignore", RuntimeWarning)
-        centre = np.nanmean(xy, axis=-2)
-        extent = np.nanmax(xy, axis=-2) - np.nanmin(xy, axis=-2)
-        size = np.maximum(np.nanmax(extent, axis=-1), 1.0)
-    return centre, size
-
-
-def _jump(ca: np.ndarray, sa: np.ndarray, cb: np.ndarray, sb: np.ndarray) -> np.ndarray:
-    """Cost of going from people a (..., Pa) to people b (..., Pb): centre distance in person sizes."""
-    d = np.linalg.norm(ca[..., :, None, :] - cb[..., None, :, :], axis=-1)
-    d = d / np.maximum(sa[..., :, None], sb[..., None, :])
-    return np.nan_to_num(d, nan=1.0)
-
-
-def select_dancer(keypoints: np.ndarray, scores: np.ndarray, score_weight: float = 1.0) -> np.ndarray:
-    """Choose one person per frame, favouring high scores and small jumps between frames.
-
-    ``keypoints`` (F, P, J, 3) px, ``scores`` (F, P) (NaN = no person). Returns (F,) int, the
-    chosen slot or -1 for a frame without people.
-
-    The choice minimises, over the whole video, sum(-score_weight * score) + sum(jump), jump =
-    centre distance / person size between the people chosen in consecutive frames with people
-    (Viterbi). A frame with one person fixes the choice, so the problem splits at such frames
-    and only runs of frames with several people are solved: a passer-by who outscores the
-    dancer for a frame or two costs two jumps and is not taken. (A frame where only a
-    passer-by is found keeps that person: one candidate is never refused.)
-    """
-    F = len(scores)
-    present = np.isfinite(scores)
-    count = present.sum(axis=1)
-    choice = np.full(F, -1, np.int64)
-    rows = np.flatnonzero(count > 0)  # frames with people, in order
-    if len(rows) == 0:
-        return choice
-    best = np.argmax(np.where(present, scores, -np.inf), axis=1)
-    choice[rows] = best[rows]
-    multi = count[rows] > 1
-    if not multi.any():
-        return choice
-    M, P = len(rows), scores.shape[1]
-    unary = np.where(present, -score_weight * np.nan_to_num(scores), np.inf)[rows]  # (M, P)
-    # Jump costs between consecutive frames with people where one of them has several: (M-1, P, P).
-    near = multi.copy()
-    near[1:] |= multi[:-1]
-    near[:-1] |= multi[1:]
-    centre, size = np.zeros((M, P, 2)), np.ones((M, P))
-    centre[near], size[near] = person_centres(keypoints[rows[near]])
-    pairs = np.flatnonzero(multi[:-1] | multi[1:])
-    trans = np.zeros((max(M - 1, 0), P, P))
-    trans[pairs] = _jump(centre[pairs], size[pairs], centre[pairs + 1], size[pairs + 1])
-    cost = unary.copy()  # add the anchors: the single person before / after each run
-    single = ~multi
-    into = np.flatnonzero(multi[1:] & single[:-1]) + 1  # run starts with an anchor before
-    cost[into] += trans[into - 1, choice[rows[into - 1]], :]
-    out = np.flatnonzero(multi[:-1] & single[1:])  # run ends with an anchor after
-    cost[out] += trans[out, :, choice[rows[out + 1]]]
-    edges = np.diff(np.concatenate([[0], multi.astype(np.int8), [0]]))
-    starts, stops = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
-    short = stops - starts == 1  # one-frame runs: no chain, decide all at once
-    choice[rows[starts[short]]] = np.argmin(cost[starts[short]], axis=1)
-    for a, b in zip(starts[~short], stops[~short]):  # Viterbi over each longer run
-        back = np.zeros((b - a, cost.shape[1]), np.int64)
-        acc = cost[a]
-        cols = np.arange(cost.shape[1])
-        for i in range(1, b - a):
-            total = acc[:, None] + trans[a + i - 1]
-            back[i] = np.argmin(total, axis=0)
-            acc = total[back[i], cols] + cost[a + i]
-        k = int(np.argmin(acc))
-        for i in range(b - a - 1, -1, -1):
-            choice[rows[a + i]] = k
-            k = back[i, k]
-    return choice
-
-
-def pick(keypoints: np.ndarray, scores: np.ndarray, choice: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(F, P, J, 3), (F, P), (F,) -> the chosen (F, J, 3) and scores (F,) (NaN / 0 where -1)."""
-    idx = np.maximum(choice, 0)
-    kp = np.take_along_axis(keypoints, idx[:, None, None, None], axis=1)[:, 0].copy()
-    sc = np.take_along_axis(scores, idx[:, None], axis=1)[:, 0].copy()
-    kp[choice < 0] = np.nan
-    sc[choice < 0] = 0.0
-    return kp, np.nan_to_num(sc, nan=0.0)
-
-
 def assemble_views(timestamps: list[np.ndarray | None], keypoints: list[np.ndarray | None],
-                   scores: list[np.ndarray | None], num_joints: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                   scores: list[np.ndarray | None], num_joints: int,
+                   fill: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-view (F_v,) timestamps, (F_v, J, 3) keypoints and (F_v,) scores (None = missing view)
     -> (V, N, J, 3) float32 keypoints (NaN where a view lacks a frame), (V, N) scores (0 there)
-    and the (N,) union of timestamps."""
+    and the (N,) union of timestamps (with ``fill``: every frame number 0..last)."""
     present = [t for t in timestamps if t is not None and len(t)]
     ts = np.unique(np.concatenate(present)) if present else np.zeros(0, np.int64)
+    if fill and len(ts):
+        ts = np.arange(max(0, int(ts[-1])) + 1, dtype=np.int64) if ts[0] >= 0 else ts
     V, N = len(timestamps), len(ts)
     kp = np.full((V, N, num_joints, 3), np.nan, np.float32)
     sc = np.zeros((V, N), np.float32)
@@ -146,82 +64,148 @@ def assemble_views(timestamps: list[np.ndarray | None], keypoints: list[np.ndarr
 class PreprocessConfig(RunOptions):
     """Options of ``aistpp preprocess`` (plus the shared runner options)."""
 
-    keypoints_dir: Path
+    keypoints_dir: Path  # a folder in one of the understood layouts, or a TOML listing
     save_dir: Path
     anno_dir: Path | None = None
+    video_dir: Path | None = None  # the videos' sizes become image_sizes
     sequence_names: list[str] | None = None
+    sequence_name: str | None = None  # the one sequence of a <view>/ layout (default: the folder's name)
+    setting: str | None = None  # camera setting for sequences mapping.txt does not list
     format: Format = "auto"
-    joints: Literal["coco17", "native"] = "coco17"
-    tracking: bool = True
+    joint_set: str | None = None  # default: settled from the data (by count / geometry), never guessed
+    person: Policy = "track"
+    person_index: int = Field(0, ge=0)
+    tracking: bool = True  # False: the best-scored person of each frame (the same as person="best")
+    image_size: dict[str, tuple[int, int]] | None = None  # {view or "*": (w, h)}
+
+    @field_validator("joint_set")
+    @classmethod
+    def _known_set(cls, v):
+        return None if v is None else named_set(v).name
+
+    @field_validator("image_size", mode="before")
+    @classmethod
+    def _sizes(cls, v):
+        """``"1080x1920"`` (every view) or ``"cam01=1080x1920,cam02=1088x1920"`` -> {view: (w, h)}."""
+        if v is None or isinstance(v, dict):
+            return v
+        out = {}
+        for item in ([v] if isinstance(v, str) else v):
+            for part in str(item).split(","):
+                view, _, wh = part.strip().rpartition("=")
+                try:
+                    w, h = (int(x) for x in wh.lower().split("x"))
+                except ValueError:
+                    raise ValueError(f"image size {part.strip()!r}: expected WIDTHxHEIGHT or VIEW=WIDTHxHEIGHT") from None
+                if w <= 0 or h <= 0:
+                    raise ValueError(f"image size {part.strip()!r} must be positive")
+                out[view or "*"] = (w, h)
+        return out
 
 
-def sequence_views(seq: str, found: list[str], anno_dir: Path | None) -> list[str]:
-    """The view order of ``seq``: its setting's cameras (with ``anno_dir``), else c01..c09 when
-    the found views are AIST views, else the found views sorted."""
+def layout(config: PreprocessConfig) -> RigLayout:
+    return find_layout(config.keypoints_dir, config.sequence_name)
+
+
+def sequence_views(seq: str, found: list[str], anno_dir: Path | None, setting: str | None = None,
+                   scheme: str = "aist") -> tuple[list[str], str | None]:
+    """(view order, camera setting) of ``seq``: its setting's cameras (``anno_dir`` with the
+    sequence in mapping.txt, or ``setting``), else c01..c09 for a flat AIST layout of AIST
+    views, else the found views sorted."""
     if anno_dir is not None:
         from aistpp.core.dataset import AISTDataset
 
         ds = AISTDataset(anno_dir)
-        if seq in ds.mapping:
-            return list(ds.load_cameras(seq).names)
-    if all(v in AIST_VIEWS for v in found):
-        return list(AIST_VIEWS)
-    return sorted(found)
-
-
-def group_videos(keypoints_dir: Path) -> dict[str, dict[str, Path]]:
-    """{sequence: {view: entry}} for the videos under ``keypoints_dir`` (unparseable names skipped)."""
-    out: dict[str, dict[str, Path]] = {}
-    for name, entry in video_entries(keypoints_dir).items():
-        try:
-            seq, view = split_video_name(name)
-        except AistppError:
-            continue
-        out.setdefault(seq, {})[view] = entry
-    return out
+        cams = ds.layout.folder("cameras", must_exist=False)
+        mapped = (cams / "mapping.txt").is_file() and seq in ds.mapping
+        name = ds.mapping[seq] if mapped else setting
+        if name is not None:
+            rig = ds.load_cameras(name)
+            if not set(found) & set(rig.names):
+                raise AistppError(f"{seq}: the detections' views {sorted(found)} are none of the cameras of setting "
+                                  f"{name!r} {list(rig.names)}: name the view folders after the cameras",
+                                  cams / f"{name}.json")
+            return list(rig.names), name
+    if scheme == "aist" and all(v in AIST_VIEWS for v in found):
+        return list(AIST_VIEWS), setting
+    return sorted(found), setting
 
 
 def output_path(name: str, config: PreprocessConfig) -> Path:
     return config.save_dir / f"{check_name(name)}.pkl"
 
 
+def image_sizes(seq: str, views: list[str], dets: list[VideoDetections | None], rig: RigLayout,
+                config: PreprocessConfig) -> tuple[np.ndarray, list[str]]:
+    """(V, 2) int [w, h] per view and where each came from: --image-size, the TOML, the detector
+    file, the video (--video-dir), else unknown (0, 0)."""
+    from aistpp.core.video import probe
+
+    sizes = np.zeros((len(views), 2), np.int64)
+    source = []
+    given = config.image_size or {}
+    listed = rig.image_sizes.get(seq, {})
+    for v, (view, d) in enumerate(zip(views, dets)):
+        wh, src = given.get(view, given.get("*")), "option"
+        if wh is None:
+            wh, src = listed.get(view), "toml"
+        if wh is None and d is not None and d.image_size:
+            wh, src = d.image_size, "detector"
+        if wh is None and config.video_dir is not None:
+            path = find_video(config.video_dir, seq, view)
+            if path is not None:
+                wh, src = probe(path).size, "video"
+        if wh is None:
+            wh, src = (0, 0), "unknown"
+        sizes[v] = wh
+        source.append(src)
+    return sizes, source
+
+
 def preprocess_sequence(name: str, config: PreprocessConfig) -> dict:
     """Read the detections of every view of ``name``, keep one dancer, write the pickle."""
-    found = group_videos(config.keypoints_dir).get(name, {})
+    rig = layout(config)
+    found = rig.sequences.get(name, {})
     if not found:
-        raise AistppError(f"no detections for sequence {name} (expected <video>/ folders or <video>.json files)",
+        raise AistppError(f"no detections for sequence {name} (layout {rig.scheme}: sequences "
+                          f"{', '.join(sorted(rig.sequences)[:5])}{' ...' if len(rig.sequences) > 5 else ''})",
                           config.keypoints_dir)
-    views = sequence_views(name, list(found), config.anno_dir)
-    per_view = [read_video(found[v], config.format) if v in found else None for v in views]
+    views, setting = sequence_views(name, list(found), config.anno_dir, config.setting or rig.settings.get(name),
+                                    rig.scheme)
+    per_view = [read_video(found[v], config.format, config.joint_set) if v in found else None for v in views]
     per_view = [d if d is not None and (len(d.timestamps) or d.corrupt) else None for d in per_view]
     if all(d is None for d in per_view):
         raise AistppError(f"no detection files for sequence {name} in its view folders", config.keypoints_dir)
-    sets = {d.joint_set for d in per_view if d is not None and np.isfinite(d.scores).any()}
-    if config.joints == "native" and len(sets) > 1:
-        raise AistppError(f"views of {name} hold different joint sets {sorted(sets)}; use --joints coco17",
-                          config.keypoints_dir)
-    native_set = sets.pop() if sets else next(d.joint_set for d in per_view if d is not None)
-    num_native = len(JOINT_SETS[native_set])
-    ts, kp_native, kp_coco, sc = [], [], [], []
-    overrides = 0
-    for d in per_view:
+    seen = [d for d in per_view if d is not None and np.isfinite(d.scores).any()]
+    sets = {d.joint_set for d in seen}
+    if len(sets) > 1:  # views from different detectors: COCO-17 is what they share
+        log.info("%s: views hold different joint sets (%s): keypoints2d only, no keypoints2d_full", name,
+                 ", ".join(f"{v}: {d.joint_set}" for v, d in zip(views, per_view) if d is not None))
+        set_name = "coco17"
+    else:
+        set_name = sets.pop() if sets else next(d.joint_set for d in per_view if d is not None)
+    full_set = REGISTRY[set_name]
+    sizes, size_source = image_sizes(name, views, per_view, rig, config)
+    policy = "best" if not config.tracking and config.person == "track" else config.person
+    ts, kp_full, kp_coco, sc = [], [], [], []
+    changes = overrides = 0
+    for v, d in enumerate(per_view):
         if d is None:
-            ts.append(None), kp_native.append(None), kp_coco.append(None), sc.append(None)
+            ts.append(None), kp_full.append(None), kp_coco.append(None), sc.append(None)
             continue
-        present = np.isfinite(d.scores)
-        best = np.where(present.any(1), np.argmax(np.where(present, d.scores, -np.inf), 1), -1)
-        choice = select_dancer(d.keypoints, d.scores) if config.tracking else best
-        overrides += int(np.count_nonzero(choice != best))  # frames where tracking beat the score
+        choice = choose(d.keypoints, d.scores, policy, config.person_index, tuple(sizes[v]))
+        changes += switches(d.keypoints, choice)
+        overrides += int(np.count_nonzero(choice != best_scored(d.scores)))  # frames not on the best score
         k, s = pick(d.keypoints, d.scores, choice)
         coco = to_coco17(k, d.joint_set)
-        if k.shape[1] != num_native:  # a view where nobody was found: NaN in the native set
-            k = np.full((len(k), num_native, 3), np.nan, np.float32)
-        ts.append(d.timestamps), kp_native.append(k), kp_coco.append(coco), sc.append(s)
-    keypoints2d, det_scores, timestamps = assemble_views(ts, kp_coco, sc, 17)
-    extra: dict = {"joint_set": "coco17"}
-    if config.joints == "native":
-        native, _, _ = assemble_views(ts, kp_native, sc, num_native)
-        extra.update(keypoints2d_native=native, joint_set_native=native_set)
+        if d.joint_set != set_name:  # nobody found in this view, or mixed sets: NaN / COCO in the full set
+            k = coco if set_name == "coco17" else np.full((len(k), len(full_set), 3), np.nan, np.float32)
+        ts.append(d.timestamps), kp_full.append(k), kp_coco.append(coco), sc.append(s)
+    fill = all(d.frame_numbers for d in per_view if d is not None)
+    keypoints2d, det_scores, timestamps = assemble_views(ts, kp_coco, sc, 17, fill)
+    extra: dict = {"view_names": list(views), "image_sizes": sizes, "joint_set": set_name}
+    if full_set.beyond_coco:
+        extra["keypoints2d_full"], _, _ = assemble_views(ts, kp_full, sc, len(full_set), fill)
     formats.save_keypoints2d(output_path(name, config), keypoints2d, det_scores, timestamps, **extra)
     corrupt = [str(p) for d in per_view if d is not None for p in d.corrupt]
     missing = [v for v, d in zip(views, per_view) if d is None]
@@ -229,36 +213,41 @@ def preprocess_sequence(name: str, config: PreprocessConfig) -> dict:
         log.info("%s: view %s has no detections; its slot is NaN", name, v)
     for p in corrupt[:MAX_LISTED_CORRUPT]:
         log.info("%s: unreadable detection file treated as a missing frame", p)
+    hows = sorted({d.joint_set_how for d in seen})
     return {
         "frames": int(len(timestamps)),
         "views": f"{len(views) - len(missing)}/{len(views)}",
+        "view_names": list(views),
         "view_frames": int(sum(len(d.timestamps) for d in per_view if d is not None) + len(corrupt)),
         "format": ",".join(sorted({d.format for d in per_view if d is not None})),
-        "joint_set": native_set,
+        "layout": rig.scheme,
+        "setting": setting or "",
+        "joint_set": set_name if len({d.joint_set for d in seen}) < 2 else "mixed: " + ",".join(sorted({d.joint_set for d in seen})),
+        "joint_set_how": "; ".join(hows),
+        "image_sizes": {v: f"{w}x{h} ({src})" for v, (w, h), src in zip(views, sizes.tolist(), size_source)},
         "missing_views": missing,
         "extra_views": sorted(set(found) - set(views)),  # detections of views the cameras lack: unused
         "corrupt": len(corrupt),
         "corrupt_files": corrupt[:MAX_LISTED_CORRUPT],
+        "person": policy,
+        "switches": changes,
         "overrides": overrides,
     }
 
 
 def select_sequences(config: PreprocessConfig) -> list[str]:
-    """``sequence_names``, else the ``split``'s, else every sequence with detections, else those of
-    mapping.txt; with ``anno_dir``, sequences on its ignore list are left out unless ``include_ignored``."""
+    """``sequence_names``, else the ``split``'s, else every sequence with detections; with
+    ``anno_dir``, sequences on its ignore list are left out unless ``include_ignored``."""
     if config.sequence_names:
         return [check_name(n) for n in dict.fromkeys(config.sequence_names)]
-    found = sorted(group_videos(config.keypoints_dir))
+    found = sorted(layout(config).sequences)
     if config.anno_dir is not None:
         from aistpp.core.dataset import AISTDataset
 
         return AISTDataset(config.anno_dir).select(None, config.split, config.include_ignored, found or None)
     if config.split:
         raise AistppError("--split needs --anno-dir (the splits/ folder is in the annotation folder)")
-    if found:
-        return found
-    raise AistppError("no detections found (expected one <video> folder or <video>.json per view)",
-                      config.keypoints_dir)
+    return found
 
 
 def run_preprocess(config: PreprocessConfig) -> RunReport:
