@@ -393,7 +393,7 @@ def read_video(entry: Path, fmt: Format = "auto", joint_set: str | None = None) 
             sc = _coco_mean_confidence(kp4.reshape(-1, count, 3), name).reshape(kp4.shape[:2])
         sc = np.where(np.isfinite(kp4[..., :2]).any((-1, -2)), sc, np.nan).astype(np.float32)
         return VideoDetections(frames, kp4, sc, name, fmt, [], True, size, how)
-    if fmt in PER_FRAME:
+    if fmt in PER_FRAME and not (fmt == "mmpose" and entry.is_file()):  # MMPose: frames, or one file
         if not entry.is_dir():
             raise AistppError(f"expected a folder of per-frame {fmt} JSON files", entry)
         got = _per_frame(entry, fmt)
