@@ -173,7 +173,8 @@ from aistpp.core.draw import BONE_COLORS, JOINT_COLORS, draw_named_skeleton, dra
 from aistpp.core.joints import COCO_BONES, COCO_SIDE  # noqa: E402
 from aistpp.core.rig import aist_like_ring  # noqa: E402
 from aistpp.core.video import annotation_frames  # noqa: E402
-from aistpp.pipeline.vis import VisConfig, run_vis, vis_video  # noqa: E402
+from aistpp.pipeline.vis import VisConfig, grid_layout, run_vis, vis_video  # noqa: E402
+import cv2  # noqa: E402
 
 SEQ = "gWA_sFM_cAll_d27_mWA2_ch21"
 N = 12
@@ -609,3 +610,59 @@ def test_vis_mesh_on_synth_body(synth_data_videos, tmp_path):
         assert inner.sum() > 500
         assert changed[inner].mean() > 0.98
         assert changed[~outer].mean() < 0.002
+
+
+# ---- own rigs: free names, detections drawn on their own video's pixels ---------------------------
+def _blob_centre(frame, bg, around, r=9):
+    """Centroid (x, y) of the luma difference between ``frame`` and ``bg`` near ``around``."""
+    x0, y0 = np.round(around).astype(int)
+    luma = lambda im: im.astype(float) @ [0.114, 0.587, 0.299]  # noqa: E731  (BGR)
+    d = np.clip(luma(frame) - luma(bg), 0, None)[y0 - r:y0 + r + 1, x0 - r:x0 + r + 1]
+    d[d < 8] = 0
+    yy, xx = np.mgrid[y0 - r:y0 + r + 1, x0 - r:x0 + r + 1]
+    return np.array([(d * xx).sum() / d.sum(), (d * yy).sum() / d.sum()])
+
+
+@pytest.mark.parametrize("views", [["cam01"], "all"])
+def test_vis_2d_lands_on_the_detections_when_the_camera_says_another_size(tmp_path, views):
+    """Cameras say 648 px wide, the videos (and the detector) 640 and 400: each joint is drawn
+    within 0.5 px of the detector's point (not rescaled to the camera's size); names cam01/cam02
+    and the sequence 'take1' flow unchanged."""
+    rig = aist_like_ring(num_views=2, size=(648, 360), focal=500, names=("cam01", "cam02"))
+    sizes = [(640, 360), (400, 360)]
+    n = 4
+    pts = np.full((2, n, 17, 3), np.nan, np.float32)
+    pts[0, :, 0] = [600.3, 200.7, 1.0]  # one joint per view (nose), off-centre
+    pts[1, :, 0] = [310.6, 90.2, 1.0]
+    anno = tmp_path / "anno"
+    # the file lists the views in another order than the cameras: matched by name
+    formats.save_keypoints2d(anno / "keypoints2d" / "take1.pkl", pts[::-1], np.ones((2, n)), np.arange(n),
+                             view_names=["cam02", "cam01"], image_sizes=np.array(sizes[::-1]), joint_set="coco17")
+    formats.save_cameras(anno / "cameras" / "studio.json", rig)
+    formats.write_mapping(anno / "cameras" / "mapping.txt", {"take1": "studio"})
+    bgs = []
+    for v, (name, size) in enumerate(zip(rig.names, sizes)):
+        bg = np.full((size[1], size[0], 3), 90, np.uint8)
+        bgs.append(bg)
+        with VideoWriter(tmp_path / "videos" / "take1" / f"{name}.mp4", fps=60, size=size) as w:
+            for _ in range(n):
+                w.write(bg)
+    cfg = VisConfig(anno_dir=anno, video_dir=tmp_path / "videos", save_dir=tmp_path / "out", video_name="take1",
+                    views=views, mode="2d", quiet=True)
+    report = run_vis(cfg)
+    assert report.count("done") == 1, report.items[0].error
+    if views == "all":
+        _, frames = decode(tmp_path / "out" / "take1.mp4")
+        cols, rows, tw, th = grid_layout(2, sizes[0])
+        for v in range(2):  # each view's tile: its video resized to the tile, the point with it
+            want = pts[v, 0, 0, :2] * [tw / sizes[v][0], th / sizes[v][1]] + [tw * v, 0]
+            tile = cv2.resize(bgs[v], (tw, th), interpolation=cv2.INTER_AREA)
+            canvas = np.full_like(frames[1], 48)
+            canvas[:th, tw * v:tw * (v + 1)] = tile
+            assert np.abs(_blob_centre(frames[1], canvas, want, 5) - want).max() < 0.5, v
+    else:
+        assert report.items[0].name == "take1_cam01" and not report.items[0].info["warnings"]
+        _, frames = decode(tmp_path / "out" / "take1_cam01.mp4")
+        assert frames[0].shape == (360, 640, 3)
+        got = _blob_centre(frames[2], bgs[0], pts[0, 0, 0, :2])
+        assert np.abs(got - pts[0, 0, 0, :2]).max() < 0.5, got  # 648/640 would move it 7.5 px

@@ -21,7 +21,7 @@ def command(
     video_dir: VideoDir = None,
     smpl_dir: SmplDir = None,
     save_dir: SaveDir = None,
-    video_name: Annotated[Optional[str], typer.Option("--video-name", help="A video name (..._c01_...) or a sequence name with --views.")] = None,
+    video_name: Annotated[Optional[str], typer.Option("--video-name", help="A video name (..._c01_..., or <sequence>_<view> for other names) or a sequence name with --views.")] = None,
     mode: Annotated[Optional[str], typer.Option("--mode", help="2d, 3d, smpl or mesh (case-insensitive).")] = None,
     views: Annotated[Optional[str], typer.Option("--views", help="Comma-separated views (one video each), or 'all' for one grid video.")] = None,
     start: Annotated[Optional[int], typer.Option("--start", min=0, help="First annotation frame to draw (default 0).")] = None,

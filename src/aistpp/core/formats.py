@@ -163,6 +163,23 @@ def save_keypoints2d(path: str | Path, keypoints2d: np.ndarray, det_scores: np.n
     save_pickle(path, obj, overwrite)
 
 
+def keypoints2d_views(data: dict, names: tuple[str, ...] | list[str], path: str | Path | None = None) -> np.ndarray:
+    """Row of each of the views ``names`` (a rig's camera names) in a loaded keypoints2d ``data``:
+    by its ``view_names`` when it has them, else by position (the file then must hold exactly
+    ``len(names)`` views). Raises ``AistppError`` naming the views that do not match."""
+    V = data["keypoints2d"].shape[0]
+    if "view_names" in data:
+        have = list(data["view_names"])
+        missing = [n for n in names if n not in have]
+        if missing:
+            raise AistppError(f"keypoints2d holds views {have}; the cameras' views {missing} are not among them "
+                              "(name the cameras like the detections, or rerun preprocess with --setting)", path)
+        return np.array([have.index(n) for n in names], np.int64)
+    if V != len(names):
+        raise AistppError(f"'keypoints2d' has {V} views, the cameras have {len(names)}", path)
+    return np.arange(V)
+
+
 # ---- keypoints3d -------------------------------------------------------------------
 def load_keypoints3d(path: str | Path) -> dict:
     """Read ``keypoints3d/<seq>.pkl``: ``keypoints3d`` and ``keypoints3d_optim`` (N, J, 3) cm."""

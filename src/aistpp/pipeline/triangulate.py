@@ -94,14 +94,14 @@ def triangulate_sequence(name: str, config: TriangulateConfig) -> dict:
     path = ds.layout.file("keypoints2d", name)
     if not path.is_file():
         raise AistppError("keypoints2d file not found (run 'aistpp preprocess' first)", path)
-    data = formats.load_keypoints2d(path, num_views=len(rig))
-    kp = data["keypoints2d"]
+    data = formats.load_keypoints2d(path)
+    kp = data["keypoints2d"][formats.keypoints2d_views(data, rig.names, path)]  # in the cameras' order
     usable = np.isfinite(kp[..., :2]).all(-1) & (np.nan_to_num(kp[..., 2]) >= config.min_confidence)
     if not (usable.sum(axis=0) >= 2).any():
         raise AistppError(f"no 2D keypoint is seen by two views with confidence >= {config.min_confidence}: "
                           "nothing to triangulate", path)
     report_stage(name, "triangulate + optimise" if config.optimise else "triangulate")
-    res = triangulate_keypoints(rig, data["keypoints2d"], config.min_confidence, config.outlier_px, config.optimise)
+    res = triangulate_keypoints(rig, kp, config.min_confidence, config.outlier_px, config.optimise)
     formats.save_keypoints3d(output_path(name, config), res["keypoints3d"], res["keypoints3d_optim"])
     missing = 100.0 * float(np.isnan(res["keypoints3d"][..., 0]).mean())
     observed = res["observed"].sum(axis=(1, 2))

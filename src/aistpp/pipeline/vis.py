@@ -23,7 +23,9 @@ from aistpp.core.body import load_smpl, smpl_forward, smpl_model_path
 from aistpp.core.cameras import CameraRig
 from aistpp.core.dataset import AISTDataset
 from aistpp.core.draw import draw_named_skeleton
-from aistpp.core.names import is_sequence_name, parse_name, split_video_name, video_name
+from aistpp.core import formats
+from aistpp.core.detection_layout import find_video
+from aistpp.core.names import check_name, is_sequence_name, parse_name, split_video_name, video_name
 from aistpp.core.render import DEFAULT_MESH_COLOR, outward_faces, render_mesh
 from aistpp.core.runner import RunOptions, RunReport, run_jobs
 from aistpp.core.video import (
@@ -132,26 +134,32 @@ def _mesh_vertices(model, motion: dict, start: int, end: int) -> Iterator[np.nda
 def render_video(out_path: Path, rig: CameraRig, sources: list[Path | None], start: int, end: int,
                  points: np.ndarray | None = None, confidence: np.ndarray | None = None,
                  skeleton: str = "coco17", mesh: tuple | None = None, grid: bool = False,
-                 config: VisConfig | None = None, frame_sizes: list[tuple[int, int]] | None = None) -> int:
+                 config: VisConfig | None = None, frame_sizes: list[tuple[int, int]] | None = None,
+                 point_sizes: list[tuple[int, int]] | None = None) -> int:
     """Decode, draw and encode frames start..end-1 of the views of ``rig``; return frames written.
 
-    sources: one video path (or None: plain background of the camera's size) per view, and
-    frame_sizes (w, h) of those videos (default: the cameras' sizes; a video of another size
-    than its camera gets the drawing scaled to it). points (V, N, J, 2) px in camera pixels
-    with confidence (V, N, J) are drawn as a skeleton; ``mesh`` = (model, motion, faces)
-    renders the SMPL mesh (faces wound outward: back faces are culled). With ``grid`` all
-    views are tiled into one frame of the first view's size, else ``rig`` holds one view.
+    sources: one video path (or None: plain background of ``frame_sizes``) per view, and
+    frame_sizes (w, h) of those images (default: the cameras' sizes). points (V, N, J, 2) px
+    with confidence (V, N, J) are drawn as a skeleton; they are pixels of an image of
+    ``point_sizes`` (w, h) per view (default: the cameras' sizes, right for projections): where
+    that differs from the frame, the drawing is scaled to the frame, else drawn where the points
+    are (2D detections on their own video). ``mesh`` = (model, motion, faces) renders the SMPL
+    mesh (faces wound outward: back faces are culled) scaled from camera to frame pixels. With
+    ``grid`` all views are tiled into one frame of the first view's size, else ``rig`` holds one view.
     """
     cfg = config or VisConfig(anno_dir=Path("."), save_dir=Path("."), video_name="x")
     cam_sizes = [tuple(int(s) for s in rig.sizes[v]) for v in range(len(rig))]
     sizes = frame_sizes or cam_sizes
+    psizes = point_sizes or cam_sizes
     if grid:
         cols, rows, tw, th = grid_layout(len(rig), sizes[0])
         out_size = (cols * tw, rows * th)
-        scales = [np.array([tw / cw, th / ch]) for cw, ch in cam_sizes]
+        shown = [(tw, th)] * len(rig)  # every view's image is resized to a tile
     else:
         out_size = (sizes[0][0] // 2 * 2, sizes[0][1] // 2 * 2)  # yuv420p: even sizes
-        scales = [np.array([sizes[0][0] / cam_sizes[0][0], sizes[0][1] / cam_sizes[0][1]])]
+        shown = [tuple(sizes[0])]  # the frame, cropped to even sizes (no resampling)
+    scales = [np.array([w / cw, h / ch]) for (w, h), (cw, ch) in zip(shown, cam_sizes)]  # camera px -> output
+    pscales = [np.array([w / pw, h / ph]) for (w, h), (pw, ph) in zip(shown, psizes)]  # point px -> output
     cams = [rig.subset([name]) for name in rig.names]
     streams = [_frames(src, sizes[v], start, end) for v, src in enumerate(sources)]
     meshes = _mesh_vertices(mesh[0], mesh[1], start, end) if mesh is not None else None
@@ -177,7 +185,7 @@ def render_video(out_path: Path, rig: CameraRig, sources: list[Path | None], sta
                                 cull_back=True)
                 if points is not None:
                     conf = confidence[v, i] if confidence is not None else None
-                    draw_named_skeleton(image, points[v, i] * scales[v], skeleton, conf, cfg.min_confidence,
+                    draw_named_skeleton(image, points[v, i] * pscales[v], skeleton, conf, cfg.min_confidence,
                                         cfg.labels)
                 if grid:
                     r, c = divmod(v, cols)
@@ -188,26 +196,68 @@ def render_video(out_path: Path, rig: CameraRig, sources: list[Path | None], sta
 
 
 # ---- the job ---------------------------------------------------------------------------------
+def split_target(name: str, ds: AISTDataset) -> tuple[str, str | None]:
+    """(sequence, view) of an output name, view None for a sequence (a grid of all views).
+
+    AIST names carry the view in their camera tag (``gWA_sFM_c01_...``); a sequence of an own
+    rig (any name mapping.txt lists, ``take1``) is itself, and its views' outputs are
+    ``<sequence>_<view>`` (``take1_cam01``).
+    """
+    mapping = ds.mapping
+    if name in mapping or is_sequence_name(name):
+        return name, None
+    try:
+        seq, view = split_video_name(name)
+    except AistppError:
+        seq = view = None
+    if seq is not None and seq in mapping:
+        return seq, view
+    own = [q for q in mapping if name.startswith(q + "_") and len(name) > len(q) + 1]
+    if own:
+        seq = max(own, key=len)
+        return seq, name[len(seq) + 1:]
+    if seq is not None:  # an AIST video name whose sequence mapping.txt lacks: setting_of says so
+        return seq, view
+    raise AistppError(f"{name!r} is neither a sequence of mapping.txt nor <sequence>_<view> of one",
+                      ds.layout.folder("cameras") / "mapping.txt")
+
+
+def view_output(seq: str, view: str) -> str:
+    """The output name of one view: the AIST video name, or ``<sequence>_<view>`` for other names."""
+    try:
+        return video_name(seq, view)
+    except AistppError:
+        return f"{check_name(seq)}_{check_name(view, 'view name')}"
+
+
 def output_names(config: VisConfig) -> list[str]:
     """Output names (video names, or the sequence name for a grid) for the requested views."""
-    name = config.video_name
-    if is_sequence_name(name):
-        if not config.views:
-            raise AistppError(f"{name!r} is a sequence name: pass --views c01,... or --views all")
-        seq = name
-    else:
-        seq, view = split_video_name(name)
-        if not config.views:
-            return [name]
+    ds = AISTDataset(config.anno_dir)
+    seq, view = split_target(config.video_name, ds)
+    if view is None and not config.views:
+        raise AistppError(f"{config.video_name!r} is a sequence name: pass --views <view>,... or --views all")
+    if not config.views:
+        return [config.video_name]
     if config.views == ["all"]:
         return [seq]
-    return [video_name(seq, v) for v in config.views]
+    return [view_output(seq, v) for v in config.views]
 
 
 def _require(path: Path, what: str, fix: str = "") -> Path:
     if not path.is_file():
         raise AistppError(f"{what} not found{fix}", path)
     return path
+
+
+def video_file(ds: AISTDataset, seq: str, view: str) -> Path:
+    """The video of one view (``aistpp.core.detection_layout.find_video``'s names); the AIST name
+    (or ``<video_dir>/<seq>/<view>.mp4``) in the error when none exists."""
+    found = find_video(ds.videos.video_dir, seq, view) if ds.videos is not None else None
+    if found is not None:
+        return found
+    expected = ds.video_path(view_output(seq, view)) if is_sequence_name(seq) else \
+        ds.videos.video_dir / seq / f"{view}.mp4"
+    return _require(expected, "video", " (check --video-dir, or leave it out to draw on a plain background)")
 
 
 def check_inputs(name: str, config: VisConfig) -> tuple[AISTDataset, str, CameraRig, list[str]]:
@@ -217,13 +267,12 @@ def check_inputs(name: str, config: VisConfig) -> tuple[AISTDataset, str, Camera
     SMPL model (smpl/mesh modes), video (when a video folder is given).
     """
     ds = AISTDataset(config.anno_dir, config.video_dir, config.smpl_dir)
-    grid = is_sequence_name(name)
-    seq, view = (name, None) if grid else split_video_name(name)
+    seq, view = split_target(name, ds)
     setting = ds.setting_of(seq)
     cam_file = ds.layout.folder("cameras") / f"{setting}.json"
     _require(cam_file, f"camera setting '{setting}' of {seq} (listed in mapping.txt)")
     full = ds.load_cameras(seq)
-    views = list(full.names) if grid else [full.names[full.index(view)]]
+    views = list(full.names) if view is None else [full.names[full.index(view)]]
     if config.mode in ("smpl", "mesh"):
         if config.smpl_dir is None:
             raise AistppError(f"--mode {config.mode} needs the SMPL model: pass --smpl-dir (folder of SMPL_NEUTRAL.pkl)")
@@ -232,9 +281,7 @@ def check_inputs(name: str, config: VisConfig) -> tuple[AISTDataset, str, Camera
     _require(ds.layout.file(kind, seq), f"{kind} file for --mode {config.mode}")
     if config.video_dir is not None:
         for v in views:
-            path = _require(ds.video_path(video_name(seq, v)), "video",
-                            " (check --video-dir, or leave it out to draw on a plain background)")
-            check_video(path, config.any_fps)
+            check_video(video_file(ds, seq, v), config.any_fps)
     if config.audio is not None or config.music_dir is not None:
         check_audio(music_file(seq, config))
     return ds, seq, full, views
@@ -263,22 +310,22 @@ def check_video(path: Path, any_fps: bool = False) -> None:
 
 
 def vis_video(name: str, config: VisConfig) -> dict:
-    """Write ``<save_dir>/<name>.mp4``: a video name draws that view, a sequence name all views."""
+    """Write ``<save_dir>/<name>.mp4``: a view's name draws that view, a sequence name all views."""
     ds, seq, full, views = check_inputs(name, config)
-    grid = is_sequence_name(name)
-    setting = ds.setting_of(seq)
+    grid = split_target(name, ds)[1] is None
     rig = full.subset(views)
-    view_idx = [full.index(v) for v in views]
 
     data: dict = {}
     model = None
     mode = config.mode
+    point_sizes = None
     if mode == "2d":
-        kp = ds.layout.file("keypoints2d", seq)
-        data["keypoints2d"] = ds.load_keypoints2d(seq)["keypoints2d"]
-        if len(data["keypoints2d"]) != len(full):
-            raise AistppError(f"keypoints2d has {len(data['keypoints2d'])} views, setting '{setting}' has {len(full)}", kp)
-        data["keypoints2d"] = data["keypoints2d"][view_idx]
+        kp_path = ds.layout.file("keypoints2d", seq)
+        kp2d = ds.load_keypoints2d(seq)
+        rows = formats.keypoints2d_views(kp2d, full.names, kp_path)[[full.index(v) for v in views]]  # by name
+        data["keypoints2d"] = kp2d["keypoints2d"][rows]
+        if "image_sizes" in kp2d:  # the detections' own image sizes (0 = unknown)
+            point_sizes = [tuple(int(x) for x in kp2d["image_sizes"][r]) for r in rows]
         n_anno = data["keypoints2d"].shape[1]
     elif mode == "3d":
         data["keypoints3d"] = ds.load_keypoints3d(seq, optim=True)
@@ -293,13 +340,23 @@ def vis_video(name: str, config: VisConfig) -> dict:
     n_video = None
     frame_sizes = None
     if config.video_dir is not None:
-        sources = [ds.video_path(video_name(seq, v)) for v in rig.names]
+        sources = [video_file(ds, seq, v) for v in rig.names]
         infos = [probe(p) for p in sources]
-        frame_sizes = [info.size for info in infos]
+        frame_sizes = [tuple(info.size) for info in infos]
         n_video = min(annotation_frames(info) for info in infos)
         if n_video != n_anno:
             warnings.append(f"annotations have {n_anno} frames, the video {n_video} (at 60 fps): drawing the "
                             f"{min(n_anno, n_video)} that overlap")
+    if mode == "2d":  # detections are drawn where the detector put them: pixels of their own image
+        known = point_sizes or [(0, 0)] * len(rig)
+        base = frame_sizes or [tuple(int(x) for x in rig.sizes[v]) for v in range(len(rig))]
+        point_sizes = [p if min(p) > 0 else b for p, b in zip(known, base)]
+        if frame_sizes is None:
+            frame_sizes = point_sizes  # no video: a background of the detections' image size
+        for v, (p, f) in enumerate(zip(point_sizes, frame_sizes)):
+            if tuple(p) != tuple(f):
+                warnings.append(f"view {rig.names[v]}: detections are for {p[0]}x{p[1]} images, the video is "
+                                f"{f[0]}x{f[1]}: drawing scaled to the video")
     n = n_anno if n_video is None else min(n_anno, n_video)
     start, end = config.start, min(config.end or n, n)
     if start >= end:
@@ -315,7 +372,7 @@ def vis_video(name: str, config: VisConfig) -> dict:
         points, confidence, skeleton = annotation_points(mode, rig, data, model)
     out = config.save_dir / f"{name}.mp4"
     written = render_video(out, rig, sources, start, end, points, confidence, skeleton, mesh, grid, config,
-                           frame_sizes)
+                           frame_sizes, point_sizes)
     if written < end - start:
         warnings.append(f"the video ended after {written} of {end - start} frames")
     if config.audio is not None or config.music_dir is not None:
