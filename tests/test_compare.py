@@ -67,3 +67,50 @@ def test_body_errors_do_not_inherit_camera_lever_arm(tmp_path):
                                               "--json"]).output)
     assert out["settings"]["setting1"]["center_cm_max"] > 20
     assert out["sequences"][seq]["keypoints3d_mpjpe_cm"] < 1e-6  # a pure shift is a gauge change
+
+
+def _rig_pair(tmp_path, ref_names, est_names, held=("keypoints3d",)):
+    rng = np.random.default_rng(2)
+    ref, est = tmp_path / "ref", tmp_path / "est"
+    seqs = {f"take{i}": "studio" for i in range(30)}  # the mappings list 30 sequences, 2 are held on both sides
+    rig = aist_like_ring(4, names=ref_names)
+    for root, names in ((ref, ref_names), (est, est_names)):
+        formats.write_mapping(root / "cameras" / "mapping.txt", seqs)
+        formats.save_cameras(root / "cameras" / "studio.json", type(rig)(names, rig.sizes, rig.K, rig.dist, rig.rvec, rig.tvec))
+    kp = rng.normal([0, 100, 0], 40, (20, 17, 3))
+    for seq in ("take3", "take7"):
+        formats.save_keypoints3d(ref / "keypoints3d" / f"{seq}.pkl", kp, kp)
+        formats.save_keypoints3d(est / "keypoints3d" / f"{seq}.pkl", kp + [0, 0, 1.5], kp)
+    formats.save_keypoints3d(ref / "keypoints3d" / "take9.pkl", kp, kp)  # the reference only
+    return est, ref
+
+
+def test_compare_lists_only_what_both_hold(tmp_path):
+    names = ("cam01", "cam02", "cam03", "cam04")
+    est, ref = _rig_pair(tmp_path, names, names)
+    res = CliRunner().invoke(app, ["compare", "--anno-dir", str(est), "--reference-dir", str(ref)])
+    assert res.exit_code == 0, res.output
+    rows = [line for line in res.output.splitlines() if line.startswith("│ take")]
+    assert [r.split()[1] for r in rows] == ["take3", "take7"], res.output
+    out = json.loads(CliRunner().invoke(app, ["compare", "--anno-dir", str(est), "--reference-dir", str(ref),
+                                              "--json"]).output)
+    assert sorted(out["sequences"]) == ["take3", "take7"] and out["refused"] == []
+    # a pure shift is a gauge change: 0 after alignment
+    assert out["sequences"]["take3"]["keypoints3d_mpjpe_cm"] < 1e-6
+
+
+def test_compare_refuses_differently_named_views_unless_mapped(tmp_path):
+    est, ref = _rig_pair(tmp_path, ("cam01", "cam02", "cam03", "cam04"), ("c01", "c02", "c03", "c04"))
+    args = ["compare", "--anno-dir", str(est), "--reference-dir", str(ref), "--json"]
+    out = json.loads(CliRunner().invoke(app, args).output)
+    assert "views differ" in out["settings"]["studio"]["error"] and "--view-map" in out["settings"]["studio"]["error"]
+    assert out["sequences"] == {} and out["refused"] == ["take3", "take7"]  # no meaningless MPJPE
+    res = CliRunner().invoke(app, args[:-1])
+    assert res.exit_code == 0 and "not compared (views differ): 2" in res.output
+    mapped = json.loads(CliRunner().invoke(app, args + ["--view-map", "c01=cam01,c02=cam02,c03=cam03,c04=cam04"]).output)
+    assert mapped["settings"]["studio"]["rotation_deg_max"] < 1e-6 and sorted(mapped["sequences"]) == ["take3", "take7"]
+    # a map that pairs the views wrongly shows up as camera error, never as a silent success
+    wrong = json.loads(CliRunner().invoke(app, args + ["--view-map", "c01=cam02,c02=cam01,c03=cam03,c04=cam04"]).output)
+    assert wrong["settings"]["studio"]["center_cm_max"] > 50
+    res = CliRunner().invoke(app, args + ["--view-map", "c01"])
+    assert res.exit_code == 2 and "OURS=THEIRS" in res.output

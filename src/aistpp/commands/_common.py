@@ -9,14 +9,33 @@ from pathlib import Path
 from typing import Annotated, Callable, Optional
 
 import typer
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
 from rich.table import Table
 
 from aistpp.core.runner import RunReport
 from aistpp.errors import AistppError
 
-console = Console()
-err_console = Console(stderr=True)
+PIPED_WIDTH = 10_000  # columns of output that is not a terminal (a log, a pipe): tables print whole
+
+
+class WideWhenPiped(Console):
+    """A rich console that, when its output is not a terminal (a file, a pipe; ``COLUMNS`` then ignored), is
+    as wide as its widest line instead of 80 columns: tables print whole in logs and pipes."""
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        size = Console.size.fget(self)
+        if self.is_terminal or self._width is not None:
+            return size
+        return ConsoleDimensions(PIPED_WIDTH, size.height)
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        Console.size.fset(self, new_size)
+
+
+console = WideWhenPiped()
+err_console = WideWhenPiped(stderr=True)
 
 # ---- shared option types (Typer style: Annotated) ------------------------------------
 AnnoDir = Annotated[Optional[Path], typer.Option("--anno-dir", help="AIST++ annotation folder (motions/, keypoints2d/, keypoints3d/, cameras/, splits/).")]

@@ -19,13 +19,15 @@ def command(
     reference_dir: Annotated[Optional[Path], typer.Option("--reference-dir", help="The annotation folder to compare against (e.g. the released AIST++).")] = None,
     smpl_dir: SmplDir = None,
     align: Annotated[bool, typer.Option("--align/--no-align", help="Align each setting's rig to the reference by a similarity transform first.")] = True,
+    view_map: Annotated[Optional[str], typer.Option("--view-map", help="How our views map to the reference's, OURS=THEIRS,... (e.g. c01=cam01,c02=cam02); without it rigs with differently named views are refused.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the comparison as JSON.")] = False,
 ) -> None:
-    from aistpp.pipeline.compare import compare_datasets
+    """Compare what both annotation sets hold: cameras per setting, 3D keypoints and SMPL joints per sequence."""
+    from aistpp.pipeline.compare import compare_datasets, parse_view_map
 
     if anno_dir is None or reference_dir is None:
         raise AistppError("--anno-dir and --reference-dir are required")
-    res = compare_datasets(anno_dir, reference_dir, smpl_dir, align)
+    res = compare_datasets(anno_dir, reference_dir, smpl_dir, align, parse_view_map(view_map))
     if as_json:
         typer.echo(json.dumps(res, indent=2))
         return
@@ -46,5 +48,11 @@ def command(
         seqs.add_column(c.removesuffix("_cm"), justify="right")
     for name, r in res["sequences"].items():
         seqs.add_row(name, *(f"{r[c]:.2f}" if c in r else "-" for c in cols))
-    console.print(seqs)
+    if res["sequences"]:
+        console.print(seqs)
+    else:
+        console.print("no sequence has 3D keypoints or motions on both sides", highlight=False)
+    if res["refused"]:
+        console.print(f"not compared (views differ): {len(res['refused'])} sequence(s): {', '.join(res['refused'][:10])}"
+                      f"{' ...' if len(res['refused']) > 10 else ''}", highlight=False, soft_wrap=True)
     console.print(f"missing from ours: {len(res['missing'])}, extra in ours: {len(res['extra'])}")

@@ -19,6 +19,7 @@ import numpy as np
 from aistpp.core import formats
 from aistpp.core.align import rig_errors, similarity_transform
 from aistpp.core.body import load_smpl, smpl_forward
+from aistpp.core.cameras import CameraRig
 from aistpp.core.dataset import AISTDataset
 from aistpp.errors import AistppError
 
@@ -54,21 +55,58 @@ def _keypoint_transform(est: AISTDataset, ref: AISTDataset, sequences: list[str]
     return similarity_transform(a[::step], b[::step])
 
 
-def compare_datasets(anno_dir: Path, reference_dir: Path, smpl_dir: Path | None = None, align: bool = True) -> dict:
-    """Per-setting camera errors and per-sequence keypoint / SMPL joint errors (cm)."""
+def _rename(rig: CameraRig, view_map: dict[str, str]) -> CameraRig:
+    """``rig`` with its views renamed by ``view_map`` (ours -> the reference's; others kept)."""
+    return CameraRig(tuple(view_map.get(n, n) for n in rig.names), rig.sizes, rig.K, rig.dist, rig.rvec, rig.tvec)
+
+
+def parse_view_map(text: str | None) -> dict[str, str]:
+    """``"c01=cam01,c02=cam02"`` (our view = the reference's) -> {ours: theirs}."""
+    out: dict[str, str] = {}
+    for part in (text or "").split(","):
+        if not part.strip():
+            continue
+        ours, sep, theirs = part.partition("=")
+        if not sep or not ours.strip() or not theirs.strip():
+            raise AistppError(f"--view-map {part.strip()!r}: expected OURS=THEIRS (e.g. c01=cam01)")
+        out[ours.strip()] = theirs.strip()
+    return out
+
+
+def _held(ds: AISTDataset, seq: str) -> bool:
+    return any(ds.layout.file(kind, seq).exists() for kind in ("keypoints3d", "motions"))
+
+
+def compare_datasets(anno_dir: Path, reference_dir: Path, smpl_dir: Path | None = None, align: bool = True,
+                     view_map: dict[str, str] | None = None) -> dict:
+    """Per-setting camera errors and per-sequence keypoint / SMPL joint errors (cm).
+
+    Only what both sides hold is listed: settings both have, sequences with keypoints3d or
+    motions on both sides. Views are matched by name; rigs whose views are named differently are
+    refused (``error``, their sequences left out and listed under ``refused``) unless
+    ``view_map`` {our view: the reference's} says how they map.
+    """
     est, ref = AISTDataset(anno_dir), AISTDataset(reference_dir)
     ours, theirs = set(est.mapping), set(ref.mapping)
-    out: dict = {"missing": sorted(theirs - ours), "extra": sorted(ours - theirs), "settings": {}, "sequences": {}}
+    out: dict = {"missing": sorted(theirs - ours), "extra": sorted(ours - theirs), "settings": {}, "sequences": {},
+                 "refused": []}
+    view_map = view_map or {}
+    common = sorted(q for q in ours & theirs if _held(est, q) and _held(ref, q))
     transforms: dict[str, tuple] = {}
+    refused: set[str] = set()
     for setting in sorted(set(est.settings) & set(ref.settings)):
         try:
-            a, b = est.load_cameras(setting), ref.load_cameras(setting)
+            a, b = _rename(est.load_cameras(setting), view_map), ref.load_cameras(setting)
         except AistppError as exc:
             out["settings"][setting] = {"error": str(exc)}
+            refused.add(setting)
             continue
-        if a.names != b.names:
-            out["settings"][setting] = {"error": f"views differ: {list(a.names)} vs {list(b.names)}"}
+        if set(a.names) != set(b.names):
+            hint = "" if view_map else ": pass --view-map OURS=THEIRS,... to say how they map"
+            out["settings"][setting] = {"error": f"views differ: {list(a.names)} vs {list(b.names)}{hint}"}
+            refused.add(setting)
             continue
+        a = a.subset(list(b.names))  # the reference's order
         transforms[setting] = similarity_transform(a.centers, b.centers) if align else (1.0, np.eye(3), np.zeros(3))
         errs = rig_errors(a, b, align=align)
         out["settings"][setting] = {
@@ -78,16 +116,17 @@ def compare_datasets(anno_dir: Path, reference_dir: Path, smpl_dir: Path | None 
             "center_cm_max": float(errs["center_cm"].max()),
             "focal_rel_max": float(errs["focal_rel"].max()),
         }
+    out["refused"] = [q for q in common if est.mapping[q] in refused or ref.mapping[q] in refused]
+    common = [q for q in common if q not in out["refused"]]
     if align:
         for setting in transforms:
-            common = sorted(q for q in ours & theirs if est.mapping[q] == setting)
-            T = _keypoint_transform(est, ref, common)
+            T = _keypoint_transform(est, ref, [q for q in common if est.mapping[q] == setting])
             if T is not None:
                 transforms[setting] = T
                 out["settings"][setting]["keypoints_aligned_on"] = "keypoints3d"
     model = load_smpl(smpl_dir) if smpl_dir else None
     identity = (1.0, np.eye(3), np.zeros(3))
-    for seq in sorted(ours & theirs):
+    for seq in common:
         T = transforms.get(est.mapping[seq], identity)
         row: dict = {}
         pa, pb = est.layout.file("keypoints3d", seq), ref.layout.file("keypoints3d", seq)
@@ -103,5 +142,6 @@ def compare_datasets(anno_dir: Path, reference_dir: Path, smpl_dir: Path | None 
             ja = smpl_forward(model, a["smpl_poses"], a["smpl_trans"], a["smpl_scaling"])[:, :24]
             jb = smpl_forward(model, b["smpl_poses"], b["smpl_trans"], b["smpl_scaling"])[:, :24]
             row["smpl_joint_error_cm"] = _mpjpe(_apply(T, ja), jb)
-        out["sequences"][seq] = row
+        if row:
+            out["sequences"][seq] = row
     return out
