@@ -45,7 +45,8 @@ def _jump(ca: np.ndarray, sa: np.ndarray, cb: np.ndarray, sb: np.ndarray) -> np.
     return np.nan_to_num(d, nan=1.0)
 
 
-def select_dancer(keypoints: np.ndarray, scores: np.ndarray, score_weight: float = 1.0) -> np.ndarray:
+def select_dancer(keypoints: np.ndarray, scores: np.ndarray, score_weight: float = 1.0,
+                  extra_cost: np.ndarray | None = None) -> np.ndarray:
     """Choose one person per frame, favouring high scores and small jumps between frames.
 
     ``keypoints`` (F, P, J, 3) px, ``scores`` (F, P) (NaN = no person). Returns (F,) int, the
@@ -56,7 +57,8 @@ def select_dancer(keypoints: np.ndarray, scores: np.ndarray, score_weight: float
     (Viterbi). A frame with one person fixes the choice, so the problem splits at such frames
     and only runs of frames with several people are solved: a passer-by who outscores the
     dancer for a frame or two costs two jumps and is not taken. (A frame where only a
-    passer-by is found keeps that person: one candidate is never refused.)
+    passer-by is found keeps that person: one candidate is never refused.) ``extra_cost`` (F, P)
+    is added to each person's cost (``agree_across_views`` passes the disagreement with other views).
     """
     F = len(scores)
     present = np.isfinite(scores)
@@ -71,7 +73,10 @@ def select_dancer(keypoints: np.ndarray, scores: np.ndarray, score_weight: float
     if not multi.any():
         return choice
     M, P = len(rows), scores.shape[1]
-    unary = np.where(present, -score_weight * np.nan_to_num(scores), np.inf)[rows]  # (M, P)
+    unary = np.where(present, -score_weight * np.nan_to_num(scores), np.inf)
+    if extra_cost is not None:
+        unary = unary + np.where(present, np.nan_to_num(extra_cost), 0.0)
+    unary = unary[rows]  # (M, P)
     # Jump costs between consecutive frames with people where one of them has several: (M-1, P, P).
     near = multi.copy()
     near[1:] |= multi[:-1]
@@ -114,6 +119,95 @@ def pick(keypoints: np.ndarray, scores: np.ndarray, choice: np.ndarray) -> tuple
     kp[choice < 0] = np.nan
     sc[choice < 0] = 0.0
     return kp, np.nan_to_num(sc, nan=0.0)
+
+
+# ---- agreement across views --------------------------------------------------------------------
+def fundamental(rig, a: int, b: int) -> np.ndarray:
+    """(3, 3) F with x_b^T F x_a = 0 for undistorted pixels of views a and b of ``rig``."""
+    Ra, Rb = rig.R[a], rig.R[b]
+    R = Rb @ Ra.T
+    t = rig.tvec[b] - R @ rig.tvec[a]
+    tx = np.array([[0, -t[2], t[1]], [t[2], 0, -t[0]], [-t[1], t[0], 0]])
+    return np.linalg.inv(rig.K[b]).T @ tx @ R @ np.linalg.inv(rig.K[a])
+
+
+def epipolar_distance(xa: np.ndarray, xb: np.ndarray, F: np.ndarray) -> np.ndarray:
+    """Symmetric point-to-epipolar-line distance (px) of points xa (..., 2) in view a and xb
+    (..., 2) in view b (NaN where either is)."""
+    ha = np.concatenate([xa, np.ones(xa.shape[:-1] + (1,))], -1)
+    hb = np.concatenate([xb, np.ones(xb.shape[:-1] + (1,))], -1)
+    lb = ha @ F.T  # lines in b
+    la = hb @ F  # lines in a
+    num = np.abs((hb * lb).sum(-1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return 0.5 * num * (1 / np.linalg.norm(lb[..., :2], axis=-1) + 1 / np.linalg.norm(la[..., :2], axis=-1))
+
+
+def _undistorted_pixels(rig, view: int, xy: np.ndarray) -> np.ndarray:
+    """Pixels (..., 2) of ``view`` with the lens distortion taken out (still pixels)."""
+    cam = rig.subset([rig.names[view]])
+    norm = cam.undistort(np.asarray(xy, np.float64)[None].reshape(1, -1, 2))[0]
+    K = rig.K[view]
+    px = norm @ K[:2, :2].T + K[:2, 2]
+    return px.reshape(xy.shape)
+
+
+def disagreement(rig, timestamps: list[np.ndarray], coco: list[np.ndarray], chosen: list[np.ndarray],
+                 view: int) -> np.ndarray:
+    """(F, P) how badly each candidate of ``view`` fits the people chosen in the other views at
+    the same timestamps: median over COCO joints of the symmetric epipolar distance, over the
+    candidate's size, capped at 1, averaged over the other views (NaN where no view tells).
+
+    ``timestamps`` (F_v,) per view, ``coco`` (F_v, P_v, 17, 3) candidates in COCO-17,
+    ``chosen`` (F_v, 17, 3) the person chosen in each view (NaN where none).
+    """
+    cand = coco[view]
+    Fv, P = cand.shape[:2]
+    _, size = person_centres(cand)
+    xa = _undistorted_pixels(rig, view, cand[..., :2])
+    total, count = np.zeros((Fv, P)), np.zeros((Fv, P))
+    for u in range(len(coco)):
+        if u == view or coco[u] is None or not len(timestamps[u]):
+            continue
+        at = np.searchsorted(timestamps[u], timestamps[view])
+        at = np.minimum(at, len(timestamps[u]) - 1)
+        same = timestamps[u][at] == timestamps[view]
+        other = np.where(same[:, None, None], chosen[u][at], np.nan)  # (Fv, 17, 3)
+        xb = _undistorted_pixels(rig, u, other[..., :2])
+        d = epipolar_distance(xa, xb[:, None], fundamental(rig, view, u))  # (Fv, P, 17)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            med = np.nanmedian(d, axis=-1) / size
+        ok = np.isfinite(med)
+        total[ok] += np.minimum(med[ok], 1.0)
+        count[ok] += 1
+    with np.errstate(invalid="ignore"):
+        return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
+def agree_across_views(rig, timestamps: list[np.ndarray], keypoints: list[np.ndarray | None],
+                       scores: list[np.ndarray | None], coco: list[np.ndarray | None], choices: list[np.ndarray],
+                       weight: float = 5.0, rounds: int = 2) -> tuple[list[np.ndarray], int]:
+    """Re-decide each view's tracked choice with ``weight`` x ``disagreement`` added to every
+    candidate's cost, the other views' current choices as reference (``rounds`` times).
+
+    Per view v: ``keypoints`` (F_v, P, J, 3) and ``scores`` (F_v, P) for tracking, ``coco`` the
+    same people in COCO-17, ``choices`` (F_v,) the per-view choices (None entries: missing views).
+    Returns the new choices and the number of (view, frame) choices that changed.
+    """
+    V = len(keypoints)
+    out = [None if c is None else c.copy() for c in choices]
+    for _ in range(rounds):
+        chosen = [None if keypoints[v] is None else pick(coco[v], scores[v], out[v])[0] for v in range(V)]
+        new = list(out)
+        for v in range(V):
+            if keypoints[v] is None or (np.isfinite(scores[v]).sum(1) <= 1).all():
+                continue
+            cost = disagreement(rig, timestamps, [c if c is not None else None for c in coco], chosen, v)
+            new[v] = select_dancer(keypoints[v], scores[v], extra_cost=weight * np.nan_to_num(cost, nan=0.0))
+        out = new
+    changed = sum(int(np.count_nonzero(a != b)) for a, b in zip(out, choices) if a is not None)
+    return out, changed
 
 
 def best_scored(scores: np.ndarray) -> np.ndarray:

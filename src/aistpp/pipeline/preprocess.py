@@ -30,7 +30,7 @@ from aistpp.core.detection_layout import RigLayout, find_layout, find_video
 from aistpp.core.detections import Format, VideoDetections, read_video, to_coco17
 from aistpp.core.joint_sets import REGISTRY, joint_set as named_set
 from aistpp.core.names import AIST_VIEWS, check_name
-from aistpp.core.people import Policy, best_scored, choose, pick, switches
+from aistpp.core.people import Policy, agree_across_views, best_scored, choose, pick, switches
 from aistpp.core.runner import RunOptions, RunReport, run_jobs
 from aistpp.errors import AistppError
 
@@ -120,7 +120,7 @@ def sequence_views(seq: str, found: list[str], anno_dir: Path | None, setting: s
         mapped = (cams / "mapping.txt").is_file() and seq in ds.mapping
         name = ds.mapping[seq] if mapped else setting
         if name is not None:
-            rig = ds.load_cameras(name)
+            rig = setting_cameras(anno_dir, name)
             if not set(found) & set(rig.names):
                 raise AistppError(f"{seq}: the detections' views {sorted(found)} are none of the cameras of setting "
                                   f"{name!r} {list(rig.names)}: name the view folders after the cameras",
@@ -129,6 +129,22 @@ def sequence_views(seq: str, found: list[str], anno_dir: Path | None, setting: s
     if scheme == "aist" and all(v in AIST_VIEWS for v in found):
         return list(AIST_VIEWS), setting
     return sorted(found), setting
+
+
+def cameras_of(views: list[str], setting: str | None, config: PreprocessConfig):
+    """The cameras of ``views`` (a ``CameraRig``) when the setting is known and names them all, else None."""
+    if config.anno_dir is None or setting is None:
+        return None
+    rig = setting_cameras(config.anno_dir, setting)
+    return rig.subset(views) if set(views) <= set(rig.names) else None
+
+
+def setting_cameras(anno_dir: Path, setting: str):
+    """``<anno_dir>/cameras/<setting>.json`` (mapping.txt not needed)."""
+    from aistpp.core.dataset import AISTDataset
+
+    folder = AISTDataset(anno_dir).layout.folder("cameras")
+    return formats.load_cameras(folder / f"{check_name(setting, 'setting name')}.json")
 
 
 def output_path(name: str, config: PreprocessConfig) -> Path:
@@ -187,13 +203,23 @@ def preprocess_sequence(name: str, config: PreprocessConfig) -> dict:
     full_set = REGISTRY[set_name]
     sizes, size_source = image_sizes(name, views, per_view, rig, config)
     policy = "best" if not config.tracking and config.person == "track" else config.person
+    choices = [None if d is None else choose(d.keypoints, d.scores, policy, config.person_index, tuple(sizes[v]))
+               for v, d in enumerate(per_view)]
+    agreement = 0
+    rig_cams = cameras_of(views, setting, config)
+    if policy == "track" and rig_cams is not None:  # the dancer is the one the other views see too
+        coco_all = [None if d is None else to_coco17(d.keypoints, d.joint_set) for d in per_view]
+        choices, agreement = agree_across_views(
+            rig_cams, [None if d is None else d.timestamps for d in per_view],
+            [None if d is None else d.keypoints for d in per_view], [None if d is None else d.scores for d in per_view],
+            coco_all, choices)
     ts, kp_full, kp_coco, sc = [], [], [], []
     changes = overrides = 0
     for v, d in enumerate(per_view):
         if d is None:
             ts.append(None), kp_full.append(None), kp_coco.append(None), sc.append(None)
             continue
-        choice = choose(d.keypoints, d.scores, policy, config.person_index, tuple(sizes[v]))
+        choice = choices[v]
         changes += switches(d.keypoints, choice)
         overrides += int(np.count_nonzero(choice != best_scored(d.scores)))  # frames not on the best score
         k, s = pick(d.keypoints, d.scores, choice)
@@ -232,6 +258,7 @@ def preprocess_sequence(name: str, config: PreprocessConfig) -> dict:
         "person": policy,
         "switches": changes,
         "overrides": overrides,
+        "agreement_changes": agreement,  # frames re-decided by agreement with the other views (cameras known)
     }
 
 
