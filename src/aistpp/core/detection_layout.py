@@ -22,12 +22,13 @@ file; a folder of per-view results files is a sequence, told apart by the files'
 
 from __future__ import annotations
 
+import functools
 import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aistpp.core.detections import ALPHAPOSE_FILE, ARRAY_SUFFIXES, _content_format, _read, frame_files
+from aistpp.core.detections import _TRAILING_INT, ALPHAPOSE_FILE, ARRAY_SUFFIXES, _content_format, _read
 from aistpp.core.names import ALL_VIEWS_TAG, check_name, split_video_name
 from aistpp.errors import AistppError
 
@@ -72,22 +73,38 @@ def _aist_view(name: str) -> str | None:
     return None if view == ALL_VIEWS_TAG else view
 
 
+PEEK = 50  # entries of a folder looked at to tell what it is (folders of frames hold thousands)
+
+
 def entry_kind(path: Path) -> str:
-    """``view`` (one video's detections), ``sequence`` (a folder of views) or ``other``."""
+    """``view`` (one video's detections), ``sequence`` (a folder of views) or ``other``.
+
+    A folder is told by its first ``PEEK`` entries: sub-folders or arrays make it a sequence;
+    JSON files with a number in the name make it a view of per-frame files unless their
+    content is a results file (``cam01.json`` ... of a sequence); an empty folder is a view.
+    """
     if path.is_file():
         return "view" if path.suffix in ENTRY_SUFFIXES else "other"
-    names = [e for e in os.scandir(path) if not e.name.startswith(".")]
-    if any(e.is_dir() for e in names) or any(e.name.endswith(ARRAY_SUFFIXES) for e in names):
-        return "sequence"
-    if any(e.name == ALPHAPOSE_FILE for e in names):
-        return "view"
-    frames = frame_files(path)
-    jsons = [e for e in names if e.name.endswith(".json")]
+    frames, jsons = [], 0
+    with os.scandir(path) as it:
+        for k, e in enumerate(it):
+            if k >= PEEK:
+                break
+            if e.name.startswith("."):
+                continue
+            if e.is_dir() or e.name.endswith(ARRAY_SUFFIXES):
+                return "sequence"
+            if e.name == ALPHAPOSE_FILE:
+                return "view"
+            if e.name.endswith(".json"):
+                jsons += 1
+                if _TRAILING_INT.search(e.name[:-5]):
+                    frames.append(e.path)
     if not jsons:
         return "view"  # an empty folder: a view without detections
     if not frames:
         return "sequence"  # cam_a.json, cam_b.json: results files named after views
-    for _, p in frames[:5]:  # per-frame files, or per-view results files with numbers (cam01.json)?
+    for p in sorted(frames)[:5]:  # per-frame files, or per-view results files with numbers (cam01.json)?
         try:
             kind = _content_format(_read(p))
         except (OSError, ValueError):
@@ -102,8 +119,19 @@ def _refuse(root: Path, found: str) -> AistppError:
 
 
 def find_layout(keypoints: Path, sequence_name: str | None = None) -> RigLayout:
-    """The sequences and views under ``keypoints`` (a folder, or a TOML file)."""
+    """The sequences and views under ``keypoints`` (a folder, or a TOML file). Cached per
+    process while the folder (or file) is unchanged: every job of a run asks."""
     keypoints = Path(keypoints)
+    try:  # the folder's and its entries' modification times: a new view or sequence folder shows
+        stamp = (keypoints.stat().st_mtime_ns,) if keypoints.is_file() else tuple(
+            (e.name, e.stat().st_mtime_ns) for e in os.scandir(keypoints))
+    except OSError:
+        stamp = None
+    return _find_layout(keypoints.resolve() if stamp is not None else keypoints, sequence_name, stamp)
+
+
+@functools.lru_cache(maxsize=8)
+def _find_layout(keypoints: Path, sequence_name: str | None, stamp: tuple | None) -> RigLayout:
     if keypoints.is_file() and keypoints.suffix == ".toml":
         return read_toml(keypoints)
     if not keypoints.is_dir():
