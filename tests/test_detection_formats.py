@@ -248,3 +248,57 @@ def test_layout_errors_name_the_schemes_and_what_was_found(tmp_path):
     assert "1 view entry (cam01)" in msg and "1 sequence entry (take2)" in msg
     res = CliRunner().invoke(app, ["preprocess", "--keypoints-dir", str(k), "--save-dir", str(tmp_path / "o")])
     assert res.exit_code == 2 and "understood" in res.output
+
+
+# ---- untrusted files: mutated bytes give a clear error or a reading, never a crash ---------------
+def _mutations(data: bytes, rng, count: int):
+    for _ in range(count):
+        b = bytearray(data)
+        for _ in range(int(rng.integers(1, 6))):
+            op, pos = int(rng.integers(4)), int(rng.integers(max(1, len(b))))
+            if op == 0 and b:
+                b[pos] = int(rng.integers(256))
+            elif op == 1:
+                b[pos:pos] = bytes(rng.integers(0, 256, int(rng.integers(1, 6))).astype(np.uint8))
+            elif op == 2 and b:
+                del b[pos:pos + int(rng.integers(1, 8))]
+            else:
+                del b[pos:]
+        yield bytes(b)
+
+
+@pytest.mark.parametrize("kind", ["coco", "mmpose", "npz", "openpose"])
+def test_mutated_detection_files(tmp_path, kind):
+    rng = np.random.default_rng(20)
+    kp = random_people(rng, 3, 17)
+    if kind == "coco":
+        name, data = "v.json", json.dumps([{"image_id": i, "keypoints": kp[i].ravel().tolist(), "score": 0.5}
+                                            for i in range(3)]).encode()
+    elif kind == "mmpose":
+        name, data = "v.json", json.dumps({"instance_info": [{"frame_id": i + 1, "instances": [_mm_instance(kp[i], 0.5)]}
+                                                              for i in range(3)]}).encode()
+    elif kind == "npz":
+        np.savez(tmp_path / "seed.npz", keypoints=kp, scores=np.ones(3), image_size=np.array([640, 480]))
+        name, data = "v.npz", (tmp_path / "seed.npz").read_bytes()
+    else:
+        name, data = "v/000001.json", openpose_frame([kp[0]]).encode()
+        (tmp_path / "v").mkdir()
+        (tmp_path / "v" / "000000.json").write_text(openpose_frame([kp[1]]))
+    target = tmp_path / name
+    entry = target.parent if kind == "openpose" else target
+    for bad in _mutations(data, rng, 150):
+        target.write_bytes(bad)
+        try:
+            det = read_video(entry, joint_set="coco17")
+        except AistppError:
+            continue
+        assert det.keypoints.ndim == 4 and det.keypoints.dtype == np.float32
+
+
+def test_a_stray_frame_number_is_refused_not_filled(tmp_path):
+    rng = np.random.default_rng(30)
+    kp = people("body25", 3, rng)
+    _write_view(tmp_path / "K" / "cam01", kp)
+    (tmp_path / "K" / "cam01" / "cam01.999999999.json").write_text(openpose_frame([kp[0]]))
+    with pytest.raises(AistppError, match="run to 999999999"):
+        preprocess_sequence("s", cfg(tmp_path, tmp_path / "K", sequence_name="s", joint_set="body25"))

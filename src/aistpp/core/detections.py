@@ -51,6 +51,7 @@ FORMATS = ("auto", "openpose", "aist", "mmpose", "coco", "alphapose", "array")
 PER_FRAME = ("openpose", "aist", "mmpose")
 ALPHAPOSE_FILE = "alphapose-results.json"
 ARRAY_SUFFIXES = (".npy", ".npz")
+MAX_PEOPLE = 200  # people in one frame beyond which a file is refused (memory: frames x people x joints)
 _TRAILING_INT = re.compile(r"(\d+)\D*$")
 _BAD = (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError)
 
@@ -342,7 +343,9 @@ def read_array(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, t
                 scores = z["scores"] if "scores" in keys else None
                 frames = z["frames"] if "frames" in keys else None
                 size = tuple(int(v) for v in z["image_size"].ravel()[:2]) if "image_size" in keys else None
-    except (OSError, ValueError, EOFError, TypeError, KeyError) as exc:
+    except AistppError:
+        raise
+    except Exception as exc:  # an untrusted zip / .npy: whatever numpy or zipfile raise, one clear error
         raise AistppError(f"not a readable numpy array file ({exc})", path) from None
     if kp.dtype.kind not in "iuf" or kp.ndim not in (3, 4) or kp.shape[-1] != 3:
         raise AistppError(f"keypoints must be numbers of shape (N, J, 3) or (N, P, J, 3), found {kp.shape} "
@@ -414,6 +417,11 @@ def read_video(entry: Path, fmt: Format = "auto", joint_set: str | None = None) 
     mean_conf = _coco_mean_confidence(kp, name)
     scores = np.asarray(got.det, np.float32).reshape(-1)
     scores = np.where(np.isfinite(scores), scores, mean_conf)  # no score (OpenPose): the mean confidence
+    if got.person_frame:
+        frame, many = np.unique(np.asarray(got.person_frame, np.int64), return_counts=True)
+        if many.max() > MAX_PEOPLE:
+            raise AistppError(f"frame {int(frame[np.argmax(many)])} lists {int(many.max())} people (more than "
+                              f"{MAX_PEOPLE}): not a detector's output?", entry)
     ts, kp, sc = pack(np.asarray(got.frames, np.int64), np.asarray(got.person_frame, np.int64), kp, scores)
     return VideoDetections(ts, kp, sc, name, fmt, sorted(got.corrupt), fmt != "aist", size, how)
 

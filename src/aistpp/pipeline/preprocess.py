@@ -36,6 +36,7 @@ from aistpp.errors import AistppError
 
 log = logging.getLogger(__name__)
 MAX_LISTED_CORRUPT = 20
+MAX_GAP_FACTOR = 4  # frame numbers beyond 4x the frames seen (+10,000) are refused, not filled
 
 
 def assemble_views(timestamps: list[np.ndarray | None], keypoints: list[np.ndarray | None],
@@ -228,6 +229,12 @@ def preprocess_sequence(name: str, config: PreprocessConfig) -> dict:
             k = coco if set_name == "coco17" else np.full((len(k), len(full_set), 3), np.nan, np.float32)
         ts.append(d.timestamps), kp_full.append(k), kp_coco.append(coco), sc.append(s)
     fill = all(d.frame_numbers for d in per_view if d is not None)
+    if fill:  # frames 0..last: refuse frame numbers far beyond the files there are (a stray 999999 name)
+        for view, d in zip(views, per_view):
+            if d is not None and len(d.timestamps) and d.timestamps[-1] >= MAX_GAP_FACTOR * len(d.timestamps) + 10_000:
+                raise AistppError(f"{name}: view {view}'s frame numbers run to {int(d.timestamps[-1])} for "
+                                  f"{len(d.timestamps)} frames: a stray file name? (frames would be filled with NaN "
+                                  "up to it)", found.get(view, config.keypoints_dir))
     keypoints2d, det_scores, timestamps = assemble_views(ts, kp_coco, sc, 17, fill)
     extra: dict = {"view_names": list(views), "image_sizes": sizes, "joint_set": set_name}
     if full_set.beyond_coco:
