@@ -232,6 +232,9 @@ def test_layout_views_of_one_sequence_and_toml(tmp_path):
     assert out["view_names"] == ["cam01", "cam02"] and out["joint_set"] == "body25b"
     np.testing.assert_array_equal(out["image_sizes"], [[1080, 1920], [1088, 1920]])
     np.testing.assert_array_equal(out["keypoints2d"][1], kp["cam02"][:, :17])
+    toml.write_text('[sequences.x]\nviews = { cam01 = "rigA/cam09" }\n')
+    with pytest.raises(AistppError, match="rigA/cam09: detections not found"):
+        preprocess_sequence("x", cfg(tmp_path, toml))
     toml.write_text('[sequences.x]\nviews = { cam01 = 3 }\n')
     with pytest.raises(AistppError, match="expected views"):
         find_layout(toml)

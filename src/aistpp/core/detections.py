@@ -383,6 +383,8 @@ def read_video(entry: Path, fmt: Format = "auto", joint_set: str | None = None) 
     ``joint_set``: the set's name (``aistpp.core.joint_sets``), else settled from the data.
     """
     entry = Path(entry)
+    if not entry.exists():
+        raise AistppError("detections not found (a folder of per-frame files or a results / array file)", entry)
     if fmt == "auto":
         fmt = detect_format(entry)
     size = None
