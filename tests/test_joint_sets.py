@@ -105,4 +105,4 @@ def test_25_points_without_enough_evidence_are_refused():
 @pytest.mark.parametrize("count,name", [(17, "coco17"), (18, "coco18"), (26, "halpe26"), (33, "blazepose33"),
                                         (133, "wholebody133"), (136, "halpe136")])
 def test_unique_counts_name_their_set(count, name):
-    assert detect_joint_set(count) == (name, f"by count ({count} points)")
+    assert detect_joint_set(count) == (name, f"count: {count} points")

@@ -279,7 +279,7 @@ def detect_joint_set(count: int, keypoints: np.ndarray | None = None, where: str
         raise AistppError(f"people have {count} keypoints: no known joint set has that many ({known}); "
                           "pass --joint-set if yours is one of them", where or None)
     if len(names) == 1:
-        return names[0], f"by count ({count} points)"
+        return names[0], f"count: {count} points"
     if set(names) != {"body25", "body25b"}:  # pragma: no cover - the registry has no other tie
         raise AistppError(f"{count} points could be {' or '.join(names)}: pass --joint-set", where or None)
     votes = body25_votes(keypoints) if keypoints is not None else (0, 0)
@@ -287,8 +287,8 @@ def detect_joint_set(count: int, keypoints: np.ndarray | None = None, where: str
     if total >= MIN_DECIDED:
         for name, n in zip(("body25", "body25b"), votes):
             if n >= AGREEMENT * total:
-                what = "a neck between the shoulders" if name == "body25" else "an eye beside the nose"
-                return name, f"by geometry (point 1 is {what} in {n} of {total} people)"
+                what = "neck" if name == "body25" else "eye"
+                return name, f"geometry: point 1 = {what} in {n}/{total} people"
     raise AistppError(
         f"25 keypoints: cannot tell OpenPose BODY_25 from BODY_25B (point 1 looks like a neck in {votes[0]} "
         f"and like an eye in {votes[1]} people): pass --joint-set body25 or --joint-set body25b", where or None)

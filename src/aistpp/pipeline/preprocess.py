@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 from pathlib import Path
 
 import numpy as np
@@ -130,6 +131,15 @@ def sequence_views(seq: str, found: list[str], anno_dir: Path | None, setting: s
     if scheme == "aist" and all(v in AIST_VIEWS for v in found):
         return list(AIST_VIEWS), setting
     return sorted(found), setting
+
+
+def summarise_how(hows: list[str]) -> str:
+    """The views' ways of naming the joint set in one phrase (geometry votes summed over views)."""
+    votes = [re.fullmatch(r"geometry: point 1 = (\w+) in (\d+)/(\d+) people", h) for h in hows]
+    if hows and all(votes) and len({m.group(1) for m in votes}) == 1:
+        n, total = sum(int(m.group(2)) for m in votes), sum(int(m.group(3)) for m in votes)
+        return f"geometry: point 1 = {votes[0].group(1)} in {n}/{total} people, {len(hows)} views"
+    return "; ".join(sorted(set(hows)))
 
 
 def cameras_of(views: list[str], setting: str | None, config: PreprocessConfig):
@@ -246,7 +256,7 @@ def preprocess_sequence(name: str, config: PreprocessConfig) -> dict:
         log.info("%s: view %s has no detections; its slot is NaN", name, v)
     for p in corrupt[:MAX_LISTED_CORRUPT]:
         log.info("%s: unreadable detection file treated as a missing frame", p)
-    hows = sorted({d.joint_set_how for d in seen})
+    hows = summarise_how([d.joint_set_how for d in seen])
     return {
         "frames": int(len(timestamps)),
         "views": f"{len(views) - len(missing)}/{len(views)}",
@@ -256,7 +266,7 @@ def preprocess_sequence(name: str, config: PreprocessConfig) -> dict:
         "layout": rig.scheme,
         "setting": setting or "",
         "joint_set": set_name if len({d.joint_set for d in seen}) < 2 else "mixed: " + ",".join(sorted({d.joint_set for d in seen})),
-        "joint_set_how": "; ".join(hows),
+        "joint_set_how": hows,
         "image_sizes": {v: f"{w}x{h} ({src})" for v, (w, h), src in zip(views, sizes.tolist(), size_source)},
         "missing_views": missing,
         "extra_views": sorted(set(found) - set(views)),  # detections of views the cameras lack: unused
