@@ -83,6 +83,9 @@ def test_body25_and_body25b_are_each_read_right_without_joint_set(tmp_path):
         np.testing.assert_array_equal(out["keypoints2d"], want)
         np.testing.assert_array_equal(out["keypoints2d_full"], kp.reshape(2, 15, 25, 3))
         assert out["view_names"] == ["left", "right"]
+        other = "body25b" if name == "body25" else "body25"
+        with pytest.raises(AistppError, match=f"the file looks like {name}"):  # named wrong: refused, not misread
+            read_video(root / "left", joint_set=other)
 
 
 def test_openpose_25_points_refused_when_geometry_does_not_settle(tmp_path):
