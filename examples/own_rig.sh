@@ -39,9 +39,10 @@ cp "$DATA/cameras/"*.json "$DATA/cameras/mapping.txt" "$OUT/cameras/"
 aistpp triangulate --anno-dir "$OUT" --save-dir "$OUT/keypoints3d" > "$WORK/triangulate.log"
 cat "$WORK/triangulate.log"
 
-# 4. Look: the detections on all four videos in one grid, and the 3D keypoints over cam03.
+# 4. Look: the detections (all 25 BODY_25 points, feet included) on all four videos in one grid,
+#    and the 3D keypoints over cam03.
 SEQ=$(awk 'NR==1{print $1}' "$OUT/cameras/mapping.txt")
 aistpp vis --anno-dir "$OUT" --video-dir "$DATA/videos" --save-dir "$WORK/vis" \
-    --video-name "$SEQ" --views all --mode 2d --quiet
+    --video-name "$SEQ" --views all --mode 2d --joints full --quiet
 aistpp vis --anno-dir "$OUT" --video-dir "$DATA/videos" --save-dir "$WORK/vis" \
     --video-name "$SEQ" --views cam03 --mode 3d --quiet

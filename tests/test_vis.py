@@ -666,3 +666,27 @@ def test_vis_2d_lands_on_the_detections_when_the_camera_says_another_size(tmp_pa
         assert frames[0].shape == (360, 640, 3)
         got = _blob_centre(frames[2], bgs[0], pts[0, 0, 0, :2])
         assert np.abs(got - pts[0, 0, 0, :2]).max() < 0.5, got  # 648/640 would move it 7.5 px
+
+
+def test_vis_2d_full_joint_set_draws_the_feet(tmp_path):
+    """--joints full draws keypoints2d_full (here BODY_25's left heel) with that set's skeleton;
+    the default draws COCO-17 only."""
+    from aistpp.core.joint_sets import OPENPOSE_BODY25
+
+    rig = aist_like_ring(num_views=1, size=(320, 240), focal=300, names=("cam01",))
+    n = 3
+    full = np.full((1, n, 25, 3), np.nan, np.float32)
+    heel = OPENPOSE_BODY25.index("left_heel")
+    full[0, :, heel] = [200.0, 150.0, 0.9]
+    coco = np.full((1, n, 17, 3), np.nan, np.float32)
+    anno = tmp_path / "anno"
+    formats.save_keypoints2d(anno / "keypoints2d" / "t.pkl", coco, np.ones((1, n)), np.arange(n), view_names=["cam01"],
+                             image_sizes=np.array([[320, 240]]), joint_set="body25", keypoints2d_full=full)
+    formats.save_cameras(anno / "cameras" / "r.json", rig)
+    formats.write_mapping(anno / "cameras" / "mapping.txt", {"t": "r"})
+    for joints, drawn in (("full", True), ("coco17", False)):
+        out = tmp_path / joints
+        info = vis_video("t_cam01", VisConfig(anno_dir=anno, save_dir=out, video_name="t_cam01", mode="2d", joints=joints))
+        assert info["frames"] == n
+        _, frames = decode(out / "t_cam01.mp4")
+        assert near(frames[1][150, 200], JOINT_COLORS[1]) == drawn, frames[1][150, 200]

@@ -22,7 +22,8 @@ from pydantic import Field, field_validator
 from aistpp.core.body import load_smpl, smpl_forward, smpl_model_path
 from aistpp.core.cameras import CameraRig
 from aistpp.core.dataset import AISTDataset
-from aistpp.core.draw import draw_named_skeleton
+from aistpp.core.draw import SKELETONS, draw_named_skeleton, draw_skeleton
+from aistpp.core.joint_sets import REGISTRY
 from aistpp.core import formats
 from aistpp.core.detection_layout import find_video
 from aistpp.core.names import check_name, is_sequence_name, parse_name, split_video_name, video_name
@@ -51,6 +52,7 @@ class VisConfig(RunOptions):
     start: int = Field(0, ge=0)
     end: int | None = Field(None, ge=1)
     labels: bool = False
+    joints: Literal["coco17", "full"] = "coco17"  # 2d: draw keypoints2d_full (the detector's own set) when present
     min_confidence: float = Field(0.15, ge=0.0, le=1.0)
     alpha: float = Field(0.6, ge=0.0, le=1.0)
     gender: Literal["neutral", "male", "female"] = "neutral"
@@ -94,11 +96,15 @@ def grid_layout(num_views: int, size: tuple[int, int]) -> tuple[int, int, int, i
 def annotation_points(mode: Mode, rig: CameraRig, data: dict, model=None) -> tuple[np.ndarray, np.ndarray | None, str]:
     """Pixels to draw per view: ((V, N, J, 2) px, confidence (V, N, J) or None, skeleton name).
 
-    ``2d``: data["keypoints2d"] (V, N, 17, 3) as detected; ``3d``: data["keypoints3d"]
+    ``2d``: data["keypoints2d"] (V, N, 17, 3) as detected (data["keypoints2d_full"] (V, N, J, 3)
+    in data["joint_set"] when given: every point the detector found, feet, hands); ``3d``: data["keypoints3d"]
     (N, 17, 3) cm projected through ``rig`` (distortion included); ``smpl``: the 24 SMPL joints
     of data["motion"] posed with the dataset's scaling, projected.
     """
     if mode == "2d":
+        if "keypoints2d_full" in data:
+            kp = data["keypoints2d_full"]
+            return kp[..., :2], kp[..., 2], data["joint_set"]
         kp = data["keypoints2d"]
         return kp[..., :2], kp[..., 2], "coco17"
     if mode == "3d":
@@ -108,6 +114,14 @@ def annotation_points(mode: Mode, rig: CameraRig, data: dict, model=None) -> tup
         joints = smpl_forward(model, m["smpl_poses"], m["smpl_trans"], m["smpl_scaling"])[:, :24]
         return rig.project(joints), None, "smpl24"
     raise ValueError(f"no points for mode {mode!r}")
+
+
+def draw_set(image: np.ndarray, points: np.ndarray, skeleton: str, confidence, threshold: float, labels: bool):
+    """``draw_named_skeleton`` for ``coco17`` / ``smpl24``, else the bones and sides of that joint set."""
+    if skeleton in SKELETONS:
+        return draw_named_skeleton(image, points, skeleton, confidence, threshold, labels)
+    s = REGISTRY[skeleton]
+    return draw_skeleton(image, points, s.bones, s.sides, confidence, threshold, s.names if labels else None)
 
 
 # ---- streaming ------------------------------------------------------------------------------
@@ -185,8 +199,7 @@ def render_video(out_path: Path, rig: CameraRig, sources: list[Path | None], sta
                                 cull_back=True)
                 if points is not None:
                     conf = confidence[v, i] if confidence is not None else None
-                    draw_named_skeleton(image, points[v, i] * pscales[v], skeleton, conf, cfg.min_confidence,
-                                        cfg.labels)
+                    draw_set(image, points[v, i] * pscales[v], skeleton, conf, cfg.min_confidence, cfg.labels)
                 if grid:
                     r, c = divmod(v, cols)
                     canvas[r * th:(r + 1) * th, c * tw:(c + 1) * tw] = image
@@ -324,6 +337,8 @@ def vis_video(name: str, config: VisConfig) -> dict:
         kp2d = ds.load_keypoints2d(seq)
         rows = formats.keypoints2d_views(kp2d, full.names, kp_path)[[full.index(v) for v in views]]  # by name
         data["keypoints2d"] = kp2d["keypoints2d"][rows]
+        if config.joints == "full" and "keypoints2d_full" in kp2d and kp2d.get("joint_set") in REGISTRY:
+            data.update(keypoints2d_full=kp2d["keypoints2d_full"][rows], joint_set=kp2d["joint_set"])
         if "image_sizes" in kp2d:  # the detections' own image sizes (0 = unknown)
             point_sizes = [tuple(int(x) for x in kp2d["image_sizes"][r]) for r in rows]
         n_anno = data["keypoints2d"].shape[1]
