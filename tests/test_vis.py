@@ -654,12 +654,17 @@ def test_vis_2d_lands_on_the_detections_when_the_camera_says_another_size(tmp_pa
     if views == "all":
         _, frames = decode(tmp_path / "out" / "take1.mp4")
         cols, rows, tw, th = grid_layout(2, sizes[0])
-        for v in range(2):  # each view's tile: its video resized to the tile, the point with it
-            want = pts[v, 0, 0, :2] * [tw / sizes[v][0], th / sizes[v][1]] + [tw * v, 0]
-            tile = cv2.resize(bgs[v], (tw, th), interpolation=cv2.INTER_AREA)
+        for v in range(2):  # each view's tile: its video fitted whole into the tile, the point with it
+            f = min(tw / sizes[v][0], th / sizes[v][1])  # 640x360 -> 320x180; 400x360 -> 200x180, 60 px in
+            nw, nh = round(sizes[v][0] * f), round(sizes[v][1] * f)
+            ox, oy = (tw - nw) // 2, (th - nh) // 2
+            assert (v == 0 and ox == 0) or (v == 1 and ox == 60)
+            want = pts[v, 0, 0, :2] * [nw / sizes[v][0], nh / sizes[v][1]] + [tw * v + ox, oy]
             canvas = np.full_like(frames[1], 48)
-            canvas[:th, tw * v:tw * (v + 1)] = tile
+            canvas[oy:oy + nh, tw * v + ox:tw * v + ox + nw] = cv2.resize(bgs[v], (nw, nh), interpolation=cv2.INTER_AREA)
             assert np.abs(_blob_centre(frames[1], canvas, want, 5) - want).max() < 0.5, v
+            if ox:  # the letterbox band beside the narrower view
+                assert np.abs(frames[1][th // 2, tw * v + ox // 2].astype(int) - 48).max() <= 4
     else:
         assert report.items[0].name == "take1_cam01" and not report.items[0].info["warnings"]
         _, frames = decode(tmp_path / "out" / "take1_cam01.mp4")

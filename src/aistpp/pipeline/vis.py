@@ -124,6 +124,17 @@ def draw_set(image: np.ndarray, points: np.ndarray, skeleton: str, confidence, t
     return draw_skeleton(image, points, s.bones, s.sides, confidence, threshold, s.names if labels else None)
 
 
+def fit_tile(size: tuple[int, int], tile: tuple[int, int]) -> tuple[tuple[int, int], np.ndarray]:
+    """((w, h) shown, (x, y) offset) of an image of ``size`` in a ``tile``: resized to the tile
+    when their aspect ratios agree within 2 px, else fitted whole and centred (letterboxed)."""
+    (w, h), (tw, th) = size, tile
+    f = min(tw / w, th / h)
+    nw, nh = max(1, round(w * f)), max(1, round(h * f))
+    if abs(nw - tw) <= 2 and abs(nh - th) <= 2:
+        return (tw, th), np.zeros(2)
+    return (nw, nh), np.array([(tw - nw) // 2, (th - nh) // 2], np.float64)
+
+
 # ---- streaming ------------------------------------------------------------------------------
 def _frames(path: Path | None, size: tuple[int, int], start: int, end: int) -> Iterator[np.ndarray]:
     """Video frames start..end-1 by time, or a plain background when there is no video."""
@@ -159,7 +170,8 @@ def render_video(out_path: Path, rig: CameraRig, sources: list[Path | None], sta
     that differs from the frame, the drawing is scaled to the frame, else drawn where the points
     are (2D detections on their own video). ``mesh`` = (model, motion, faces) renders the SMPL
     mesh (faces wound outward: back faces are culled) scaled from camera to frame pixels. With
-    ``grid`` all views are tiled into one frame of the first view's size, else ``rig`` holds one view.
+    ``grid`` all views are tiled into one frame of the first view's size (a view of another
+    aspect ratio letterboxed in its tile), else ``rig`` holds one view.
     """
     cfg = config or VisConfig(anno_dir=Path("."), save_dir=Path("."), video_name="x")
     cam_sizes = [tuple(int(s) for s in rig.sizes[v]) for v in range(len(rig))]
@@ -168,10 +180,10 @@ def render_video(out_path: Path, rig: CameraRig, sources: list[Path | None], sta
     if grid:
         cols, rows, tw, th = grid_layout(len(rig), sizes[0])
         out_size = (cols * tw, rows * th)
-        shown = [(tw, th)] * len(rig)  # every view's image is resized to a tile
+        shown, offsets = zip(*(fit_tile(sz, (tw, th)) for sz in sizes))  # each view resized into its tile
     else:
         out_size = (sizes[0][0] // 2 * 2, sizes[0][1] // 2 * 2)  # yuv420p: even sizes
-        shown = [tuple(sizes[0])]  # the frame, cropped to even sizes (no resampling)
+        shown, offsets = [tuple(sizes[0])], [np.zeros(2)]  # the frame, cropped to even sizes (no resampling)
     scales = [np.array([w / cw, h / ch]) for (w, h), (cw, ch) in zip(shown, cam_sizes)]  # camera px -> output
     pscales = [np.array([w / pw, h / ph]) for (w, h), (pw, ph) in zip(shown, psizes)]  # point px -> output
     cams = [rig.subset([name]) for name in rig.names]
@@ -189,17 +201,21 @@ def render_video(out_path: Path, rig: CameraRig, sources: list[Path | None], sta
                 canvas = np.full((out_size[1], out_size[0], 3), BACKGROUND_BGR, np.uint8)
             for v, image in enumerate(images):
                 if grid:
-                    image = cv2.resize(image, (tw, th), interpolation=cv2.INTER_AREA)
+                    tile = np.full((th, tw, 3), BACKGROUND_BGR, np.uint8)
+                    (nw, nh), (ox, oy) = shown[v], offsets[v].astype(int)
+                    tile[oy:oy + nh, ox:ox + nw] = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA)
+                    image = tile
                 elif image.shape[:2] != (out_size[1], out_size[0]):
                     image = np.ascontiguousarray(image[: out_size[1], : out_size[0]])
                 if verts is not None:
                     vcam = cams[v].world_to_camera(verts)[0]
-                    px = cams[v].project(verts)[0] * scales[v]
+                    px = cams[v].project(verts)[0] * scales[v] + offsets[v]
                     render_mesh(image, px, vcam[:, 2], mesh[2], DEFAULT_MESH_COLOR, cfg.alpha, vertices_cam=vcam,
                                 cull_back=True)
                 if points is not None:
                     conf = confidence[v, i] if confidence is not None else None
-                    draw_set(image, points[v, i] * pscales[v], skeleton, conf, cfg.min_confidence, cfg.labels)
+                    draw_set(image, points[v, i] * pscales[v] + offsets[v], skeleton, conf, cfg.min_confidence,
+                             cfg.labels)
                 if grid:
                     r, c = divmod(v, cols)
                     canvas[r * th:(r + 1) * th, c * tw:(c + 1) * tw] = image
