@@ -243,6 +243,19 @@ def test_layout_views_of_one_sequence_and_toml(tmp_path):
         find_layout(toml)
 
 
+def test_own_names_with_underscores_are_not_read_as_aist_names(tmp_path):
+    rng = np.random.default_rng(12)
+    for view in ("take_1_cam01", "take_1_cam02"):  # three '_'-separated tags, no camera tag in the middle
+        _write_view(tmp_path / "K" / view, people("body25", 2, rng))
+    lay = find_layout(tmp_path / "K", "take_1")
+    assert lay.scheme == "view" and lay.sequences["take_1"].keys() == {"take_1_cam01", "take_1_cam02"}
+    (tmp_path / "A").mkdir()
+    for view in ("gWA_sFM_c01_d27_mWA2_ch21", "gWA_sFM_c02_d27_mWA2_ch21"):
+        _write_view(tmp_path / "A" / view, people("body25", 2, rng))
+    assert find_layout(tmp_path / "A").sequences == {"gWA_sFM_cAll_d27_mWA2_ch21": {
+        "c01": tmp_path / "A" / "gWA_sFM_c01_d27_mWA2_ch21", "c02": tmp_path / "A" / "gWA_sFM_c02_d27_mWA2_ch21"}}
+
+
 def test_layout_errors_name_the_schemes_and_what_was_found(tmp_path):
     k = tmp_path / "K"
     _write_view(k / "cam01", people("body25", 2, np.random.default_rng(10)))

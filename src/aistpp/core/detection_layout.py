@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from aistpp.core.detections import _TRAILING_INT, ALPHAPOSE_FILE, ARRAY_SUFFIXES, _content_format, _read
-from aistpp.core.names import ALL_VIEWS_TAG, check_name, split_video_name
+from aistpp.core.names import ALL_VIEWS_TAG, check_name, parse_name, split_video_name
 from aistpp.errors import AistppError
 
 ENTRY_SUFFIXES = (".json",) + ARRAY_SUFFIXES
@@ -66,8 +67,16 @@ def _entries(folder: Path) -> dict[str, Path]:
 
 
 def _aist_view(name: str) -> str | None:
+    """The view of an AIST-style video name, else None. Six tags must carry AIST's prefixes
+    (g.._s.._c.._d.._m.._ch..); three tags a camera tag c<...> in the middle: a user's own
+    ``take_1_cam01`` is not read as the sequence ``take_cAll_cam01`` of view ``1``."""
     try:
         _, view = split_video_name(name)
+        tags = name.split("_")
+        if len(tags) == 6:
+            parse_name(name)
+        elif not re.fullmatch(r"c[A-Za-z0-9.\-]+", tags[1]):
+            return None
     except AistppError:
         return None
     return None if view == ALL_VIEWS_TAG else view
