@@ -171,6 +171,9 @@ def test_npy_and_npz_arrays(tmp_path):
     assert det.image_size == (1080, 1920) and det.keypoints.shape == (9, 2, 33, 3)
     np.testing.assert_array_equal(det.timestamps, np.arange(9) * 2)
     assert np.isnan(det.scores[4, 1]) and det.scores[3, 1] == 0.5
+    np.save(tmp_path / "norm.npy", kp / [1080, 1920, 1])  # MediaPipe's normalised coordinates
+    with pytest.raises(AistppError, match="normalised image coordinates"):
+        read_video(tmp_path / "norm.npy")
     np.save(tmp_path / "bad.npy", np.array(["a", "b"]))
     with pytest.raises(AistppError, match="numbers of shape"):
         read_video(tmp_path / "bad.npy")

@@ -370,6 +370,16 @@ def read_array(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, t
 
 
 # ---- one video ------------------------------------------------------------------------------
+def _check_pixels(kp: np.ndarray, entry: Path) -> None:
+    """Refuse coordinates normalised to the image ([0, 1], as MediaPipe returns them): aistpp
+    needs pixels, and drawing or triangulating 0..1 "pixels" would be silently wrong."""
+    xy = kp[..., :2]
+    xy = xy[np.isfinite(xy).all(-1)]
+    if len(xy) >= 10 and np.abs(xy).max() <= 1.5:
+        raise AistppError("keypoints lie within [0, 1]: normalised image coordinates? aistpp reads pixels "
+                          "(multiply x by the image width and y by its height)", entry)
+
+
 def _name_set(count: int, kp: np.ndarray, joint_set: str | None, entry: Path) -> tuple[str, str]:
     if joint_set is None:
         return detect_joint_set(count, kp, str(entry))
@@ -401,6 +411,7 @@ def read_video(entry: Path, fmt: Format = "auto", joint_set: str | None = None) 
         frames, kp4, sc, size = read_array(entry)
         count = kp4.shape[2]
         flat = kp4.reshape(-1, count, 3)
+        _check_pixels(flat, entry)
         name, how = _name_set(count, flat, joint_set, entry)
         kp4 = _clean(kp4.copy())
         if sc is None:
@@ -421,6 +432,7 @@ def read_video(entry: Path, fmt: Format = "auto", joint_set: str | None = None) 
             raise AistppError(f"people have {got.width} values, not a multiple of 3 (x, y, c)", entry)
         count = got.width // 3
         kp = _clean(np.asarray(got.rows, np.float64).reshape(len(got.rows), count, 3))
+        _check_pixels(kp, entry)
         name, how = _name_set(count, kp, joint_set, entry)
     else:
         name, how = (named_set(joint_set).name if joint_set else "coco17"), "no people"
