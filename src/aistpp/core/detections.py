@@ -226,8 +226,8 @@ def _mmpose_people(instances) -> tuple[list, list]:
     rows, det = [], []
     for inst in instances:
         xy, conf = inst["keypoints"], inst.get("keypoint_scores")
-        if conf is None:
-            rows.append(_flat(xy))
+        if conf is None:  # [[x, y, score], ...] or bare [[x, y], ...] (confidence 1)
+            rows.append([v for j in xy for v in ((*j, 1.0) if len(j) == 2 else j)])
         else:
             if len(conf) != len(xy):
                 raise ValueError("keypoints and keypoint_scores differ in length")
