@@ -228,7 +228,9 @@ def index_map(source: tuple[str, ...], target: tuple[str, ...] = COCO17) -> np.n
 def _bones(name: str) -> np.ndarray:
     s = REGISTRY[name]
     where = {n: i for i, n in enumerate(s.names)}
-    return np.array([[where[a], where[b]] for a, b in s.bone_names], dtype=np.int64).reshape(-1, 2)
+    out = np.array([[where[a], where[b]] for a, b in s.bone_names], dtype=np.int64).reshape(-1, 2)
+    out.setflags(write=False)  # shared (cached): read-only
+    return out
 
 
 def convert(keypoints: np.ndarray, source: str, target: str = "coco17") -> np.ndarray:
