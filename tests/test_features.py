@@ -240,3 +240,79 @@ def test_features_and_metrics_commands(synth_data, tmp_path):
     assert res.exit_code == 2 and "--beats" in res.stderr
     res = runner.invoke(app, ["metrics", "--pred", str(tmp_path / "nothing"), "--gt", str(tmp_path / "gt")])
     assert res.exit_code == 2 and "nothing" in res.stderr
+
+
+def test_release_conventions_read_and_written_back(synth_data, tmp_path):
+    """Real released files: keypoints2d timestamps are microseconds at 60 fps and preprocess
+    writes the same from OpenPose frame numbers; the released motion (no gender key) is male,
+    and a motion fit-smpl writes records its body model, which features then uses."""
+    from aistpp.core.body import load_smpl, smpl_forward
+    from aistpp.core.joints import COCO_TO_SMPL
+    from aistpp.core.names import AIST_VIEWS, video_name
+    from aistpp.pipeline.preprocess import PreprocessConfig, preprocess_sequence
+    from aistpp.pipeline.synth.openpose import body25_from_coco, write_openpose_video
+
+    real = formats.load_keypoints2d(DATA / "aist_real" / "keypoints2d" / f"{SHORT}.first60.pkl", num_views=9)
+    n = len(real["timestamps"])
+    assert real["timestamps"][:4].tolist() == [0, 16667, 33333, 50000]
+    assert np.array_equal(real["timestamps"], formats.frame_timestamps(n))
+    assert np.array_equal(formats.timestamp_frames(real["timestamps"]), np.arange(n))
+    kp = real["keypoints2d"]
+    body25 = body25_from_coco(kp, np.full(kp.shape[:2] + (6, 3), np.nan, np.float32))
+    missing = ~np.isfinite(kp[..., 2]).any(-1)
+    for v, view in enumerate(AIST_VIEWS):
+        write_openpose_video(tmp_path / "K", video_name(SHORT, view), body25[v], missing[v], {})
+    preprocess_sequence(SHORT, PreprocessConfig(keypoints_dir=tmp_path / "K", save_dir=tmp_path / "k2d",
+                                                executor="serial", quiet=True))
+    ours = formats.load_keypoints2d(tmp_path / "k2d" / f"{SHORT}.pkl")
+    assert ours["timestamps"].dtype == real["timestamps"].dtype and np.array_equal(ours["timestamps"], real["timestamps"])
+    ok = np.isfinite(kp) & np.isfinite(ours["keypoints2d"])
+    assert ok.mean() > 0.5 and np.allclose(ours["keypoints2d"][ok], kp[ok], atol=1e-3)
+
+    # the released motion: male; fit-smpl (here with the neutral model, not the default) on its
+    # COCO joints writes a motion that records its model, and features poses it with that one
+    motion = formats.load_motion(DATA / "aist_real" / "motions" / f"{SHORT}.pkl")
+    assert motion_gender(motion) == "male"
+    frames = 40
+    male = load_smpl(synth_data.smpl_dir, "male")
+    y = smpl_forward(male, motion["smpl_poses"][:frames], motion["smpl_trans"][:frames], motion["smpl_scaling"])
+    anno = tmp_path / "anno"
+    formats.save_keypoints3d(anno / "keypoints3d" / f"{SHORT}.pkl", y[:, COCO_TO_SMPL], y[:, COCO_TO_SMPL])
+    runner = CliRunner()
+    res = runner.invoke(app, ["fit-smpl", "--anno-dir", str(anno), "--smpl-dir", str(synth_data.smpl_dir),
+                              "--save-dir", str(anno / "motions"), "--gender", "neutral", "--executor", "serial",
+                              "--device", "cpu", "--quiet"])
+    assert res.exit_code == 0, res.output
+    from aistpp.core.safe_pickle import safe_load
+
+    raw = safe_load(anno / "motions" / f"{SHORT}.pkl")  # what the original loader sees: its keys, plus ours
+    assert {"smpl_poses", "smpl_trans", "smpl_scaling", "smpl_loss"} <= set(raw)
+    assert raw["smpl_gender"] == "neutral" and raw["body_model"] == "smpl"
+    fitted = formats.load_motion(anno / "motions" / f"{SHORT}.pkl")
+    neutral = load_smpl(synth_data.smpl_dir, "neutral")
+    fit = smpl_forward(neutral, fitted["smpl_poses"], fitted["smpl_trans"], fitted["smpl_scaling"])[:, :24]
+    assert np.linalg.norm(fit - y[:, :24], axis=-1).mean() < 3.0  # cm: the fit reproduces the real motion
+    res = runner.invoke(app, ["features", "--anno-dir", str(anno), "--smpl-dir", str(synth_data.smpl_dir), "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert json.loads((anno / "features" / f"{SHORT}.features.json").read_text())["smpl_gender"] == "neutral"
+
+
+def test_export_defaults_to_the_motions_model(synth_data, tmp_path):
+    """export poses a released motion (no gender key) with the male model, an aistpp motion
+    with the model it records; --gender overrides."""
+    anno = tmp_path / "anno"
+    (anno / "motions").mkdir(parents=True)
+    real = formats.load_motion(DATA / "aist_real" / "motions" / f"{SHORT}.pkl")
+    formats.save_motion(anno / "motions" / f"{SHORT}.pkl", real["smpl_poses"][:20], real["smpl_trans"][:20],
+                        real["smpl_scaling"], real["smpl_loss"])
+    other = SHORT.replace("d03", "d04")
+    formats.save_motion(anno / "motions" / f"{other}.pkl", real["smpl_poses"][:20], real["smpl_trans"][:20],
+                        real["smpl_scaling"], real["smpl_loss"], smpl_gender="female", body_model="smpl")
+    args = ["export", "--anno-dir", str(anno), "--smpl-dir", str(synth_data.smpl_dir), "--format", "npz",
+            "--no-floor", "--executor", "serial", "--quiet"]
+    res = CliRunner().invoke(app, args + ["--save-dir", str(tmp_path / "out")])
+    assert res.exit_code == 0, res.output
+    assert str(np.load(tmp_path / "out" / f"{SHORT}.npz")["gender"]) == "male"
+    assert str(np.load(tmp_path / "out" / f"{other}.npz")["gender"]) == "female"
+    res = CliRunner().invoke(app, args + ["--save-dir", str(tmp_path / "n"), "--gender", "neutral"])
+    assert res.exit_code == 0 and str(np.load(tmp_path / "n" / f"{SHORT}.npz")["gender"]) == "neutral"

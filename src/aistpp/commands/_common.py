@@ -38,6 +38,7 @@ DryRun = Annotated[Optional[bool], typer.Option("--dry-run", help="List what wou
 Quiet = Annotated[Optional[bool], typer.Option("--quiet", help="No progress bar (for scripts).")]
 ReportFile = Annotated[Optional[Path], typer.Option("--report", help="Write a JSON report of the run here.")]
 LogFile = Annotated[Optional[Path], typer.Option("--log-file", help="Append one JSON line per sequence here.")]
+MotionGender = Annotated[Optional[str], typer.Option("--gender", help="Body model the motions were made with: neutral, male or female (default: the motion's smpl_gender, else male, the model the released AIST++ motions were fitted with).")]
 ConfigFile = Annotated[Optional[Path], typer.Option("--config", help="TOML file supplying any option (command-line values win).")]
 
 

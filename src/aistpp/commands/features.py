@@ -11,12 +11,11 @@ from typing import Annotated, Optional
 import typer
 
 from aistpp.commands._common import (
-    AnnoDir, ConfigFile, SmplDir, console, print_dry_run, print_report, runner_options, user_errors,
+    AnnoDir, ConfigFile, MotionGender, SmplDir, console, print_dry_run, print_report, runner_options, user_errors,
 )  # fmt: skip
 from aistpp.errors import AistppError
 
 FpsOpt = Annotated[Optional[float], typer.Option("--fps", help="Frame rate of the motions (default 60, the reference's frame time 1/60 s).")]
-GenderOpt = Annotated[Optional[str], typer.Option("--gender", help="Body model: neutral, male or female (default: the motion's smpl_gender, else male, the model the released motions were fitted with).")]
 
 
 @user_errors
@@ -26,7 +25,7 @@ def features_command(
     smpl_dir: SmplDir = None,
     save_dir: Annotated[Optional[Path], typer.Option("--save-dir", help="Output folder (default <anno-dir>/features).")] = None,
     fps: FpsOpt = None,
-    gender: GenderOpt = None,
+    gender: MotionGender = None,
     config: ConfigFile = None,
     run: dict | None = None,
 ) -> None:

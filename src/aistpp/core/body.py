@@ -50,6 +50,14 @@ def smpl_model_path(smpl_dir: str | Path, gender: Gender = "neutral") -> Path:
     return smpl_dir / f"SMPL_{gender.upper()}.pkl"
 
 
+def require_smpl_model(smpl_dir: str | Path, gender: Gender) -> Path:
+    """``smpl_model_path``, or an error naming the missing file."""
+    path = smpl_model_path(smpl_dir, gender)
+    if not path.is_file():
+        raise AistppError(f"SMPL model file not found (put {path.name} in --smpl-dir, or choose --gender)", path)
+    return path
+
+
 def load_smpl_data(path: str | Path) -> dict:
     """The SMPL model file as a dict of numpy arrays (``J_regressor`` may be scipy sparse).
 

@@ -53,13 +53,10 @@ class FeaturesConfig(RunOptions):
 
 @functools.lru_cache(maxsize=3)
 def _fast(smpl_dir: str, gender: str):
-    from aistpp.core.body import load_smpl_data, smpl_model_path
+    from aistpp.core.body import load_smpl_data, require_smpl_model
     from aistpp.core.fast_smpl import FastSMPL
 
-    path = smpl_model_path(smpl_dir, gender)
-    if not path.is_file():
-        raise AistppError(f"SMPL model file not found (put SMPL_{gender.upper()}.pkl in --smpl-dir)", path)
-    return FastSMPL(load_smpl_data(path))
+    return FastSMPL(load_smpl_data(require_smpl_model(smpl_dir, gender)))
 
 
 def smpl_joints(fast, motion: dict) -> np.ndarray:
