@@ -316,3 +316,27 @@ def test_export_defaults_to_the_motions_model(synth_data, tmp_path):
     assert str(np.load(tmp_path / "out" / f"{other}.npz")["gender"]) == "female"
     res = CliRunner().invoke(app, args + ["--save-dir", str(tmp_path / "n"), "--gender", "neutral"])
     assert res.exit_code == 0 and str(np.load(tmp_path / "n" / f"{SHORT}.npz")["gender"]) == "neutral"
+
+
+def _click_track(path: Path, seconds: float, period: float, sr: int = 22050) -> None:
+    """A mono 16-bit WAV of short 1 kHz clicks every ``period`` s from ``period`` on (stdlib only)."""
+    import wave
+
+    t = np.arange(int(seconds * sr)) / sr
+    y = np.zeros_like(t)
+    for start in np.arange(period, seconds, period):
+        on = (t >= start) & (t < start + 0.03)
+        y[on] = np.sin(2 * np.pi * 1000 * (t[on] - start)) * np.exp(-(t[on] - start) / 0.01)
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1), w.setsampwidth(2), w.setframerate(sr)
+        w.writeframes((y * 20000).astype("<i2").tobytes())
+
+
+def test_music_beats_tracked_from_a_song(tmp_path):
+    pytest.importorskip("librosa")  # the optional extra aistpp[music]; CI's test extra installs it
+    _click_track(tmp_path / "mJS2.wav", 12.0, 0.5)  # 120 BPM: a beat every 30 frames at 60 fps
+    beats = music_beats_for(SHORT, None, tmp_path, 60.0)
+    inner = beats[(beats > 60) & (beats < 600)]
+    assert len(inner) >= 15
+    assert np.all(np.abs(inner - 30 * np.round(inner / 30)) <= 2)  # on the clicks, within 2 frames
+    assert np.median(np.diff(inner)) == pytest.approx(30, abs=1)
