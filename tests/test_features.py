@@ -332,6 +332,13 @@ def _click_track(path: Path, seconds: float, period: float, sr: int = 22050) -> 
         w.writeframes((y * 20000).astype("<i2").tobytes())
 
 
+def test_music_tempo_of_aist_tags():
+    from aistpp.pipeline.metrics.beats import music_tempo
+
+    assert music_tempo("mJS2") == 100 and music_tempo("mBR0") == 80 and music_tempo("mHO5") == 135
+    assert music_tempo("song") is None and music_tempo("mXX1") is None
+
+
 def test_music_beats_tracked_from_a_song(tmp_path):
     pytest.importorskip("librosa")  # the optional extra aistpp[music]; CI's test extra installs it
     _click_track(tmp_path / "mJS2.wav", 12.0, 0.5)  # 120 BPM: a beat every 30 frames at 60 fps

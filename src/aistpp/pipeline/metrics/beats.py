@@ -9,8 +9,10 @@ from b to the nearest motion beat, sigma_b = 3 frames; music beats at or past th
 speed samples are dropped first (Bailando truncates the beat track to that length).
 
 Music beats come from a beat file (times in seconds) or from the song itself with librosa
-(``pip install 'aistpp[music]'``): an onset envelope at one value per motion frame
-(sr = fps x 512, hop 512) and ``librosa.beat.beat_track`` on it.
+(``pip install 'aistpp[music]'``), as the AIST++ / Bailando preprocessing does: an onset
+envelope at one value per motion frame (sr = fps x 512, hop 512) and
+``librosa.beat.beat_track(tightness=100)`` on it, started at the song's nominal tempo, which
+AIST's music tags encode (``music_tempo``: mHO<k> 110 + 5k BPM, the other genres 80 + 10k).
 """
 
 from __future__ import annotations
@@ -85,8 +87,19 @@ def find_music(music_dir: Path, tag: str) -> Path:
     raise AistppError(f"no music file {tag}.wav|mp3|m4a|aac|ogg|flac", music_dir)
 
 
-def music_beats_from_audio(path: Path, fps: float = 60.0) -> np.ndarray:
-    """(B,) int frames at ``fps`` of the beats librosa tracks in a music file."""
+def music_tempo(tag: str) -> float | None:
+    """The nominal tempo (BPM) of an AIST music tag (``mJS2`` -> 100), None when not one."""
+    if len(tag) == 4 and tag[0] == "m" and tag[3].isdigit():
+        if tag[1:3] == "HO":
+            return 110.0 + 5 * int(tag[3])
+        if tag[1:3] in ("BR", "PO", "LO", "MH", "LH", "WA", "KR", "JS", "JB"):
+            return 80.0 + 10 * int(tag[3])
+    return None
+
+
+def music_beats_from_audio(path: Path, fps: float = 60.0, start_bpm: float | None = None) -> np.ndarray:
+    """(B,) int frames at ``fps`` of the beats librosa tracks in a music file (``start_bpm``:
+    the tracker's initial tempo, default the tempo of the file's AIST music tag, else 120)."""
     try:
         import librosa
     except ImportError:
@@ -98,5 +111,7 @@ def music_beats_from_audio(path: Path, fps: float = 60.0) -> np.ndarray:
     except Exception as exc:  # noqa: BLE001 - audio decoders raise many types
         raise AistppError(f"cannot decode music ({exc})", path) from None
     envelope = librosa.onset.onset_strength(y=y, sr=sr, hop_length=HOP)
-    _, beats = librosa.beat.beat_track(onset_envelope=envelope, sr=sr, hop_length=HOP, tightness=100)
+    start_bpm = start_bpm or music_tempo(Path(path).stem) or 120.0
+    _, beats = librosa.beat.beat_track(onset_envelope=envelope, sr=sr, hop_length=HOP, start_bpm=start_bpm,
+                                       tightness=100)
     return np.asarray(beats, np.int64)
