@@ -347,3 +347,28 @@ def test_music_beats_tracked_from_a_song(tmp_path):
     assert len(inner) >= 15
     assert np.all(np.abs(inner - 30 * np.round(inner / 30)) <= 2)  # on the clicks, within 2 frames
     assert np.median(np.diff(inner)) == pytest.approx(30, abs=1)
+
+
+def test_features_command_on_joint_arrays_equals_the_reference(tmp_path):
+    """Generated motions as joints: the command's files hold the reference's numbers."""
+    src = tmp_path / "joints"
+    src.mkdir()
+    for seq in SEQS:
+        np.save(src / f"{seq}.npy", np.load(REF / f"{seq}.joints24.npy"))
+    np.save(src / "flat.npy", np.load(REF / f"{SHORT}.joints24.npy").reshape(-1, 72))  # (N, 72) too
+    res = CliRunner().invoke(app, ["features", "--joints-dir", str(src), "--executor", "serial", "--quiet"])
+    assert res.exit_code == 0, res.output
+    out = src / "features"
+    for seq in SEQS:
+        for ours, ref in (("kinetic", "kinetic"), ("geometric", "manual"), ("bailando_kinetic", "bailando_kinetic"),
+                          ("bailando_geometric", "bailando_manual")):
+            assert rel_err(np.load(out / f"{seq}.{ours}.npy"), np.load(REF / f"{seq}.{ref}.npy")) < 1e-6, (seq, ours)
+        saved = json.loads((out / f"{seq}.features.json").read_text())
+        assert saved["motion_beats"] == INDEX[seq]["motion_beats"]
+        assert saved["pfc"] == pytest.approx(physical_foot_contact(joints(seq)[::2], 30, "y"), rel=1e-9)
+    assert np.array_equal(np.load(out / "flat.kinetic.npy"), np.load(out / f"{SHORT}.kinetic.npy"))
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    np.save(bad / "x.npy", np.zeros((10, 17, 3)))
+    res = CliRunner().invoke(app, ["features", "--joints-dir", str(bad), "--executor", "serial", "--quiet"])
+    assert res.exit_code != 0 and "(10, 17, 3)" in res.output

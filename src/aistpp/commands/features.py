@@ -23,7 +23,8 @@ FpsOpt = Annotated[Optional[float], typer.Option("--fps", help="Frame rate of th
 def features_command(
     anno_dir: AnnoDir = None,
     smpl_dir: SmplDir = None,
-    save_dir: Annotated[Optional[Path], typer.Option("--save-dir", help="Output folder (default <anno-dir>/features).")] = None,
+    joints_dir: Annotated[Optional[Path], typer.Option("--joints-dir", help="Instead of --anno-dir/--smpl-dir: generated joints, <name>.npy (N, 24, 3) or (N, 72), metres at SMPL scale, +y up, SMPL order.")] = None,
+    save_dir: Annotated[Optional[Path], typer.Option("--save-dir", help="Output folder (default <anno-dir or joints-dir>/features).")] = None,
     fps: FpsOpt = None,
     gender: MotionGender = None,
     config: ConfigFile = None,
@@ -34,10 +35,10 @@ def features_command(
     from aistpp.config import build_config
     from aistpp.pipeline.features import FeaturesConfig, run_features
 
-    values = dict(anno_dir=anno_dir, smpl_dir=smpl_dir, save_dir=save_dir, fps=fps,
+    values = dict(anno_dir=anno_dir, smpl_dir=smpl_dir, joints_dir=joints_dir, save_dir=save_dir, fps=fps,
                   gender=gender.lower() if gender else None, **run)
-    if config is None and (anno_dir is None or smpl_dir is None):
-        raise AistppError("--anno-dir and --smpl-dir are required")
+    if config is None and joints_dir is None and (anno_dir is None or smpl_dir is None):
+        raise AistppError("--anno-dir and --smpl-dir are required (or --joints-dir for joint arrays)")
     cfg = build_config(FeaturesConfig, values, config, "features")
     result = run_features(cfg)
     if cfg.dry_run:

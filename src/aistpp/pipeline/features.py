@@ -8,6 +8,10 @@ Joints: the 24 SMPL joints posed by the body model the motion was made with (the
 ``smpl_gender``, else male: the release's), ``smpl_poses`` with translation
 ``smpl_trans / smpl_scaling`` and no scaling: metres at SMPL's own scale, +y up, 60 fps.
 
+Generated motions given as joints (``joints_dir``): ``<name>.npy`` arrays (N, 24, 3) or
+(N, 72), the same joints and units (metres at SMPL scale, +y up, SMPL order), read with
+``allow_pickle=False``.
+
 Per sequence, ``features`` writes into the save folder:
   <seq>.kinetic.npy (72,), <seq>.geometric.npy (32,)  on all frames (the AIST++ API's);
   <seq>.bailando_kinetic.npy, <seq>.bailando_geometric.npy  Bailando's protocol (first
@@ -40,15 +44,16 @@ PFC_FPS = 30.0  # EDGE's
 
 
 class FeaturesConfig(RunOptions):
-    anno_dir: Path
-    smpl_dir: Path
-    save_dir: Path | None = None  # default <anno_dir>/features
+    anno_dir: Path | None = None
+    smpl_dir: Path | None = None
+    joints_dir: Path | None = None  # instead of anno_dir + smpl_dir: <name>.npy joints (N, 24, 3) m
+    save_dir: Path | None = None  # default <anno_dir>/features, <joints_dir>/features
     fps: float = Field(60.0, gt=0)
     gender: Optional[Literal["neutral", "male", "female"]] = None  # None: the motion's, else male
     sequence_names: list[str] | None = None
 
     def out_dir(self) -> Path:
-        return self.save_dir or self.anno_dir / "features"
+        return self.save_dir or (self.joints_dir or self.anno_dir) / "features"
 
 
 @functools.lru_cache(maxsize=3)
@@ -87,16 +92,35 @@ def sequence_features(joints: np.ndarray, fps: float = 60.0) -> dict[str, np.nda
     }
 
 
+def load_joints(path: Path) -> np.ndarray:
+    """``<name>.npy`` joints (N, 24, 3) or (N, 72) -> (N, 24, 3) float64, checked."""
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise AistppError(f"not a readable .npy array ({exc})", path) from None
+    if arr.ndim == 2 and arr.shape[1] == 72:
+        arr = arr.reshape(len(arr), 24, 3)
+    if arr.ndim != 3 or arr.shape[1:] != (24, 3) or not np.issubdtype(arr.dtype, np.number):
+        raise AistppError(f"expected joints (N, 24, 3) or (N, 72), found {arr.shape} {arr.dtype}", path)
+    if not np.isfinite(arr).all():
+        raise AistppError("joints hold NaN or infinite values", path)
+    return arr.astype(np.float64)
+
+
 def features_sequence(name: str, config: FeaturesConfig) -> dict:
     from aistpp.core.body import motion_gender
     from aistpp.core.dataset import AISTDataset
 
-    path = AISTDataset(config.anno_dir).layout.file("motions", name)
-    motion = formats.load_motion(path)
-    if len(motion["smpl_poses"]) < 3:
-        raise AistppError(f"{len(motion['smpl_poses'])} frames: features need at least 3", path)
-    gender = motion_gender(motion, config.gender)
-    joints = smpl_joints(_fast(str(config.smpl_dir), gender), motion)
+    if config.joints_dir is not None:
+        path = Path(config.joints_dir) / f"{name}.npy"
+        joints, gender = load_joints(path), None
+    else:
+        path = AISTDataset(config.anno_dir).layout.file("motions", name)
+        motion = formats.load_motion(path)
+        gender = motion_gender(motion, config.gender)
+        joints = smpl_joints(_fast(str(config.smpl_dir), gender), motion)
+    if len(joints) < 3:
+        raise AistppError(f"{len(joints)} frames: features need at least 3", path)
     feats = sequence_features(joints, config.fps)
     out = config.out_dir()
     for kind in ("kinetic", "geometric", "bailando_kinetic", "bailando_geometric"):
@@ -108,7 +132,7 @@ def features_sequence(name: str, config: FeaturesConfig) -> dict:
         "sequence": name, "fps": config.fps, "frames": len(joints), "smpl_gender": gender,
         **{kind: dict(zip(names[kind], map(float, feats[kind]))) for kind in names},
         "motion_beats": [int(b) for b in feats["motion_beats"]], "pfc": float(feats["pfc"])})
-    return {"frames": len(joints), "gender": gender, "pfc": float(feats["pfc"])}
+    return {"frames": len(joints), "gender": gender or "-", "pfc": float(feats["pfc"])}
 
 
 def _outputs(out: Path, name: str) -> list[Path]:
@@ -118,13 +142,25 @@ def _outputs(out: Path, name: str) -> list[Path]:
 
 def run_features(config: FeaturesConfig) -> RunReport:
     from aistpp.core.dataset import AISTDataset
+    from aistpp.core.names import check_name
 
-    if config.gender is not None:
-        _fast(str(config.smpl_dir), config.gender)  # a missing model is one error before any work
-    ds = AISTDataset(config.anno_dir)
-    folder = ds.layout.folder("motions")
-    available = sorted(p.stem for p in folder.glob("*.pkl"))
-    names = ds.select(config.sequence_names, config.split, config.include_ignored, None if config.split else available)
+    if config.joints_dir is not None:
+        if not Path(config.joints_dir).is_dir():
+            raise AistppError("joints folder not found", config.joints_dir)
+        available = sorted(p.stem for p in Path(config.joints_dir).glob("*.npy"))
+        if not available:
+            raise AistppError("no <name>.npy joint files", config.joints_dir)
+        names = [check_name(n) for n in (config.sequence_names or available)]
+    else:
+        if config.anno_dir is None or config.smpl_dir is None:
+            raise AistppError("features need --anno-dir and --smpl-dir (SMPL motions) or --joints-dir (joints)")
+        if config.gender is not None:
+            _fast(str(config.smpl_dir), config.gender)  # a missing model is one error before any work
+        ds = AISTDataset(config.anno_dir)
+        folder = ds.layout.folder("motions")
+        available = sorted(p.stem for p in folder.glob("*.pkl"))
+        names = ds.select(config.sequence_names, config.split, config.include_ignored,
+                          None if config.split else available)
     job = functools.partial(features_sequence, config=config)
     out = config.out_dir()
     return run_jobs(job, names, config, outputs=functools.partial(_outputs, out), title="features")
