@@ -56,14 +56,17 @@ def window_acceleration(P: np.ndarray, frame_time: float = 1 / 60, window: int =
         term = ((P[k + 1] - P[k]) / dt - (P[k] - P[k - 1] / dt)) / dt
     else:
         term = (P[k + 1] - 2 * P[k] + P[k - 1]) / (dt * dt)
+    # padded[w + k] = term of centre k (zero outside 1 <= k <= n-2): frame i's window sum is
+    # padded[i - w + w .. i + w + w], added in the reference's order (adding the zeros is exact)
+    padded = np.zeros((n + 2 * window,) + P.shape[1:])
+    padded[window + 1: window + n - 1] = term
+    valid = np.zeros(n + 2 * window)
+    valid[window + 1: window + n - 1] = 1
     total = np.zeros((n - 1,) + P.shape[1:])
     count = np.zeros(n - 1)
-    i = np.arange(1, n)
-    for j in range(-window, window + 1):  # the window's terms in the reference's order
-        kk = i + j
-        ok = (kk >= 1) & (kk <= n - 2)
-        total[ok] += term[kk[ok] - 1]
-        count[ok] += 1
+    for j in range(-window, window + 1):
+        total += padded[1 + j + window: n + j + window]
+        count += valid[1 + j + window: n + j + window]
     return total / count[:, None, None]
 
 
