@@ -203,9 +203,11 @@ def _sequence_json(folder: Path, name: str) -> dict:
     return data
 
 
-def music_beats_for(name: str, beats_dir: Path | None, music_dir: Path | None, fps: float) -> np.ndarray:
+def music_beats_for(name: str, beats_dir: Path | None, music_dir: Path | None, fps: float,
+                    cache: dict | None = None) -> np.ndarray:
     """Music beat frames of a sequence: ``<beats_dir>/<seq or music tag>.txt|json`` (seconds),
-    else the song ``<music_dir>/<music tag>.<audio>`` tracked with librosa."""
+    else the song ``<music_dir>/<music tag>.<audio>`` tracked with librosa (once per song and
+    fps when a ``cache`` dict is given: many sequences share a song)."""
     from aistpp.core.names import parse_name
 
     try:
@@ -220,14 +222,19 @@ def music_beats_for(name: str, beats_dir: Path | None, music_dir: Path | None, f
                     return read_beat_file(path, fps)
         if music_dir is None:
             raise AistppError(f"no beat file {' or '.join(t + '.txt|json' for t in tags)}", beats_dir)
-    return music_beats_from_audio(find_music(music_dir, tags[-1]), fps)
+    song = find_music(music_dir, tags[-1])
+    if cache is None:
+        return music_beats_from_audio(song, fps)
+    if (song, fps) not in cache:
+        cache[song, fps] = music_beats_from_audio(song, fps)
+    return cache[song, fps]
 
 
-def _bas(folder: Path, names: list[str], beats_dir, music_dir) -> float:
+def _bas(folder: Path, names: list[str], beats_dir, music_dir, cache: dict) -> float:
     scores = []
     for n in names:
         data = _sequence_json(folder, n)
-        beats = music_beats_for(n, beats_dir, music_dir, float(data.get("fps", 60.0)))
+        beats = music_beats_for(n, beats_dir, music_dir, float(data.get("fps", 60.0)), cache)
         scores.append(beat_alignment(beats, np.asarray(data["motion_beats"]), int(data["frames"]) - 1))
     return float(np.nanmean(scores))
 
@@ -253,8 +260,9 @@ def metrics_report(pred_dir: Path, gt_dir: Path, protocols: tuple[str, ...] = ("
         elif protocol == "bas":
             if beats_dir is None and music_dir is None:
                 raise AistppError("the bas protocol needs music beats: --beats DIR or --music-dir DIR")
+            cache: dict = {}
             for label, folder in (("BAS", pred_dir), ("GT_BAS", gt_dir)):
-                out[label] = _bas(folder, load_feature_set(folder, "")["names"], beats_dir, music_dir)
+                out[label] = _bas(folder, load_feature_set(folder, "")["names"], beats_dir, music_dir, cache)
         else:  # pfc
             for label, folder in (("PFC", pred_dir), ("GT_PFC", gt_dir)):
                 names = load_feature_set(folder, "")["names"]
