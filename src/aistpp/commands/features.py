@@ -75,3 +75,7 @@ def metrics_command(
     for key, value in result.items():
         table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
     console.print(table)
+    if any("GT_constant_dims" in key for key in result):
+        console.print("[yellow]note: ground-truth feature dimensions that never vary (GT_constant_dims_*) are "
+                      "divided by 1e-10 under Bailando's normalisation and dominate FID: use more ground-truth "
+                      "motions[/yellow]")

@@ -257,6 +257,10 @@ def metrics_report(pred_dir: Path, gt_dir: Path, protocols: tuple[str, ...] = ("
             out.setdefault("gt_motions", len(gt["names"]))
             tag = "" if protocol == "bailando" else f"{protocol}_"
             out.update({tag + k: v for k, v in bailando_metrics(pred, gt).items()})
+            for kind, key in (("kinetic", "k"), ("geometric", "g")):  # divided by 1e-10: they dominate FID
+                constant = int(np.count_nonzero(gt[kind].std(0) == 0))
+                if constant:
+                    out[f"{tag}GT_constant_dims_{key}"] = constant
         elif protocol == "bas":
             if beats_dir is None and music_dir is None:
                 raise AistppError("the bas protocol needs music beats: --beats DIR or --music-dir DIR")
