@@ -376,3 +376,21 @@ def test_features_command_on_joint_arrays_equals_the_reference(tmp_path):
     np.save(bad / "x.npy", np.zeros((10, 17, 3)))
     res = CliRunner().invoke(app, ["features", "--joints-dir", str(bad), "--executor", "serial", "--quiet"])
     assert res.exit_code != 0 and "(10, 17, 3)" in res.output
+
+
+def test_features_command_on_the_released_motion_equals_the_reference(synth_data, tmp_path):
+    """The whole chain on a real released motion: no gender key -> the male model, joints at
+    SMPL scale (trans / scaling), the reference's features to 1e-6."""
+    import shutil
+
+    (tmp_path / "anno" / "motions").mkdir(parents=True)
+    shutil.copy(DATA / "aist_real" / "motions" / f"{SHORT}.pkl", tmp_path / "anno" / "motions")
+    res = CliRunner().invoke(app, ["features", "--anno-dir", str(tmp_path / "anno"), "--smpl-dir",
+                                   str(synth_data.smpl_dir), "--executor", "serial", "--quiet"])
+    assert res.exit_code == 0, res.output
+    out = tmp_path / "anno" / "features"
+    for ours, ref in (("kinetic", "kinetic"), ("geometric", "manual"), ("bailando_kinetic", "bailando_kinetic"),
+                      ("bailando_geometric", "bailando_manual")):
+        assert rel_err(np.load(out / f"{SHORT}.{ours}.npy"), np.load(REF / f"{SHORT}.{ref}.npy")) < 1e-6, ours
+    saved = json.loads((out / f"{SHORT}.features.json").read_text())
+    assert saved["smpl_gender"] == "male" and saved["motion_beats"] == INDEX[SHORT]["motion_beats"]
