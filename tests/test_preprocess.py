@@ -90,7 +90,7 @@ def test_openpose_roundtrip_exact(tmp_path, names):
     score[missed] = 0
     np.testing.assert_array_equal(out["keypoints2d"], kp)  # NaNs in the same places too
     np.testing.assert_array_equal(out["det_scores"], score)
-    np.testing.assert_array_equal(out["timestamps"], formats.frame_timestamps(30))  # frame numbers -> microseconds at 60 fps, as released
+    np.testing.assert_array_equal(out["timestamps"], formats.frame_timestamps(30))
     assert out["joint_set"] == "coco17" and out["joint_set_native"] == ("body25" if names is BODY25 else "coco18")
     want_native = np.where((native == 0).all(-1, keepdims=True), np.nan, native)
     want_native[missed] = np.nan

@@ -226,7 +226,7 @@ def check_inputs(name: str, config: VisConfig) -> tuple[AISTDataset, str, Camera
     views = list(full.names) if grid else [full.names[full.index(view)]]
     if config.mode in ("smpl", "mesh"):
         if config.smpl_dir is None:
-            raise AistppError(f"--mode {config.mode} needs the SMPL model: pass --smpl-dir (folder of SMPL_NEUTRAL.pkl)")
+            raise AistppError(f"--mode {config.mode} needs the SMPL model: pass --smpl-dir (folder of SMPL_MALE.pkl for released motions)")
     kind = {"2d": "keypoints2d", "3d": "keypoints3d"}.get(config.mode, "motions")
     _require(ds.layout.file(kind, seq), f"{kind} file for --mode {config.mode}")
     if config.mode in ("smpl", "mesh"):
