@@ -394,3 +394,28 @@ def test_features_command_on_the_released_motion_equals_the_reference(synth_data
         assert rel_err(np.load(out / f"{SHORT}.{ours}.npy"), np.load(REF / f"{SHORT}.{ref}.npy")) < 1e-6, ours
     saved = json.loads((out / f"{SHORT}.features.json").read_text())
     assert saved["smpl_gender"] == "male" and saved["motion_beats"] == INDEX[SHORT]["motion_beats"]
+
+
+def test_vis_poses_a_released_motion_with_the_male_model(synth_data, tmp_path):
+    """vis --mode smpl/mesh checks for the motion's model before drawing: a released motion
+    (no gender key) needs SMPL_MALE.pkl, an aistpp motion the model it records."""
+    import shutil
+
+    from aistpp.pipeline.vis import VisConfig, check_inputs
+
+    anno = tmp_path / "anno"
+    shutil.copytree(synth_data.anno_dir, anno)
+    seq = synth_data.sequences[0]
+    real = formats.load_motion(DATA / "aist_real" / "motions" / f"{SHORT}.pkl")
+    formats.save_motion(anno / "motions" / f"{seq}.pkl", real["smpl_poses"][:10], real["smpl_trans"][:10],
+                        real["smpl_scaling"], real["smpl_loss"])  # as released: no gender key
+    only_neutral = tmp_path / "smpl"
+    only_neutral.mkdir()
+    shutil.copy(synth_data.smpl_dir / "SMPL_NEUTRAL.pkl", only_neutral)
+    config = VisConfig(anno_dir=anno, save_dir=tmp_path / "out", video_name=seq, mode="mesh", smpl_dir=only_neutral)
+    with pytest.raises(Exception, match="SMPL_MALE.pkl"):
+        check_inputs(seq, config)
+    check_inputs(seq, config.model_copy(update={"gender": "neutral"}))  # the override
+    formats.save_motion(anno / "motions" / f"{seq}.pkl", real["smpl_poses"][:10], real["smpl_trans"][:10],
+                        real["smpl_scaling"], real["smpl_loss"], smpl_gender="neutral", body_model="smpl")
+    check_inputs(seq, config)  # the motion's own key
