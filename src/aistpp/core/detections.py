@@ -76,6 +76,15 @@ class VideoDetections:
     format: str
     corrupt: list[Path] = field(default_factory=list)
 
+    @property
+    def timestamps_us(self) -> np.ndarray:
+        """The timestamps as the release writes them, microseconds at 60 fps: frame numbers
+        (openpose, coco, alphapose) converted with ``formats.frame_timestamps``; the aist
+        detector's own timestamps kept."""
+        from aistpp.core.formats import frame_timestamps
+
+        return self.timestamps if self.format == "aist" else frame_timestamps(self.timestamps)
+
 
 @lru_cache(maxsize=None)
 def coco_index(joint_set: str) -> np.ndarray:

@@ -216,7 +216,7 @@ def preprocess_sequence(name: str, config: PreprocessConfig) -> dict:
         coco = to_coco17(k, d.joint_set)
         if k.shape[1] != num_native:  # a view where nobody was found: NaN in the native set
             k = np.full((len(k), num_native, 3), np.nan, np.float32)
-        ts.append(d.timestamps), kp_native.append(k), kp_coco.append(coco), sc.append(s)
+        ts.append(d.timestamps_us), kp_native.append(k), kp_coco.append(coco), sc.append(s)
     keypoints2d, det_scores, timestamps = assemble_views(ts, kp_coco, sc, 17)
     extra: dict = {"joint_set": "coco17"}
     if config.joints == "native":
