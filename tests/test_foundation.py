@@ -144,9 +144,13 @@ def test_dataset_mapping_and_selection(tmp_path):
 
 
 def test_cli_user_error_is_one_line_exit_2(tmp_path):
-    result = CliRunner().invoke(app, ["triangulate", "--anno-dir", str(tmp_path / "missing")])
+    result = CliRunner().invoke(app, ["triangulate", "--anno-dir", str(tmp_path / "missing"),
+                                      "--save-dir", str(tmp_path / "out")])
     assert result.exit_code == 2
     assert "Traceback" not in result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1, result.output
+    assert "missing" in lines[0]
 
 
 def test_similarity_alignment_recovers_a_known_gauge():
@@ -163,7 +167,9 @@ def test_similarity_alignment_recovers_a_known_gauge():
     # the same image from the moved world
     np.testing.assert_allclose(moved.project(s * pts @ R.T + t), rig.project(pts), atol=1e-6)
     s2, R2, t2 = similarity_transform(pts, s * pts @ R.T + t)
-    np.testing.assert_allclose([s2], [s]) and np.testing.assert_allclose(R2, R, atol=1e-9)
+    np.testing.assert_allclose([s2], [s])
+    np.testing.assert_allclose(R2, R, atol=1e-9)
+    np.testing.assert_allclose(t2, t, atol=1e-9)
     errs = rig_errors(moved, rig)
     assert errs["rotation_deg"].max() < 1e-4 and errs["center_cm"].max() < 1e-6
     assert rig_errors(moved, rig, align=False)["center_cm"].min() > 1.0

@@ -91,7 +91,7 @@ def test_openpose_roundtrip_exact(tmp_path, names):
     score[missed] = 0
     np.testing.assert_array_equal(out["keypoints2d"], kp)  # NaNs in the same places too
     np.testing.assert_array_equal(out["det_scores"], score)
-    np.testing.assert_array_equal(out["timestamps"], np.arange(30))
+    np.testing.assert_array_equal(out["timestamps"], formats.frame_timestamps(30))
     assert out["joint_set"] == ("body25" if names is BODY25 else "coco18")
     assert out["view_names"] == [f"c{v + 1:02d}" for v in range(9)] and (out["image_sizes"] == 0).all()
     want_native = np.where((native == 0).all(-1, keepdims=True), np.nan, native)
@@ -140,7 +140,7 @@ def test_coco_results_and_alphapose_halpe26(tmp_path):
     (k / vid("c02") / "alphapose-results.json").write_text(json.dumps(res))
     info = preprocess_sequence(SEQ, cfg(tmp_path))
     out = load(tmp_path)
-    np.testing.assert_array_equal(out["timestamps"], np.arange(10))
+    np.testing.assert_array_equal(out["timestamps"], formats.frame_timestamps(10))
     want = kp[0].copy()
     want[[3, 7]] = np.nan
     np.testing.assert_array_equal(out["keypoints2d"][0], want)
@@ -248,7 +248,7 @@ def test_missing_frames_views_and_corrupt_files(tmp_path):
     want[2:4, 9], want_score[2:4, 9] = np.nan, 0
     np.testing.assert_array_equal(out["keypoints2d"], want)
     np.testing.assert_array_equal(out["det_scores"], want_score)
-    np.testing.assert_array_equal(out["timestamps"], np.arange(20))
+    np.testing.assert_array_equal(out["timestamps"], formats.frame_timestamps(20))
     assert item.info["missing_views"] == ["c05"] and item.info["corrupt"] == 5
     assert any(p.endswith(f"{vid('c02')}_{8:012d}_keypoints.json") for p in item.info["corrupt_files"])
 
@@ -362,7 +362,7 @@ def test_synth_writer_conventions_roundtrip(tmp_path):
     out = load(tmp_path)
     np.testing.assert_array_equal(out["keypoints2d"], det["keypoints2d"])
     np.testing.assert_array_equal(out["det_scores"], det["det_scores"])
-    np.testing.assert_array_equal(out["timestamps"], np.arange(N))
+    np.testing.assert_array_equal(out["timestamps"], formats.frame_timestamps(N))
 
 
 def test_synth_detections_reproduce_synth_keypoints2d(synth_data, tmp_path):

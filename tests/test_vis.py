@@ -469,7 +469,8 @@ def mini_smpl(mini):
     poses = np.zeros((N, 72))
     poses[:, 1] = np.linspace(0, 1.2, N)  # turning about the vertical axis
     trans = np.stack([np.linspace(-20, 20, N), np.full(N, 90.0), np.zeros(N)], 1)
-    formats.save_motion(anno / "motions" / f"{SEQ}.pkl", poses, trans, 100.0, 0.0)
+    # an aistpp-written motion says which model posed it (without the key: male, as released)
+    formats.save_motion(anno / "motions" / f"{SEQ}.pkl", poses, trans, 100.0, 0.0, smpl_gender="neutral", body_model="smpl")
     return root / "smpl", poses, trans
 
 

@@ -40,7 +40,7 @@ err_console = WideWhenPiped(stderr=True)
 # ---- shared option types (Typer style: Annotated) ------------------------------------
 AnnoDir = Annotated[Optional[Path], typer.Option("--anno-dir", help="AIST++ annotation folder (motions/, keypoints2d/, keypoints3d/, cameras/, splits/).")]
 VideoDir = Annotated[Optional[Path], typer.Option("--video-dir", help="Folder of the videos, <video_name>.mp4.")]
-SmplDir = Annotated[Optional[Path], typer.Option("--smpl-dir", help="Folder holding SMPL_NEUTRAL.pkl (and SMPL_MALE/FEMALE.pkl).")]
+SmplDir = Annotated[Optional[Path], typer.Option("--smpl-dir", help="Folder holding SMPL_NEUTRAL.pkl, SMPL_MALE.pkl (the released motions' model), SMPL_FEMALE.pkl.")]
 SaveDir = Annotated[Optional[Path], typer.Option("--save-dir", help="Output folder (created if missing).")]
 KeypointsDir = Annotated[Optional[Path], typer.Option("--keypoints-dir", help="Folder of 2D detections, one subfolder or file per video.")]
 CamerasDir = Annotated[Optional[Path], typer.Option("--cameras-dir", help="Camera folder (mapping.txt, <setting>.json); default <anno-dir>/cameras.")]
@@ -57,6 +57,7 @@ DryRun = Annotated[Optional[bool], typer.Option("--dry-run", help="List what wou
 Quiet = Annotated[Optional[bool], typer.Option("--quiet", help="No progress bar (for scripts).")]
 ReportFile = Annotated[Optional[Path], typer.Option("--report", help="Write a JSON report of the run here.")]
 LogFile = Annotated[Optional[Path], typer.Option("--log-file", help="Append one JSON line per sequence here.")]
+MotionGender = Annotated[Optional[str], typer.Option("--gender", help="Body model the motions were made with: neutral, male or female (default: the motion's smpl_gender, else male, the model the released AIST++ motions were fitted with).")]
 ConfigFile = Annotated[Optional[Path], typer.Option("--config", help="TOML file supplying any option (command-line values win).")]
 
 

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from aistpp.commands._common import (
-    AnnoDir, ConfigFile, SaveDir, SmplDir, print_dry_run, print_report, runner_options, user_errors,
+    AnnoDir, ConfigFile, MotionGender, SaveDir, SmplDir, print_dry_run, print_report, runner_options, user_errors,
 )  # fmt: skip
 from aistpp.errors import AistppError
 
@@ -19,7 +19,6 @@ UpOpt = Annotated[Optional[str], typer.Option("--up", help="Vertical axis of the
 UnitsOpt = Annotated[Optional[str], typer.Option("--units", help="bvh lengths: cm (AIST++, default) or m. npz is always metres.")]
 FloorOpt = Annotated[Optional[bool], typer.Option("--floor/--no-floor", help="Shift vertically so the lowest mesh vertex over the sequence is at 0 (default).")]
 OrderOpt = Annotated[Optional[str], typer.Option("--order", help="bvh rotation channel order: ZXY (default) or XYZ; R = R1 R2 R3 in the listed order.")]
-GenderOpt = Annotated[Optional[str], typer.Option("--gender", help="Body model for rest offsets and the floor: neutral (default), male or female.")]
 
 
 @user_errors
@@ -34,7 +33,7 @@ def command(
     units: UnitsOpt = None,
     floor: FloorOpt = None,
     order: OrderOpt = None,
-    gender: GenderOpt = None,
+    gender: MotionGender = None,
     config: ConfigFile = None,
     run: dict | None = None,
 ) -> None:
@@ -44,7 +43,7 @@ def command(
 
     values = dict(
         anno_dir=anno_dir, smpl_dir=smpl_dir, save_dir=save_dir, format=format, fps=fps, up=up, units=units,
-        floor=floor, order=order.upper() if order else None, gender=gender, **run,
+        floor=floor, order=order.upper() if order else None, gender=gender.lower() if gender else None, **run,
     )  # fmt: skip
     if config is None and (anno_dir is None or smpl_dir is None or save_dir is None):
         raise AistppError("--anno-dir, --smpl-dir and --save-dir are required")

@@ -21,12 +21,41 @@ Gender = Literal["neutral", "male", "female"]
 SMPL_KEYS = ("v_template", "f", "J_regressor", "weights", "posedirs", "shapedirs", "kintree_table")
 
 
+# The released AIST++ motions were fitted with the male SMPL model (the original fitting code
+# uses gender='MALE'); motions aistpp writes record theirs in the extra key ``smpl_gender``.
+RELEASE_GENDER: Gender = "male"
+GENDERS = ("neutral", "male", "female")
+
+
+def motion_gender(motion: dict | None = None, override: str | None = None) -> Gender:
+    """The body model a motion was made with: ``override`` when given, else the motion's
+    ``smpl_gender`` key, else the release's (male)."""
+    value = override if override is not None else (motion or {}).get("smpl_gender", RELEASE_GENDER)
+    value = str(np.asarray(value).reshape(-1)[0] if not isinstance(value, str) else value).lower()
+    if value not in GENDERS:
+        raise AistppError(f"unknown SMPL gender {value!r} (use neutral, male or female)")
+    return value  # type: ignore[return-value]
+
+
+def motion_extra(gender: Gender) -> dict:
+    """The extra keys a motion aistpp writes carries (the original loader ignores them)."""
+    return {"smpl_gender": motion_gender(None, gender), "body_model": "smpl"}
+
+
 def smpl_model_path(smpl_dir: str | Path, gender: Gender = "neutral") -> Path:
     """``<smpl_dir>/SMPL_<GENDER>.pkl``; ``smpl_dir`` may also be the .pkl file itself."""
     smpl_dir = Path(smpl_dir)
     if smpl_dir.suffix == ".pkl":
         return smpl_dir
     return smpl_dir / f"SMPL_{gender.upper()}.pkl"
+
+
+def require_smpl_model(smpl_dir: str | Path, gender: Gender) -> Path:
+    """``smpl_model_path``, or an error naming the missing file."""
+    path = smpl_model_path(smpl_dir, gender)
+    if not path.is_file():
+        raise AistppError(f"SMPL model file not found (put {path.name} in --smpl-dir, or choose --gender)", path)
+    return path
 
 
 def load_smpl_data(path: str | Path) -> dict:

@@ -78,6 +78,14 @@ class VideoDetections:
     image_size: tuple[int, int] | None = None
     joint_set_how: str = ""
 
+    @property
+    def timestamps_us(self) -> np.ndarray:
+        """The timestamps as the release writes them, microseconds at 60 fps: frame numbers
+        converted with ``formats.frame_timestamps``; the aist detector's own timestamps kept."""
+        from aistpp.core.formats import frame_timestamps
+
+        return frame_timestamps(self.timestamps) if self.frame_numbers else self.timestamps
+
 
 def to_coco17(keypoints: np.ndarray, joint_set: str) -> np.ndarray:
     """(..., J, 3) in ``joint_set`` -> (..., 17, 3) COCO-17 (NaN for joints the set lacks)."""

@@ -100,6 +100,21 @@ def _array(path: Path, data: dict, key: str, ndim: int, last: tuple[int, ...] = 
 
 
 # ---- keypoints2d -------------------------------------------------------------------
+# Released keypoints2d timestamps are microseconds at exactly 60 fps: 0, 16667, 33333, ...
+ANNOTATION_FPS = 60
+
+
+def frame_timestamps(frames: int | np.ndarray, fps: float = ANNOTATION_FPS) -> np.ndarray:
+    """Frame indices (or a count N: frames 0 .. N-1) -> (N,) int64 microseconds, round(i * 1e6 / fps)."""
+    frames = np.arange(frames) if np.ndim(frames) == 0 else np.asarray(frames)
+    return np.round(frames.astype(np.float64) * 1e6 / fps).astype(np.int64)
+
+
+def timestamp_frames(timestamps: np.ndarray, fps: float = ANNOTATION_FPS) -> np.ndarray:
+    """(N,) microseconds -> (N,) int64 frame indices (the nearest frame at ``fps``)."""
+    return np.round(np.asarray(timestamps, np.float64) * fps / 1e6).astype(np.int64)
+
+
 def load_keypoints2d(path: str | Path, num_views: int | None = None) -> dict:
     """Read ``keypoints2d/<seq>.pkl``.
 
@@ -146,8 +161,9 @@ def load_keypoints2d(path: str | Path, num_views: int | None = None) -> dict:
 
 def save_keypoints2d(path: str | Path, keypoints2d: np.ndarray, det_scores: np.ndarray, timestamps: np.ndarray,
                      overwrite: bool = True, **extra: Any) -> None:
-    """Write ``keypoints2d`` (V, N, J, 3), ``det_scores`` (V, N), ``timestamps`` (N,) and ``extra``
-    keys (``view_names`` as a list of str, ``image_sizes`` as int64 (V, 2); see ``load_keypoints2d``)."""
+    """Write ``keypoints2d`` (V, N, J, 3), ``det_scores`` (V, N), ``timestamps`` (N,) (the
+    release's are microseconds: ``frame_timestamps``) and ``extra`` keys (``view_names`` as a list
+    of str, ``image_sizes`` as int64 (V, 2); see ``load_keypoints2d``)."""
     if "view_names" in extra:
         extra["view_names"] = [str(n) for n in extra["view_names"]]
     if "image_sizes" in extra:

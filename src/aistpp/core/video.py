@@ -18,10 +18,8 @@ from typing import Iterator
 
 import numpy as np
 
-from aistpp.core.formats import atomic_path
+from aistpp.core.formats import ANNOTATION_FPS, atomic_path
 from aistpp.errors import AistppError
-
-ANNOTATION_FPS = 60
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ import numpy as np
 
 from aistpp.core import formats
 from aistpp.core.align import rig_errors, similarity_transform
-from aistpp.core.body import load_smpl, smpl_forward
+from aistpp.core.body import load_smpl, motion_gender, smpl_forward
 from aistpp.core.cameras import CameraRig
 from aistpp.core.dataset import AISTDataset
 from aistpp.errors import AistppError
@@ -124,7 +124,14 @@ def compare_datasets(anno_dir: Path, reference_dir: Path, smpl_dir: Path | None 
             if T is not None:
                 transforms[setting] = T
                 out["settings"][setting]["keypoints_aligned_on"] = "keypoints3d"
-    model = load_smpl(smpl_dir) if smpl_dir else None
+    models: dict = {}
+
+    def model(motion: dict):  # each motion posed with the body model it was made with (release: male)
+        gender = motion_gender(motion)
+        if gender not in models:
+            models[gender] = load_smpl(smpl_dir, gender)
+        return models[gender]
+
     identity = (1.0, np.eye(3), np.zeros(3))
     for seq in common:
         T = transforms.get(est.mapping[seq], identity)
@@ -137,10 +144,10 @@ def compare_datasets(anno_dir: Path, reference_dir: Path, smpl_dir: Path | None 
                 if key in ka and key in kb:
                     row[f"{key}_mpjpe_cm"] = _mpjpe(_apply(T, ka[key]), kb[key])
         ma, mb = est.layout.file("motions", seq), ref.layout.file("motions", seq)
-        if model is not None and ma.exists() and mb.exists():
+        if smpl_dir and ma.exists() and mb.exists():
             a, b = formats.load_motion(ma), formats.load_motion(mb)
-            ja = smpl_forward(model, a["smpl_poses"], a["smpl_trans"], a["smpl_scaling"])[:, :24]
-            jb = smpl_forward(model, b["smpl_poses"], b["smpl_trans"], b["smpl_scaling"])[:, :24]
+            ja = smpl_forward(model(a), a["smpl_poses"], a["smpl_trans"], a["smpl_scaling"])[:, :24]
+            jb = smpl_forward(model(b), b["smpl_poses"], b["smpl_trans"], b["smpl_scaling"])[:, :24]
             row["smpl_joint_error_cm"] = _mpjpe(_apply(T, ja), jb)
         if row:
             out["sequences"][seq] = row

@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Optional
 
 import numpy as np
 from pydantic import Field
 
 from aistpp.core import formats
-from aistpp.core.body import load_smpl, load_smpl_data, smpl_model_path
+from aistpp.core.body import load_smpl, load_smpl_data, motion_gender, require_smpl_model, smpl_model_path
 from aistpp.core.bvh import bvh_text, write_bvh
 from aistpp.core.cameras import rodrigues
 from aistpp.core.runner import RunOptions, RunReport, run_jobs
@@ -47,7 +47,7 @@ class ExportConfig(RunOptions):
     units: Literal["m", "cm"] = "cm"
     floor: bool = True
     order: Literal["ZXY", "XYZ"] = "ZXY"
-    gender: Literal["neutral", "male", "female"] = "neutral"
+    gender: Optional[Literal["neutral", "male", "female"]] = None  # None: the motion's smpl_gender, else male
     sequence_names: list[str] | None = None
     batch: int = Field(1024, ge=1)
 
@@ -121,11 +121,13 @@ def export_sequence(name: str, config: ExportConfig) -> dict:
     poses = np.asarray(motion["smpl_poses"], np.float64)[::step]
     trans = np.asarray(motion["smpl_trans"], np.float64)[::step]
     scaling = float(motion["smpl_scaling"][0])
-    rest = _rest_joints(config.smpl_dir, config.gender)
+    gender = motion_gender(motion, config.gender)
+    require_smpl_model(config.smpl_dir, gender)
+    rest = _rest_joints(config.smpl_dir, gender)
     offset = 0.0
     if config.floor:
         # height is measured along the source's +y, which the turn maps onto the new up axis
-        offset = lowest_point(_model(str(config.smpl_dir), config.gender), poses, trans, scaling,
+        offset = lowest_point(_model(str(config.smpl_dir), gender), poses, trans, scaling,
                               np.array([0.0, 1.0, 0.0]), config.batch)
     arrays = export_arrays(poses, trans, scaling, rest, config.format, config.up, config.units, offset)
     out = output_path(name, config)
@@ -135,7 +137,7 @@ def export_sequence(name: str, config: ExportConfig) -> dict:
         with formats.atomic_path(out) as tmp:
             with open(tmp, "wb") as f:
                 np.savez(f, poses=arrays["poses"].astype(np.float32), trans=arrays["trans"].astype(np.float32),
-                         betas=np.zeros(10, np.float32), gender=np.array(config.gender),
+                         betas=np.zeros(10, np.float32), gender=np.array(gender),
                          mocap_framerate=np.array(float(config.fps)),
                          source_scaling=np.array(scaling, np.float32))
     return {"frames": len(poses), "fps": config.fps, "scaling": scaling, "floor_cm": offset, "output": str(out)}
@@ -144,9 +146,8 @@ def export_sequence(name: str, config: ExportConfig) -> dict:
 def run_export(config: ExportConfig) -> RunReport:
     from aistpp.core.dataset import AISTDataset
 
-    path = smpl_model_path(config.smpl_dir, config.gender)
-    if not path.is_file():
-        raise AistppError(f"SMPL model file not found (put SMPL_{config.gender.upper()}.pkl in --smpl-dir)", path)
+    if config.gender is not None:  # one error before any work; else each motion's own model
+        require_smpl_model(config.smpl_dir, config.gender)
     ds = AISTDataset(config.anno_dir)
     folder = ds.layout.folder("motions")
     available = sorted(p.stem for p in folder.glob("*.pkl"))

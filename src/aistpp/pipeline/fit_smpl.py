@@ -299,8 +299,10 @@ def fit_smpl_sequence(name: str, config: FitSmplConfig) -> dict:
         raise
     extra = {"smpl_betas": res["smpl_betas"]} if "smpl_betas" in res else {}
     report_stage(name, "write")
+    from aistpp.core.body import motion_extra  # the motion records its body model: smpl_gender, body_model
+
     formats.save_motion(Path(config.save_dir) / f"{name}.pkl", res["smpl_poses"], res["smpl_trans"],
-                        res["smpl_scaling"], res["smpl_loss"], **extra)
+                        res["smpl_scaling"], res["smpl_loss"], **extra, **motion_extra(config.gender))
     errs = res["joint_error_cm"]
     info = {
         "frames": len(targets),

@@ -29,13 +29,14 @@ def _frames(ds: AISTDataset, seq: str) -> dict[str, int]:
     return out
 
 
-def sequence_quality(ds: AISTDataset, seq: str, fast=None, min_confidence: float = 0.15) -> dict:
+def sequence_quality(ds: AISTDataset, seq: str, fast=None, min_confidence: float = 0.15, models=None) -> dict:
     """Quality of one sequence's annotations, without watching its videos.
 
     ``reproj_px``: median distance (px) between ``keypoints3d_optim`` projected through the
     setting's cameras (distortion included) and the detected 2D keypoints with confidence >=
     ``min_confidence``; ``smpl_cm``: mean distance (cm) between the COCO joints of the SMPL
-    motion (``fast``: a FastSMPL, or None to skip) and ``keypoints3d_optim``. Missing files or
+    motion (``fast``: a FastSMPL, or ``models``: gender -> FastSMPL to pose each motion with
+    the model it was made with, see ``motion_gender``; neither: skip) and ``keypoints3d_optim``. Missing files or
     unreadable ones leave their entry out (and ``error`` says why).
     """
     import numpy as np
@@ -57,7 +58,7 @@ def sequence_quality(ds: AISTDataset, seq: str, fast=None, min_confidence: float
             out["reproj_px"] = float(np.median(err))
     except AistppError as exc:
         out["error"] = str(exc)
-    if fast is not None and ds.layout.file("motions", seq).exists():
+    if (fast is not None or models is not None) and ds.layout.file("motions", seq).exists():
         import torch
 
         try:
@@ -65,6 +66,10 @@ def sequence_quality(ds: AISTDataset, seq: str, fast=None, min_confidence: float
         except AistppError as exc:
             out["error"] = str(exc)
             return out
+        if models is not None:
+            from aistpp.core.body import motion_gender
+
+            fast = models(motion_gender(m))
         with torch.no_grad():
             pts = fast(torch.as_tensor(m["smpl_poses"], dtype=torch.float64),
                        torch.as_tensor(m["smpl_trans"], dtype=torch.float64), float(m["smpl_scaling"][0]))
@@ -114,16 +119,15 @@ def dataset_info(anno_dir: Path, video_dir: Path | None = None, count_frames: bo
         info["frames"] = {"total": int(sum(counts)), "min": min(counts, default=0), "max": max(counts, default=0)}
         info["frame_mismatch"] = sorted(s for s, f in frames.items() if len(set(f.values())) > 1)
     if quality:
-        fast = None
+        models = None
         if smpl_dir is not None:
-            from aistpp.core.body import load_smpl_data, smpl_model_path
+            import functools
+
+            from aistpp.core.body import load_smpl_data, require_smpl_model
             from aistpp.core.fast_smpl import FastSMPL
 
-            path = smpl_model_path(smpl_dir)
-            if not path.is_file():
-                raise AistppError("SMPL model file not found (put SMPL_NEUTRAL.pkl in --smpl-dir)", path)
-            fast = FastSMPL(load_smpl_data(path))
-        info["quality"] = {s: sequence_quality(ds, s, fast) for s in seqs
+            models = functools.lru_cache(maxsize=3)(lambda g: FastSMPL(load_smpl_data(require_smpl_model(smpl_dir, g))))
+        info["quality"] = {s: sequence_quality(ds, s, models=models) for s in seqs
                            if ds.layout.file("keypoints3d", s).exists()}
     if video_dir is not None:
         if not Path(video_dir).is_dir():

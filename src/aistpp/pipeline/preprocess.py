@@ -245,7 +245,10 @@ def preprocess_sequence(name: str, config: PreprocessConfig) -> dict:
                 raise AistppError(f"{name}: view {view}'s frame numbers run to {int(d.timestamps[-1])} for "
                                   f"{len(d.timestamps)} frames: a stray file name? (frames would be filled with NaN "
                                   "up to it)", found.get(view, config.keypoints_dir))
-    keypoints2d, det_scores, timestamps = assemble_views(ts, kp_coco, sc, 17, fill)
+    if not fill:  # some view keeps its detector's own timestamps: put every view in microseconds first
+        ts = [None if d is None else d.timestamps_us for d in per_view]
+    keypoints2d, det_scores, frames = assemble_views(ts, kp_coco, sc, 17, fill)
+    timestamps = formats.frame_timestamps(frames) if fill else frames  # microseconds at 60 fps, like the release
     extra: dict = {"view_names": list(views), "image_sizes": sizes, "joint_set": set_name}
     if full_set.beyond_coco:
         extra["keypoints2d_full"], _, _ = assemble_views(ts, kp_full, sc, len(full_set), fill)

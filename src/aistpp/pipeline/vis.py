@@ -13,13 +13,13 @@ from __future__ import annotations
 import functools
 import math
 from pathlib import Path
-from typing import Iterator, Literal
+from typing import Iterator, Literal, Optional
 
 import cv2
 import numpy as np
 from pydantic import Field, field_validator
 
-from aistpp.core.body import load_smpl, smpl_forward, smpl_model_path
+from aistpp.core.body import load_smpl, motion_gender, smpl_forward, smpl_model_path
 from aistpp.core.cameras import CameraRig
 from aistpp.core.dataset import AISTDataset
 from aistpp.core.draw import SKELETONS, draw_named_skeleton, draw_skeleton
@@ -55,7 +55,7 @@ class VisConfig(RunOptions):
     joints: Literal["coco17", "full"] = "coco17"  # 2d: draw keypoints2d_full (the detector's own set) when present
     min_confidence: float = Field(0.15, ge=0.0, le=1.0)
     alpha: float = Field(0.6, ge=0.0, le=1.0)
-    gender: Literal["neutral", "male", "female"] = "neutral"
+    gender: Optional[Literal["neutral", "male", "female"]] = None  # None: the motion's smpl_gender, else male
     crf: int = Field(20, ge=0, le=51)
     preset: str = "veryfast"
     executor: Literal["serial", "processes", "ray"] = "serial"
@@ -304,10 +304,12 @@ def check_inputs(name: str, config: VisConfig) -> tuple[AISTDataset, str, Camera
     views = list(full.names) if view is None else [full.names[full.index(view)]]
     if config.mode in ("smpl", "mesh"):
         if config.smpl_dir is None:
-            raise AistppError(f"--mode {config.mode} needs the SMPL model: pass --smpl-dir (folder of SMPL_NEUTRAL.pkl)")
-        _require(smpl_model_path(config.smpl_dir, config.gender), "SMPL model file (pass --smpl-dir)")
+            raise AistppError(f"--mode {config.mode} needs the SMPL model: pass --smpl-dir (folder of SMPL_MALE.pkl for released motions)")
     kind = {"2d": "keypoints2d", "3d": "keypoints3d"}.get(config.mode, "motions")
     _require(ds.layout.file(kind, seq), f"{kind} file for --mode {config.mode}")
+    if config.mode in ("smpl", "mesh"):
+        gender = motion_gender(ds.load_motion(seq), config.gender)
+        _require(smpl_model_path(config.smpl_dir, gender), f"SMPL model file of a {gender} motion (pass --smpl-dir)")
     if config.video_dir is not None:
         for v in views:
             check_video(video_file(ds, seq, v), config.any_fps)
@@ -363,7 +365,7 @@ def vis_video(name: str, config: VisConfig) -> dict:
         n_anno = len(data["keypoints3d"])
     else:
         data["motion"] = ds.load_motion(seq)
-        model = load_smpl(config.smpl_dir, config.gender)
+        model = load_smpl(config.smpl_dir, motion_gender(data["motion"], config.gender))
         n_anno = len(data["motion"]["smpl_poses"])
 
     sources: list[Path | None] = [None] * len(rig)

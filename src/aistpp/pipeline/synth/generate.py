@@ -3,10 +3,10 @@
 ```
 <out>/smpl/SMPL_{NEUTRAL,MALE,FEMALE}.pkl       generated body model (SMPL file format)
 <out>/annotations/cameras/setting<k>.json, mapping.txt   ground-truth cameras
-<out>/annotations/motions/<seq>.pkl            ground-truth SMPL motion
+<out>/annotations/motions/<seq>.pkl            ground-truth SMPL motion (smpl_gender "neutral")
 <out>/annotations/keypoints3d/<seq>.pkl        exact COCO-17 keypoints (both keys)
-<out>/annotations/keypoints2d/<seq>.pkl        noisy detections (timestamps = frame index i,
-                                               frame i is at i/60 s)
+<out>/annotations/keypoints2d/<seq>.pkl        noisy detections (timestamps in microseconds like
+                                               the release: frame i at round(i * 1e6 / 60))
 <out>/annotations/splits/pose_{train,val}.txt, ignore_list.txt (empty)
 <out>/detections/<video>/<video>_<frame:012d>_keypoints.json   the same detections, OpenPose BODY_25
 <out>/videos/<video>.mp4                       60 fps H.264 renders (unless videos=False)
@@ -95,7 +95,7 @@ def _prepare(out: Path, overwrite: bool) -> None:
 
 def synth_sequence(name: str, config: SynthConfig, index: dict[str, int], setting: dict[str, str]) -> dict:
     """Generate and write one sequence (motion, keypoints, detections, videos); returns counts."""
-    from aistpp.core.body import load_smpl, smpl_forward
+    from aistpp.core.body import load_smpl, motion_extra, smpl_forward
     from aistpp.core.joints import COCO_TO_SMPL
     from aistpp.pipeline.synth.detections import FOOT_TO_SMPL, make_detections
     from aistpp.pipeline.synth.motion import make_motion
@@ -113,10 +113,10 @@ def synth_sequence(name: str, config: SynthConfig, index: dict[str, int], settin
                           feet3d=points[:, FOOT_TO_SMPL])
     anno = paths["anno"]
     formats.save_motion(anno / "motions" / f"{name}.pkl", motion["smpl_poses"], motion["smpl_trans"],
-                        motion["smpl_scaling"], motion["smpl_loss"])
+                        motion["smpl_scaling"], motion["smpl_loss"], **motion_extra("neutral"))  # posed with load_smpl's default
     formats.save_keypoints3d(anno / "keypoints3d" / f"{name}.pkl", kp3d, kp3d)
     formats.save_keypoints2d(anno / "keypoints2d" / f"{name}.pkl", det["keypoints2d"], det["det_scores"],
-                             np.arange(config.frames))
+                             formats.frame_timestamps(config.frames))
     body25 = body25_from_coco(det["keypoints2d"], det["feet2d"])  # (V, N, 25, 3)
     V = len(rig)
     can_hide = (~det["missing"]) & (det["det_scores"] > 0.4)
