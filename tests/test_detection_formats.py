@@ -66,6 +66,18 @@ def test_openpose_any_frame_naming_and_gaps(tmp_path, pattern):
     np.testing.assert_array_equal(det.keypoints[:, 0], kp[frames])
 
 
+def test_openpose_before_1_2_pose_keypoints(tmp_path):
+    rng = np.random.default_rng(13)
+    kp = people("body25", 6, rng)
+    (tmp_path / "v").mkdir()
+    for i in range(6):
+        (tmp_path / "v" / f"v_{i:012d}_keypoints.json").write_text(json.dumps(
+            {"version": 1.0, "people": [{"pose_keypoints": kp[i].ravel().tolist(), "face_keypoints": []}]}))
+    det = read_video(tmp_path / "v")
+    assert det.joint_set == "body25"
+    np.testing.assert_allclose(det.keypoints[:, 0], kp, rtol=1e-6)
+
+
 def test_body25_and_body25b_are_each_read_right_without_joint_set(tmp_path):
     """Two rigs, the same figure, one in BODY_25 and one in BODY_25B: both give the figure's COCO points."""
     for name in ("body25", "body25b"):
