@@ -27,7 +27,8 @@ JointSetOpt = Annotated[Optional[str], typer.Option(
 PersonOpt = Annotated[Optional[str], typer.Option(
     "--person", help="Which person is the dancer: track (default: stable over time), best (highest score "
     "per frame), largest, central, or index (slot --person-index as the detector lists people).")]
-PersonIndexOpt = Annotated[Optional[int], typer.Option("--person-index", min=0, help="Slot for --person index (default 0).")]
+PersonIndexOpt = Annotated[Optional[int], typer.Option(
+    "--person-index", min=0, help="Slot for --person index (default 0).")]
 TrackingOpt = Annotated[Optional[bool], typer.Option(
     "--tracking/--no-tracking", help="--no-tracking is --person best.")]
 SequenceNameOpt = Annotated[Optional[str], typer.Option(

@@ -168,8 +168,8 @@ def _find_layout(keypoints: Path, sequence_name: str | None, stamp: tuple | None
         if seqs:
             return RigLayout("sequence/view", seqs)
     summary = {k: sorted(n for n in entries if kinds[n] == k) for k in ("view", "sequence", "other")}
-    found = "; ".join(f"{len(v)} {k} entr{'y' if len(v) == 1 else 'ies'} ({', '.join(v[:4])}{', ...' if len(v) > 4 else ''})"
-                      for k, v in summary.items() if v)
+    found = "; ".join(f"{len(v)} {k} entr{'y' if len(v) == 1 else 'ies'} "
+                      f"({', '.join(v[:4])}{', ...' if len(v) > 4 else ''})" for k, v in summary.items() if v)
     partial = [n for n, v in aist.items() if v]
     if partial:
         found += f"; {len(partial)} of {len(entries)} names are AIST video names"

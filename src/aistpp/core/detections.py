@@ -4,8 +4,8 @@ A video's detections are a folder of per-frame JSON files or one file. Formats (
 ``auto`` tells them apart by their content):
 
 - ``openpose``: per-frame JSON ``{"people": [{"pose_keypoints_2d": [x, y, c, ...]}, ...]}``
-  (OpenPose ``--write_json`` and the tools that copy it; ``pose_keypoints`` before OpenPose 1.2). Files named ``<video>_<frame:012d>_
-  keypoints.json``, ``cam01.0000.json``, ``frame_12.json``...: the last integer of the name is
+  (OpenPose ``--write_json`` and the tools that copy it; ``pose_keypoints`` before OpenPose 1.2).
+  Files named ``<video>_<frame:012d>_keypoints.json``, ``cam01.0000.json``, ``frame_12.json``...: the last integer of the name is
   the frame number. No person score: a person's score is the mean confidence of its COCO-17
   joints (a missing joint counts 0).
 - ``aist``: the dataset's own detector, per-frame ``{"keypoints": people x J x 3 (nested or
@@ -248,7 +248,8 @@ def _mmpose_people(instances) -> tuple[list, list]:
 def _frame_people(data, fmt: str) -> tuple[list, list | None]:
     """(people as flat lists, their scores or None) of one per-frame file."""
     if fmt == "openpose":
-        return [p["pose_keypoints_2d"] if "pose_keypoints_2d" in p else p["pose_keypoints"] for p in data["people"]], None
+        key = "pose_keypoints_2d"
+        return [p[key] if key in p else p["pose_keypoints"] for p in data["people"]], None
     if fmt == "mmpose":
         return _mmpose_people(data)
     scores = data["detection_scores"]

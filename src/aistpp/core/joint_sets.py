@@ -99,7 +99,8 @@ _COCO_TORSO = (("left_shoulder", "right_shoulder"), ("left_shoulder", "left_hip"
                ("left_hip", "right_hip"))
 _ARMS = (("left_shoulder", "left_elbow"), ("left_elbow", "left_wrist"),
          ("right_shoulder", "right_elbow"), ("right_elbow", "right_wrist"))
-_LEGS = (("left_hip", "left_knee"), ("left_knee", "left_ankle"), ("right_hip", "right_knee"), ("right_knee", "right_ankle"))
+_LEGS = (("left_hip", "left_knee"), ("left_knee", "left_ankle"),
+         ("right_hip", "right_knee"), ("right_knee", "right_ankle"))
 _COCO_BONES = _COCO_FACE + _COCO_TORSO + _ARMS + _LEGS  # the order of aistpp's COCO drawing
 _FEET = tuple((f"{s}_ankle", f"{s}_{p}") for s in ("left", "right") for p in ("big_toe", "heel")) + \
     tuple((f"{s}_big_toe", f"{s}_small_toe") for s in ("left", "right"))

@@ -98,7 +98,7 @@ class PreprocessConfig(RunOptions):
                 try:
                     w, h = (int(x) for x in wh.lower().split("x"))
                 except ValueError:
-                    raise ValueError(f"image size {part.strip()!r}: expected WIDTHxHEIGHT or VIEW=WIDTHxHEIGHT") from None
+                    raise ValueError(f"image size {part.strip()!r}: expected WxH or VIEW=WxH") from None
                 if w <= 0 or h <= 0:
                     raise ValueError(f"image size {part.strip()!r} must be positive")
                 out[view or "*"] = (w, h)
@@ -260,6 +260,7 @@ def preprocess_sequence(name: str, config: PreprocessConfig) -> dict:
     for p in corrupt[:MAX_LISTED_CORRUPT]:
         log.info("%s: unreadable detection file treated as a missing frame", p)
     hows = summarise_how([d.joint_set_how for d in seen])
+    sets_seen = sorted({d.joint_set for d in seen})
     return {
         "frames": int(len(timestamps)),
         "views": f"{len(views) - len(missing)}/{len(views)}",
@@ -268,7 +269,7 @@ def preprocess_sequence(name: str, config: PreprocessConfig) -> dict:
         "format": ",".join(sorted({d.format for d in per_view if d is not None})),
         "layout": rig.scheme,
         "setting": setting or "",
-        "joint_set": set_name if len({d.joint_set for d in seen}) < 2 else "mixed: " + ",".join(sorted({d.joint_set for d in seen})),
+        "joint_set": set_name if len(sets_seen) < 2 else "mixed: " + ",".join(sets_seen),
         "joint_set_how": hows,
         "image_sizes": {v: f"{w}x{h} ({src})" for v, (w, h), src in zip(views, sizes.tolist(), size_source)},
         "missing_views": missing,
