@@ -197,12 +197,12 @@ def _joint_values(ds: AISTDataset, track: dict, rig: CameraRig | None, config: V
         if rig is None or len(rig) != len(kp):
             raise AistppError("--joint-colour reprojection needs the setting's cameras, one per view of keypoints2d", path)
         values = reprojection_error(pts, kp, rig, config.min_confidence)
-        track["joint_values"] = {"kind": "reprojection error", "unit": "px", **quantise_unit(values, config.max_error_px)}
+        track["joint_values"] = {"kind": "reprojection error", "unit": "px", "good": "low", **quantise_unit(values, config.max_error_px)}
     else:
         values = np.zeros(pts.shape[:2])
         conf = detection_confidence(kp)
         values[: len(conf)] = conf[: len(values)]
-        track["joint_values"] = {"kind": "detection confidence", "unit": "", **quantise_unit(values, 1.0)}
+        track["joint_values"] = {"kind": "detection confidence", "unit": "", "good": "high", **quantise_unit(values, 1.0)}
 
 
 def _cameras(ds: AISTDataset, seq: str) -> tuple[str | None, CameraRig | None]:

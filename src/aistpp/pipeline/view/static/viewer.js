@@ -201,7 +201,8 @@ function showFrame(track, n) {
         track.jointMesh.setMatrixAt(j, _m);
         if (track.values) {
           const v = track.values[n * J + j];
-          track.jointMesh.setColorAt(j, v === 255 ? new THREE.Color(0x808080) : heat(v / 254));
+          const bad = track.data.joint_values.good === "high" ? 1 - v / 254 : v / 254;
+          track.jointMesh.setColorAt(j, v === 255 ? new THREE.Color(0x808080) : heat(bad));
         }
       }
       track.bones.forEach(([i, j], b) => {
@@ -349,7 +350,7 @@ function frameAll() {
   addFloor(xmin, xmax);
   const cx = (xmin + xmax) / 2, span = Math.max(300, xmax - xmin);
   controls.target.set(cx, 90, 0);
-  camera.position.set(cx, 260, 120 + span * 1.3);
+  camera.position.set(cx, 210, 160 + span * 0.8);
   controls.update();
 }
 
@@ -358,7 +359,7 @@ function legend() {
     const c = COLORS[t.data.source] || COLORS.anno, hex = "#" + new THREE.Color(c.side[1]).getHexString();
     const what = [t.data.skeleton ? t.data.skeleton.source : null, t.data.mesh ? `mesh (≤ ${t.data.mesh.error_cm.toFixed(1)} cm)` : null]
       .filter(Boolean).join(" + ");
-    const values = t.data.joint_values ? ` · joints: ${t.data.joint_values.kind} (red ≥ ${t.data.joint_values.max} ${t.data.joint_values.unit})` : "";
+    const values = t.data.joint_values ? ` · joints: ${t.data.joint_values.kind} (${t.data.joint_values.good === "high" ? "red 0, green 1" : `green 0, red ≥ ${t.data.joint_values.max} ${t.data.joint_values.unit}`})` : "";
     return `<div><span class="swatch" style="background:${hex}"></span>${t.data.sequence} · ${t.data.source} · ${what}${values}</div>`;
   });
   document.getElementById("legend").innerHTML = rows.join("");
