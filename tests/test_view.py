@@ -64,7 +64,12 @@ def browser():
         shutil.rmtree(profile, ignore_errors=True)
 
 
-def _open(driver, page: Path) -> None:
+def _open(driver, page: Path, reuse: bool = False) -> None:
+    """Load ``page`` and wait for the viewer (``reuse``: keep it if it is the page shown)."""
+    if reuse and driver.current_url == page.as_uri():
+        driver.execute_script("aistppViewer.pause(); aistppViewer.orbit(); aistppViewer.setVisible("
+                              "{skeleton: true, mesh: true, cameras: true, tracks: []})")
+        return
     driver.get_log("browser"), driver.get_log("performance")  # forget earlier pages
     driver.get(page.as_uri())
     deadline = time.time() + 20
@@ -115,7 +120,7 @@ def test_skeleton_drawn_where_the_camera_projects_it(browser, page, synth_data):
     """Look through camera c03 at frame 37: every joint's pixel (OpenCV's projection of the
     3D joint, pinhole, the camera image fitted into the canvas) shows a saturated skeleton colour;
     the same pixels shifted away from the body show the grey floor or background."""
-    _open(browser, page)
+    _open(browser, page, reuse=True)
     seq, view, n = sorted(synth_data.sequences)[0], "c03", 37  # the first track (sorted names) is at the origin
     browser.execute_script(f"aistppViewer.setVisible({{mesh: false, cameras: false, tracks: [true, false]}});"
                            f"aistppViewer.lookThrough(0, '{view}'); aistppViewer.setFrame({n}); aistppViewer.render();")
@@ -143,6 +148,24 @@ def test_skeleton_drawn_where_the_camera_projects_it(browser, page, synth_data):
     away = [hit(p + [span[0] + 40, 0]) for p in px] + [hit(p - [span[0] + 40, 0]) for p in px]
     away = [x for x in away if x is not None]
     assert len(away) >= 10 and sum(away) <= 0.1 * len(away), away
+
+
+def test_page_mesh_is_smplx_mesh(browser, page, synth_data):
+    """The mesh the page skins (its JavaScript, read back through the hook) against smplx's
+    vertices for the same frame, and the floor the page draws at the lowest vertex."""
+    from aistpp.core.body import load_smpl, smpl_forward
+
+    _open(browser, page, reuse=True)
+    seq, n = sorted(synth_data.sequences)[0], 45
+    verts = np.asarray(browser.execute_script(f"return aistppViewer.meshVertices(0, {n})")).reshape(-1, 3)
+    m = synth_data.motions[seq]
+    _, exact = smpl_forward(load_smpl(synth_data.smpl_dir, "neutral"), m["smpl_poses"][n:n + 1],
+                            m["smpl_trans"][n:n + 1], m["smpl_scaling"], vertices=True)
+    assert np.linalg.norm(verts - exact[0], axis=1).max() < 1.5
+    floor = browser.execute_script("return aistppViewer.floorY")
+    lowest = min(smpl_forward(load_smpl(synth_data.smpl_dir, "neutral"), mm["smpl_poses"], mm["smpl_trans"],
+                              mm["smpl_scaling"], vertices=True)[1][..., 1].min() for mm in synth_data.motions.values())
+    assert lowest - 0.5 <= floor <= lowest + 2.0, (floor, lowest)
 
 
 def test_compare_dir_shows_the_per_frame_joint_error(browser, synth_data, tmp_path):

@@ -75,7 +75,8 @@ def skin(rest: np.ndarray, bone_ids: np.ndarray, weights: np.ndarray, rotations:
 def pack_mesh(model, motion: dict, check_frames: int = 120) -> dict:
     """A motion's SMPL mesh animation for the page (see the module docstring), with
     ``error_cm``: the worst vertex distance to smplx's vertices over ``check_frames`` frames
-    spread over the sequence (what the page draws against the exact mesh)."""
+    spread over the sequence (what the page draws against the exact mesh), and ``lowest_cm``,
+    the lowest vertex height over those frames."""
     poses, trans = motion["smpl_poses"], motion["smpl_trans"]
     scale = float(np.asarray(motion["smpl_scaling"]).reshape(-1)[0])
     rest = model.v_template.detach().cpu().numpy().astype(np.float64)
@@ -93,8 +94,9 @@ def pack_mesh(model, motion: dict, check_frames: int = 120) -> dict:
         _, exact = smpl_forward(model, poses[frames], trans[frames], scale, vertices=True)
         drawn = unpack_mesh(mesh, frames)
         mesh["error_cm"] = float(np.sqrt(((drawn - exact) ** 2).sum(-1)).max())
+        mesh["lowest_cm"] = float(exact[..., 1].min())  # the floor's height, as export --floor finds it
     else:
-        mesh["error_cm"] = 0.0
+        mesh["error_cm"], mesh["lowest_cm"] = 0.0, None
     return mesh
 
 

@@ -25,6 +25,7 @@ from aistpp.errors import AistppError
 from aistpp.pipeline.view.pack import pack, quantise, quantise_unit
 
 MAX_SEQUENCES = 8
+ANKLE_CM = 8.0  # ankle joint above the sole, for a floor found from a skeleton
 AUDIO_MIME = {".wav": "audio/wav", ".mp3": "audio/mpeg", ".m4a": "audio/mp4", ".aac": "audio/aac",
               ".ogg": "audio/ogg", ".flac": "audio/flac"}
 
@@ -73,6 +74,22 @@ def reprojection_error(points3d: np.ndarray, keypoints2d: np.ndarray, rig: Camer
 def detection_confidence(keypoints2d: np.ndarray) -> np.ndarray:
     """Mean over views of the detection confidence (V, N, J, 3) -> (N, J), NaN treated as 0."""
     return np.nan_to_num(keypoints2d[..., 2]).mean(0)
+
+
+def floor_height(track_points: np.ndarray | None, lowest_vertex: float | None, ankle_cm: float = ANKLE_CM) -> float | None:
+    """Where a track's floor is (cm): the lowest mesh vertex when there is a mesh, else the
+    1st percentile over frames of the lowest joint (N, J, 3) minus an ankle's height.
+
+    The released AIST++ world has its floor near y = 60 cm, synthetic data at 0: the page
+    draws the floor where the dancer stands rather than at y = 0."""
+    if lowest_vertex is not None:
+        return float(lowest_vertex)
+    if track_points is None:
+        return None
+    with np.errstate(all="ignore"):
+        low = np.nanmin(track_points[..., 1], axis=1)
+    low = low[np.isfinite(low)]
+    return float(np.percentile(low, 1) - ankle_cm) if len(low) else None
 
 
 def joint_error(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -276,10 +293,13 @@ def build_scene(config: ViewConfig) -> dict:
             tracks[i]["offset"] = [g * spacing, 0.0, 0.0]
     for s in settings:
         s["offset"] = [s["group"] * spacing, 0.0, 0.0]
+    floors = [floor_height(t.get("_points"), t.get("mesh", {}).get("lowest_cm")) for t in tracks]
+    floors = [f for f in floors if f is not None]
     for t in tracks:
         t.pop("_points", None)
     scene = {"fps": ANNOTATION_FPS, "frames": max(t["frames"] for t in tracks), "tracks": tracks,
-             "settings": settings, "pairs": pairs, "layout": config.layout}
+             "settings": settings, "pairs": pairs, "layout": config.layout,
+             "floor_y": min(floors) if floors else 0.0}
     if "_faces" in models:
         scene["faces"] = pack(models["_faces"])
     music = _music(config, sequences)

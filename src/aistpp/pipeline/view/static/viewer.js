@@ -1,5 +1,5 @@
 // aistpp view: the page's script. THREE (three.js + OrbitControls) is defined just before this.
-// World: centimetres, +y up, floor y = 0; cameras: OpenCV (x right, y down, z forward), X_cam = R X + t.
+// World: centimetres, +y up, the floor at DATA.floor_y (scene.py: floor_height); cameras: OpenCV (x right, y down, z forward), X_cam = R X + t.
 // Frames: frame i is at i / 60 s; the clock is the wall clock (times the speed), the music follows it.
 "use strict";
 
@@ -54,12 +54,12 @@ const state = { frame: 0, playing: false, speed: 1, t0: 0, wall0: 0, through: nu
 function addFloor(xmin, xmax) {
   const size = Math.max(1000, xmax - xmin + 800);
   const grid = new THREE.GridHelper(size, Math.round(size / 50), 0x5a6470, 0x3a424a);
-  grid.position.set((xmin + xmax) / 2, 0, 0);
+  grid.position.set((xmin + xmax) / 2, DATA.floor_y, 0);
   scene.add(grid);
   const plane = new THREE.Mesh(new THREE.PlaneGeometry(size, size),
     new THREE.MeshStandardMaterial({ color: 0x2b3036, roughness: 1 }));
   plane.rotation.x = -Math.PI / 2;
-  plane.position.set((xmin + xmax) / 2, -0.5, 0);
+  plane.position.set((xmin + xmax) / 2, DATA.floor_y - 0.5, 0);
   scene.add(plane);
 }
 
@@ -314,6 +314,7 @@ function lookThrough(groupIndex, name) { // the setting's camera: pinhole K (no 
   const { group, setting } = state.cameraGroups[groupIndex];
   const cam = setting.cameras.find((c) => c.name === name);
   state.through = { group: groupIndex, name };
+  document.getElementById("through").value = `${groupIndex}:${name}`;
   controls.enabled = false;
   const W = canvas.clientWidth, H = canvas.clientHeight, [w, h] = cam.size, s = Math.min(W / w, H / h);
   const fx = s * cam.K[0][0], fy = s * cam.K[1][1], cx = (W - s * w) / 2 + s * cam.K[0][2], cy = (H - s * h) / 2 + s * cam.K[1][2];
@@ -334,6 +335,7 @@ function lookThrough(groupIndex, name) { // the setting's camera: pinhole K (no 
 
 function orbit() {
   state.through = null;
+  document.getElementById("through").value = "";
   camera.matrixAutoUpdate = true;
   controls.enabled = true;
   camera.updateProjectionMatrix();
@@ -349,8 +351,8 @@ function frameAll() {
   if (!Number.isFinite(xmin)) { xmin = -100; xmax = 100; }
   addFloor(xmin, xmax);
   const cx = (xmin + xmax) / 2, span = Math.max(300, xmax - xmin);
-  controls.target.set(cx, 90, 0);
-  camera.position.set(cx, 210, 160 + span * 0.8);
+  controls.target.set(cx, DATA.floor_y + 90, 0);
+  camera.position.set(cx, DATA.floor_y + 210, 160 + span * 0.8);
   controls.update();
 }
 
@@ -434,6 +436,12 @@ async function main() {
     ready: true, frames: DATA.frames, fps: FPS,
     frame: () => state.frame, clock: () => (state.playing ? clockFrame() : state.frame), playing: () => state.playing, play, pause, setFrame, setVisible, lookThrough, orbit,
     render: () => renderer.render(scene, camera),
+    meshVertices: (track, n) => { // world vertices (V * 3) cm of a track's mesh at frame n, as drawn
+      const t = state.tracks[track], out = new Float32Array(t.mesh.rest.length);
+      skinFrame(t.mesh, n, out);
+      return Array.from(out, (x, i) => x + t.data.offset[i % 3]);
+    },
+    floorY: DATA.floor_y,
     cameraMatrices: () => ({ projection: camera.projectionMatrix.toArray(), view: camera.matrixWorldInverse.toArray(),
       width: canvas.clientWidth, height: canvas.clientHeight }),
   };
