@@ -84,10 +84,25 @@ def _canvas_image(driver) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def page(synth_data, tmp_path_factory) -> Path:
+def smpl_dir(tmp_path_factory) -> Path:
+    """synth's neutral body model given pose-corrective blend shapes (synth's own has none, the
+    real SMPL has): smooth fields over the body, a few cm at full bend, as SMPL_NEUTRAL.pkl."""
+    from aistpp.pipeline.synth.body_model import make_body_model, write_body_model
+
+    data = make_body_model("neutral")
+    rng = np.random.default_rng(7)
+    v = np.asarray(data["v_template"], np.float64)
+    fields = np.stack([np.sin(v @ rng.normal(0, 3, 3) + rng.uniform(0, 6)) for _ in range(207)], -1)  # (V, 207)
+    data["posedirs"] = fields[:, None, :] * rng.normal(0, 0.004, (1, 3, 207))
+    folder = tmp_path_factory.mktemp("smpl_correctives")
+    write_body_model(folder / "SMPL_NEUTRAL.pkl", data)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def page(synth_data, smpl_dir, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("view") / "view.html"
-    return _write_page(out, "--anno-dir", str(synth_data.anno_dir), "--smpl-dir", str(synth_data.smpl_dir),
-                       "--gender", "neutral")
+    return _write_page(out, "--anno-dir", str(synth_data.anno_dir), "--smpl-dir", str(smpl_dir), "--gender", "neutral")
 
 
 def test_page_loads_offline_and_plays_at_60_fps(browser, page):
@@ -150,21 +165,21 @@ def test_skeleton_drawn_where_the_camera_projects_it(browser, page, synth_data):
     assert len(away) >= 10 and sum(away) <= 0.1 * len(away), away
 
 
-def test_page_mesh_is_smplx_mesh(browser, page, synth_data):
-    """The mesh the page skins (its JavaScript, read back through the hook) against smplx's
-    vertices for the same frame, and the floor the page draws at the lowest vertex."""
+def test_page_mesh_is_smplx_mesh(browser, page, synth_data, smpl_dir):
+    """The mesh the page skins (its JavaScript, read back through the hook), pose correctives
+    included, against smplx's vertices for the same frame; the floor at the lowest vertex."""
     from aistpp.core.body import load_smpl, smpl_forward
 
     _open(browser, page, reuse=True)
     seq, n = sorted(synth_data.sequences)[0], 45
     verts = np.asarray(browser.execute_script(f"return aistppViewer.meshVertices(0, {n})")).reshape(-1, 3)
     m = synth_data.motions[seq]
-    _, exact = smpl_forward(load_smpl(synth_data.smpl_dir, "neutral"), m["smpl_poses"][n:n + 1],
-                            m["smpl_trans"][n:n + 1], m["smpl_scaling"], vertices=True)
+    model = load_smpl(smpl_dir, "neutral")
+    _, exact = smpl_forward(model, m["smpl_poses"][n:n + 1], m["smpl_trans"][n:n + 1], m["smpl_scaling"], vertices=True)
     assert np.linalg.norm(verts - exact[0], axis=1).max() < 1.5
     floor = browser.execute_script("return aistppViewer.floorY")
-    lowest = min(smpl_forward(load_smpl(synth_data.smpl_dir, "neutral"), mm["smpl_poses"], mm["smpl_trans"],
-                              mm["smpl_scaling"], vertices=True)[1][..., 1].min() for mm in synth_data.motions.values())
+    lowest = min(smpl_forward(model, mm["smpl_poses"], mm["smpl_trans"], mm["smpl_scaling"], vertices=True)[1][..., 1].min()
+                 for mm in synth_data.motions.values())
     assert lowest - 0.5 <= floor <= lowest + 2.0, (floor, lowest)
 
 
@@ -211,9 +226,10 @@ def test_music_is_embedded_and_follows_the_frames(browser, synth_data, tmp_path)
     assert abs(audio_t - frame / 60) < 0.12, (audio_t, frame)
 
 
-def test_quantised_arrays_and_mesh_against_smplx(synth_data):
+def test_quantised_arrays_and_mesh_against_smplx(synth_data, smpl_dir):
     """Packing round trips within half a step; the page's skinned mesh (numpy replica) stays
-    within 1.5 cm of smplx's vertices for the synthetic body (no pose blend shapes)."""
+    within 1.5 cm of smplx's vertices for a body with pose correctives, which alone move
+    vertices by more than 2 cm (so leaving them out would fail)."""
     from aistpp.core.body import load_smpl, smpl_forward
 
     x = np.random.default_rng(0).normal(0, 200, (50, 17, 3))
@@ -222,13 +238,15 @@ def test_quantised_arrays_and_mesh_against_smplx(synth_data):
     back = read_quantised(q)
     assert np.isnan(back[3, 4]).all() and np.nanmax(np.abs(back - x)) <= q["step"] / 2 + 1e-9
     motion = synth_data.motions[synth_data.sequences[0]]
-    model = load_smpl(synth_data.smpl_dir, "neutral")
+    model = load_smpl(smpl_dir, "neutral")
     mesh = pack_mesh(model, motion)
     frames = np.array([0, 33, 119])
-    _, exact = smpl_forward(model, motion["smpl_poses"][frames], motion["smpl_trans"][frames],
-                            motion["smpl_scaling"], vertices=True)
+    args = (motion["smpl_poses"][frames], motion["smpl_trans"][frames], motion["smpl_scaling"])
+    _, exact = smpl_forward(model, *args, vertices=True)
+    _, without = smpl_forward(load_smpl(synth_data.smpl_dir, "neutral"), *args, vertices=True)
+    assert np.linalg.norm(exact - without, axis=-1).max() > 2.0
     err = np.linalg.norm(unpack_mesh(mesh, frames) - exact, axis=-1)
-    assert err.max() < 1.5 and mesh["error_cm"] < 1.5
+    assert mesh["correctives"] > 0 and err.max() < 1.5 and mesh["error_cm"] < 1.5
     assert unpack(mesh["quaternions"]).shape == (120, 24, 4)
 
 

@@ -140,6 +140,13 @@ async function addTrack(t, faces) {
       quats: await unpack(m.quaternions), offsets: await readQuantised(m.offsets), scale: m.scale, frames: m.frames,
     };
     track.mesh.V = track.mesh.rest.length / 3;
+    track.mesh.K = m.correctives;
+    if (m.correctives) { // pose correctives: components (K, V*3) and coefficients (N, K), dequantised
+      const codes = await unpack(m.corrective_codes), D = track.mesh.rest.length;
+      track.mesh.comps = Float32Array.from(codes, (c, i) => c * m.corrective_step[Math.floor(i / D)]);
+      track.mesh.coeffs = Float32Array.from(await unpack(m.coeff_codes), (c, i) => c * m.coeff_step[i % m.correctives]);
+      track.mesh.posed = new Float32Array(D);
+    }
     track.mesh.B = track.mesh.quats.length / 4 / m.frames;
     const geom = new THREE.BufferGeometry();
     geom.setAttribute("position", new THREE.BufferAttribute(new Float32Array(track.mesh.rest.length), 3));
@@ -159,7 +166,7 @@ async function addTrack(t, faces) {
 const _m = new THREE.Matrix4(), _q = new THREE.Quaternion(), _s = new THREE.Vector3(), _a = new THREE.Vector3(),
   _b = new THREE.Vector3(), _up = new THREE.Vector3(0, 1, 0);
 
-function skinFrame(m, n, out) { // mesh.py: world_v = sum_k w * (s * R_b @ rest_v + p_b)
+function skinFrame(m, n, out) { // mesh.py: world_v = sum_k w * (s * R_b @ rest_v + p_b), rest_v with correctives
   const B = m.B, M = new Float32Array(B * 12);
   for (let b = 0; b < B; b++) {
     const o = (n * B + b) * 4;
@@ -170,7 +177,17 @@ function skinFrame(m, n, out) { // mesh.py: world_v = sum_k w * (s * R_b @ rest_
     r[4] = s * 2 * (x * y + z * w); r[5] = s * (1 - 2 * (x * x + z * z)); r[6] = s * 2 * (y * z - x * w); r[7] = m.offsets[p + 1];
     r[8] = s * 2 * (x * z - y * w); r[9] = s * 2 * (y * z + x * w); r[10] = s * (1 - 2 * (x * x + y * y)); r[11] = m.offsets[p + 2];
   }
-  const rest = m.rest, ids = m.ids, wt = m.weights;
+  let rest = m.rest;
+  const ids = m.ids, wt = m.weights;
+  if (m.K) { // rest_v + sum_c coeff[n, c] * corrective[c, v]
+    const D = rest.length, posed = m.posed;
+    posed.set(rest);
+    for (let c = 0; c < m.K; c++) {
+      const a = m.coeffs[n * m.K + c], comp = m.comps.subarray(c * D, (c + 1) * D);
+      for (let i = 0; i < D; i++) posed[i] += a * comp[i];
+    }
+    rest = posed;
+  }
   for (let v = 0; v < m.V; v++) {
     const x = rest[3 * v], y = rest[3 * v + 1], z = rest[3 * v + 2];
     let ox = 0, oy = 0, oz = 0;
