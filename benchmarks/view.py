@@ -54,7 +54,7 @@ def main() -> None:
             k = formats.load_keypoints3d(p)
             formats.save_keypoints3d(p, k["keypoints3d"][: args.frames], k["keypoints3d_optim"][: args.frames])
     fixed = len(page_html({"fps": 60, "frames": 1, "tracks": [], "settings": [], "pairs": [], "layout": "side",
-                           "floor_y": 0.0}).encode())
+                           "floor_y": 0.0, "start": 0}).encode())
     seqs = sorted(p.stem for p in (anno / "motions").glob("*.pkl"))
     table = Table(title=f"aistpp view: page size per minute of motion (fixed part {fixed / 1e6:.2f} MB)")
     for col in ("sequence", "frames", "content", "MB", "MB/min", "MB/min w/o fixed", "raw int16 verts MB/min",

@@ -240,6 +240,8 @@ def test_compare_dir_shows_the_per_frame_joint_error(browser, synth_data, tmp_pa
 
 
 def test_music_is_embedded_and_follows_the_frames(browser, synth_data, tmp_path):
+    """A 3 s tone as the sequence's music, the page from frame 30 on (--start 30): the audio
+    plays at the time of the frame shown, (30 + i) / 60 s, and the counter shows frame 30 + i."""
     seq = synth_data.sequences[0]
     music = tmp_path / "music"
     music.mkdir()
@@ -248,7 +250,7 @@ def test_music_is_embedded_and_follows_the_frames(browser, synth_data, tmp_path)
     with wave.open(str(music / f"{parse_name(seq).music}.wav"), "wb") as f:
         f.setnchannels(1), f.setsampwidth(2), f.setframerate(rate), f.writeframes(tone.tobytes())
     page = _write_page(tmp_path / "music.html", "--anno-dir", str(synth_data.anno_dir), "--sequence-names", seq,
-                       "--music-dir", str(music))
+                       "--music-dir", str(music), "--start", "30")
     _open(browser, page)
     deadline = time.time() + 10
     while not browser.execute_script("return document.getElementById('music').readyState >= 1"):
@@ -257,11 +259,13 @@ def test_music_is_embedded_and_follows_the_frames(browser, synth_data, tmp_path)
     assert math.isclose(browser.execute_script("return document.getElementById('music').duration"), seconds, abs_tol=0.01)
     browser.execute_script("aistppViewer.setFrame(60); aistppViewer.play()")
     time.sleep(0.5)
-    frame, audio_t, paused = browser.execute_script(
-        "const a = document.getElementById('music'); return [aistppViewer.frame(), a.currentTime, a.paused]")
+    frame, audio_t, paused, label = browser.execute_script(
+        "const a = document.getElementById('music');"
+        "return [aistppViewer.frame(), a.currentTime, a.paused, document.getElementById('frame').textContent]")
     browser.execute_script("aistppViewer.pause()")
-    assert not paused
-    assert abs(audio_t - frame / 60) < 0.12, (audio_t, frame)
+    assert not paused and browser.execute_script("return aistppViewer.frames") == 90
+    assert abs(audio_t - (30 + frame) / 60) < 0.12, (audio_t, frame)
+    assert label.startswith(f"frame {30 + frame} / 119")
 
 
 def test_quantised_arrays_and_mesh_against_smplx(synth_data, smpl_dir):

@@ -23,6 +23,8 @@ def command(
     mesh: Annotated[Optional[bool], typer.Option("--mesh/--no-mesh", help="Show the SMPL mesh of each motion (needs --smpl-dir; default on).")] = None,
     joint_colour: Annotated[Optional[str], typer.Option("--joint-colour", help="Colour joints by per-frame reprojection error (px) or detection confidence, from keypoints2d: auto (default: reprojection when the cameras are there), reprojection, confidence or none.")] = None,
     layout: Annotated[Optional[str], typer.Option("--layout", help="side (sequences side by side, default) or overlay (all at their own place).")] = None,
+    start: Annotated[Optional[int], typer.Option("--start", min=0, help="First frame to show (default 0); the music starts at start/60 s.")] = None,
+    end: Annotated[Optional[int], typer.Option("--end", min=1, help="Stop before this frame (default: the last).")] = None,
     gender: Annotated[Optional[str], typer.Option("--gender", help="Body model of the mesh: neutral, male or female (default: the motion's smpl_gender, else male as for the released AIST++ motions).")] = None,
     config: ConfigFile = None,
 ) -> None:
@@ -37,10 +39,12 @@ def command(
 
     values = dict(anno_dir=anno_dir, smpl_dir=smpl_dir, sequence_names=split_names(sequence_names),
                   compare_dir=compare_dir, music_dir=music_dir, out=out, keypoints=keypoints, mesh=mesh,
-                  joint_colour=joint_colour, layout=layout, gender=gender.lower() if gender else None)
+                  joint_colour=joint_colour, layout=layout, start=start, end=end, gender=gender.lower() if gender else None)
     if config is None and (anno_dir is None or out is None):
         raise AistppError("--anno-dir and --out are required")
     cfg = build_config(ViewConfig, values, config, "view")
+    if cfg.end is not None and cfg.end <= cfg.start:
+        raise AistppError(f"--end ({cfg.end}) must be after --start ({cfg.start})")
     res = run_view(cfg)
     for t in res["tracks"]:
         what = ", ".join(x for x in (t["skeleton"], f"mesh (max {t['mesh_error_cm']:.2f} cm from smplx)" if t["mesh_error_cm"] is not None else None, t["joint_colour"]) if x)

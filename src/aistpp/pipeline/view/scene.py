@@ -47,6 +47,8 @@ class ViewConfig(BaseModel):
     joint_colour: Literal["auto", "reprojection", "confidence", "none"] = "auto"
     layout: Literal["side", "overlay"] = "side"
     gender: Literal["neutral", "male", "female"] | None = None  # None: the motion's smpl_gender, else male
+    start: int = Field(0, ge=0)  # first frame shown
+    end: int | None = Field(None, ge=1)  # stop before this frame (default: the last)
     max_error_px: float = Field(20.0, gt=0)  # reprojection error shown as the hottest colour
     min_confidence: float = Field(0.15, ge=0, le=1)
     overwrite: bool = True
@@ -143,7 +145,7 @@ def _skeleton(ds: AISTDataset, seq: str, config: ViewConfig, motion: dict | None
 
         data = formats.load_keypoints3d(path)
         key = "keypoints3d_optim" if config.keypoints == "optim" and "keypoints3d_optim" in data else "keypoints3d"
-        pts = data[key]
+        pts = data[key][config.start:config.end]
         joint_set = data.get("joint_set") if isinstance(data.get("joint_set"), str) else None
         if joint_set is None:
             joint_set = "coco17" if pts.shape[1] == 17 else "smpl24" if pts.shape[1] == 24 else f"{pts.shape[1]} joints"
@@ -161,6 +163,9 @@ def _track(ds: AISTDataset, seq: str, config: ViewConfig, source: str, models: d
     from aistpp.pipeline.view.mesh import faces_of, pack_mesh
 
     motion = ds.load_motion(seq) if ds.layout.file("motions", seq).is_file() else None
+    if motion is not None:
+        motion = dict(motion, smpl_poses=motion["smpl_poses"][config.start:config.end],
+                      smpl_trans=motion["smpl_trans"][config.start:config.end])
     model = None
     gender = None
     if motion is not None and config.smpl_dir is not None:
@@ -174,6 +179,8 @@ def _track(ds: AISTDataset, seq: str, config: ViewConfig, source: str, models: d
     pts, joint_set, key = _skeleton(ds, seq, config, motion, model)  # also when hidden: errors use it
     if pts is None and (model is None or not config.mesh):
         return None
+    if (pts is not None and len(pts) == 0) or (motion is not None and len(motion["smpl_poses"]) == 0):
+        raise AistppError(f"--start {config.start} leaves no frame of {seq} to show", ds.layout.file("keypoints3d", seq))
     track: dict = {"sequence": seq, "source": source, "folder": str(ds.layout.anno_dir)}
     frames = []
     if pts is not None:
@@ -203,7 +210,7 @@ def _joint_values(ds: AISTDataset, track: dict, rig: CameraRig | None, config: V
         if config.joint_colour != "auto":
             raise AistppError(f"--joint-colour {config.joint_colour} needs keypoints2d", path)
         return
-    kp = ds.load_keypoints2d(track["sequence"])["keypoints2d"]
+    kp = ds.load_keypoints2d(track["sequence"])["keypoints2d"][:, config.start:config.end]
     pts = track["_points"]
     if kp.shape[2] != pts.shape[1]:
         return  # another joint set than the 3D joints: no per-joint comparison
@@ -244,7 +251,7 @@ def _music(config: ViewConfig, sequences: list[str]) -> dict | None:
     check_audio(path)
     data = path.read_bytes()
     return {"file": path.name, "mime": AUDIO_MIME.get(path.suffix.lower(), "audio/mpeg"),
-            "b64": base64.b64encode(data).decode(), "offset_s": 0.0}
+            "b64": base64.b64encode(data).decode(), "offset_s": config.start / ANNOTATION_FPS}
 
 
 def build_scene(config: ViewConfig) -> dict:
@@ -297,7 +304,7 @@ def build_scene(config: ViewConfig) -> dict:
     floors = [f for f in floors if f is not None]
     for t in tracks:
         t.pop("_points", None)
-    scene = {"fps": ANNOTATION_FPS, "frames": max(t["frames"] for t in tracks), "tracks": tracks,
+    scene = {"fps": ANNOTATION_FPS, "frames": max(t["frames"] for t in tracks), "start": config.start, "tracks": tracks,
              "settings": settings, "pairs": pairs, "layout": config.layout,
              "floor_y": min(floors) if floors else 0.0}
     if "_faces" in models:

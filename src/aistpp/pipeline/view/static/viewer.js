@@ -256,13 +256,15 @@ function showFrame(track, n) {
 const frameLabel = document.getElementById("frame"), slider = document.getElementById("slider");
 const playButton = document.getElementById("play"), audio = document.getElementById("music");
 const errorLabel = document.getElementById("error"), plot = document.getElementById("plot");
+const musicOffset = DATA.music ? DATA.music.offset_s : 0; // audio time of the first frame shown
 
 function setFrame(n) {
   n = Math.max(0, Math.min(DATA.frames - 1, Math.floor(n)));
   state.frame = n;
   for (const t of state.tracks) showFrame(t, n);
   slider.value = String(n);
-  frameLabel.textContent = `frame ${n} / ${DATA.frames - 1} · ${(n / FPS).toFixed(3)} s`;
+  const f = DATA.start + n; // the sequence's own frame number (--start shifts it)
+  frameLabel.textContent = `frame ${f} / ${DATA.start + DATA.frames - 1} · ${(f / FPS).toFixed(3)} s`;
   const parts = state.pairs.map((p) => {
     const e = p.error[n];
     return `${state.tracks[p.a].data.sequence}: ${Number.isFinite(e) ? e.toFixed(2) : "–"} cm (mean ${p.mean.toFixed(2)})`;
@@ -282,7 +284,7 @@ function play() {
   state.t0 = state.frame / FPS; state.wall0 = performance.now();
   playButton.innerHTML = "&#10074;&#10074;";
   if (audio.src) {
-    audio.currentTime = state.t0; audio.playbackRate = state.speed;
+    audio.currentTime = state.t0 + musicOffset; audio.playbackRate = state.speed;
     const started = audio.play();
     if (started) started.catch(() => { document.getElementById("status").textContent = "click play for sound"; });
   }
@@ -296,7 +298,7 @@ function pause() {
 
 function syncAudio() { // the music follows the frame clock (seek when it drifts by more than 50 ms)
   if (!audio.src || !state.playing || audio.paused) return;
-  const t = state.frame / FPS;
+  const t = state.frame / FPS + musicOffset;
   if (t >= audio.duration) return;
   if (Math.abs(audio.currentTime - t) > 0.05) audio.currentTime = t;
 }
@@ -390,7 +392,7 @@ function tick() {
     let n = clockFrame();
     if (n >= DATA.frames) { // loop
       state.t0 = 0; state.wall0 = performance.now(); n = 0;
-      if (audio.src) audio.currentTime = 0;
+      if (audio.src) audio.currentTime = musicOffset;
     }
     if (n !== state.frame) setFrame(n);
     syncAudio();
