@@ -240,23 +240,35 @@ def test_compare_dir_shows_the_per_frame_joint_error(browser, synth_data, tmp_pa
 
 
 def test_music_is_embedded_and_follows_the_frames(browser, synth_data, tmp_path):
-    """A 3 s tone as the sequence's music, the page from frame 30 on (--start 30): the audio
-    plays at the time of the frame shown, (30 + i) / 60 s, and the counter shows frame 30 + i."""
+    """A 3 s WAV (0.5 s of silence, then a tone) as the sequence's music, the page from frame 30
+    on (--start 30). The page carries it as MP3 that the browser decodes to the same timing
+    (onset at 0.5 s, 3 s long); playing, the audio is at the time of the frame shown,
+    (30 + i) / 60 s, and the counter shows frame 30 + i."""
     seq = synth_data.sequences[0]
     music = tmp_path / "music"
     music.mkdir()
-    rate, seconds = 22050, 3.0
-    tone = (0.2 * np.sin(2 * np.pi * 440 * np.arange(int(rate * seconds)) / rate) * 32767).astype("<i2")
+    rate, seconds, lead = 22050, 3.0, 0.5
+    t = np.arange(int(rate * seconds)) / rate
+    tone = np.where(t >= lead, 0.3 * np.sin(2 * np.pi * 440 * t), 0.0)
     with wave.open(str(music / f"{parse_name(seq).music}.wav"), "wb") as f:
-        f.setnchannels(1), f.setsampwidth(2), f.setframerate(rate), f.writeframes(tone.tobytes())
+        f.setnchannels(1), f.setsampwidth(2), f.setframerate(rate), f.writeframes((tone * 32767).astype("<i2").tobytes())
     page = _write_page(tmp_path / "music.html", "--anno-dir", str(synth_data.anno_dir), "--sequence-names", seq,
                        "--music-dir", str(music), "--start", "30")
     _open(browser, page)
-    deadline = time.time() + 10
-    while not browser.execute_script("return document.getElementById('music').readyState >= 1"):
-        assert time.time() < deadline
-        time.sleep(0.05)
-    assert math.isclose(browser.execute_script("return document.getElementById('music').duration"), seconds, abs_tol=0.01)
+    mime, nbytes = browser.execute_script("const m = JSON.parse(document.getElementById('aistpp-data').textContent)"
+                                          ".music; return [m.mime, m.b64.length * 3 / 4]")
+    assert mime == "audio/mpeg" and nbytes < 0.5 * (music / f"{parse_name(seq).music}.wav").stat().st_size
+    onset, duration = browser.execute_async_script("""
+        const done = arguments[arguments.length - 1];
+        const music = JSON.parse(document.getElementById('aistpp-data').textContent).music;
+        const bin = atob(music.b64), bytes = new Uint8Array(bin.length);
+        for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+        new OfflineAudioContext(1, 44100, 44100).decodeAudioData(bytes.buffer).then((b) => {
+          const x = b.getChannelData(0);
+          let i = 0; while (i < x.length && Math.abs(x[i]) < 0.05) i++;
+          done([i / b.sampleRate, b.duration]);
+        });""")
+    assert abs(onset - lead) < 0.01 and abs(duration - seconds) < 0.03, (onset, duration)
     browser.execute_script("aistppViewer.setFrame(60); aistppViewer.play()")
     time.sleep(0.5)
     frame, audio_t, paused, label = browser.execute_script(
