@@ -64,7 +64,7 @@ def main() -> None:
     for seq in seqs:
         for mesh in (False, True):
             out = tmp / f"{seq}_{mesh}.html"
-            cfg = ViewConfig(anno_dir=anno, smpl_dir=smpl, sequence_names=[seq], out=out, mesh=mesh, quiet=True)
+            cfg = ViewConfig(anno_dir=anno, smpl_dir=smpl, sequence_names=[seq], out=out, mesh=mesh)
             t = time.perf_counter()
             res = run_view(cfg)
             secs = time.perf_counter() - t

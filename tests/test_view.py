@@ -311,6 +311,8 @@ def test_bad_input_is_one_line_exit_2(synth_data, tmp_path):
     assert res.exit_code == 2 and "gBR_sBM_cAll_d01_mBR0_ch01" in res.output
     res = runner.invoke(app, ["view", "--anno-dir", str(tmp_path / "missing"), "--out", str(tmp_path / "x.html")])
     assert res.exit_code == 2 and "not found" in res.output
+    res = runner.invoke(app, ["view", "--anno-dir", str(synth_data.anno_dir), "--out", str(tmp_path)])
+    assert res.exit_code == 2 and "folder" in res.output
     assert not (tmp_path / "x.html").exists()
 
 

@@ -40,8 +40,8 @@ def run_view(config: ViewConfig) -> dict:
     from aistpp.errors import AistppError
 
     out = Path(config.out)
-    if out.exists() and not config.overwrite:
-        raise AistppError("the output exists (pass --overwrite)", out)
+    if out.is_dir():
+        raise AistppError("--out is a folder: give the HTML file to write", out)
     if out.parent and not out.parent.exists():
         out.parent.mkdir(parents=True, exist_ok=True)
     scene = build_scene(config)

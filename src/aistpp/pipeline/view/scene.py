@@ -51,8 +51,6 @@ class ViewConfig(BaseModel):
     end: int | None = Field(None, ge=1)  # stop before this frame (default: the last)
     max_error_px: float = Field(20.0, gt=0)  # reprojection error shown as the hottest colour
     min_confidence: float = Field(0.15, ge=0, le=1)
-    overwrite: bool = True
-    quiet: bool = False
 
 
 # ---- pure array functions ---------------------------------------------------------------

@@ -375,15 +375,19 @@ function frameAll() {
   controls.update();
 }
 
-function legend() {
-  const rows = state.tracks.map((t) => {
-    const c = COLORS[t.data.source] || COLORS.anno, hex = "#" + new THREE.Color(c.side[1]).getHexString();
+function legend() { // built from text nodes: names from files never become markup
+  const box = document.getElementById("legend");
+  for (const t of state.tracks) {
+    const c = COLORS[t.data.source] || COLORS.anno, row = document.createElement("div"), swatch = document.createElement("span");
+    swatch.className = "swatch";
+    swatch.style.background = "#" + new THREE.Color(c.side[1]).getHexString();
     const what = [t.data.skeleton ? t.data.skeleton.source : null, t.data.mesh ? `mesh (≤ ${t.data.mesh.error_cm.toFixed(1)} cm)` : null]
       .filter(Boolean).join(" + ");
-    const values = t.data.joint_values ? ` · joints: ${t.data.joint_values.kind} (${t.data.joint_values.good === "high" ? "red 0, green 1" : `green 0, red ≥ ${t.data.joint_values.max} ${t.data.joint_values.unit}`})` : "";
-    return `<div><span class="swatch" style="background:${hex}"></span>${t.data.sequence} · ${t.data.source} · ${what}${values}</div>`;
-  });
-  document.getElementById("legend").innerHTML = rows.join("");
+    const v = t.data.joint_values;
+    const values = v ? ` · joints: ${v.kind} (${v.good === "high" ? "red 0, green 1" : `green 0, red ≥ ${v.max} ${v.unit}`})` : "";
+    row.append(swatch, document.createTextNode(`${t.data.sequence} · ${t.data.source} · ${what}${values}`));
+    box.appendChild(row);
+  }
 }
 
 // ---- start -------------------------------------------------------------------------------
@@ -414,7 +418,8 @@ function bind() {
     document.getElementById(`show-${key}`).onchange = (e) => setVisible({ [key]: e.target.checked });
   }
   document.getElementById("through").onchange = (e) => {
-    if (!e.target.value) orbit(); else { const [g, name] = e.target.value.split(":"); lookThrough(Number(g), name); }
+    const value = e.target.value, at = value.indexOf(":");
+    if (!value) orbit(); else lookThrough(Number(value.slice(0, at)), value.slice(at + 1));
   };
   window.addEventListener("keydown", (e) => {
     if (e.key === " ") { e.preventDefault(); state.playing ? pause() : play(); }
