@@ -43,7 +43,6 @@ class ViewConfig(BaseModel):
     music_dir: Path | None = None
     keypoints: Literal["optim", "plain"] = "optim"
     mesh: bool = True  # with --smpl-dir and a motion
-    skeleton: bool = True
     joint_colour: Literal["auto", "reprojection", "confidence", "none"] = "auto"
     layout: Literal["side", "overlay"] = "side"
     gender: Literal["neutral", "male", "female"] | None = None  # None: the motion's smpl_gender, else male
@@ -174,19 +173,19 @@ def _track(ds: AISTDataset, seq: str, config: ViewConfig, source: str, models: d
                 raise AistppError(f"SMPL model file for gender '{gender}' not found (pass --gender or --smpl-dir)", path)
             models[gender] = load_smpl(config.smpl_dir, gender)
         model = models[gender]
-    pts, joint_set, key = _skeleton(ds, seq, config, motion, model)  # also when hidden: errors use it
+    pts, joint_set, key = _skeleton(ds, seq, config, motion, model)
     if pts is None and (model is None or not config.mesh):
         return None
     if (pts is not None and len(pts) == 0) or (motion is not None and len(motion["smpl_poses"]) == 0):
         raise AistppError(f"--start {config.start} leaves no frame of {seq} to show", ds.layout.file("keypoints3d", seq))
-    track: dict = {"sequence": seq, "source": source, "folder": str(ds.layout.anno_dir)}
+    track: dict = {"sequence": seq, "source": source}  # no local paths in a page meant to be shared
     frames = []
     if pts is not None:
         bones, sides, _ = SKELETONS.get(joint_set, (np.zeros((0, 2), int), np.zeros(pts.shape[1], int), None))
         bones, sides = np.asarray(bones, int).reshape(-1, 2), np.asarray(sides, int)
         track["skeleton"] = {"joint_set": joint_set, "source": key, "bones": bones.tolist(), "sides": sides.tolist(),
                              "bone_sides": bone_sides(bones, sides).tolist() if len(bones) else [],
-                             "visible": bool(config.skeleton), "points": quantise(pts)}
+                             "points": quantise(pts)}
         track["_points"] = pts
         frames.append(len(pts))
     if model is not None and config.mesh:
