@@ -329,3 +329,18 @@ def test_reprojection_error_of_shifted_detections(synth_data):
     err = reprojection_error(synth_data.keypoints3d[seq], det, synth_data.rig, min_confidence=0.15)
     assert np.allclose(err, 5.0, atol=1e-3)
     assert np.allclose(detection_confidence(det), (0.1 + 8) / 9)
+
+
+def test_motions_only_folder_compared_through_smpl_joints(synth_data, tmp_path):
+    """A comparison folder with motions only (generated dances, say): its skeleton is the COCO-17
+    points of the SMPL joints, which for synth's motions are its keypoints3d: error ~0 cm."""
+    from aistpp.pipeline.view.page import run_view
+    from aistpp.pipeline.view.scene import ViewConfig
+
+    other = tmp_path / "generated"
+    shutil.copytree(synth_data.anno_dir / "motions", other / "motions")
+    seq = sorted(synth_data.sequences)[1]
+    res = run_view(ViewConfig(anno_dir=synth_data.anno_dir, compare_dir=other, smpl_dir=synth_data.smpl_dir,
+                              gender="neutral", sequence_names=[seq], mesh=False, out=tmp_path / "g.html"))
+    assert [t["skeleton"] for t in res["tracks"]] == ["keypoints3d_optim", "smpl joints"]
+    assert res["pairs"][0]["mean_joint_error_cm"] < 0.05
