@@ -1,7 +1,8 @@
 """Cameras in other tools' formats, to and from the dataset's JSON.
 
-Every format here stores the same model: OpenCV pinhole intrinsics ``K``, distortion
-``k1 k2 p1 p2 k3``, and the world -> camera transform ``X_cam = R X_world + t`` (``R`` as a
+Every format here stores the same model (``aistpp.core.camera``): OpenCV pinhole intrinsics ``K``,
+distortion with 5, 8, 12 or 14 coefficients (``k1 k2 p1 p2 k3 [k4 k5 k6 [s1 s2 s3 s4 [tx ty]]]``;
+other counts are refused), and the world -> camera transform ``X_cam = R X_world + t`` (``R`` as a
 Rodrigues vector or a matrix). Only the length unit of ``t`` differs; it is stated per format
 and converted explicitly (``units``):
 
@@ -50,11 +51,11 @@ def detect_format(path: Path) -> CameraFormat:
 
 
 def _rig(path: Path, names, sizes, K, dist, rvec, tvec) -> CameraRig:
+    """A rig from per-view values; ``dist``: one sequence of 5, 8, 12 or 14 coefficients per view
+    (fewer than 5 are padded), any other count is refused naming ``path``."""
     try:
-        dist = np.asarray(dist, np.float64).reshape(len(names), -1)
-        if dist.shape[1] < 5:
-            dist = np.concatenate([dist, np.zeros((len(names), 5 - dist.shape[1]))], axis=1)
-        return CameraRig(tuple(names), np.asarray(sizes), np.asarray(K, np.float64).reshape(-1, 3, 3), dist[:, :5],
+        dist = [np.asarray(d, np.float64).reshape(-1) for d in dist]
+        return CameraRig(tuple(names), np.asarray(sizes), np.asarray(K, np.float64).reshape(-1, 3, 3), dist,
                          np.asarray(rvec, np.float64).reshape(-1, 3), np.asarray(tvec, np.float64).reshape(-1, 3))
     except AistppError as exc:
         raise AistppError(str(exc), path) from None
@@ -183,7 +184,7 @@ def read_easymocap(folder: Path, units: str, sizes: np.ndarray | None = None) ->
     intri, extri = _read_fs(folder / "intri.yml"), _read_fs(folder / "extri.yml")
     names = _names(intri, "names", folder / "intri.yml")
     K = np.stack([_mat(intri, f"K_{n}", folder / "intri.yml") for n in names])
-    dist = np.stack([_mat(intri, f"dist_{n}", folder / "intri.yml").reshape(-1)[:5] for n in names])
+    dist = [_mat(intri, f"dist_{n}", folder / "intri.yml").reshape(-1) for n in names]
     rvec = []
     for n in names:
         node = extri.getNode(f"Rot_{n}")
@@ -201,7 +202,8 @@ def write_opencv(path: Path, rig: CameraRig, units: str) -> None:
     def fill(fs):
         fs.write("camera_names", list(rig.names))
         fs.write("units", units)
-        fs.write("convention", "X_cam = R X_world + t; pixels with distortion k1 k2 p1 p2 k3")
+        fs.write("convention", "X_cam = R X_world + t; pixels with OpenCV distortion k1 k2 p1 p2 k3 [k4 k5 k6 "
+                               "[s1 s2 s3 s4 [tx ty]]]; K[0, 1] is the skew")
         for v, n in enumerate(rig.names):
             fs.write(f"{n}_image_size", np.asarray(rig.sizes[v], np.float64)[None])
             fs.write(f"{n}_camera_matrix", rig.K[v])
@@ -223,7 +225,7 @@ def read_opencv(path: Path, units: str) -> CameraRig:
     get = lambda n, key: _mat(fs, f"{n}_{key}", path)  # noqa: E731
     return _rig(path, names, np.stack([get(n, "image_size").reshape(2) for n in names]).round().astype(int),
                 np.stack([get(n, "camera_matrix") for n in names]),
-                np.stack([get(n, "distortion_coefficients").reshape(-1) for n in names]),
+                [get(n, "distortion_coefficients").reshape(-1) for n in names],
                 np.stack([get(n, "rotation_vector").reshape(3) for n in names]),
                 np.stack([get(n, "translation_vector").reshape(3) for n in names]) * UNIT_CM[units])
 
