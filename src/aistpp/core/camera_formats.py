@@ -9,7 +9,7 @@ and converted explicitly (``units``):
 | format | file(s) | t unit (default) | notes |
 |---|---|---|---|
 | ``aistpp`` | ``<setting>.json`` | cm (fixed) | AIST++: list of {name, size, matrix, distortions, rotation, translation} |
-| ``anipose`` | ``*.toml`` | mm | aniposelib ``CameraGroup.dump``/``load``: [cam_N] tables + [metadata] |
+| ``anipose`` | ``*.toml`` | mm | read and written by aniposelib's ``CameraGroup.load``/``dump``: [cam_N] tables + [metadata] |
 | ``easymocap`` | folder with ``intri.yml`` + ``extri.yml`` | m | OpenCV FileStorage: names, K_/dist_ (intri), R_/Rot_/T_ (extri) |
 | ``opencv`` | ``*.yml`` / ``*.yaml`` / ``*.xml`` | cm | OpenCV FileStorage: ``camera_names``, ``units``, and per camera ``<name>_camera_matrix``, ``_distortion_coefficients``, ``_rotation_vector``, ``_translation_vector``, ``_image_size`` |
 
@@ -20,8 +20,6 @@ principal point doubled is used).
 
 from __future__ import annotations
 
-import re
-import tomllib
 from pathlib import Path
 from typing import Literal
 
@@ -63,49 +61,64 @@ def _rig(path: Path, names, sizes, K, dist, rvec, tvec) -> CameraRig:
         raise AistppError(f"camera values are not numbers of the right shape ({exc})", path) from None
 
 
-# ---- anipose / aniposelib TOML -------------------------------------------------------------
-def _toml_value(v) -> str:
-    if isinstance(v, str):
-        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(v, (list, tuple, np.ndarray)):
-        return "[ " + ", ".join(_toml_value(x) for x in v) + ",]"
-    if isinstance(v, (bool, np.bool_)):
-        return "true" if v else "false"
-    if isinstance(v, (int, np.integer)):
-        return str(int(v))
-    return repr(float(v))
+# ---- anipose TOML, read and written by aniposelib itself -----------------------------------------
+MAX_TOML_BYTES = 16 << 20  # a camera file is a few KB; refuse anything this large before parsing
 
 
-def write_anipose(path: Path, rig: CameraRig, units: str) -> str:
+def _anipose_order(count: int) -> list[int]:
+    """Positions to dump cameras at so that ``CameraGroup.load`` (which sorts the ``cam_<i>`` keys
+    as strings: cam_10 before cam_2) returns them in the rig's order: ``dumped[order[j]] = camera j``."""
+    return sorted(range(count), key=lambda i: f"cam_{i}")
+
+
+def write_anipose(path: Path, rig: CameraRig, units: str) -> None:
+    """``CameraGroup.dump`` of the rig, translation in ``units``, ``[metadata] units`` recorded."""
+    from aniposelib.cameras import Camera, CameraGroup
+
+    from aistpp.core.formats import atomic_path
+
     k = 1.0 / UNIT_CM[units]
-    lines = []
-    width = max(1, len(str(len(rig) - 1)))
-    for v, name in enumerate(rig.names):  # zero-padded keys: aniposelib sorts them as strings
-        lines += [f"[cam_{v:0{width}d}]", f"name = {_toml_value(name)}",
-                  f"size = {_toml_value([int(s) for s in rig.sizes[v]])}", f"matrix = {_toml_value(rig.K[v])}",
-                  f"distortions = {_toml_value(rig.dist[v])}", f"rotation = {_toml_value(rig.rvec[v])}",
-                  f"translation = {_toml_value(rig.tvec[v] * k)}", ""]
-    lines += ["[metadata]", f'units = "{units}"', ""]
-    return "\n".join(lines)
+    cams = [Camera(name=str(n), size=[int(s) for s in rig.sizes[v]], matrix=rig.K[v].tolist(), dist=rig.dist[v].tolist(),
+                   rvec=rig.rvec[v].tolist(), tvec=(rig.tvec[v] * k).tolist()) for v, n in enumerate(rig.names)]
+    dumped = [None] * len(cams)
+    for j, i in enumerate(_anipose_order(len(cams))):
+        dumped[i] = cams[j]
+    with atomic_path(path) as tmp:
+        CameraGroup(dumped, metadata={"units": units}).dump(str(tmp))
 
 
 def read_anipose(path: Path, units: str) -> CameraRig:
+    """``CameraGroup.load`` (the cameras in the order aniposelib gives them), translation to cm."""
+    import toml
+    from aniposelib.cameras import CameraGroup, FisheyeCamera
+
+    if not path.is_file():
+        raise AistppError("not a regular file", path)
+    if path.stat().st_size > MAX_TOML_BYTES:
+        raise AistppError(f"larger than {MAX_TOML_BYTES >> 20} MB: not a camera file", path)
     try:
-        data = tomllib.loads(path.read_text())
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise AistppError(f"not valid TOML ({exc})", path) from None
-    units = str(data.get("metadata", {}).get("units", units))
+        group = CameraGroup.load(str(path))
+    except (toml.TomlDecodeError, UnicodeDecodeError, IndexError, RecursionError) as exc:
+        raise AistppError(f"not valid TOML ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})",
+                          path) from None
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        raise AistppError(f"not an anipose camera file ({type(exc).__name__}: {exc})", path) from None
+    if not group.cameras:
+        raise AistppError("holds no [cam_*] tables", path)
+    if any(isinstance(c, FisheyeCamera) for c in group.cameras):
+        raise AistppError("fisheye cameras are not supported (OpenCV's pinhole model only)", path)
+    meta = group.metadata if isinstance(group.metadata, dict) else {}
+    units = str(meta.get("units", units))
     if units not in UNIT_CM:
         raise AistppError(f"unknown length unit {units!r} (mm, cm or m)", path)
-    keys = sorted((k for k in data if k != "metadata"), key=lambda k: [int(t) if t.isdigit() else t
-                                                                        for t in re.split(r"(\d+)", k)])
+    cams = group.cameras
     try:
-        cams = [data[k] for k in keys]
-        return _rig(path, [c["name"] for c in cams], [c["size"] for c in cams], [c["matrix"] for c in cams],
-                    [c["distortions"] for c in cams], [c["rotation"] for c in cams],
-                    np.asarray([c["translation"] for c in cams], np.float64) * UNIT_CM[units])
-    except (KeyError, TypeError) as exc:
-        raise AistppError(f"not an anipose camera file (missing {exc})", path) from None
+        tvec = np.asarray([c.get_translation() for c in cams], np.float64) * UNIT_CM[units]
+    except ValueError as exc:
+        raise AistppError(f"camera translations are not 3 numbers each ({exc})", path) from None
+    return _rig(path, [str(c.get_name()) for c in cams], [c.get_size() for c in cams],
+                [c.get_camera_matrix() for c in cams], [c.get_distortions() for c in cams],
+                [c.get_rotation() for c in cams], tvec)
 
 
 # ---- OpenCV FileStorage (EasyMocap and plain OpenCV YAML) --------------------------------------
@@ -252,7 +265,7 @@ def read_cameras(path: str | Path, fmt: CameraFormat | None = None, units: str |
 def write_cameras(path: str | Path, rig: CameraRig, fmt: CameraFormat | None = None, units: str | None = None,
                   overwrite: bool = False) -> None:
     """Write ``rig`` to ``path`` in ``fmt`` (an EasyMocap folder gets intri.yml and extri.yml)."""
-    from aistpp.core.formats import save_cameras, write_bytes_atomic
+    from aistpp.core.formats import save_cameras
 
     path = Path(path)
     fmt = fmt or detect_format(path)
@@ -265,7 +278,7 @@ def write_cameras(path: str | Path, rig: CameraRig, fmt: CameraFormat | None = N
     if fmt == "aistpp":
         save_cameras(path, rig)
     elif fmt == "anipose":
-        write_bytes_atomic(path, write_anipose(path, rig, units).encode())
+        write_anipose(path, rig, units)
     elif fmt == "easymocap":
         write_easymocap(path, rig, units)
     else:
