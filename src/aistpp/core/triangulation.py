@@ -81,13 +81,15 @@ def _normal_per_view(rows: np.ndarray, w: np.ndarray) -> dict:
     return {(c, d): w2 * (rows[c, :, 0] * rows[d, :, 0] + rows[c, :, 1] * rows[d, :, 1]) for c, d in _PAIRS}
 
 
-def _solve_normal(m: dict, nviews: np.ndarray) -> np.ndarray:
-    """Solve the 3x3 normal equations in closed form (Cramer). m: {(c, d): (...)} -> X (3, ...).
+def cramer3(a00, a01, a02, a03, a11, a12, a13, a22, a23):
+    """Closed-form (Cramer) solve of the symmetric 3x3 normal equations ``A X = -b`` with
+    ``A = [[a00, a01, a02], [a01, a11, a12], [a02, a12, a22]]``, ``b = (a03, a13, a23)``:
+    numpy arrays or (compiled, ``triangulation_kernel``) scalars.
 
-    NaN where ``nviews < 2`` or the system is ill-conditioned (rays nearly parallel).
+    Returns ``det * X`` (three values), ``det`` and ``scale``: ``det / scale`` (determinant over
+    trace times the sum of principal minors) ~ smallest / largest eigenvalue.
     """
-    a00, a01, a02, a11, a12, a22 = m[0, 0], m[0, 1], m[0, 2], m[1, 1], m[1, 2], m[2, 2]
-    b0, b1, b2 = -m[0, 3], -m[1, 3], -m[2, 3]
+    b0, b1, b2 = -a03, -a13, -a23
     c00 = a11 * a22 - a12 * a12
     c01 = a02 * a12 - a01 * a22
     c02 = a01 * a12 - a02 * a11
@@ -95,13 +97,20 @@ def _solve_normal(m: dict, nviews: np.ndarray) -> np.ndarray:
     c12 = a01 * a02 - a00 * a12
     c22 = a00 * a11 - a01 * a01
     det = a00 * c00 + a01 * c01 + a02 * c02
-    # det / (trace * sum of principal minors) ~ smallest / largest eigenvalue
     scale = (a00 + a11 + a22) * (c00 + c11 + c22)
+    return (c00 * b0 + c01 * b1 + c02 * b2, c01 * b0 + c11 * b1 + c12 * b2, c02 * b0 + c12 * b1 + c22 * b2,
+            det, scale)
+
+
+def _solve_normal(m: dict, nviews: np.ndarray) -> np.ndarray:
+    """Solve the 3x3 normal equations in closed form (Cramer). m: {(c, d): (...)} -> X (3, ...).
+
+    NaN where ``nviews < 2`` or the system is ill-conditioned (rays nearly parallel).
+    """
+    x0, x1, x2, det, scale = cramer3(m[0, 0], m[0, 1], m[0, 2], m[0, 3], m[1, 1], m[1, 2], m[1, 3], m[2, 2], m[2, 3])
     ok = (nviews >= 2) & (det > MIN_CONDITION * scale) & (scale > 0)
     inv = np.where(ok, 1.0 / np.where(ok, det, 1.0), np.nan)
-    return np.stack([(c00 * b0 + c01 * b1 + c02 * b2) * inv,
-                     (c01 * b0 + c11 * b1 + c12 * b2) * inv,
-                     (c02 * b0 + c12 * b1 + c22 * b2) * inv])
+    return np.stack([x0 * inv, x1 * inv, x2 * inv])
 
 
 def _solve(rows: np.ndarray, w: np.ndarray) -> np.ndarray:

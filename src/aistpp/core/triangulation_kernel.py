@@ -19,30 +19,22 @@ import numpy as np
 from numba import njit
 
 from aistpp.core.camera.compiled import camera_point
-
-MIN_CONDITION = 1e-4  # same as triangulation.MIN_CONDITION
+from aistpp.core.triangulation import MIN_CONDITION, cramer3
 # the 9 entries (c, d) of the normal equations kept per view: the 3x3 block and the right side
 _C = np.array([0, 0, 0, 0, 1, 1, 1, 2, 2])
 _D = np.array([0, 1, 2, 3, 1, 2, 3, 2, 3])
 
 
+_cramer3 = njit(cache=True, inline="always")(cramer3)
+
+
 @njit(cache=True, inline="always")
 def _solve3(m00, m01, m02, m03, m11, m12, m13, m22, m23, nviews, out):
     """Solve the 3x3 normal equations (Cramer); out[:] = X or NaN. Returns True when solved."""
-    b0, b1, b2 = -m03, -m13, -m23
-    c00 = m11 * m22 - m12 * m12
-    c01 = m02 * m12 - m01 * m22
-    c02 = m01 * m12 - m02 * m11
-    c11 = m00 * m22 - m02 * m02
-    c12 = m01 * m02 - m00 * m12
-    c22 = m00 * m11 - m01 * m01
-    det = m00 * c00 + m01 * c01 + m02 * c02
-    scale = (m00 + m11 + m22) * (c00 + c11 + c22)
+    x0, x1, x2, det, scale = _cramer3(m00, m01, m02, m03, m11, m12, m13, m22, m23)
     if nviews >= 2 and det > MIN_CONDITION * scale and scale > 0:
         inv = 1.0 / det
-        out[0] = (c00 * b0 + c01 * b1 + c02 * b2) * inv
-        out[1] = (c01 * b0 + c11 * b1 + c12 * b2) * inv
-        out[2] = (c02 * b0 + c12 * b1 + c22 * b2) * inv
+        out[0], out[1], out[2] = x0 * inv, x1 * inv, x2 * inv
         return True
     out[0] = out[1] = out[2] = np.nan
     return False
