@@ -249,12 +249,8 @@ def test_cli_user_errors_exit_2(tmp_path):
     assert res.exit_code == 2 and "--anno-dir" in res.output
 
 
-def test_synth_dataset_end_to_end(request, tmp_path):
+def test_synth_dataset_end_to_end(synth_data, tmp_path):
     """The shared synthetic dataset (SMPL-driven motion, 960x540 views, the synth fault model)."""
-    try:  # the synth package lands separately
-        synth_data = request.getfixturevalue("synth_data")
-    except ImportError as exc:
-        pytest.skip(f"synth package not ready: {exc}")
     from aistpp.pipeline.triangulate import TriangulateConfig, run_triangulate
 
     cfg = TriangulateConfig(anno_dir=synth_data.anno_dir, save_dir=tmp_path, executor="serial", quiet=True)
@@ -275,7 +271,7 @@ def test_synth_dataset_end_to_end(request, tmp_path):
 def test_against_synth_detection_faults():
     """The synth package's own fault model (whole-body swaps, wrong-limb joints, missed view-frames,
     low-confidence joints) on the stick figure, against aniposelib on the same detections."""
-    synth = pytest.importorskip("aistpp.pipeline.synth.detections")
+    from aistpp.pipeline.synth import detections as synth
     from aistpp.pipeline.synth.rig import make_rig
 
     rng = np.random.default_rng(11)
