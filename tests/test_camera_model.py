@@ -280,3 +280,19 @@ def test_projection_and_distortion_live_only_in_the_camera_module():
     text = "\n".join(p.read_text() for p in (SRC / "core" / "camera").glob("*.py"))
     for what, pattern in list(FORBIDDEN.items())[:2]:
         assert pattern.search(text), what
+
+
+def test_hostile_values_in_a_camera_json_are_one_error_naming_the_file(tmp_path):
+    rig = random_rig(np.random.default_rng(3), 5, views=2)
+    deep = 0.0
+    for _ in range(200):
+        deep = [deep]
+    for key, value, words in (("translation", [10**400, 0, 0], "numbers"), ("matrix", deep, "must hold numbers"),
+                              ("distortions", [[0.1, 0.0], [0.0]], "numbers"), ("rotation", [0.0, "x", 0.0], "numbers")):
+        items = rig.to_json_list()
+        items[1][key] = value
+        path = tmp_path / f"bad_{key}.json"
+        path.write_text(json.dumps(items))
+        with pytest.raises(AistppError, match=words) as err:
+            formats.load_cameras(path)
+        assert path.name in str(err.value) and len(str(err.value)) < 400

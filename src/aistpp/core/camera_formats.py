@@ -57,7 +57,7 @@ def _rig(path: Path, names, sizes, K, dist, rvec, tvec) -> CameraRig:
                          np.asarray(rvec, np.float64).reshape(-1, 3), np.asarray(tvec, np.float64).reshape(-1, 3))
     except AistppError as exc:
         raise AistppError(str(exc), path) from None
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         raise AistppError(f"camera values are not numbers of the right shape ({exc})", path) from None
 
 

@@ -10,8 +10,7 @@ OpenCV, ignores the skew).
 
 from __future__ import annotations
 
-import json
-
+import reprlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,10 +20,11 @@ from aistpp.core.camera import distort, rodrigues, rotation_to_rodrigues  # noqa
 from aistpp.errors import AistppError
 
 
-def _only_numbers(value) -> bool:
-    """True for a number or (nested) list of numbers (not text, not booleans, not null)."""
+def _only_numbers(value, depth: int = 3) -> bool:
+    """True for a number or a list of numbers nested at most ``depth`` deep (not text, not
+    booleans, not null; a camera value is at most a matrix, OpenCV's 1xN rows included)."""
     if isinstance(value, (list, tuple)):
-        return all(_only_numbers(v) for v in value)
+        return depth > 0 and all(_only_numbers(v, depth - 1) for v in value)
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
@@ -134,8 +134,8 @@ class CameraRig:
         for i, item in enumerate(items):
             for k in ("size", "matrix", "distortions", "rotation", "translation"):
                 if not _only_numbers(item[k]):
-                    raise AistppError(f"camera {i} ({item.get('name')!r}): '{k}' must hold numbers, found "
-                                      f"{json.dumps(item[k])[:60]}")
+                    raise AistppError(f"camera {i} ({reprlib.repr(item.get('name'))}): '{k}' must hold numbers "
+                                      f"(a vector or matrix), found {reprlib.repr(item[k])}")
         try:
             names = [str(item["name"]) for item in items]
             arrays = {
@@ -143,8 +143,8 @@ class CameraRig:
                 for k in ("size", "matrix", "rotation", "translation")
             }
             dist = camera.coefficients([item["distortions"] for item in items])
-        except (TypeError, ValueError) as exc:
-            raise AistppError(f"camera values must be numbers ({exc})") from None
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise AistppError(f"camera values must be numbers of the right shape ({exc})") from None
         if len(set(names)) != len(names):
             raise AistppError(f"camera names repeat: {names}")
         return cls(tuple(names), arrays["size"], arrays["matrix"], dist, arrays["rotation"], arrays["translation"])
