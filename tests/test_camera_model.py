@@ -118,8 +118,11 @@ def test_skew_is_honoured_both_ways(n):
     from aistpp.core.triangulation import undistort
 
     assert np.abs(undistort(rig, ours) - rig.undistort(ours)).max() < 1e-12
-    # and skew matters: ignoring it (what OpenCV does) is off by more than a pixel somewhere
+    # and skew matters: ignoring it (what OpenCV does) is off by more than a pixel somewhere,
+    # so handing such a rig to aniposelib (which projects with OpenCV) is refused
     assert max(np.abs(ours[v] - cv_project(rig, v, pts)).max() for v in range(len(rig))) > 1.0
+    with pytest.raises(AistppError, match="skew"):
+        rig.to_aniposelib()
 
 
 @pytest.mark.parametrize("n", MODELS)

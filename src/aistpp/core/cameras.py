@@ -150,8 +150,12 @@ class CameraRig:
         return cls(tuple(names), arrays["size"], arrays["matrix"], dist, arrays["rotation"], arrays["translation"])
 
     def to_aniposelib(self):
-        """An aniposelib ``CameraGroup`` with the same cameras."""
+        """An aniposelib ``CameraGroup`` with the same cameras (translation in cm). aniposelib
+        projects through OpenCV, which ignores the skew: a rig with skew is refused."""
         from aniposelib.cameras import Camera, CameraGroup
+
+        if np.any(camera.skews(self.K) != 0):
+            raise AistppError(f"aniposelib (OpenCV) ignores the skew; this rig has skew {camera.skews(self.K).tolist()} px")
 
         cams = [
             Camera(name=n, size=self.sizes[v].tolist(), matrix=self.K[v], dist=self.dist[v], rvec=self.rvec[v], tvec=self.tvec[v])

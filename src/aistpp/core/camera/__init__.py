@@ -14,9 +14,10 @@ Every solver projects, distorts and undistorts through this package:
 
 from aistpp.core.camera.distortion import COEFFICIENT_NAMES, MODELS, coefficients, distort, distort_jacobians
 from aistpp.core.camera.pinhole import (INTRINSIC_NAMES, MIN_DEPTH, Jacobians, apply_intrinsics, normalised_projection,
-                                        project, project_jacobians, remove_intrinsics, undistort, world_to_camera)
+                                        project, project_jacobians, remove_intrinsics, skews, undistort,
+                                        world_to_camera)
 from aistpp.core.camera.rotation import left_jacobian, rodrigues, rotation_to_rodrigues
 
 __all__ = ["COEFFICIENT_NAMES", "INTRINSIC_NAMES", "MIN_DEPTH", "MODELS", "Jacobians", "apply_intrinsics", "coefficients",
            "distort", "distort_jacobians", "left_jacobian", "normalised_projection", "project", "project_jacobians",
-           "remove_intrinsics", "rodrigues", "rotation_to_rodrigues", "undistort", "world_to_camera"]
+           "remove_intrinsics", "rodrigues", "rotation_to_rodrigues", "skews", "undistort", "world_to_camera"]

@@ -57,6 +57,11 @@ def from_pixel(u, v, fx, fy, cx, cy, s):
     return (u - cx - s * y) / fx, y
 
 
+def skews(K: np.ndarray) -> np.ndarray:
+    """The skew ``s = K[0, 1]`` of each view. Args: K (V, 3, 3). Returns: (V,) px."""
+    return np.asarray(K, dtype=np.float64)[:, 0, 1]
+
+
 def _intrinsics(K: np.ndarray, ndim: int):
     Kv = _per_view(np.asarray(K, dtype=np.float64), ndim)  # (3, 3, V, 1, ...)
     return Kv[0, 0], Kv[1, 1], Kv[0, 2], Kv[1, 2], Kv[0, 1]
@@ -190,4 +195,4 @@ def project_jacobians(K: np.ndarray, dist: np.ndarray, R: np.ndarray, t: np.ndar
 
 __all__ = ["COEFFICIENT_NAMES", "INTRINSIC_NAMES", "MIN_DEPTH", "Jacobians", "apply_intrinsics", "camera_coordinates",
            "camera_point", "from_pixel", "matmul_small", "normalised_projection", "project", "project_jacobians",
-           "remove_intrinsics", "safe_depth", "to_pixel", "undistort", "world_to_camera"]
+           "remove_intrinsics", "safe_depth", "skews", "to_pixel", "undistort", "world_to_camera"]
