@@ -148,6 +148,8 @@ def test_anipose_files_it_cannot_represent_are_refused(tmp_path):
     CameraGroup([FisheyeCamera(name="fish", size=[640, 480], dist=[0.1, 0, 0, 0])]).dump(str(tmp_path / "fish.toml"))
     (tmp_path / "empty.toml").write_text('[metadata]\nunits = "mm"\n')
     (tmp_path / "broken.toml").write_text("[cam_0\nname = 'x'\n")
+    with pytest.raises(AistppError, match="fisheye"):
+        CameraRig.from_aniposelib(CameraGroup.load(str(tmp_path / "fish.toml")))
     for name, words in (("fish.toml", "fisheye"), ("empty.toml", "no [cam_"), ("broken.toml", "TOML")):
         with pytest.raises(AistppError, match=re.escape(words)) as err:
             read_cameras(tmp_path / name)

@@ -165,4 +165,10 @@ class CameraRig:
 
     @classmethod
     def from_aniposelib(cls, group) -> "CameraRig":
+        """The rig of an aniposelib ``CameraGroup`` (pinhole cameras only: fisheye is refused)."""
+        from aniposelib.cameras import FisheyeCamera
+
+        fish = [cam.get_name() for cam in group.cameras if isinstance(cam, FisheyeCamera)]
+        if fish:
+            raise AistppError(f"fisheye cameras {fish} are not supported (OpenCV's pinhole model only)")
         return cls.from_json_list([cam.get_dict() for cam in group.cameras])

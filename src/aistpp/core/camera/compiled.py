@@ -1,4 +1,4 @@
-"""The camera model compiled with numba: the scalar cores of ``distortion``, ``undistort`` and
+"""The camera model compiled with numba: the scalar cores of ``distortion``, ``undistortion`` and
 ``pinhole`` compiled as they are (one source), plus point-by-point kernels built from them.
 
 ``tests/test_camera_model.py`` checks these against the numpy functions. ``cache=True`` keeps
