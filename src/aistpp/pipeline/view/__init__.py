@@ -1,0 +1,1 @@
+"""``aistpp view``: one self-contained HTML file showing motions, keypoints and cameras in 3D."""
