@@ -262,9 +262,9 @@ def body25_votes(keypoints: np.ndarray) -> tuple[int, int]:
     xy = np.asarray(keypoints, np.float64)[..., :2]
     if xy.ndim != 3 or xy.shape[1] != 25 or not len(xy):
         return 0, 0
-    p0, p1, p2, p5 = xy[:, 0], xy[:, 1], xy[:, 2], xy[:, 5]
+    pt0, pt1, pt2, pt5 = xy[:, 0], xy[:, 1], xy[:, 2], xy[:, 5]
     with np.errstate(invalid="ignore", divide="ignore"):
-        r = np.linalg.norm(p1 - (p2 + p5) / 2, axis=-1) / np.linalg.norm(p1 - p0, axis=-1)
+        r = np.linalg.norm(pt1 - (pt2 + pt5) / 2, axis=-1) / np.linalg.norm(pt1 - pt0, axis=-1)
     ok = np.isfinite(r)
     return int(np.count_nonzero(ok & (r < 0.6))), int(np.count_nonzero(ok & (r > 1.0)))
 

@@ -122,34 +122,31 @@ def pick(keypoints: np.ndarray, scores: np.ndarray, choice: np.ndarray) -> tuple
 
 
 # ---- agreement across views --------------------------------------------------------------------
-def fundamental(rig, a: int, b: int) -> np.ndarray:
-    """(3, 3) F with x_b^T F x_a = 0 for undistorted pixels of views a and b of ``rig``."""
-    Ra, Rb = rig.R[a], rig.R[b]
-    R = Rb @ Ra.T
+def essential(rig, a: int, b: int) -> np.ndarray:
+    """(3, 3) E with y_b^T E y_a = 0 for normalised undistorted coordinates y (homogeneous) of
+    views a and b of ``rig`` (X_cam = R X + t)."""
+    R = rig.R[b] @ rig.R[a].T
     t = rig.tvec[b] - R @ rig.tvec[a]
     tx = np.array([[0, -t[2], t[1]], [t[2], 0, -t[0]], [-t[1], t[0], 0]])
-    return np.linalg.inv(rig.K[b]).T @ tx @ R @ np.linalg.inv(rig.K[a])
+    return tx @ R
 
 
-def epipolar_distance(xa: np.ndarray, xb: np.ndarray, F: np.ndarray) -> np.ndarray:
-    """Symmetric point-to-epipolar-line distance (px) of points xa (..., 2) in view a and xb
-    (..., 2) in view b (NaN where either is)."""
+def epipolar_distance(xa: np.ndarray, xb: np.ndarray, E: np.ndarray) -> np.ndarray:
+    """Symmetric point-to-epipolar-line distance of points xa (..., 2) in view a and xb (..., 2)
+    in view b, in the units of the points (NaN where either is). ``E`` maps a's points to b's lines."""
     ha = np.concatenate([xa, np.ones(xa.shape[:-1] + (1,))], -1)
     hb = np.concatenate([xb, np.ones(xb.shape[:-1] + (1,))], -1)
-    lb = ha @ F.T  # lines in b
-    la = hb @ F  # lines in a
+    lb = ha @ E.T  # lines in b
+    la = hb @ E  # lines in a
     num = np.abs((hb * lb).sum(-1))
     with np.errstate(invalid="ignore", divide="ignore"):
         return 0.5 * num * (1 / np.linalg.norm(lb[..., :2], axis=-1) + 1 / np.linalg.norm(la[..., :2], axis=-1))
 
 
-def _undistorted_pixels(rig, view: int, xy: np.ndarray) -> np.ndarray:
-    """Pixels (..., 2) of ``view`` with the lens distortion taken out (still pixels)."""
+def _normalised(rig, view: int, xy: np.ndarray) -> np.ndarray:
+    """Pixels (..., 2) of ``view`` -> normalised undistorted coordinates (the rig's camera model)."""
     cam = rig.subset([rig.names[view]])
-    norm = cam.undistort(np.asarray(xy, np.float64)[None].reshape(1, -1, 2))[0]
-    K = rig.K[view]
-    px = norm @ K[:2, :2].T + K[:2, 2]
-    return px.reshape(xy.shape)
+    return cam.undistort(np.asarray(xy, np.float64).reshape(1, -1, 2))[0].reshape(xy.shape)
 
 
 def disagreement(rig, timestamps: list[np.ndarray], coco: list[np.ndarray], chosen: list[np.ndarray],
@@ -163,8 +160,9 @@ def disagreement(rig, timestamps: list[np.ndarray], coco: list[np.ndarray], chos
     """
     cand = coco[view]
     Fv, P = cand.shape[:2]
-    _, size = person_centres(cand)
-    xa = _undistorted_pixels(rig, view, cand[..., :2])
+    xa = _normalised(rig, view, cand[..., :2])
+    _, size = person_centres(np.concatenate([xa, cand[..., 2:]], -1))  # in normalised units too
+    size = np.where(np.isfinite(size), np.maximum(size, 1e-6), np.nan)
     total, count = np.zeros((Fv, P)), np.zeros((Fv, P))
     for u in range(len(coco)):
         if u == view or coco[u] is None or not len(timestamps[u]):
@@ -173,8 +171,8 @@ def disagreement(rig, timestamps: list[np.ndarray], coco: list[np.ndarray], chos
         at = np.minimum(at, len(timestamps[u]) - 1)
         same = timestamps[u][at] == timestamps[view]
         other = np.where(same[:, None, None], chosen[u][at], np.nan)  # (Fv, 17, 3)
-        xb = _undistorted_pixels(rig, u, other[..., :2])
-        d = epipolar_distance(xa, xb[:, None], fundamental(rig, view, u))  # (Fv, P, 17)
+        xb = _normalised(rig, u, other[..., :2])
+        d = epipolar_distance(xa, xb[:, None], essential(rig, view, u))  # (Fv, P, 17), normalised units
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             med = np.nanmedian(d, axis=-1) / size
