@@ -285,3 +285,29 @@ def test_bad_model_and_empty_folder_are_user_errors(tmp_path):
     result = CliRunner().invoke(app, ["detect", "--video-dir", str(videos), "--save-dir", str(tmp_path / "o"),
                                       "--sequence-names", "gBR_sBM_cAll_d04_mBR0_ch01"])
     assert result.exit_code == 2 and "no video of sequence" in result.output
+
+
+# ---- aistpp demo --from-video ---------------------------------------------------------------------
+@pytest.mark.slow
+@needs_mediapipe
+def test_demo_from_video_reports_the_detection_error(tmp_path, no_network):
+    from aistpp.pipeline.demo import DemoConfig, run_demo
+
+    summary = run_demo(DemoConfig(out=tmp_path / "demo", sequences=1, frames=30, from_video=True, workers=1))
+    steps = {s["step"]: s for s in summary["steps"]}
+    assert "preprocess" not in steps and "detect" in steps
+    err = steps["detect"]["numbers"]
+    assert err["detected_pct"] >= 95 and err["median_px"] <= 8.0, err
+    seq = next(iter(summary["compare"]["sequences"]))
+    kp = formats.load_keypoints2d(tmp_path / "demo" / "rebuilt" / "keypoints2d" / f"{seq}.pkl")
+    assert kp["joint_set"] == "blazepose33"
+    # the rest of the pipeline ran on the detections: 3D error of a real detector, not of synth's noise model
+    assert 0.5 < steps["triangulate"]["numbers"]["keypoints3d_cm"] < 10.0
+
+
+def test_demo_from_video_needs_videos(tmp_path):
+    from aistpp.errors import AistppError
+    from aistpp.pipeline.demo import DemoConfig, run_demo
+
+    with pytest.raises(AistppError, match="needs the videos"):
+        run_demo(DemoConfig(out=tmp_path / "d", from_video=True, videos=False))
