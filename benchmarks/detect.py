@@ -113,7 +113,7 @@ def main() -> None:
     ap.add_argument("--views", type=int, default=6)
     args = ap.parse_args()
     frames, views = (60, 4) if args.quick else (args.frames, args.views)
-    console = Console()
+    console = Console(width=170)
     tmp = Path(tempfile.mkdtemp(prefix="aistpp-bench-detect-"))
     try:
         root = tmp / "synth"

@@ -125,9 +125,10 @@ def test_blazepose_on_synthetic_video_matches_ground_truth(synth_videos, tmp_pat
     assert np.array_equal(rows, np.flatnonzero(detected[1]))  # a frame without the person has none
     assert np.allclose(coco[..., :2], kp[1, rows, :, :2], atol=1e-3, equal_nan=True)
 
-    # resumable: a second run skips the sequence
+    # resumable: a second run skips the sequence; asking for JSON elsewhere redoes it
     again = run_detect(cfg)
     assert again.count("skipped") == 1
+    assert run_detect(cfg.model_copy(update={"json_dir": tmp_path / "json2"})).count("done") == 1
 
 
 # ---- the ONNX backend: small models with known outputs ---------------------------------------------

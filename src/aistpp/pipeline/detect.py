@@ -132,6 +132,15 @@ def output_path(name: str, config: DetectConfig) -> Path:
     return config.save_dir / f"{name}.pkl"
 
 
+def outputs(name: str, config: DetectConfig, views: list[str]) -> list[Path]:
+    """What a finished sequence has written: the pickle, and with ``json_dir`` each view's first JSON
+    file (a view's JSON folder appears whole, renamed into place)."""
+    out = [output_path(name, config)]
+    if config.json_dir is not None:
+        out += [config.json_dir / (v := video_name(name, view)) / f"{v}_{0:012d}_keypoints.json" for view in views]
+    return out
+
+
 def detect_sequence(name: str, config: DetectConfig) -> dict:
     """Detect every view of sequence ``name``; write ``<save_dir>/<name>.pkl`` (and the JSON)."""
     from aistpp.core.detectors import load_detector, to_coco17
@@ -216,7 +225,8 @@ def run_detect(config: DetectConfig) -> RunReport:
     from aistpp.core.detectors import load_detector
 
     names = select_sequences(config)
+    views = {n: list(v) for n, v in sequence_videos(config.video_dir).items()}
     if not config.dry_run:  # a missing backend or a bad model file: one error, before any work
         load_detector(config.model, config.device).close()
     job = functools.partial(detect_sequence, config=config)
-    return run_jobs(job, names, config, outputs=lambda n: [output_path(n, config)], title="detect")
+    return run_jobs(job, names, config, outputs=lambda n: outputs(n, config, views[n]), title="detect")
