@@ -257,6 +257,32 @@ def test_detect_with_an_onnx_model_writes_the_sequence_file(synth_videos, tmp_pa
     assert out["keypoints2d"].shape == (len(d.rig), d.config.frames, 17, 3)
 
 
+@needs_ort
+def test_frames_are_taken_by_time_at_60fps(tmp_path):
+    """A 30 fps video: annotation frame i is the source frame nearest i/60 s (each shown twice)."""
+    from aistpp.core.detectors import load_detector
+    from aistpp.core.video import VideoWriter
+    from aistpp.pipeline.detect import detect_video
+
+    n = 12
+    path = tmp_path / "gWA_sFM_c01_d27_mWA2_ch21.mp4"
+    xs = 40 + 9 * np.arange(n)  # the dot moves 9 px per source frame
+    with VideoWriter(path, fps=30, size=(192, 256)) as w:
+        for k in range(n):
+            img = np.zeros((256, 192, 3), np.uint8)
+            img[100:108, xs[k]:xs[k] + 8] = 255  # white: every channel
+            w.write(img)
+    # min_score above any score: the box is always the whole image (no padding: 4x the 48x64 input)
+    det = load_detector(str(_export(tmp_path, "simcc")), "cpu", boxes="previous", min_score=1e9, padding=1.0)
+    kp = detect_video(path, det)
+    assert len(kp) == 2 * n  # the last source frame still lies within half a frame of (2n - 1) / 60 s
+    x = kp[:, 0, 0]
+    source = np.arange(2 * n) // 2  # nearest source frame of i/60 s (a tie goes to the earlier one)
+    assert np.all(np.abs(x - xs[source]) <= 8), (x, xs[source])  # the input samples every 4 px
+    assert np.array_equal(x[0::2], x[1::2])  # annotation frames 2k and 2k + 1 show source frame k
+    assert len(np.unique(x)) == n
+
+
 # ---- CLI: missing backend, bad input ---------------------------------------------------------------
 def _fake_videos(folder):
     folder.mkdir()
