@@ -20,8 +20,8 @@ def command(
     videos: Annotated[Optional[bool], typer.Option("--videos/--no-videos", help="Render videos and run vis (default yes).")] = None,
     overwrite: Annotated[Optional[bool], typer.Option("--overwrite", help="Replace the outputs of an earlier demo in --out.")] = None,
     from_video: Annotated[Optional[bool], typer.Option(
-        "--from-video", help="Detect 2D keypoints on the rendered videos (aistpp detect, BlazePose: "
-        "pip install 'aistpp[detect]') instead of preprocessing synth's detections; reports the 2D error.")] = None,
+        "--from-video", help="Detect 2D keypoints on the rendered videos (aistpp detect with BlazePose, from the "
+        "optional 'detect' extra) instead of preprocessing synth's detections; reports the 2D error.")] = None,
     workers: Workers = None,
 ) -> None:
     from aistpp.config import build_config

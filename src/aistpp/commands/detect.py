@@ -14,7 +14,7 @@ from aistpp.commands._common import (
 from aistpp.errors import AistppError
 
 Model = Annotated[Optional[str], typer.Option(
-    "--model", help="blazepose (default: MediaPipe BlazePose full, installed by pip install 'aistpp[detect]') "
+    "--model", help="blazepose (default: MediaPipe BlazePose full, from the optional 'detect' extra of aistpp) "
     "or a top-down .onnx model file (RTMPose-style SimCC or heatmap outputs; 17 or 26 keypoints).")]
 JsonDir = Annotated[Optional[Path], typer.Option(
     "--json-dir", help="Also write per-frame OpenPose BODY_25 JSON here (<video>/<video>_<frame>_keypoints.json).")]

@@ -43,7 +43,7 @@ class DetectConfig(RunOptions):
     json_dir: Path | None = None
     sequence_names: list[str] | None = None
     model: str = "blazepose"
-    device: str = "cpu"
+    device: str = "auto"
     min_detection_confidence: float = Field(0.5, ge=0.0, le=1.0)
 
 
