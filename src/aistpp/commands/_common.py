@@ -10,6 +10,7 @@ from typing import Annotated, Callable, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from aistpp.core.runner import RunReport
@@ -91,7 +92,7 @@ def user_errors(fn: Callable) -> Callable:
         try:
             return fn(*args, **kwargs)
         except AistppError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
 
     return wrapper
@@ -125,7 +126,7 @@ def print_report(report: RunReport, columns: tuple[str, ...] = (), quiet: bool =
         soft_wrap=True,
     )
     for it in report.failed:
-        err_console.print(f"[red]failed[/] {it.name}: {it.error}", highlight=False, soft_wrap=True)
+        err_console.print(f"[red]failed[/] {it.name}: {escape(it.error)}", highlight=False, soft_wrap=True)
     if report.interrupted:
         raise typer.Exit(130)
     if report.failed:
