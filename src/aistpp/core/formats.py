@@ -8,16 +8,21 @@ dicts of numpy arrays, so code written for the released dataset reads them with 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import pickle
+import stat
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
 
 from aistpp.core.cameras import CameraRig
+from aistpp.core.files import read_regular_text
+from aistpp.core.names import check_name
 from aistpp.core.safe_pickle import safe_load
 from aistpp.errors import AistppError
 
@@ -32,29 +37,96 @@ MOTION_KEYS = ("smpl_poses", "smpl_trans", "smpl_scaling", "smpl_loss")
 def atomic_path(path: str | Path, overwrite: bool = True) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success fsync it and rename it onto ``path``.
 
-    On any error the temporary file is removed and ``path`` is left as it was.
+    On any error the temporary file is removed and ``path`` is left as it was. The file gets
+    the permissions ``open()`` would give it: an existing file's mode is kept, a new one gets
+    0666 minus the umask. Folders on the way that are symbolic links are refused (see
+    ``check_no_links``): aistpp never writes through a link into another folder.
     """
     path = Path(path)
     if not overwrite and path.exists():
         raise AistppError("output exists (pass --overwrite to replace it)", path)
+    check_no_links(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        # the owner's pid in the name: a later run removes it only once this process is gone
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}-", suffix=".tmp", dir=path.parent)
     except OSError as exc:
-        raise AistppError(f"cannot write this file ({exc.strerror}): is its folder read-only or missing?", path) from None
+        raise AistppError(f"cannot write this file ({_write_reason(exc)})", path) from None
     os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
         with open(tmp_path, "rb+") as f:
             os.fsync(f.fileno())
+        os.chmod(tmp_path, _mode_for(path))
         os.replace(tmp_path, path)
     except BaseException as exc:
         with contextlib.suppress(OSError):
             tmp_path.unlink()
         if isinstance(exc, OSError) and not isinstance(exc, FileNotFoundError):
-            raise AistppError(f"write failed ({exc.strerror or exc}); nothing was changed", path) from None
+            raise AistppError(f"write failed ({_write_reason(exc)}); nothing was changed", path) from None
         raise
+
+
+def _write_reason(exc: OSError) -> str:
+    """The OS's reason, with the hint that fits it."""
+    hints = {errno.ENAMETOOLONG: "use a shorter name or folder",
+             errno.EACCES: "is the folder read-only?",
+             errno.EPERM: "is the folder read-only?",
+             errno.ENOTDIR: "a part of the path is a file, not a folder",
+             errno.ENOENT: "is the folder missing?"}  # fmt: skip
+    reason = exc.strerror or str(exc)
+    return f"{reason}: {hints[exc.errno]}" if exc.errno in hints else reason
+
+
+def _mode_for(path: Path) -> int:
+    """The mode ``open(path, "w")`` would leave: the existing file's, or 0666 minus the umask."""
+    with contextlib.suppress(OSError):
+        st = os.stat(path)
+        if stat.S_ISREG(st.st_mode):
+            return stat.S_IMODE(st.st_mode)
+    return 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    with _UMASK_LOCK:
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
+
+
+_UMASK_LOCK = threading.Lock()
+LINK_CHECK_LEVELS = 3  # the output's folder and two above it: every folder aistpp's layouts name
+
+
+def check_no_links(path: str | Path) -> None:
+    """Refuse to write ``path`` if its folder, or one of the two folders above it, is a
+    symbolic link (e.g. ``<out>/annotations`` pointing at another dataset). Top-level system
+    folders (``/tmp``, ``/var``: a child of ``/``) are not checked."""
+    folder = Path(os.path.abspath(path)).parent
+    for _ in range(LINK_CHECK_LEVELS):
+        if folder.parent == folder or folder.parent.parent == folder.parent:
+            return
+        if folder.is_symlink():
+            raise AistppError(f"the output folder {folder} is a symbolic link (to {os.readlink(folder)}); "
+                              "aistpp does not write through links: give the real folder", path)
+        folder = folder.parent
+
+
+def ensure_dir(folder: str | Path, what: str = "output folder") -> Path:
+    """Create ``folder`` (and its parents) for writing; one ``AistppError`` naming it when it is
+    a file, on a read-only file system, or a symbolic link (see ``check_no_links``)."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise AistppError(f"the {what} is a file, not a folder", folder)
+    check_no_links(folder / "x")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise AistppError(f"cannot create the {what} ({_write_reason(exc)})", folder) from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise AistppError(f"cannot write into the {what} (permission denied or read-only)", folder)
+    return folder
 
 
 def write_bytes_atomic(path: str | Path, data: bytes, overwrite: bool = True) -> None:
@@ -202,16 +274,44 @@ def save_motion(path: str | Path, smpl_poses: np.ndarray, smpl_trans: np.ndarray
 
 
 # ---- cameras -----------------------------------------------------------------------
+MAX_JSON_DEPTH = 64
+MAX_JSON_INT_DIGITS = 30
+
+
+def _parse_int(text: str) -> int:
+    if len(text) > MAX_JSON_INT_DIGITS:
+        raise ValueError(f"an integer of {len(text)} digits")
+    return int(text)
+
+
+def _json_depth_ok(obj: Any) -> bool:
+    stack = [(obj, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth >= MAX_JSON_DEPTH:
+                return False
+            stack.extend((v, depth + 1) for v in (item.values() if isinstance(item, dict) else item))
+    return True
+
+
+def parse_json(text: str | bytes, path: Path) -> Any:
+    """JSON from ``text``, refusing what no aistpp file holds: nesting beyond ``MAX_JSON_DEPTH``
+    and integers longer than ``MAX_JSON_INT_DIGITS`` digits (errors name ``path``)."""
+    try:
+        obj = json.loads(text, parse_int=_parse_int)
+    except RecursionError:
+        raise AistppError(f"not valid JSON (nested more than {MAX_JSON_DEPTH} levels)", path) from None
+    except (UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError is a ValueError
+        raise AistppError(f"not valid JSON ({exc})", path) from None
+    if not _json_depth_ok(obj):
+        raise AistppError(f"not valid JSON (nested more than {MAX_JSON_DEPTH} levels)", path)
+    return obj
+
+
 def read_json(path: str | Path) -> Any:
     path = Path(path)
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise AistppError("file not found", path) from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise AistppError(f"not valid JSON ({exc})", path) from None
-    except OSError as exc:
-        raise AistppError(f"cannot read file ({exc.strerror})", path) from None
+    return parse_json(read_regular_text(path, what="JSON file"), path)
 
 
 def load_cameras(path: str | Path) -> CameraRig:
@@ -232,12 +332,7 @@ def save_cameras(path: str | Path, rig: CameraRig, overwrite: bool = True) -> No
 def read_lines(path: str | Path) -> list[str]:
     """Non-empty, stripped lines of a text file (splits, ignore list)."""
     path = Path(path)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise AistppError("file not found", path) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise AistppError(f"cannot read text ({exc})", path) from None
+    text = read_regular_text(path)
     return [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
 
 
@@ -248,6 +343,11 @@ def read_mapping(path: str | Path) -> dict[str, str]:
         parts = line.split()
         if len(parts) != 2:
             raise AistppError(f"line {i} must be '<sequence> <setting>', found {line!r}", path)
+        try:
+            check_name(parts[0])
+            check_name(parts[1], "setting name")
+        except AistppError as exc:
+            raise AistppError(f"line {i}: {exc}", path) from None
         mapping[parts[0]] = parts[1]
     return mapping
 

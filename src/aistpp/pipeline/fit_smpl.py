@@ -333,7 +333,9 @@ def run_fit_smpl(config: FitSmplConfig) -> RunReport:
     kp_dir = ds.layout.folder("keypoints3d")
     available = sorted(p.stem for p in kp_dir.glob("*.pkl"))
     names = ds.select(config.sequence_names, config.split, config.include_ignored,
-                      None if config.split else available)
-    Path(config.save_dir).mkdir(parents=True, exist_ok=True)
+                      None if config.split else available, available_from=kp_dir)
+    from aistpp.core.formats import ensure_dir
+
+    ensure_dir(config.save_dir)
     job = functools.partial(fit_smpl_sequence, config=config)
     return run_jobs(job, names, config, outputs=lambda n: [Path(config.save_dir) / f"{n}.pkl"], title="fit-smpl")

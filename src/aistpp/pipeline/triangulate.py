@@ -130,7 +130,8 @@ def select_sequences(config: TriangulateConfig) -> list[str]:
         available = [p.stem for p in folder.glob("*.pkl")]
         if not available:
             raise AistppError("no keypoints2d/<seq>.pkl files found", folder)
-    return ds.select(config.sequence_names, config.split, config.include_ignored, available)
+    return ds.select(config.sequence_names, config.split, config.include_ignored, available,
+                     available_from=folder if available is not None else None)
 
 
 def run_triangulate(config: TriangulateConfig) -> RunReport:
