@@ -192,6 +192,92 @@ CASES = [
 ]
 
 
+# ---- issue 16: medium items, validation and messages ----------------------------------------
+def export(e: Env, *extra: str) -> list[str]:
+    return ["export", "--anno-dir", str(e.anno), "--smpl-dir", str(e.smpl), "--save-dir", str(e.save),
+            "--executor", "serial", "--overwrite", "--quiet", *extra]
+
+
+def features(e: Env) -> list[str]:
+    return ["features", "--anno-dir", str(e.anno), "--smpl-dir", str(e.smpl), "--save-dir", str(e.save),
+            "--executor", "serial", "--overwrite", "--quiet"]
+
+
+def info(e: Env, *extra: str) -> list[str]:
+    return ["info", "--anno-dir", str(e.anno), *extra]
+
+
+def _motion(e: Env, change) -> None:
+    data = e.load(e.motion())
+    change(data)
+    e.dump(e.motion(), data)
+
+
+def _camera_text(e: Env, text: str) -> None:
+    e.cameras().write_text(text)
+
+
+def _huge_int_camera(e: Env) -> None:
+    items = json.loads(e.cameras().read_text())
+    items[0]["size"] = [12345, 1080]
+    e.cameras().write_text(json.dumps(items).replace("12345", "9" * 5000, 1))
+
+
+def _toml(e: Env, text: str) -> Path:
+    path = e.root / "options.toml"
+    path.write_text(text)
+    return path
+
+
+def _link_save(e: Env) -> list[str]:
+    link = e.root / "linked_save"
+    link.symlink_to(e.save, target_is_directory=True)
+    return [a if a != str(e.save) else str(link) for a in triangulate(e)]
+
+
+def _swap(args: list[str], option: str, value: str) -> list[str]:
+    i = args.index(option)
+    return args[:i + 1] + [value] + args[i + 2:]
+
+
+CASES += [
+    ("tri-camera-nested-100k", lambda e: (_camera_text(e, "[" * 100_000 + "]" * 100_000), triangulate(e))[1],
+     "setting1.json"),
+    ("tri-camera-5000-digit-int", lambda e: (_huge_int_camera(e), triangulate(e))[1], "setting1.json"),
+    ("exp-scaling-string", lambda e: (_motion(e, lambda d: d.update(smpl_scaling="1.0")), export(e))[1], "smpl_scaling"),
+    ("exp-loss-string", lambda e: (_motion(e, lambda d: d.update(smpl_loss="low")), export(e))[1], "smpl_loss"),
+    ("exp-betas-string", lambda e: (_motion(e, lambda d: d.update(smpl_betas="0 0 0")), export(e))[1], "smpl_betas"),
+    ("exp-zero-frames", lambda e: (_motion(e, lambda d: d.update(smpl_poses=d["smpl_poses"][:0],
+                                                                  smpl_trans=d["smpl_trans"][:0])), export(e))[1],
+     "no frames"),
+    ("feat-zero-frames", lambda e: (_motion(e, lambda d: d.update(smpl_poses=d["smpl_poses"][:0],
+                                                                   smpl_trans=d["smpl_trans"][:0])), features(e))[1],
+     "no frames"),
+    ("vis-camera-0x0", lambda e: (_camera_json(e, lambda c: [x.update(size=[0, 0]) for x in c]), vis(e))[1],
+     "image size must be positive"),
+    ("tri-name-300-chars", lambda e: triangulate(e, "--sequence-names", "g" * 300), "too long"),
+    ("tri-empty-selection", lambda e: triangulate(e, "--sequence-names", ""), "selects nothing"),
+    ("fit-save-dir-is-a-file", lambda e: ((e.root / "afile").write_text("x"),
+                                          _swap(fit_smpl(e), "--save-dir", str(e.root / "afile")))[1], "afile"),
+    ("fit-config-is-a-folder", lambda e: fit_smpl(e) + ["--config", str(e.root)], "is a folder"),
+    ("fit-toml-iterations-0", lambda e: fit_smpl(e) + ["--config", str(_toml(e, "iterations = 0\n"))],
+     "iterations"),
+    ("fit-toml-robust-0", lambda e: fit_smpl(e) + ["--config", str(_toml(e, "[fit-smpl]\nweights = {robust_cm = 0}\n"))],
+     "robust"),
+    ("tri-keypoints-1e30", lambda e: (_kp2d(e, lambda d: d["keypoints2d"].__setitem__(
+        (Ellipsis, slice(0, 2)), d["keypoints2d"][..., :2] * 1e30)), triangulate(e))[1], "far outside"),
+    ("exp-poses-1e30", lambda e: (_motion(e, lambda d: d.update(smpl_poses=d["smpl_poses"] * 1e30)), export(e))[1],
+     "smpl_poses"),
+    ("tri-camera-focal-1e300", lambda e: (_camera_json(e, lambda c: c[0]["matrix"][0].__setitem__(0, 1e300)),
+                                          triangulate(e))[1], "focal length"),
+    ("tri-camera-negative-size", lambda e: (_camera_json(e, lambda c: c[1].update(size=[-1920, 1080])),
+                                            triangulate(e))[1], "image size"),
+    ("tri-mapping-bad-setting", lambda e: ((e.anno / "cameras" / "mapping.txt").write_text(f"{e.seq} ../x\n"),
+                                           triangulate(e))[1], "mapping.txt"),
+    ("tri-save-dir-symlink", _link_save, "symbolic link"),
+]
+
+
 def _bad_smpl(e: Env, write) -> Path:
     folder = e.own_smpl()
     (folder / "SMPL_NEUTRAL.pkl").unlink()
@@ -233,3 +319,50 @@ def test_bad_input(case, env):
     assert "Traceback" not in res.stdout + res.stderr
     assert _snapshot(env.save) == before
     assert not env.sentinel.exists(), "a hostile pickle ran code"
+
+
+def test_info_reports_broken_cameras_and_motions_per_sequence(env):
+    """info --quality lists a sequence's problem (naming the file) instead of a traceback."""
+    _motion(env, lambda d: d.update(smpl_scaling="abc"))
+    res = CliRunner().invoke(app, info(env, "--quality", "--smpl-dir", str(env.smpl)))
+    out = " ".join(res.stdout.replace("│", " ").split())
+    assert res.exit_code == 0 and "Traceback" not in res.stdout + res.stderr, res.stdout
+    assert "is not a number" in out, out
+    good = env.cameras().read_text()
+    _camera_text(env, "[" * 100_000 + "]" * 100_000)
+    res = CliRunner().invoke(app, info(env, "--quality"))
+    out = " ".join(res.stdout.replace("│", " ").split())
+    assert res.exit_code == 0 and "nested more than" in out, out
+    _camera_text(env, good)
+    _huge_int_camera(env)
+    res = CliRunner().invoke(app, info(env, "--quality"))
+    assert res.exit_code == 0 and "digits" in " ".join(res.stdout.replace("│", " ").split()), res.stdout
+
+
+def test_names_refuse_line_breaks_and_empty_selections(env):
+    """Item 11: ``$`` let 'name\\n' through; an explicitly empty selection is an error."""
+    from aistpp.core.dataset import AISTDataset
+    from aistpp.core.names import check_name
+    from aistpp.errors import AistppError
+
+    for bad in (env.seq + "\n", "", " ", "a\nb"):
+        with pytest.raises(AistppError):
+            check_name(bad)
+    with pytest.raises(AistppError, match="selects nothing"):
+        AISTDataset(env.anno).select(names=[])
+    assert AISTDataset(env.anno).select(names=[env.seq]) == [env.seq]
+
+
+def test_a_badly_named_file_does_not_stop_the_batch(env):
+    """Item 15: a stray file in keypoints2d/ is skipped with a warning naming the folder."""
+    shutil.copy(env.kp2d(), env.anno / "keypoints2d" / "copy of it (1).pkl")
+    res = CliRunner().invoke(app, triangulate(env))
+    assert res.exit_code == 0, res.output
+    assert "keypoints2d" in res.stderr and "copy of it (1)" in res.stderr, res.stderr
+    assert (env.save / f"{env.seq}.pkl").read_bytes() != b"an earlier result"
+
+
+def test_a_long_name_says_so(env):
+    """Item 15: a 241-character name is refused as too long, not 'is its folder read-only?'."""
+    res = CliRunner().invoke(app, triangulate(env, "--sequence-names", "gBR_sBM_cAll_d04_mBR0_" + "c" * 219))
+    assert res.exit_code == 2 and "too long" in res.stderr and "read-only" not in res.stderr, res.stderr

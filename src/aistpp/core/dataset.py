@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict
 from aistpp.core import formats
 from aistpp.core.cameras import CameraRig
 from aistpp.core.names import check_name, split_video_name, video_name
-from aistpp.errors import AistppError
+from aistpp.errors import AistppError, AistppWarning
 
 AnnotationKind = Literal["motions", "keypoints2d", "keypoints3d", "splits", "cameras"]
 
@@ -178,7 +178,7 @@ class AISTDataset:
 
             where = f"{folder}: " if folder is not None else ""
             warnings.warn(f"{where}skipped {len(bad)} file(s) whose names are not sequence names "
-                          f"(e.g. {bad[0][:60]!r})", stacklevel=3)
+                          f"(e.g. {bad[0][:60]!r})", AistppWarning, stacklevel=3)
         return good
 
     # ---- annotation loaders ------------------------------------------------------------

@@ -171,6 +171,21 @@ def _array(path: Path, data: dict, key: str, ndim: int, last: tuple[int, ...] = 
     return arr
 
 
+def _numbers(path: Path, data: dict, key: str) -> np.ndarray:
+    """``data[key]`` as float32 numbers (a number or an array of them; not text)."""
+    value = data[key]
+    raw = np.asarray(value) if isinstance(value, np.ndarray | np.generic | int | float | list | tuple) else None
+    if raw is None or raw.dtype.kind not in "iuf" or raw.size > 10_000:
+        raise AistppError(f"'{key}' is not a number (found {type(value).__name__})", path)
+    return raw.astype(np.float32)
+
+
+# Plausibility bounds: finite values beyond these are garbage, not data.
+MAX_COORD_CM = 1e6  # 10 km from the origin
+MAX_POSE_RAD = 100.0  # axis-angle components (real motions stay within a few pi)
+MAX_SCALING = 1e4
+
+
 # ---- keypoints2d -------------------------------------------------------------------
 def load_keypoints2d(path: str | Path, num_views: int | None = None) -> dict:
     """Read ``keypoints2d/<seq>.pkl``.
@@ -214,6 +229,10 @@ def load_keypoints3d(path: str | Path) -> dict:
     data = _load_dict(path, ("keypoints3d",), "keypoints3d")
     out = dict(data)
     out["keypoints3d"] = _array(path, data, "keypoints3d", 3, (3,))
+    if len(out["keypoints3d"]) == 0:
+        raise AistppError("'keypoints3d' has no frames", path)
+    if np.nanmax(np.abs(out["keypoints3d"]), initial=0) > MAX_COORD_CM:
+        raise AistppError(f"'keypoints3d' holds positions beyond {MAX_COORD_CM:g} cm: not a capture", path)
     if "keypoints3d_optim" in data:
         out["keypoints3d_optim"] = _array(path, data, "keypoints3d_optim", 3, (3,))
         if out["keypoints3d_optim"].shape != out["keypoints3d"].shape:
@@ -248,16 +267,27 @@ def load_motion(path: str | Path) -> dict:
     trans = _array(path, data, "smpl_trans", 2, (3,))
     if len(trans) != len(poses):
         raise AistppError(f"'smpl_trans' has {len(trans)} frames, 'smpl_poses' {len(poses)}", path)
-    scaling = np.asarray(data["smpl_scaling"], dtype=np.float32).reshape(-1)
-    if scaling.shape != (1,) or not np.isfinite(scaling).all() or scaling[0] <= 0:
-        raise AistppError("'smpl_scaling' must be one positive number", path)
+    if len(poses) == 0:
+        raise AistppError("the motion has no frames ('smpl_poses' is empty)", path)
+    scaling = _numbers(path, data, "smpl_scaling").reshape(-1)
+    if scaling.shape != (1,) or not np.isfinite(scaling).all() or not 0 < scaling[0] <= MAX_SCALING:
+        raise AistppError(f"'smpl_scaling' must be one positive number up to {MAX_SCALING:g}", path)
     if np.isnan(poses).any() or np.isnan(trans).any():
         raise AistppError("'smpl_poses' or 'smpl_trans' holds NaN", path)
+    if np.abs(poses).max() > MAX_POSE_RAD:
+        raise AistppError(f"'smpl_poses' holds axis-angle values beyond {MAX_POSE_RAD:g} rad: not a motion", path)
+    if np.abs(trans).max() > MAX_COORD_CM:
+        raise AistppError(f"'smpl_trans' holds positions beyond {MAX_COORD_CM:g} cm: not a motion", path)
+    loss = _numbers(path, data, "smpl_loss").reshape(-1) if "smpl_loss" in data else np.array([np.nan])
+    if loss.size != 1:
+        raise AistppError("'smpl_loss' must be one number", path)
     out = dict(data)
-    out.update(smpl_poses=poses, smpl_trans=trans, smpl_scaling=scaling,
-               smpl_loss=float(np.asarray(data.get("smpl_loss", np.nan)).reshape(-1)[0]))
+    out.update(smpl_poses=poses, smpl_trans=trans, smpl_scaling=scaling, smpl_loss=float(loss[0]))
     if "smpl_betas" in data:
-        out["smpl_betas"] = np.asarray(data["smpl_betas"], np.float32).reshape(-1)
+        betas = _numbers(path, data, "smpl_betas").reshape(-1)
+        if not 1 <= betas.size <= 300 or not np.isfinite(betas).all() or np.abs(betas).max() > 100:
+            raise AistppError("'smpl_betas' must be up to 300 finite shape coefficients (|b| <= 100)", path)
+        out["smpl_betas"] = betas
     return out
 
 
@@ -319,9 +349,45 @@ def load_cameras(path: str | Path) -> CameraRig:
     path = Path(path)
     items = read_json(path)
     try:
-        return CameraRig.from_json_list(items)
+        rig = CameraRig.from_json_list(items)
     except AistppError as exc:
         raise AistppError(str(exc), path) from None
+    return check_camera_ranges(rig, path)
+
+
+def check_camera_ranges(rig: CameraRig, path: str | Path | None = None) -> CameraRig:
+    """Refuse finite but absurd cameras: image sizes not positive (or beyond 100k px), focal
+    lengths outside 0.05-50x the image's larger side, a principal point farther than one image
+    size outside the image, or a camera farther than ``MAX_COORD_CM`` from the origin."""
+    for v, name in enumerate(rig.names):
+        w, h = (int(x) for x in rig.sizes[v])
+        where = f"camera {v} ({name!r})"
+        if not (0 < w <= 100_000 and 0 < h <= 100_000):
+            raise AistppError(f"{where}: image size must be positive, found {w}x{h}", path)
+        side = max(w, h)
+        fx, fy = rig.K[v, 0, 0], rig.K[v, 1, 1]
+        if not (0.05 * side <= fx <= 50 * side and 0.05 * side <= fy <= 50 * side):
+            raise AistppError(f"{where}: focal length {fx:.4g}/{fy:.4g} px is implausible for a {w}x{h} image "
+                              f"(expected {0.05 * side:g}-{50 * side:g})", path)
+        cx, cy = rig.K[v, 0, 2], rig.K[v, 1, 2]
+        if not (-w <= cx <= 2 * w and -h <= cy <= 2 * h):
+            raise AistppError(f"{where}: principal point ({cx:.4g}, {cy:.4g}) is far outside the {w}x{h} image", path)
+        if np.abs(rig.tvec[v]).max() > MAX_COORD_CM or np.abs(rig.dist[v]).max() > 1e4:
+            raise AistppError(f"{where}: translation or distortion is implausibly large", path)
+    return rig
+
+
+def check_keypoints_in_images(keypoints2d: np.ndarray, rig: CameraRig, path: str | Path | None = None) -> None:
+    """Refuse 2D keypoints (V, N, J, 3) farther than one image size outside their view's image."""
+    for v, name in enumerate(rig.names):
+        xy = keypoints2d[v, ..., :2]
+        if not np.isfinite(xy).any():
+            continue
+        w, h = rig.sizes[v]
+        lo, hi = np.nanmin(xy.reshape(-1, 2), axis=0), np.nanmax(xy.reshape(-1, 2), axis=0)
+        if lo[0] < -w or lo[1] < -h or hi[0] > 2 * w or hi[1] > 2 * h:
+            raise AistppError(f"view {name!r}: 2D keypoints reach ({lo[0]:.4g}..{hi[0]:.4g}, {lo[1]:.4g}..{hi[1]:.4g}) "
+                              f"px, far outside its {w}x{h} image (wrong units or a corrupt file?)", path)
 
 
 def save_cameras(path: str | Path, rig: CameraRig, overwrite: bool = True) -> None:

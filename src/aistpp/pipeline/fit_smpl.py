@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from aistpp.core.joints import COCO17, NUM_SMPL
 from aistpp.core.runner import RunOptions, RunReport, report_stage, run_jobs
@@ -60,14 +60,14 @@ def joint_limits() -> np.ndarray:
 class FitWeights(BaseModel):
     """Loss weights (data term in cm^2, rotations in rad)."""
 
-    model_config = ConfigDict(frozen=True)
-    robust_cm: float = 5.0  # Charbonnier scale: quadratic below, linear above
-    accel: float = 0.05  # joint acceleration (cm / frame^2)^2
-    rot_accel: float = 2.0  # rotation-matrix acceleration
-    pose: float = 0.3  # squared axis-angle of body joints
-    twist: float = 3.0  # extra on limb twist components
-    limits: float = 1000.0  # squared excess over joint limits
-    betas: float = 10.0
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    robust_cm: float = Field(5.0, gt=0, le=1e4)  # Charbonnier scale: quadratic below, linear above
+    accel: float = Field(0.05, ge=0, le=1e6)  # joint acceleration (cm / frame^2)^2
+    rot_accel: float = Field(2.0, ge=0, le=1e6)  # rotation-matrix acceleration
+    pose: float = Field(0.3, ge=0, le=1e6)  # squared axis-angle of body joints
+    twist: float = Field(3.0, ge=0, le=1e6)  # extra on limb twist components
+    limits: float = Field(1000.0, ge=0, le=1e9)  # squared excess over joint limits
+    betas: float = Field(10.0, ge=0, le=1e6)
 
 
 def continuous_rotvec(r: np.ndarray) -> np.ndarray:
@@ -246,7 +246,7 @@ class FitSmplConfig(RunOptions):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     keypoints: Literal["optim", "raw"] = "optim"
     fit_betas: bool = False
-    iterations: int = 150
+    iterations: int = Field(150, ge=1, le=100_000)  # the CLI's --iterations min=1, for TOML too
     sequence_names: list[str] | None = None
     weights: FitWeights = FitWeights()
 
