@@ -471,6 +471,8 @@ def _build_sparse(stub: _SparseStub, state: Any, budget: _Budget):
     data = state.get("data")
     if not isinstance(data, np.ndarray) or data.ndim != 1 or data.dtype.kind not in "biufc":
         raise _Refused("sparse matrix data is not a 1-D numeric array")
+    if data.dtype == np.float16:  # scipy's sparse kernels have no float16
+        data = data.astype(np.float32)
     budget.charge(rows * cols * data.dtype.itemsize // 4, "sparse matrix (dense size)")
     nnz = len(data)
     cls = getattr(sp, stub.kind)
