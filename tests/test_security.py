@@ -248,3 +248,13 @@ def test_size_and_time_bombs_are_refused_quickly(tmp_path, synth_data):
     for label, (code, stderr) in results.items():
         assert code == 2 and "keypoints3d" in stderr and "Traceback" not in stderr, (label, code, stderr)
         assert "not a safe pickle" in stderr or "not a readable pickle" in stderr, (label, stderr)
+
+
+def test_numpy_floor_check_passes_with_this_numpy():
+    """Item 14: the check CI also runs with numpy 1.24 (.ci/run): aistpp no longer reaches into
+    numpy internals (``np._core`` exists only in numpy 2), only matches their pickled names."""
+    import numpy_floor_check
+
+    assert numpy_floor_check.main() == 0
+    source = (ROOT / "src" / "aistpp" / "core" / "safe_pickle.py").read_text()
+    assert "np._core" not in source and "numpy.core." not in source.replace('"numpy.core.', "")
