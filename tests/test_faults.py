@@ -299,3 +299,13 @@ def test_preprocess_reports_a_deeply_nested_detection_file(synth_data, tmp_path)
     res = CliRunner().invoke(app, ["preprocess", "--keypoints-dir", str(det), "--save-dir", str(tmp_path / "kp"),
                                    "--executor", "serial", "--quiet"])
     assert res.exit_code == 0 and frame.name in res.stderr and "Traceback" not in res.output, res.output
+
+
+def test_videos_beyond_the_size_cap_are_refused_before_decoding(monkeypatch, synth_data_videos):
+    from aistpp.core import video
+
+    path = next(synth_data_videos.video_dir.glob("*.mp4"))
+    info = video.probe(path)
+    monkeypatch.setattr(video, "MAX_VIDEO_SIDE", min(info.width, info.height) - 1)
+    with pytest.raises(formats.AistppError, match="beyond"):
+        video.probe(path)

@@ -332,3 +332,16 @@ def test_ctrl_c_counts_what_was_written(tmp_path):
     report = run_jobs(functools.partial(_slow_writer, str(tmp_path)), ["a"], RunOptions(executor="serial", quiet=True),
                       outputs=lambda n: [tmp_path / f"{n}.txt"])
     assert report.interrupted and report.count("done") == 1 and (tmp_path / "a.txt").exists()
+
+
+def test_report_and_log_paths_are_checked_before_any_work(tmp_path):
+    """A --report that is a folder, a --log-file that is a named pipe: refused at once (not after
+    the run, not by blocking on the pipe), nothing run."""
+    ran = tmp_path / "ran"
+    (tmp_path / "folder").mkdir()
+    os.mkfifo(tmp_path / "pipe")
+    for options in (RunOptions(executor="serial", quiet=True, report=tmp_path / "folder"),
+                    RunOptions(executor="serial", quiet=True, log_file=tmp_path / "pipe")):
+        with pytest.raises(formats.AistppError, match="folder|regular file"):
+            run_jobs(lambda n: ran.write_text(n), ["a"], options)
+    assert not ran.exists()

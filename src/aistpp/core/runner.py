@@ -197,6 +197,24 @@ def remove_stale_temporaries(outputs: Sequence[Path]) -> int:
     return removed
 
 
+def _check_writable_file(path: Path | None, what: str) -> None:
+    """``--report`` / ``--log-file``: refuse a folder, a pipe or a device before any work."""
+    if path is None:
+        return
+    import stat
+
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise AistppError(f"cannot use this {what} ({exc.strerror})", path) from None
+    if stat.S_ISDIR(st.st_mode):
+        raise AistppError(f"the {what} is a folder; give a file name", path)
+    if not stat.S_ISREG(st.st_mode):
+        raise AistppError(f"the {what} is not a regular file (a pipe or a device?)", path)
+
+
 def _written_since(outputs: Sequence[Path], since: float) -> bool:
     return is_complete(outputs) and all(Path(p).stat().st_mtime >= since - 1 for p in outputs)
 
@@ -225,6 +243,8 @@ def run_jobs(job: Callable[[str], dict | None], names: Sequence[str], options: R
     if outputs is not None:
         for n in todo:
             remove_stale_temporaries(outputs(n))
+    for path, what in ((options.report, "report"), (options.log_file, "log file")):
+        _check_writable_file(path, what)  # before any work, not after it
     log = None
     if options.log_file is not None:
         try:
@@ -249,6 +269,7 @@ def run_jobs(job: Callable[[str], dict | None], names: Sequence[str], options: R
             bar = progress.add_task(title, total=len(todo))
             detail = stage_line.add_task("", total=None, visible=False)
             running: dict[str, str] = {}
+            log_failed: list[OSError] = []
 
             def on_stage(name: str, stage: str) -> None:
                 if stage == _STARTED:
@@ -263,9 +284,18 @@ def run_jobs(job: Callable[[str], dict | None], names: Sequence[str], options: R
                     stage_line.update(detail, visible=False)
                 results[res.name] = res
                 progress.advance(bar)
-                if log is not None:  # one line per sequence as it ends: a killed run keeps its log
-                    log.write(json.dumps(asdict(res)) + "\n")
-                    log.flush()
+                if log is not None and not log_failed:  # one line per sequence as it ends: a killed run keeps its log
+                    try:
+                        log.write(json.dumps(asdict(res)) + "\n")
+                        log.flush()
+                    except OSError as exc:  # a full disk: the outputs matter more than the log
+                        import warnings
+
+                        from aistpp.errors import AistppWarning
+
+                        warnings.warn(f"{options.log_file}: cannot write the log any more ({exc.strerror}); "
+                                      "the run goes on", AistppWarning, stacklevel=2)
+                        log_failed.append(exc)
 
             workers = min(options.num_workers(), max(1, len(todo)))
             if options.executor == "serial" or workers == 1 and options.executor != "ray":
@@ -287,7 +317,8 @@ def run_jobs(job: Callable[[str], dict | None], names: Sequence[str], options: R
     finally:
         _stage_sink = None
         if log is not None:
-            log.close()
+            with contextlib.suppress(OSError):
+                log.close()
     report.items = [results[n] for n in names]
     if options.report is not None:
         from aistpp.core.formats import save_json

@@ -82,7 +82,12 @@ def probe(path: str | Path) -> VideoInfo:
         container.close()
     if info.frames == 0 or info.width == 0:
         raise AistppError("the video has no frames", path)
+    if not (0 < info.width <= MAX_VIDEO_SIDE and 0 < info.height <= MAX_VIDEO_SIDE):
+        raise AistppError(f"the video's size {info.width}x{info.height} is beyond {MAX_VIDEO_SIDE} px a side", path)
     return info
+
+
+MAX_VIDEO_SIDE = 16384  # larger frames than any camera records: refused before decoding
 
 
 def annotation_frames(info: VideoInfo, fps: float = ANNOTATION_FPS) -> int:
