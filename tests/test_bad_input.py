@@ -275,6 +275,11 @@ CASES += [
     ("tri-mapping-bad-setting", lambda e: ((e.anno / "cameras" / "mapping.txt").write_text(f"{e.seq} ../x\n"),
                                            triangulate(e))[1], "mapping.txt"),
     ("tri-save-dir-symlink", _link_save, "symbolic link"),
+    ("tri-timestamps-1e300", lambda e: (_kp2d(e, lambda d: d.update(timestamps=np.full(len(d["timestamps"]), 1e300))),
+                                        triangulate(e))[1], "timestamps"),
+    ("tri-workers-5000", lambda e: triangulate(e, "--workers", "5000", "--executor", "processes"), "workers"),
+    ("tri-save-dir-is-a-file", lambda e: ((e.root / "afile").write_text("x"),
+                                          _swap(triangulate(e), "--save-dir", str(e.root / "afile")))[1], "afile"),
 ]
 
 
@@ -366,3 +371,21 @@ def test_a_long_name_says_so(env):
     """Item 15: a 241-character name is refused as too long, not 'is its folder read-only?'."""
     res = CliRunner().invoke(app, triangulate(env, "--sequence-names", "gBR_sBM_cAll_d04_mBR0_" + "c" * 219))
     assert res.exit_code == 2 and "too long" in res.stderr and "read-only" not in res.stderr, res.stderr
+
+
+def test_a_diverged_fit_is_not_written(env, monkeypatch):
+    """Item 9: a fit that comes out NaN never replaces an earlier motion."""
+    import aistpp.pipeline.fit_smpl as fs
+
+    real = fs.fit_smpl
+
+    def nan_fit(fast, targets, weights, fit_betas, iterations, **kwargs):
+        res = real(fast, targets, weights, fit_betas, 2, **kwargs)
+        res["smpl_poses"] = res["smpl_poses"] * np.nan
+        return res
+
+    monkeypatch.setattr(fs, "fit_smpl", nan_fit)
+    before = _snapshot(env.save)
+    res = CliRunner().invoke(app, fit_smpl(env))
+    assert res.exit_code == 2 and "diverged" in res.stderr, res.output
+    assert _snapshot(env.save) == before

@@ -74,6 +74,7 @@ def _write_reason(exc: OSError) -> str:
              errno.EACCES: "is the folder read-only?",
              errno.EPERM: "is the folder read-only?",
              errno.ENOTDIR: "a part of the path is a file, not a folder",
+             errno.EEXIST: "a file is where a folder should be",
              errno.ENOENT: "is the folder missing?"}  # fmt: skip
     reason = exc.strerror or str(exc)
     return f"{reason}: {hints[exc.errno]}" if exc.errno in hints else reason
@@ -203,8 +204,9 @@ def load_keypoints2d(path: str | Path, num_views: int | None = None) -> dict:
     if scores.shape != (V, N):
         raise AistppError(f"'det_scores' has shape {scores.shape}, expected {(V, N)}", path)
     ts = np.asarray(data["timestamps"])
-    if ts.shape != (N,) or not np.issubdtype(ts.dtype, np.number) or not np.all(np.isfinite(ts)):
-        raise AistppError(f"'timestamps' must be {N} finite numbers, found shape {ts.shape}", path)
+    if ts.shape != (N,) or ts.dtype.kind not in "iuf" or not np.all(np.isfinite(ts)) or (
+            N and np.abs(ts).max() > 1e15):  # microseconds: 30 years
+        raise AistppError(f"'timestamps' must be {N} finite numbers (microseconds), found shape {ts.shape}", path)
     out = dict(data)
     out.update(keypoints2d=kp, det_scores=scores, timestamps=ts.astype(np.int64))
     return out

@@ -34,7 +34,7 @@ class RunOptions(BaseModel):
     """How to run a batch (shared by every multi-sequence command)."""
 
     executor: Executor = "processes"
-    workers: int | None = Field(default=None, ge=1, description="parallel workers (default: cores)")
+    workers: int | None = Field(default=None, ge=1, le=1024, description="parallel workers (default: cores)")
     overwrite: bool = False
     dry_run: bool = False
     quiet: bool = False

@@ -298,6 +298,8 @@ def fit_smpl_sequence(name: str, config: FitSmplConfig) -> dict:
             raise AistppError(f"'{key}': {exc} (re-run triangulation or drop the sequence)", path) from None
         raise
     extra = {"smpl_betas": res["smpl_betas"]} if "smpl_betas" in res else {}
+    if not all(np.isfinite(res[k]).all() for k in ("smpl_poses", "smpl_trans", "smpl_scaling")):
+        raise AistppError("the fit diverged (NaN or inf poses): nothing was written", path)  # never replace a result
     report_stage(name, "write")
     formats.save_motion(Path(config.save_dir) / f"{name}.pkl", res["smpl_poses"], res["smpl_trans"],
                         res["smpl_scaling"], res["smpl_loss"], **extra)
