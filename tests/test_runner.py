@@ -311,6 +311,30 @@ def test_a_second_run_keeps_a_live_runs_temporaries(many, tmp_path):
     assert sorted(p.name for p in out.iterdir()) == [f"{SEQS[0]}.pkl"]
 
 
+def test_a_reused_pid_does_not_hold_a_folder(tmp_path):
+    """A temporary whose pid now belongs to another program (not Python), or that nobody wrote
+    for an hour, is stale."""
+    from aistpp.core.runner import remove_stale_temporaries
+
+    out = tmp_path / "x.pkl"
+    sleeper = subprocess.Popen(["sleep", "30"])  # a live pid that is not an aistpp run
+    python = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        (tmp_path / f".x.pkl.{sleeper.pid}-abc.tmp").write_bytes(b"old")
+        assert remove_stale_temporaries([out]) == 1
+        tmp = tmp_path / f".x.pkl.{python.pid}-abc.tmp"
+        tmp.write_bytes(b"recent")
+        with pytest.raises(formats.AistppError, match="another aistpp run"):
+            remove_stale_temporaries([out])
+        old = time.time() - 7200
+        os.utime(tmp, (old, old))
+        assert remove_stale_temporaries([out]) == 1
+    finally:
+        for proc in (sleeper, python):
+            proc.kill()
+            proc.wait()
+
+
 def test_temporaries_carry_their_owners_pid(tmp_path):
     with formats.atomic_path(tmp_path / "x.pkl") as tmp:
         assert tmp.name.startswith(f".x.pkl.{os.getpid()}-") and tmp.name.endswith(".tmp")

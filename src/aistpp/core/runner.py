@@ -174,8 +174,20 @@ def _owner_alive(tmp: Path, output: Path) -> int | None:
     except ProcessLookupError:
         return None
     except (PermissionError, OSError):
-        return pid  # exists (another user's process)
+        pass  # exists (another user's process)
+    # a reused pid: a live process that is not Python, or a temporary nobody wrote for an hour
+    # (a run writes its temporaries within seconds; a video's grows as frames are added)
+    cmdline = Path(f"/proc/{pid}/cmdline")
+    with contextlib.suppress(OSError):
+        if cmdline.exists() and b"python" not in cmdline.read_bytes() and b"aistpp" not in cmdline.read_bytes():
+            return None
+    with contextlib.suppress(OSError):
+        if time.time() - tmp.stat().st_mtime > STALE_TEMPORARY_S:
+            return None
     return pid
+
+
+STALE_TEMPORARY_S = 3600.0
 
 
 def remove_stale_temporaries(outputs: Sequence[Path]) -> int:
