@@ -389,3 +389,20 @@ def test_a_diverged_fit_is_not_written(env, monkeypatch):
     res = CliRunner().invoke(app, fit_smpl(env))
     assert res.exit_code == 2 and "diverged" in res.stderr, res.output
     assert _snapshot(env.save) == before
+
+
+def test_the_range_checks_accept_every_released_camera_setting():
+    """Item 9's bounds are not tuned on synthetic rigs: all 13 released settings pass them
+    (and a released rig with one camera's focal scaled by 1e3 does not)."""
+    from aistpp.core import formats
+    from aistpp.errors import AistppError
+
+    files = sorted((Path(__file__).parent / "data" / "aist_real" / "cameras").glob("setting*.json"))
+    assert len(files) == 13
+    for path in files:
+        rig = formats.load_cameras(path)
+        assert len(rig) == 9 and (rig.sizes == [1920, 1080]).all()
+    items = json.loads(files[0].read_text())
+    items[3]["matrix"][0][0] *= 1e3
+    with pytest.raises(AistppError, match="focal length"):
+        formats.check_camera_ranges(formats.CameraRig.from_json_list(items), files[0])
