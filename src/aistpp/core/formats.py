@@ -90,8 +90,15 @@ def _mode_for(path: Path) -> int:
 
 
 def _umask() -> int:
+    """The process's umask, read without changing it where the OS allows (Linux: /proc), so
+    other threads never create files under a temporary umask."""
+    with contextlib.suppress(OSError, ValueError):
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
     with _UMASK_LOCK:
-        mask = os.umask(0o022)
+        mask = os.umask(0o077)  # the most restrictive value while it is briefly changed
         os.umask(mask)
     return mask
 
