@@ -231,7 +231,8 @@ def run_features(config: FeaturesConfig) -> RunReport:
     ds = AISTDataset(config.anno_dir)
     folder = ds.layout.folder("motions")
     available = sorted(p.stem for p in folder.glob("*.pkl"))
-    names = ds.select(config.sequence_names, config.split, config.include_ignored, None if config.split else available)
+    names = ds.select(config.sequence_names, config.split, config.include_ignored,
+                      None if config.split else available, available_from=folder)
     job = functools.partial(features_sequence, config=config)
     out = config.out_dir()
     return run_jobs(job, names, config, outputs=lambda n: [out / f"{n}.kinetic.npy", out / f"{n}.geometric.npy",
