@@ -257,6 +257,8 @@ CASES += [
      "image size must be positive"),
     ("tri-name-300-chars", lambda e: triangulate(e, "--sequence-names", "g" * 300), "too long"),
     ("tri-empty-selection", lambda e: triangulate(e, "--sequence-names", ""), "selects nothing"),
+    ("tri-empty-split", lambda e: triangulate(e, "--split", ""), "--split is empty"),
+    ("tri-blank-names", lambda e: triangulate(e, "--sequence-names", " , "), "selects nothing"),
     ("fit-save-dir-is-a-file", lambda e: ((e.root / "afile").write_text("x"),
                                           _swap(fit_smpl(e), "--save-dir", str(e.root / "afile")))[1], "afile"),
     ("fit-config-is-a-folder", lambda e: fit_smpl(e) + ["--config", str(e.root)], "is a folder"),

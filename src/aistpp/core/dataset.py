@@ -151,6 +151,8 @@ class AISTDataset:
         """
         if names is not None and not names:
             raise AistppError("--sequence-names selects nothing: name at least one sequence")
+        if split is not None and not split.strip():
+            raise AistppError("--split is empty: name a split (a file of splits/)")
         if names:
             return [check_name(n) for n in dict.fromkeys(names)]
         if split:
