@@ -408,3 +408,47 @@ def test_the_range_checks_accept_every_released_camera_setting():
     items[3]["matrix"][0][0] *= 1e3
     with pytest.raises(AistppError, match="focal length"):
         formats.check_camera_ranges(formats.CameraRig.from_json_list(items), files[0])
+
+
+def _cli_bounds():
+    """(command, option, CLI min, CLI max, config model) for every bounded option of every command."""
+    import importlib
+    import inspect
+    import re
+    import typing
+
+    out = []
+    for f in sorted((Path(__file__).parents[1] / "src" / "aistpp" / "commands").glob("*.py")):
+        src = f.read_text()
+        found = re.findall(r"build_config\((\w+),", src)
+        mod = importlib.import_module(f"aistpp.commands.{f.stem}")
+        if f.stem.startswith("_") or not found or not hasattr(mod, "command"):
+            continue
+        model = None
+        for modname, names in re.findall(r"from (aistpp\.[\w.]+) import ([^\n]+)", src):
+            if found[0] in re.split(r"[ ,()]+", names):
+                model = getattr(importlib.import_module(modname), found[0])
+        assert model is not None, (f.stem, found)
+        for name, p in inspect.signature(mod.command).parameters.items():
+            if typing.get_origin(p.annotation) is typing.Annotated:
+                for meta in typing.get_args(p.annotation)[1:]:
+                    lo, hi = getattr(meta, "min", None), getattr(meta, "max", None)
+                    if lo is not None or hi is not None:
+                        out.append((f.stem, name, lo, hi, model))
+    return out
+
+
+def test_toml_values_meet_the_command_lines_bounds():
+    """Item 10, for every command: each bound a CLI option declares (min/max) is also enforced
+    on the same value coming from a --config TOML file (one validation for both paths)."""
+    from pydantic import ValidationError
+
+    bounds = _cli_bounds()
+    assert len(bounds) >= 10
+    for command, name, lo, hi, model in bounds:
+        field = model.model_fields.get(name)
+        assert field is not None, f"{command}: --{name} is not a field of {model.__name__}"
+        for bad in ([lo - 1 if isinstance(lo, int) else lo - 1e-3] if lo is not None else []) + (
+                [hi + 1] if hi is not None else []):
+            with pytest.raises(ValidationError):
+                model.__pydantic_validator__.validate_assignment(model.model_construct(), name, bad)
