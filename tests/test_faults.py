@@ -309,3 +309,15 @@ def test_videos_beyond_the_size_cap_are_refused_before_decoding(monkeypatch, syn
     monkeypatch.setattr(video, "MAX_VIDEO_SIDE", min(info.width, info.height) - 1)
     with pytest.raises(formats.AistppError, match="beyond"):
         video.probe(path)
+
+
+def test_a_temporary_removed_under_a_writer_is_one_line(tmp_path):
+    """Item 5's symptom (a FileNotFoundError traceback) cannot come back as a traceback."""
+    (tmp_path / "x.txt").write_text("earlier")
+    with pytest.raises(formats.AistppError, match="removed while it was written"):
+        with formats.atomic_path(tmp_path / "x.txt") as tmp:
+            tmp.write_text("new")
+            tmp.unlink()  # what the old stale-temporary cleanup of a second run did
+            with open(tmp, "rb+"):
+                pass
+    assert (tmp_path / "x.txt").read_text() == "earlier"

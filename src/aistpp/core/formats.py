@@ -61,8 +61,12 @@ def atomic_path(path: str | Path, overwrite: bool = True) -> Iterator[Path]:
         os.chmod(tmp_path, _mode_for(path))
         os.replace(tmp_path, path)
     except BaseException as exc:
+        vanished = not tmp_path.exists()
         with contextlib.suppress(OSError):
             tmp_path.unlink()
+        if isinstance(exc, FileNotFoundError) and vanished:
+            raise AistppError("write failed: the temporary file was removed while it was written (by another "
+                              "process in this folder?); nothing was changed", path) from None
         if isinstance(exc, OSError) and not isinstance(exc, FileNotFoundError):
             raise AistppError(f"write failed ({_write_reason(exc)}); nothing was changed", path) from None
         raise
