@@ -311,6 +311,7 @@ def test_a_second_run_keeps_a_live_runs_temporaries(many, tmp_path):
     assert sorted(p.name for p in out.iterdir()) == [f"{SEQS[0]}.pkl"]
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_a_reused_pid_does_not_hold_a_folder(tmp_path):
     """A temporary whose pid now belongs to another program (not Python), or that nobody wrote
     for an hour, is stale."""
@@ -319,6 +320,9 @@ def test_a_reused_pid_does_not_hold_a_folder(tmp_path):
     out = tmp_path / "x.pkl"
     sleeper = subprocess.Popen(["sleep", "30"])  # a live pid that is not an aistpp run
     python = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    end = time.monotonic() + 10
+    while b"sleep(30)" not in Path(f"/proc/{python.pid}/cmdline").read_bytes() and time.monotonic() < end:
+        time.sleep(0.01)  # until the child has exec'd (its command line names python)
     try:
         (tmp_path / f".x.pkl.{sleeper.pid}-abc.tmp").write_bytes(b"old")
         assert remove_stale_temporaries([out]) == 1
