@@ -65,6 +65,9 @@ LOADERS = {
     "safe_load": any_array, "SMPL": smpl,
     "detections": lambda p: read_video(p.parent, "openpose"),
     "safe_loads (raw)": lambda p: safe_loads(p.read_bytes()),
+    "config (TOML)": lambda p: __import__("aistpp.config", fromlist=["x"]).build_config(
+        __import__("aistpp.pipeline.fit_smpl", fromlist=["x"]).FitSmplConfig,
+        {"anno_dir": "a", "smpl_dir": "s", "save_dir": "o"}, p, "fit-smpl"),
     "test: hang": lambda p: __import__("time").sleep(600),
     "test: crash": lambda p: __import__("os").abort(),
 }
@@ -380,3 +383,19 @@ def test_fuzz_bombs(tmp_path, data):
     """Every bomb is refused (or, when small enough, loaded) within the time bound."""
     check("bombs", "keypoints3d", tmp_path / "k.pkl", data)
     check("bombs (safe_load)", "safe_load", tmp_path / "k.pkl", data)
+
+
+TOML = b"""workers = 2
+executor = "serial"
+[fit-smpl]
+iterations = 20
+sequence_names = ["gWA_sFM_cAll_d27_mWA2_ch21"]
+weights = {robust_cm = 4.0, accel = 0.1}
+"""
+
+
+@SMALL
+@given(data=st.one_of(mutated(TOML), st.builds(lambda n: b"a = " + b"[" * n + b"]" * n, st.integers(1, 5000))))
+def test_fuzz_config_toml(tmp_path, data):
+    """A mutated or deeply nested --config file: the options or one line naming the file."""
+    check("config (TOML)", "config (TOML)", tmp_path / "options.toml", data)
