@@ -452,3 +452,24 @@ def test_toml_values_meet_the_command_lines_bounds():
                 [hi + 1] if hi is not None else []):
             with pytest.raises(ValidationError):
                 model.__pydantic_validator__.validate_assignment(model.model_construct(), name, bad)
+
+
+@pytest.mark.parametrize("key, value, expected", [
+    ("view_names", ["c01"] * 3, "view_names"), ("view_names", [f"../c{i}" for i in range(9)], "view name"),
+    ("image_sizes", np.zeros((9, 2)), "image_sizes"), ("image_sizes", "1920x1080", "image_sizes"),
+    ("joint_set", 17, "joint_set"), ("keypoints2d_full", np.zeros((9, 2, 25, 3)), "keypoints2d_full"),
+])
+def test_the_keypoints2d_extra_keys_are_checked(env, key, value, expected):
+    """The shared convention's optional keys (view_names, image_sizes, joint_set,
+    keypoints2d_full), when a file has them, are validated like the released keys."""
+    from aistpp.core import formats
+    from aistpp.errors import AistppError
+
+    _kp2d(env, lambda d: d.update({key: value}))
+    with pytest.raises(AistppError, match=expected):
+        formats.load_keypoints2d(env.kp2d())
+    good = {"view_names": [f"cam{i}" for i in range(9)], "image_sizes": np.full((9, 2), 480),
+            "joint_set": "coco17"}
+    _kp2d(env, lambda d: (d.pop(key, None), d.update(good)))
+    data = formats.load_keypoints2d(env.kp2d())
+    assert data["view_names"][3] == "cam3" and data["image_sizes"].dtype == np.int64

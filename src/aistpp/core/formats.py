@@ -220,7 +220,34 @@ def load_keypoints2d(path: str | Path, num_views: int | None = None) -> dict:
         raise AistppError(f"'timestamps' must be {N} finite numbers (microseconds), found shape {ts.shape}", path)
     out = dict(data)
     out.update(keypoints2d=kp, det_scores=scores, timestamps=ts.astype(np.int64))
+    _check_kp2d_extras(path, out, V, N)
     return out
+
+
+def _check_kp2d_extras(path: Path, data: dict, V: int, N: int) -> None:
+    """The optional keys of the shared convention, when present: ``view_names`` (V,) names,
+    ``image_sizes`` (V, 2) positive [width, height], ``joint_set`` a short name,
+    ``keypoints2d_full`` (V, N, J, 3) numbers."""
+    if "view_names" in data:
+        names = data["view_names"]
+        if not isinstance(names, list | tuple) or len(names) != V or not all(isinstance(n, str) for n in names):
+            raise AistppError(f"'view_names' must be {V} strings", path)
+        try:
+            data["view_names"] = [check_name(n, "view name") for n in names]
+        except AistppError as exc:
+            raise AistppError(f"'view_names': {exc}", path) from None
+    if "image_sizes" in data:
+        sizes = _numbers(path, data, "image_sizes")
+        if sizes.shape != (V, 2) or not np.isfinite(sizes).all() or (sizes <= 0).any() or (sizes > 100_000).any():
+            raise AistppError(f"'image_sizes' must be ({V}, 2) positive [width, height] pixels", path)
+        data["image_sizes"] = sizes.astype(np.int64)
+    if "joint_set" in data and not (isinstance(data["joint_set"], str) and 0 < len(data["joint_set"]) <= 64):
+        raise AistppError("'joint_set' must be a joint set's name", path)
+    if "keypoints2d_full" in data:
+        full = _array(path, data, "keypoints2d_full", 4, (3,))
+        if full.shape[:2] != (V, N):
+            raise AistppError(f"'keypoints2d_full' has shape {full.shape}, expected ({V}, {N}, J, 3)", path)
+        data["keypoints2d_full"] = full
 
 
 def save_keypoints2d(path: str | Path, keypoints2d: np.ndarray, det_scores: np.ndarray, timestamps: np.ndarray,
