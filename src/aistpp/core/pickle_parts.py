@@ -103,7 +103,7 @@ _SIZES = {"b": (1,), "i": (1, 2, 4, 8), "u": (1, 2, 4, 8), "f": (2, 4, 8), "c": 
 
 
 def _as_bytes(raw: Any, what: str) -> bytes:
-    if isinstance(raw, bytes | bytearray):
+    if isinstance(raw, bytes | bytearray | memoryview):
         return bytes(raw)
     if isinstance(raw, str):  # Python 2 str read with latin1
         return raw.encode("latin1")
