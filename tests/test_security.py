@@ -191,9 +191,10 @@ def test_the_forged_dtype_is_live_with_plain_pickle(smpl_model):
     assert d["v_template"].dtype.fields["x"][1] == 16 << 20 and d["v_template"].dtype.itemsize == 8
 
 
-def test_crafted_smpl_files_exit_2_through_the_cli(tmp_path, synth_data, smpl_model):
-    """Items 1-2: every crafted SMPL file, through fit-smpl, export and info --quality, in a
-    child process: exit 2 with one line naming the file, never a signal."""
+def test_crafted_smpl_files_exit_2_through_the_cli(tmp_path, synth_data, synth_data_videos, smpl_model):
+    """Items 1-2: every crafted SMPL file, through fit-smpl, export, info --quality and (two of
+    them) vis --mode smpl, in a child process: exit 2 with one line naming the file, never a
+    signal."""
     crafted = {**H.sparse_bombs(smpl_model), **H.dtype_bombs(smpl_model)}
     cases = []
     for i, (name, data) in enumerate(crafted.items()):
@@ -207,7 +208,11 @@ def test_crafted_smpl_files_exit_2_through_the_cli(tmp_path, synth_data, smpl_mo
                        "--save-dir", str(tmp_path / f"bvh{i}"), "--executor", "serial", "--quiet"],
             "info": ["info", "--anno-dir", str(synth_data.anno_dir), "--smpl-dir", str(folder), "--quality"],
         }
-        which = ["fit-smpl", "export", "info"] if i < 2 else [["fit-smpl", "export", "info"][i % 3]]
+        v = synth_data_videos
+        commands["vis"] = ["vis", "--anno-dir", str(v.anno_dir), "--video-dir", str(v.video_dir), "--smpl-dir",
+                           str(folder), "--save-dir", str(tmp_path / f"vis{i}"), "--mode", "smpl", "--end", "2",
+                           "--video-name", v.sequences[0].replace("_cAll_", "_c01_"), "--quiet"]
+        which = ["fit-smpl", "export", "info", "vis"] if i < 2 else [["fit-smpl", "export", "info"][i % 3]]
         cases += [(f"{name} / {cmd}", commands[cmd]) for cmd in which]
     results = _run_driver(cases, timeout=300)
     for label, (code, stderr) in results.items():
