@@ -321,3 +321,16 @@ def test_a_temporary_removed_under_a_writer_is_one_line(tmp_path):
             with open(tmp, "rb+"):
                 pass
     assert (tmp_path / "x.txt").read_text() == "earlier"
+
+
+def test_an_oversized_detection_file_is_an_unreadable_frame(monkeypatch, synth_data, tmp_path):
+    from aistpp.core import detections
+
+    det = tmp_path / "det"
+    video = sorted(p.name for p in synth_data.detections_dir.iterdir())[0]
+    shutil.copytree(synth_data.detections_dir / video, det / video)
+    frame = sorted((det / video).glob("*.json"))[1]
+    monkeypatch.setattr(detections, "_MAX_JSON_BYTES", frame.stat().st_size - 1)
+    res = CliRunner().invoke(app, ["preprocess", "--keypoints-dir", str(det), "--save-dir", str(tmp_path / "kp"),
+                                   "--executor", "serial", "--quiet"])
+    assert res.exit_code == 0 and "unreadable" in res.stderr and "Traceback" not in res.output, res.output
