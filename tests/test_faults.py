@@ -334,3 +334,22 @@ def test_an_oversized_detection_file_is_an_unreadable_frame(monkeypatch, synth_d
     res = CliRunner().invoke(app, ["preprocess", "--keypoints-dir", str(det), "--save-dir", str(tmp_path / "kp"),
                                    "--executor", "serial", "--quiet"])
     assert res.exit_code == 0 and "unreadable" in res.stderr and "Traceback" not in res.output, res.output
+
+
+def test_preprocess_never_replaces_a_result_by_nothing(synth_data, tmp_path):
+    """Item 9: when every detection file of a sequence is unreadable, the earlier keypoints2d
+    file is kept and the run says so (exit 2), instead of writing an all-NaN one."""
+    det = tmp_path / "det"
+    shutil.copytree(synth_data.detections_dir, det)
+    seq = synth_data.sequences[0]
+    for folder in det.iterdir():
+        if folder.name.replace(folder.name.split("_")[2], "cAll") == seq:
+            for f in folder.glob("*.json"):
+                f.write_text("{broken")
+    save = tmp_path / "kp"
+    save.mkdir()
+    (save / f"{seq}.pkl").write_bytes(b"an earlier result")
+    res = CliRunner().invoke(app, ["preprocess", "--keypoints-dir", str(det), "--save-dir", str(save),
+                                   "--sequence-names", seq, "--executor", "serial", "--overwrite", "--quiet"])
+    assert res.exit_code == 2 and "nothing was written" in res.stderr, res.output
+    assert (save / f"{seq}.pkl").read_bytes() == b"an earlier result"
