@@ -27,6 +27,7 @@ and its frame is left out (treated as missing), never raised.
 from __future__ import annotations
 
 import os
+import stat
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -109,12 +110,18 @@ def joint_set_of(count: int, path: Path) -> tuple[str, int]:
 
 
 _CHUNK = 1 << 16
+_MAX_JSON_BYTES = 1 << 30  # a detection file beyond 1 GiB is refused (read as unreadable)
 
 
 def _read(path: str) -> object:
     """Parse a JSON file. Raw ``os.open``/``os.read`` costs a third of ``open(...).read()``."""
-    fd = os.open(path, os.O_RDONLY)
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a named pipe must not block the run
     try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(f"not a regular file: {path}")
+        if st.st_size > _MAX_JSON_BYTES:
+            raise OSError(f"larger than {_MAX_JSON_BYTES >> 20} MiB: {path}")
         data = os.read(fd, _CHUNK)
         if len(data) == _CHUNK:  # a large file: read the rest
             parts = [data]
@@ -123,7 +130,10 @@ def _read(path: str) -> object:
             data = b"".join(parts)
     finally:
         os.close(fd)
-    return _loads(data)
+    try:
+        return _loads(data)
+    except RecursionError:  # the standard library's parser on deeply nested JSON
+        raise ValueError("JSON nested too deeply") from None
 
 
 def frame_of(name: str, suffix: str) -> int:

@@ -222,6 +222,8 @@ def preprocess_sequence(name: str, config: PreprocessConfig) -> dict:
     if config.joints == "native":
         native, _, _ = assemble_views(ts, kp_native, sc, num_native)
         extra.update(keypoints2d_native=native, joint_set_native=native_set)
+    if not np.isfinite(keypoints2d[..., :2]).any():  # never replace an earlier result by nothing
+        raise AistppError(f"no readable detection in any view of {name}: nothing was written", config.keypoints_dir)
     formats.save_keypoints2d(output_path(name, config), keypoints2d, det_scores, timestamps, **extra)
     corrupt = [str(p) for d in per_view if d is not None for p in d.corrupt]
     missing = [v for v, d in zip(views, per_view) if d is None]

@@ -82,6 +82,10 @@ def _layout(out: Path) -> dict[str, Path]:
 def _prepare(out: Path, overwrite: bool) -> None:
     if out.exists() and not out.is_dir():
         raise AistppError("--out is a file, not a folder", out)
+    for name in OUTPUT_FOLDERS:  # never write (or delete) through a link into another dataset
+        if (out / name).is_symlink():
+            raise AistppError(f"{out / name} is a symbolic link; synth does not write through links "
+                              "(remove the link or choose another --out)", out)
     if out.is_dir() and any(out.iterdir()):
         if not overwrite:
             raise AistppError("output folder is not empty: pass --overwrite, or choose an empty folder", out)
