@@ -192,6 +192,99 @@ CASES = [
 ]
 
 
+# ---- issue 16: medium items, validation and messages ----------------------------------------
+def export(e: Env, *extra: str) -> list[str]:
+    return ["export", "--anno-dir", str(e.anno), "--smpl-dir", str(e.smpl), "--save-dir", str(e.save),
+            "--executor", "serial", "--overwrite", "--quiet", *extra]
+
+
+def features(e: Env) -> list[str]:
+    return ["features", "--anno-dir", str(e.anno), "--smpl-dir", str(e.smpl), "--save-dir", str(e.save),
+            "--executor", "serial", "--overwrite", "--quiet"]
+
+
+def info(e: Env, *extra: str) -> list[str]:
+    return ["info", "--anno-dir", str(e.anno), *extra]
+
+
+def _motion(e: Env, change) -> None:
+    data = e.load(e.motion())
+    change(data)
+    e.dump(e.motion(), data)
+
+
+def _camera_text(e: Env, text: str) -> None:
+    e.cameras().write_text(text)
+
+
+def _huge_int_camera(e: Env) -> None:
+    items = json.loads(e.cameras().read_text())
+    items[0]["size"] = [12345, 1080]
+    e.cameras().write_text(json.dumps(items).replace("12345", "9" * 5000, 1))
+
+
+def _toml(e: Env, text: str) -> Path:
+    path = e.root / "options.toml"
+    path.write_text(text)
+    return path
+
+
+def _link_save(e: Env) -> list[str]:
+    link = e.root / "linked_save"
+    link.symlink_to(e.save, target_is_directory=True)
+    return [a if a != str(e.save) else str(link) for a in triangulate(e)]
+
+
+def _swap(args: list[str], option: str, value: str) -> list[str]:
+    i = args.index(option)
+    return args[:i + 1] + [value] + args[i + 2:]
+
+
+CASES += [
+    ("tri-camera-nested-100k", lambda e: (_camera_text(e, "[" * 100_000 + "]" * 100_000), triangulate(e))[1],
+     "setting1.json"),
+    ("tri-camera-5000-digit-int", lambda e: (_huge_int_camera(e), triangulate(e))[1], "setting1.json"),
+    ("exp-scaling-string", lambda e: (_motion(e, lambda d: d.update(smpl_scaling="1.0")), export(e))[1], "smpl_scaling"),
+    ("exp-loss-string", lambda e: (_motion(e, lambda d: d.update(smpl_loss="low")), export(e))[1], "smpl_loss"),
+    ("exp-betas-string", lambda e: (_motion(e, lambda d: d.update(smpl_betas="0 0 0")), export(e))[1], "smpl_betas"),
+    ("exp-zero-frames", lambda e: (_motion(e, lambda d: d.update(smpl_poses=d["smpl_poses"][:0],
+                                                                  smpl_trans=d["smpl_trans"][:0])), export(e))[1],
+     "no frames"),
+    ("feat-zero-frames", lambda e: (_motion(e, lambda d: d.update(smpl_poses=d["smpl_poses"][:0],
+                                                                   smpl_trans=d["smpl_trans"][:0])), features(e))[1],
+     "no frames"),
+    ("vis-camera-0x0", lambda e: (_camera_json(e, lambda c: [x.update(size=[0, 0]) for x in c]), vis(e))[1],
+     "image size must be positive"),
+    ("tri-name-300-chars", lambda e: triangulate(e, "--sequence-names", "g" * 300), "too long"),
+    ("tri-empty-selection", lambda e: triangulate(e, "--sequence-names", ""), "selects nothing"),
+    ("tri-empty-split", lambda e: triangulate(e, "--split", ""), "--split is empty"),
+    ("tri-blank-names", lambda e: triangulate(e, "--sequence-names", " , "), "selects nothing"),
+    ("fit-save-dir-is-a-file", lambda e: ((e.root / "afile").write_text("x"),
+                                          _swap(fit_smpl(e), "--save-dir", str(e.root / "afile")))[1], "afile"),
+    ("fit-config-is-a-folder", lambda e: fit_smpl(e) + ["--config", str(e.root)], "is a folder"),
+    ("fit-toml-iterations-0", lambda e: fit_smpl(e) + ["--config", str(_toml(e, "iterations = 0\n"))],
+     "iterations"),
+    ("fit-toml-robust-0", lambda e: fit_smpl(e) + ["--config", str(_toml(e, "[fit-smpl]\nweights = {robust_cm = 0}\n"))],
+     "robust"),
+    ("tri-keypoints-1e30", lambda e: (_kp2d(e, lambda d: d["keypoints2d"].__setitem__(
+        (Ellipsis, slice(0, 2)), d["keypoints2d"][..., :2] * 1e30)), triangulate(e))[1], "far outside"),
+    ("exp-poses-1e30", lambda e: (_motion(e, lambda d: d.update(smpl_poses=d["smpl_poses"] * 1e30)), export(e))[1],
+     "smpl_poses"),
+    ("tri-camera-focal-1e300", lambda e: (_camera_json(e, lambda c: c[0]["matrix"][0].__setitem__(0, 1e300)),
+                                          triangulate(e))[1], "focal length"),
+    ("tri-camera-negative-size", lambda e: (_camera_json(e, lambda c: c[1].update(size=[-1920, 1080])),
+                                            triangulate(e))[1], "image size"),
+    ("tri-mapping-bad-setting", lambda e: ((e.anno / "cameras" / "mapping.txt").write_text(f"{e.seq} ../x\n"),
+                                           triangulate(e))[1], "mapping.txt"),
+    ("tri-save-dir-symlink", _link_save, "symbolic link"),
+    ("tri-timestamps-1e300", lambda e: (_kp2d(e, lambda d: d.update(timestamps=np.full(len(d["timestamps"]), 1e300))),
+                                        triangulate(e))[1], "timestamps"),
+    ("tri-workers-5000", lambda e: triangulate(e, "--workers", "5000", "--executor", "processes"), "workers"),
+    ("tri-save-dir-is-a-file", lambda e: ((e.root / "afile").write_text("x"),
+                                          _swap(triangulate(e), "--save-dir", str(e.root / "afile")))[1], "afile"),
+]
+
+
 def _bad_smpl(e: Env, write) -> Path:
     folder = e.own_smpl()
     (folder / "SMPL_NEUTRAL.pkl").unlink()
@@ -233,3 +326,150 @@ def test_bad_input(case, env):
     assert "Traceback" not in res.stdout + res.stderr
     assert _snapshot(env.save) == before
     assert not env.sentinel.exists(), "a hostile pickle ran code"
+
+
+def test_info_reports_broken_cameras_and_motions_per_sequence(env):
+    """info --quality lists a sequence's problem (naming the file) instead of a traceback."""
+    _motion(env, lambda d: d.update(smpl_scaling="abc"))
+    res = CliRunner().invoke(app, info(env, "--quality", "--smpl-dir", str(env.smpl)))
+    out = " ".join(res.stdout.replace("│", " ").split())
+    assert res.exit_code == 0 and "Traceback" not in res.stdout + res.stderr, res.stdout
+    assert "is not a number" in out, out
+    good = env.cameras().read_text()
+    _camera_text(env, "[" * 100_000 + "]" * 100_000)
+    res = CliRunner().invoke(app, info(env, "--quality"))
+    out = " ".join(res.stdout.replace("│", " ").split())
+    assert res.exit_code == 0 and "nested more than" in out, out
+    _camera_text(env, good)
+    _huge_int_camera(env)
+    res = CliRunner().invoke(app, info(env, "--quality"))
+    assert res.exit_code == 0 and "digits" in " ".join(res.stdout.replace("│", " ").split()), res.stdout
+
+
+def test_names_refuse_line_breaks_and_empty_selections(env):
+    """Item 11: ``$`` let 'name\\n' through; an explicitly empty selection is an error."""
+    from aistpp.core.dataset import AISTDataset
+    from aistpp.core.names import check_name
+    from aistpp.errors import AistppError
+
+    for bad in (env.seq + "\n", "", " ", "a\nb"):
+        with pytest.raises(AistppError):
+            check_name(bad)
+    with pytest.raises(AistppError, match="selects nothing"):
+        AISTDataset(env.anno).select(names=[])
+    assert AISTDataset(env.anno).select(names=[env.seq]) == [env.seq]
+
+
+def test_a_badly_named_file_does_not_stop_the_batch(env):
+    """Item 15: a stray file in keypoints2d/ is skipped with a warning naming the folder."""
+    shutil.copy(env.kp2d(), env.anno / "keypoints2d" / "copy of it (1).pkl")
+    res = CliRunner().invoke(app, triangulate(env))
+    assert res.exit_code == 0, res.output
+    assert "keypoints2d" in res.stderr and "copy of it (1)" in res.stderr, res.stderr
+    assert (env.save / f"{env.seq}.pkl").read_bytes() != b"an earlier result"
+
+
+def test_a_long_name_says_so(env):
+    """Item 15: a 241-character name is refused as too long, not 'is its folder read-only?'."""
+    res = CliRunner().invoke(app, triangulate(env, "--sequence-names", "gBR_sBM_cAll_d04_mBR0_" + "c" * 219))
+    assert res.exit_code == 2 and "too long" in res.stderr and "read-only" not in res.stderr, res.stderr
+
+
+def test_a_diverged_fit_is_not_written(env, monkeypatch):
+    """Item 9: a fit that comes out NaN never replaces an earlier motion."""
+    import aistpp.pipeline.fit_smpl as fs
+
+    real = fs.fit_smpl
+
+    def nan_fit(fast, targets, weights, fit_betas, iterations, **kwargs):
+        res = real(fast, targets, weights, fit_betas, 2, **kwargs)
+        res["smpl_poses"] = res["smpl_poses"] * np.nan
+        return res
+
+    monkeypatch.setattr(fs, "fit_smpl", nan_fit)
+    before = _snapshot(env.save)
+    res = CliRunner().invoke(app, fit_smpl(env))
+    assert res.exit_code == 2 and "diverged" in res.stderr, res.output
+    assert _snapshot(env.save) == before
+
+
+def test_the_range_checks_accept_every_released_camera_setting():
+    """Item 9's bounds are not tuned on synthetic rigs: all 13 released settings pass them
+    (and a released rig with one camera's focal scaled by 1e3 does not)."""
+    from aistpp.core import formats
+    from aistpp.errors import AistppError
+
+    files = sorted((Path(__file__).parent / "data" / "aist_real" / "cameras").glob("setting*.json"))
+    assert len(files) == 13
+    for path in files:
+        rig = formats.load_cameras(path)
+        assert len(rig) == 9 and (rig.sizes == [1920, 1080]).all()
+    items = json.loads(files[0].read_text())
+    items[3]["matrix"][0][0] *= 1e3
+    with pytest.raises(AistppError, match="focal length"):
+        formats.check_camera_ranges(formats.CameraRig.from_json_list(items), files[0])
+
+
+def _cli_bounds():
+    """(command, option, CLI min, CLI max, config model) for every bounded option of every command."""
+    import importlib
+    import inspect
+    import re
+    import typing
+
+    out = []
+    for f in sorted((Path(__file__).parents[1] / "src" / "aistpp" / "commands").glob("*.py")):
+        src = f.read_text()
+        found = re.findall(r"build_config\((\w+),", src)
+        mod = importlib.import_module(f"aistpp.commands.{f.stem}")
+        if f.stem.startswith("_") or not found or not hasattr(mod, "command"):
+            continue
+        model = None
+        for modname, names in re.findall(r"from (aistpp\.[\w.]+) import ([^\n]+)", src):
+            if found[0] in re.split(r"[ ,()]+", names):
+                model = getattr(importlib.import_module(modname), found[0])
+        assert model is not None, (f.stem, found)
+        for name, p in inspect.signature(mod.command).parameters.items():
+            if typing.get_origin(p.annotation) is typing.Annotated:
+                for meta in typing.get_args(p.annotation)[1:]:
+                    lo, hi = getattr(meta, "min", None), getattr(meta, "max", None)
+                    if lo is not None or hi is not None:
+                        out.append((f.stem, name, lo, hi, model))
+    return out
+
+
+def test_toml_values_meet_the_command_lines_bounds():
+    """Item 10, for every command: each bound a CLI option declares (min/max) is also enforced
+    on the same value coming from a --config TOML file (one validation for both paths)."""
+    from pydantic import ValidationError
+
+    bounds = _cli_bounds()
+    assert len(bounds) >= 10
+    for command, name, lo, hi, model in bounds:
+        field = model.model_fields.get(name)
+        assert field is not None, f"{command}: --{name} is not a field of {model.__name__}"
+        for bad in ([lo - 1 if isinstance(lo, int) else lo - 1e-3] if lo is not None else []) + (
+                [hi + 1] if hi is not None else []):
+            with pytest.raises(ValidationError):
+                model.__pydantic_validator__.validate_assignment(model.model_construct(), name, bad)
+
+
+@pytest.mark.parametrize("key, value, expected", [
+    ("view_names", ["c01"] * 3, "view_names"), ("view_names", [f"../c{i}" for i in range(9)], "view name"),
+    ("image_sizes", np.zeros((9, 2)), "image_sizes"), ("image_sizes", "1920x1080", "image_sizes"),
+    ("joint_set", 17, "joint_set"), ("keypoints2d_full", np.zeros((9, 2, 25, 3)), "keypoints2d_full"),
+])
+def test_the_keypoints2d_extra_keys_are_checked(env, key, value, expected):
+    """The shared convention's optional keys (view_names, image_sizes, joint_set,
+    keypoints2d_full), when a file has them, are validated like the released keys."""
+    from aistpp.core import formats
+    from aistpp.errors import AistppError
+
+    _kp2d(env, lambda d: d.update({key: value}))
+    with pytest.raises(AistppError, match=expected):
+        formats.load_keypoints2d(env.kp2d())
+    good = {"view_names": [f"cam{i}" for i in range(9)], "image_sizes": np.full((9, 2), 480),
+            "joint_set": "coco17"}
+    _kp2d(env, lambda d: (d.pop(key, None), d.update(good)))
+    data = formats.load_keypoints2d(env.kp2d())
+    assert data["view_names"][3] == "cam3" and data["image_sizes"].dtype == np.int64

@@ -227,3 +227,149 @@ def test_fit_smpl_reports_its_stages(synth_data, tmp_path):
     assert res.exit_code == 0, res.output
     (item,) = json.loads(report_file.read_text())["items"]
     assert item["info"]["stages"] == ["initialise", "fit root", "fit body", "write"]
+
+
+# ---- processes: workers die with their parent, a dead worker costs one sequence (issue 16) ----
+_SLEEPER = r"""
+import os, sys, time
+from pathlib import Path
+from aistpp.core.runner import RunOptions, run_jobs
+folder = Path(sys.argv[1])
+
+def job(name):
+    (folder / f"{name}.{os.getpid()}").write_text("")
+    time.sleep(60)
+
+run_jobs(job, ["a", "b"], RunOptions(executor="processes", workers=2, quiet=True))
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return not (stat.exists() and stat.read_text().split(")")[-1].split()[0] == "Z")  # a zombie is dead
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc and PR_SET_PDEATHSIG are Linux's")
+def test_workers_die_when_the_main_process_is_killed(tmp_path):
+    """Item 4: SIGKILL of the main process; its pool's workers are gone within seconds."""
+    proc = subprocess.Popen([sys.executable, "-c", _SLEEPER, str(tmp_path)], stderr=subprocess.PIPE)
+    end = time.monotonic() + 60
+    while len(list(tmp_path.iterdir())) < 2 and time.monotonic() < end and proc.poll() is None:
+        time.sleep(0.05)
+    pids = [int(p.suffix[1:]) for p in tmp_path.iterdir()]
+    assert len(pids) == 2 and all(_alive(p) for p in pids), proc.stderr.read() if proc.poll() is not None else pids
+    proc.kill()
+    proc.wait()
+    end = time.monotonic() + 10
+    while any(_alive(p) for p in pids) and time.monotonic() < end:
+        time.sleep(0.05)
+    assert not any(_alive(p) for p in pids), "workers outlived their parent"
+
+
+def _dies_on_b(name: str) -> dict:
+    if name == "b":
+        os.kill(os.getpid(), signal.SIGKILL)  # as the OOM killer or a crash in compiled code would
+    time.sleep(0.05)
+    return {"n": name}
+
+
+def test_a_dying_worker_fails_only_its_sequence(tmp_path):
+    """Item 8: BrokenProcessPool does not escape: that sequence is failed, the pool is
+    restarted, the others finish, and the report and log are written."""
+    names = ["a", "b", "c", "d", "e", "f"]
+    report = run_jobs(_dies_on_b, names, RunOptions(executor="processes", workers=2, quiet=True,
+                                                    report=tmp_path / "r.json", log_file=tmp_path / "log"))
+    status = {it.name: it.status for it in report.items}
+    assert status == {n: "failed" if n == "b" else "done" for n in names}
+    assert "worker process died" in report.items[1].error and not report.items[1].bad_input
+    saved = json.loads((tmp_path / "r.json").read_text())
+    assert (saved["done"], saved["failed"]) == (5, 1)
+    assert sorted(json.loads(line)["name"] for line in (tmp_path / "log").read_text().splitlines()) == names
+
+
+# ---- files: a live run's temporaries are its own (issue 16, item 5) ---------------------------
+def test_a_second_run_keeps_a_live_runs_temporaries(many, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    owner = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        tmp = out / f".{SEQS[0]}.pkl.{owner.pid}-x1y2z3.tmp"
+        tmp.write_bytes(b"being written")
+        res = _triangulate(many, out, "--executor", "serial", "--sequence-names", SEQS[0])
+        assert res.exit_code == 2 and f"another aistpp run (pid {owner.pid})" in res.stderr, res.output
+        assert str(out) in res.stderr and tmp.read_bytes() == b"being written"
+        assert not (out / f"{SEQS[0]}.pkl").exists()
+    finally:
+        owner.kill()
+        owner.wait()
+    res = _triangulate(many, out, "--executor", "serial", "--sequence-names", SEQS[0])  # owner gone: stale
+    assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in out.iterdir()) == [f"{SEQS[0]}.pkl"]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_reused_pid_does_not_hold_a_folder(tmp_path):
+    """A temporary whose pid now belongs to another program (not Python), or that nobody wrote
+    for an hour, is stale."""
+    from aistpp.core.runner import remove_stale_temporaries
+
+    out = tmp_path / "x.pkl"
+    sleeper = subprocess.Popen(["sleep", "30"])  # a live pid that is not an aistpp run
+    python = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    end = time.monotonic() + 10
+    while b"sleep(30)" not in Path(f"/proc/{python.pid}/cmdline").read_bytes() and time.monotonic() < end:
+        time.sleep(0.01)  # until the child has exec'd (its command line names python)
+    try:
+        (tmp_path / f".x.pkl.{sleeper.pid}-abc.tmp").write_bytes(b"old")
+        assert remove_stale_temporaries([out]) == 1
+        tmp = tmp_path / f".x.pkl.{python.pid}-abc.tmp"
+        tmp.write_bytes(b"recent")
+        with pytest.raises(formats.AistppError, match="another aistpp run"):
+            remove_stale_temporaries([out])
+        old = time.time() - 7200
+        os.utime(tmp, (old, old))
+        assert remove_stale_temporaries([out]) == 1
+    finally:
+        for proc in (sleeper, python):
+            proc.kill()
+            proc.wait()
+
+
+def test_temporaries_carry_their_owners_pid(tmp_path):
+    with formats.atomic_path(tmp_path / "x.pkl") as tmp:
+        assert tmp.name.startswith(f".x.pkl.{os.getpid()}-") and tmp.name.endswith(".tmp")
+        tmp.write_bytes(b"1")
+
+
+def _slow_writer(out: str, name: str) -> dict:
+    formats.write_lines(Path(out) / f"{name}.txt", [name])
+    if name == "a":
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C (serial: this process) once 'a' is written
+        time.sleep(2)
+    return {}
+
+
+def test_ctrl_c_counts_what_was_written(tmp_path):
+    """Item 15: after Ctrl-C the summary counts an output written before the interruption."""
+    import functools
+
+    report = run_jobs(functools.partial(_slow_writer, str(tmp_path)), ["a"], RunOptions(executor="serial", quiet=True),
+                      outputs=lambda n: [tmp_path / f"{n}.txt"])
+    assert report.interrupted and report.count("done") == 1 and (tmp_path / "a.txt").exists()
+
+
+def test_report_and_log_paths_are_checked_before_any_work(tmp_path):
+    """A --report that is a folder, a --log-file that is a named pipe: refused at once (not after
+    the run, not by blocking on the pipe), nothing run."""
+    ran = tmp_path / "ran"
+    (tmp_path / "folder").mkdir()
+    os.mkfifo(tmp_path / "pipe")
+    for options in (RunOptions(executor="serial", quiet=True, report=tmp_path / "folder"),
+                    RunOptions(executor="serial", quiet=True, log_file=tmp_path / "pipe")):
+        with pytest.raises(formats.AistppError, match="folder|regular file"):
+            run_jobs(lambda n: ran.write_text(n), ["a"], options)
+    assert not ran.exists()

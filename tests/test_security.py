@@ -137,3 +137,129 @@ def test_cli_refuses_a_hostile_annotation(tmp_path, synth_data):
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 2 and "not a safe pickle" in res.stderr and "Traceback" not in res.stderr
     assert not sentinel.exists()
+
+
+# ---- memory safety and resource bombs (issue 16, items 1-3) ---------------------------------
+# Crafted files that make numpy/scipy read or write out of bounds, or ask for gigabytes from a
+# few hundred bytes. Run through the real command line in a child process: a signal (SIGSEGV,
+# abort) or a hang shows there as a return code other than 2.
+import json  # noqa: E402
+import time  # noqa: E402
+
+import _hostile as H  # noqa: E402
+
+from aistpp.pipeline.synth.body_model import make_body_model  # noqa: E402
+
+_DRIVER = r"""
+import json, sys, resource
+resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))  # a bomb fails here instead of swapping
+from typer.testing import CliRunner
+from aistpp.cli import app
+results = {}
+for label, args in json.loads(sys.argv[1]):
+    print("running", label, flush=True, file=sys.stderr)
+    res = CliRunner().invoke(app, args)
+    results[label] = [res.exit_code, res.stderr]
+print(json.dumps(results))
+"""
+
+
+def _run_driver(cases: list, timeout: float) -> dict:
+    res = subprocess.run([sys.executable, "-c", _DRIVER, json.dumps(cases)], capture_output=True, text=True,
+                         timeout=timeout, cwd=ROOT)
+    assert res.returncode == 0, (res.returncode, res.stderr[-2000:])  # < 0: killed by a signal
+    return json.loads(res.stdout.splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def smpl_model() -> dict:
+    return make_body_model()
+
+
+def test_the_sparse_attack_is_live_with_plain_pickle(tmp_path, smpl_model):
+    """Plain pickle + scipy's toarray() on the crafted J_regressor dies by a signal."""
+    path = tmp_path / "SMPL_NEUTRAL.pkl"
+    path.write_bytes(H.sparse_bombs(smpl_model)["sparse indices 2**30"])
+    code = f"import pickle; d = pickle.load(open({str(path)!r}, 'rb')); print(d['J_regressor'].toarray().sum())"
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60)
+    assert res.returncode < 0 or res.returncode > 1, res.returncode
+
+
+def test_the_forged_dtype_is_live_with_plain_pickle(smpl_model):
+    """Plain pickle accepts a dtype whose field lies 16 MB past the 8-byte item."""
+    d = pickle.loads(H.dtype_bombs(smpl_model)["dtype field 16 MB past the item"])  # noqa: S301 - inspected only
+    assert d["v_template"].dtype.fields["x"][1] == 16 << 20 and d["v_template"].dtype.itemsize == 8
+
+
+def test_crafted_smpl_files_exit_2_through_the_cli(tmp_path, synth_data, synth_data_videos, smpl_model):
+    """Items 1-2: every crafted SMPL file, through fit-smpl, export, info --quality and (two of
+    them) vis --mode smpl, in a child process: exit 2 with one line naming the file, never a
+    signal."""
+    crafted = {**H.sparse_bombs(smpl_model), **H.dtype_bombs(smpl_model)}
+    cases = []
+    for i, (name, data) in enumerate(crafted.items()):
+        folder = tmp_path / f"smpl{i}"
+        folder.mkdir()
+        (folder / "SMPL_NEUTRAL.pkl").write_bytes(data)
+        commands = {
+            "fit-smpl": ["fit-smpl", "--anno-dir", str(synth_data.anno_dir), "--smpl-dir", str(folder),
+                         "--save-dir", str(tmp_path / f"fit{i}"), "--executor", "serial", "--quiet"],
+            "export": ["export", "--anno-dir", str(synth_data.anno_dir), "--smpl-dir", str(folder),
+                       "--save-dir", str(tmp_path / f"bvh{i}"), "--executor", "serial", "--quiet"],
+            "info": ["info", "--anno-dir", str(synth_data.anno_dir), "--smpl-dir", str(folder), "--quality"],
+        }
+        v = synth_data_videos
+        commands["vis"] = ["vis", "--anno-dir", str(v.anno_dir), "--video-dir", str(v.video_dir), "--smpl-dir",
+                           str(folder), "--save-dir", str(tmp_path / f"vis{i}"), "--mode", "smpl", "--end", "2",
+                           "--video-name", v.sequences[0].replace("_cAll_", "_c01_"), "--quiet"]
+        which = ["fit-smpl", "export", "info", "vis"] if i < 2 else [["fit-smpl", "export", "info"][i % 3]]
+        cases += [(f"{name} / {cmd}", commands[cmd]) for cmd in which]
+    results = _run_driver(cases, timeout=300)
+    for label, (code, stderr) in results.items():
+        assert code == 2, (label, code, stderr)
+        assert "SMPL_NEUTRAL.pkl" in stderr and "Traceback" not in stderr, (label, stderr)
+    assert not any((tmp_path / f"fit{i}").exists() and any((tmp_path / f"fit{i}").iterdir())
+                   for i in range(len(crafted)))
+
+
+def test_sparse_bomb_through_fit_smpl_in_a_fresh_interpreter(tmp_path, synth_data, smpl_model):
+    """The issue's repro: J_regressor.indices[:] = 2**30, `aistpp fit-smpl --executor serial`."""
+    (tmp_path / "smpl").mkdir()
+    (tmp_path / "smpl" / "SMPL_NEUTRAL.pkl").write_bytes(H.sparse_bombs(smpl_model)["sparse indices 2**30"])
+    res = subprocess.run([sys.executable, "-m", "aistpp", "fit-smpl", "--anno-dir", str(synth_data.anno_dir),
+                          "--smpl-dir", str(tmp_path / "smpl"), "--save-dir", str(tmp_path / "out"),
+                          "--executor", "serial", "--quiet"], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2, (res.returncode, res.stderr)
+    assert "indices outside its shape" in res.stderr and "SMPL_NEUTRAL.pkl" in res.stderr
+
+
+def test_size_and_time_bombs_are_refused_quickly(tmp_path, synth_data):
+    """Item 3: small pickles that would never finish or take gigabytes, as keypoints3d files of a
+    triangulated dataset read by fit-smpl, in a child process: exit 2 within seconds each."""
+    import shutil
+
+    cases = []
+    for i, (name, data) in enumerate(H.size_bombs().items()):
+        anno = tmp_path / f"anno{i}"
+        shutil.copytree(synth_data.anno_dir, anno, ignore=shutil.ignore_patterns("keypoints2d", "motions"))
+        for seq in synth_data.sequences:
+            (anno / "keypoints3d" / f"{seq}.pkl").write_bytes(data)
+        cases.append((name, ["fit-smpl", "--anno-dir", str(anno), "--smpl-dir", str(synth_data.smpl_dir),
+                             "--save-dir", str(tmp_path / f"out{i}"), "--executor", "serial", "--quiet",
+                             "--sequence-names", synth_data.sequences[0]]))
+    start = time.perf_counter()
+    results = _run_driver(cases, timeout=120)
+    assert time.perf_counter() - start < 60
+    for label, (code, stderr) in results.items():
+        assert code == 2 and "keypoints3d" in stderr and "Traceback" not in stderr, (label, code, stderr)
+        assert "not a safe pickle" in stderr or "not a readable pickle" in stderr, (label, stderr)
+
+
+def test_numpy_floor_check_passes_with_this_numpy():
+    """Item 14: the check CI also runs with numpy 1.24 (.ci/run): aistpp no longer reaches into
+    numpy internals (``np._core`` exists only in numpy 2), only matches their pickled names."""
+    import numpy_floor_check
+
+    assert numpy_floor_check.main() == 0
+    source = (ROOT / "src" / "aistpp" / "core" / "safe_pickle.py").read_text()
+    assert "np._core" not in source and "numpy.core." not in source.replace('"numpy.core.', "")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import typer
 
 from aistpp import __version__
-from aistpp.commands import calibrate, cameras, compare, demo, export, features, fit_smpl, info, preprocess, synth, triangulate, view, vis
+from aistpp.commands import (calibrate, cameras, compare, demo, detect, export, features, fit_smpl, info, preprocess,
+                             synth, triangulate, view, vis)
 
 app = typer.Typer(
     name="aistpp",
@@ -17,6 +18,7 @@ app = typer.Typer(
 
 app.command("vis", help="Draw annotations (2D, 3D, SMPL joints, SMPL mesh) onto the videos.")(vis.command)
 app.command("view", help="One self-contained HTML file: motions, keypoints and cameras in 3D, side by side, with the music.")(view.command)
+app.command("detect", help="2D keypoints from the multi-view videos (bundled BlazePose, or an ONNX model) -> keypoints2d pickles.")(detect.command)
 app.command("preprocess", help="Per-frame 2D detection JSON -> multi-view keypoints2d pickles.")(preprocess.command)
 app.command("calibrate", help="Estimate every setting's cameras from body keypoints (bundle adjustment).")(calibrate.command)
 app.command("triangulate", help="3D keypoints from multi-view 2D keypoints: plain and temporally optimised.")(triangulate.command)

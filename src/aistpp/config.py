@@ -19,11 +19,14 @@ M = TypeVar("M", bound=BaseModel)
 
 
 def read_toml(path: Path, section: str) -> dict[str, Any]:
+    from aistpp.core.files import read_regular_text
+
+    if not Path(path).exists():
+        raise AistppError("config file not found", path)
+    text = read_regular_text(path, what="config file")  # a folder, a pipe: one line, no hang
     try:
-        data = tomllib.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise AistppError("config file not found", path) from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        data = tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, RecursionError, ValueError) as exc:
         raise AistppError(f"not valid TOML ({exc})", path) from None
     flat = {k: v for k, v in data.items() if not isinstance(v, dict)}
     flat.update(data.get(section, {}) or {})

@@ -15,3 +15,7 @@ class AistppError(Exception):
     def __init__(self, message: str, path: str | Path | None = None):
         self.path = None if path is None else Path(path)
         super().__init__(f"{path}: {message}" if path is not None else message)
+
+
+class AistppWarning(UserWarning):
+    """Something a user should know that does not stop the run (the CLI prints it in one line)."""

@@ -5,15 +5,17 @@ from __future__ import annotations
 import functools
 import inspect
 import sys
+import warnings
 from pathlib import Path
 from typing import Annotated, Callable, Optional
 
 import typer
 from rich.console import Console, ConsoleDimensions
+from rich.markup import escape
 from rich.table import Table
 
 from aistpp.core.runner import RunReport
-from aistpp.errors import AistppError
+from aistpp.errors import AistppError, AistppWarning
 
 PIPED_WIDTH = 10_000  # columns of output that is not a terminal (a log, a pipe): tables print whole
 
@@ -103,14 +105,26 @@ def split_names(values: list[str] | None) -> list[str] | None:
 
 
 def user_errors(fn: Callable) -> Callable:
-    """Print an ``AistppError`` as one line on stderr and exit 2 (no traceback)."""
+    """Print an ``AistppError`` as one line on stderr and exit 2 (no traceback); print an
+    ``AistppWarning`` as one line too."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
-            return fn(*args, **kwargs)
+            with warnings.catch_warnings():
+                warnings.simplefilter("always", AistppWarning)
+                original = warnings.showwarning
+
+                def show(message, category, *rest, **kw):
+                    if issubclass(category, AistppWarning):
+                        err_console.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
+                    else:
+                        original(message, category, *rest, **kw)
+
+                warnings.showwarning = show
+                return fn(*args, **kwargs)
         except AistppError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
 
     return wrapper
@@ -144,7 +158,7 @@ def print_report(report: RunReport, columns: tuple[str, ...] = (), quiet: bool =
         soft_wrap=True,
     )
     for it in report.failed:
-        err_console.print(f"[red]failed[/] {it.name}: {it.error}", highlight=False, soft_wrap=True)
+        err_console.print(f"[red]failed[/] {it.name}: {escape(it.error)}", highlight=False, soft_wrap=True)
     if report.interrupted:
         raise typer.Exit(130)
     if report.failed:

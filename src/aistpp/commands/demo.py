@@ -1,4 +1,4 @@
-"""``aistpp demo``: synthetic dataset -> preprocess -> calibrate -> triangulate -> fit-smpl -> vis."""
+"""``aistpp demo``: synthetic dataset -> preprocess (or detect) -> calibrate -> triangulate -> fit-smpl -> vis."""
 
 from __future__ import annotations
 
@@ -19,13 +19,16 @@ def command(
     frames: Annotated[Optional[int], typer.Option("--frames", min=30, help="Frames per sequence at 60 fps (default 240).")] = None,
     videos: Annotated[Optional[bool], typer.Option("--videos/--no-videos", help="Render videos and run vis (default yes).")] = None,
     overwrite: Annotated[Optional[bool], typer.Option("--overwrite", help="Replace the outputs of an earlier demo in --out.")] = None,
+    from_video: Annotated[Optional[bool], typer.Option(
+        "--from-video", help="Detect 2D keypoints on the rendered videos (aistpp detect with BlazePose, from the "
+        "optional 'detect' extra) instead of preprocessing synth's detections; reports the 2D error.")] = None,
     workers: Workers = None,
 ) -> None:
     from aistpp.config import build_config
     from aistpp.pipeline.demo import DemoConfig, run_demo
 
     cfg = build_config(DemoConfig, dict(out=out, seed=seed, sequences=sequences, frames=frames, videos=videos,
-                                        overwrite=overwrite, workers=workers))
+                                        overwrite=overwrite, from_video=from_video, workers=workers))
     with console.status("demo") as status:
         summary = run_demo(cfg, on_step=lambda s: status.update(f"demo: {s}"))
     table = Table(title=f"aistpp demo in {cfg.out} (errors against the synthetic ground truth)")

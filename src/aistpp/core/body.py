@@ -79,7 +79,25 @@ def load_smpl_data(path: str | Path) -> dict:
             raise AistppError(f"SMPL '{key}' has shape {tuple(np.shape(data[key]))}, expected {shape}", path)
     if tuple(np.shape(data["posedirs"])) != (nv, 3, 207) or np.shape(data["shapedirs"])[:2] != (nv, 3):
         raise AistppError("SMPL 'posedirs' or 'shapedirs' has the wrong shape", path)
+    _check_indices(data, nv, path)
     return data
+
+
+def _check_indices(data: dict, nv: int, path: Path) -> None:
+    """Faces index vertices and every joint's parent comes before it (posing code indexes
+    with both): refuse anything else, and non-numeric or non-finite model arrays."""
+    for key in ("v_template", "weights", "posedirs", "shapedirs", "J_regressor"):
+        value = data[key]
+        arr = value.data if hasattr(value, "toarray") else value
+        if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "iuf" or not np.isfinite(arr).all():
+            raise AistppError(f"SMPL '{key}' must hold finite numbers", path)
+    faces = np.asarray(data["f"])
+    if faces.ndim != 2 or faces.shape[1] != 3 or faces.dtype.kind not in "iu" or (
+            faces.size and (faces.min() < 0 or faces.max() >= nv)):
+        raise AistppError(f"SMPL 'f' must be (F, 3) vertex indices below {nv}", path)
+    kin = np.asarray(data["kintree_table"])
+    if kin.dtype.kind not in "iu" or not all(0 <= int(kin[0, i]) < i for i in range(1, kin.shape[1])):
+        raise AistppError("SMPL 'kintree_table' must list each joint's parent before the joint", path)
 
 
 def load_smpl(smpl_dir: str | Path, gender: Gender = "neutral", device: str = "cpu", num_betas: int = 10):

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict
 from aistpp.core import formats
 from aistpp.core.cameras import CameraRig
 from aistpp.core.names import check_name, split_video_name, video_name
-from aistpp.errors import AistppError
+from aistpp.errors import AistppError, AistppWarning
 
 AnnotationKind = Literal["motions", "keypoints2d", "keypoints3d", "splits", "cameras"]
 
@@ -139,19 +139,26 @@ class AISTDataset:
         return formats.read_lines(path) if path.exists() else []
 
     def select(self, names: list[str] | None = None, split: str | None = None,
-               include_ignored: bool = False, available: list[str] | None = None) -> list[str]:
+               include_ignored: bool = False, available: list[str] | None = None,
+               available_from: Path | None = None) -> list[str]:
         """Which sequences a batch command processes.
 
-        ``names`` if given (checked, kept in the given order), else the ``split``'s names, else
-        ``available`` (e.g. the sequences that have input files), else all of mapping.txt.
+        ``names`` if given (checked, kept in the given order; an empty list given explicitly is
+        an error), else the ``split``'s names, else ``available`` (e.g. the sequences that have
+        input files in the folder ``available_from``: a file there whose name is not a sequence
+        name is skipped with a warning naming the folder), else all of mapping.txt.
         Sequences on the ignore list are dropped unless ``include_ignored`` or named explicitly.
         """
+        if names is not None and not names:
+            raise AistppError("--sequence-names selects nothing: name at least one sequence")
+        if split is not None and not split.strip():
+            raise AistppError("--split is empty: name a split (a file of splits/)")
         if names:
             return [check_name(n) for n in dict.fromkeys(names)]
         if split:
             chosen = self.split(split)
         elif available is not None:
-            chosen = sorted(available)
+            chosen = sorted(self._valid_names(available, available_from))
         else:
             chosen = self.sequence_names
         chosen = [check_name(n) for n in chosen]
@@ -159,6 +166,22 @@ class AISTDataset:
             ignored = set(self.ignore_list)
             chosen = [n for n in chosen if n not in ignored]
         return chosen
+
+    @staticmethod
+    def _valid_names(names: list[str], folder: Path | None) -> list[str]:
+        good, bad = [], []
+        for n in names:
+            try:
+                good.append(check_name(n))
+            except AistppError:
+                bad.append(n)
+        if bad:
+            import warnings
+
+            where = f"{folder}: " if folder is not None else ""
+            warnings.warn(f"{where}skipped {len(bad)} file(s) whose names are not sequence names "
+                          f"(e.g. {bad[0][:60]!r})", AistppWarning, stacklevel=3)
+        return good
 
     # ---- annotation loaders ------------------------------------------------------------
     def load_keypoints2d(self, seq_name: str) -> dict:

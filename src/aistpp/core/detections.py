@@ -31,6 +31,7 @@ wrong shape is listed in ``VideoDetections.corrupt`` and its frame left out, nev
 from __future__ import annotations
 
 import os
+import stat
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,12 +94,18 @@ def to_coco17(keypoints: np.ndarray, joint_set: str) -> np.ndarray:
 
 
 _CHUNK = 1 << 16
+_MAX_JSON_BYTES = 1 << 30  # a detection file beyond 1 GiB is refused (read as unreadable)
 
 
 def _read(path: str) -> object:
     """Parse a JSON file. Raw ``os.open``/``os.read`` costs a third of ``open(...).read()``."""
-    fd = os.open(path, os.O_RDONLY)
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a named pipe must not block the run
     try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(f"not a regular file: {path}")
+        if st.st_size > _MAX_JSON_BYTES:
+            raise OSError(f"larger than {_MAX_JSON_BYTES >> 20} MiB: {path}")
         data = os.read(fd, _CHUNK)
         if len(data) == _CHUNK:  # a large file: read the rest
             parts = [data]
@@ -107,7 +114,10 @@ def _read(path: str) -> object:
             data = b"".join(parts)
     finally:
         os.close(fd)
-    return _loads(data)
+    try:
+        return _loads(data)
+    except RecursionError:  # the standard library's parser on deeply nested JSON
+        raise ValueError("JSON nested too deeply") from None
 
 
 def frame_number(name: str) -> int:

@@ -21,13 +21,22 @@ GENRES = {
 }  # fmt: skip
 SITUATIONS = {"sBM": "basic dance", "sFM": "advanced dance"}
 
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
+# File systems allow 255 bytes per name; outputs add a suffix (".kinetic.npy") and their
+# temporary files ".<name>.<pid>-<random>.tmp": 200 leaves room for both.
+MAX_NAME_LENGTH = 200
 
 
 def check_name(name: str, what: str = "sequence name") -> str:
-    """Refuse a name that could escape a folder when used as a file name (``../x``, ``a/b``)."""
-    if not isinstance(name, str) or not _SAFE_NAME.match(name) or ".." in name:
+    """Refuse a name that could escape a folder when used as a file name (``../x``, ``a/b``),
+    an empty one, one with a line break, and one too long for a file name."""
+    if not isinstance(name, str) or not _SAFE_NAME.fullmatch(name) or ".." in name:
+        if isinstance(name, str) and not name.strip():
+            raise AistppError(f"empty {what}: name at least one")
         raise AistppError(f"invalid {what} {name!r}: use letters, digits, '_', '-', '.' only")
+    if len(name) > MAX_NAME_LENGTH:
+        raise AistppError(f"{what} too long ({len(name)} characters, at most {MAX_NAME_LENGTH}): "
+                          f"{name[:40]}...")
     return name
 
 

@@ -47,8 +47,16 @@ def run_on_ray(call: Callable, job: Callable, names: Sequence[str], options, don
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
             for ref in ready:
-                pending.pop(ref)
-                done(ray.get(ref))
+                name = pending.pop(ref)
+                try:
+                    result = ray.get(ref)
+                except (KeyboardInterrupt, SystemExit):
+                    raise
+                except Exception as exc:  # the task's worker died (killed, out of memory) or Ray failed it
+                    from aistpp.core.runner import WORKER_DIED, ItemResult
+
+                    result = ItemResult(name, "failed", 0.0, {}, f"{WORKER_DIED} ({type(exc).__name__})")
+                done(result)
     except KeyboardInterrupt:
         for ref in list(pending):
             ray.cancel(ref, force=True)

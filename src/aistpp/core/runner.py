@@ -34,7 +34,7 @@ class RunOptions(BaseModel):
     """How to run a batch (shared by every multi-sequence command)."""
 
     executor: Executor = "processes"
-    workers: int | None = Field(default=None, ge=1, description="parallel workers (default: cores)")
+    workers: int | None = Field(default=None, ge=1, le=1024, description="parallel workers (default: cores)")
     overwrite: bool = False
     dry_run: bool = False
     quiet: bool = False
@@ -87,6 +87,8 @@ def _call(job: Callable[[str], dict | None], name: str) -> ItemResult:
     global _stages_seen
     start = time.perf_counter()
     _stages_seen = []
+    if _stage_sink is not None:
+        _stage_sink(name, _STARTED)
     try:
         info = job(name) or {}
         if _stages_seen:
@@ -119,12 +121,13 @@ def report_stage(name: str, stage: str) -> None:
         _stage_sink(name, stage)
 
 
-def _worker_init(threads: int, stages=None) -> None:
-    """In each worker process: leave Ctrl-C to the parent (it stops the pool), send stages to
-    the parent's queue, and cap torch's threads so workers x threads fits the cores. torch is
-    only touched if already imported (importing it costs seconds per worker for steps that
-    never use it)."""
+def _worker_init(threads: int, stages=None, parent: int | None = None) -> None:
+    """In each worker process: die with the parent (even on SIGKILL), leave Ctrl-C to the
+    parent (it stops the pool), send stages to the parent's queue, and cap torch's threads so
+    workers x threads fits the cores. torch is only touched if already imported (importing it
+    costs seconds per worker for steps that never use it)."""
     global _stage_sink
+    _die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if stages is not None:
         _stage_sink = lambda name, stage: stages.put((name, stage))  # noqa: E731
@@ -133,18 +136,99 @@ def _worker_init(threads: int, stages=None) -> None:
         torch.set_num_threads(threads)
 
 
+def _die_with_parent(parent: int | None) -> None:
+    """Linux: ask the kernel for SIGKILL when the parent dies (prctl PR_SET_PDEATHSIG); elsewhere,
+    and in case the parent died before that call, a thread that exits once re-parented."""
+    if parent is None:
+        return
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        with contextlib.suppress(Exception):
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG = 1
+    if os.getppid() != parent:
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    import threading
+
+    threading.Thread(target=watch, daemon=True, name="aistpp-parent-watch").start()
+
+
+def _owner_alive(tmp: Path, output: Path) -> int | None:
+    """The pid of the live process that owns temporary ``tmp`` (``formats.atomic_path`` names
+    it ``.<output>.<pid>-<random>.tmp``), or None (no owner named, or it is gone)."""
+    middle = tmp.name[len(output.name) + 2:-len(".tmp")]
+    pid_text = middle.split("-", 1)[0]
+    if "-" not in middle or not pid_text.isdigit():
+        return None
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except (PermissionError, OSError):
+        pass  # exists (another user's process)
+    # a reused pid: a live process that is not Python, or a temporary nobody wrote for an hour
+    # (a run writes its temporaries within seconds; a video's grows as frames are added)
+    cmdline = Path(f"/proc/{pid}/cmdline")
+    with contextlib.suppress(OSError):
+        if cmdline.exists() and b"python" not in cmdline.read_bytes() and b"aistpp" not in cmdline.read_bytes():
+            return None
+    with contextlib.suppress(OSError):
+        if time.time() - tmp.stat().st_mtime > STALE_TEMPORARY_S:
+            return None
+    return pid
+
+
+STALE_TEMPORARY_S = 3600.0
+
+
 def remove_stale_temporaries(outputs: Sequence[Path]) -> int:
     """Delete temporary files an interrupted run left beside ``outputs`` (``.<name>.*.tmp``,
-    the pattern of ``formats.atomic_path``); returns how many."""
+    the pattern of ``formats.atomic_path``); returns how many. A temporary whose owner process
+    is alive belongs to a run still writing: it is kept, and ``AistppError`` says so."""
     removed = 0
     for out in outputs:
         out = Path(out)
         if out.parent.is_dir():
             for tmp in out.parent.glob(f".{glob.escape(out.name)}.*.tmp"):
+                owner = _owner_alive(tmp, out)
+                if owner is not None:
+                    raise AistppError(f"another aistpp run (pid {owner}) is writing into this folder; wait for it "
+                                      "to finish or stop it, then run again", out.parent)
                 with contextlib.suppress(OSError):
                     tmp.unlink()
                     removed += 1
     return removed
+
+
+def _check_writable_file(path: Path | None, what: str) -> None:
+    """``--report`` / ``--log-file``: refuse a folder, a pipe or a device before any work."""
+    if path is None:
+        return
+    import stat
+
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise AistppError(f"cannot use this {what} ({exc.strerror})", path) from None
+    if stat.S_ISDIR(st.st_mode):
+        raise AistppError(f"the {what} is a folder; give a file name", path)
+    if not stat.S_ISREG(st.st_mode):
+        raise AistppError(f"the {what} is not a regular file (a pipe or a device?)", path)
+
+
+def _written_since(outputs: Sequence[Path], since: float) -> bool:
+    return is_complete(outputs) and all(Path(p).stat().st_mtime >= since - 1 for p in outputs)
 
 
 def is_complete(outputs: Sequence[Path]) -> bool:
@@ -156,6 +240,7 @@ def run_jobs(job: Callable[[str], dict | None], names: Sequence[str], options: R
     """Run ``job`` over ``names``; skip a name whose ``outputs(name)`` all exist unless overwriting."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+    run_start = time.time()
     results = {n: ItemResult(n, "pending") for n in names}
     todo = []
     for n in names:
@@ -170,6 +255,8 @@ def run_jobs(job: Callable[[str], dict | None], names: Sequence[str], options: R
     if outputs is not None:
         for n in todo:
             remove_stale_temporaries(outputs(n))
+    for path, what in ((options.report, "report"), (options.log_file, "log file")):
+        _check_writable_file(path, what)  # before any work, not after it
     log = None
     if options.log_file is not None:
         try:
@@ -194,8 +281,11 @@ def run_jobs(job: Callable[[str], dict | None], names: Sequence[str], options: R
             bar = progress.add_task(title, total=len(todo))
             detail = stage_line.add_task("", total=None, visible=False)
             running: dict[str, str] = {}
+            log_failed: list[OSError] = []
 
             def on_stage(name: str, stage: str) -> None:
+                if stage == _STARTED:
+                    return
                 running[name] = stage
                 text = " | ".join(f"{n}: {s}" for n, s in list(running.items())[-4:])
                 stage_line.update(detail, description=f"  {text}", visible=True)
@@ -206,9 +296,18 @@ def run_jobs(job: Callable[[str], dict | None], names: Sequence[str], options: R
                     stage_line.update(detail, visible=False)
                 results[res.name] = res
                 progress.advance(bar)
-                if log is not None:  # one line per sequence as it ends: a killed run keeps its log
-                    log.write(json.dumps(asdict(res)) + "\n")
-                    log.flush()
+                if log is not None and not log_failed:  # one line per sequence as it ends: a killed run keeps its log
+                    try:
+                        log.write(json.dumps(asdict(res)) + "\n")
+                        log.flush()
+                    except OSError as exc:  # a full disk: the outputs matter more than the log
+                        import warnings
+
+                        from aistpp.errors import AistppWarning
+
+                        warnings.warn(f"{options.log_file}: cannot write the log any more ({exc.strerror}); "
+                                      "the run goes on", AistppWarning, stacklevel=2)
+                        log_failed.append(exc)
 
             workers = min(options.num_workers(), max(1, len(todo)))
             if options.executor == "serial" or workers == 1 and options.executor != "ray":
@@ -223,10 +322,15 @@ def run_jobs(job: Callable[[str], dict | None], names: Sequence[str], options: R
                 run_on_ray(_call, job, todo, options, done)
     except KeyboardInterrupt:
         report.interrupted = True
+        if outputs is not None:  # outputs a job finished writing before its result came back
+            for n in todo:
+                if results[n].status == "pending" and _written_since(outputs(n), run_start):
+                    results[n] = ItemResult(n, "done", 0.0, {"note": "written before the interruption"})
     finally:
         _stage_sink = None
         if log is not None:
-            log.close()
+            with contextlib.suppress(OSError):
+                log.close()
     report.items = [results[n] for n in names]
     if options.report is not None:
         from aistpp.core.formats import save_json
@@ -235,43 +339,113 @@ def run_jobs(job: Callable[[str], dict | None], names: Sequence[str], options: R
     return report
 
 
+_STARTED = "\x00started"  # sent by a job as it starts (so a dead worker's sequence is known)
+WORKER_DIED = ("the worker process died while running this sequence (killed, out of memory, or a crash in "
+               "compiled code); the other sequences were finished")
+
+
 def _run_pool(job: Callable, todo: list[str], workers: int, done: Callable[[ItemResult], None],
               on_stage: Callable[[str, str], None]) -> None:
-    """Local process pool; on Ctrl-C cancel what has not started and stop the workers at once
-    (their outputs are atomic, so a stopped job leaves at most a temporary file, removed on rerun).
-    Workers send their stages through a queue, read here between results."""
+    """Local process pool. A worker that dies (``BrokenProcessPool``) costs only its sequence:
+    the sequences that were running are rerun one at a time in a fresh pool (the one that kills
+    its worker again is marked failed), the others continue in a fresh pool."""
+    remaining, suspects = list(todo), []
+    while remaining or suspects:
+        if suspects:
+            name = suspects.pop(0)
+            if _pool_pass(job, [name], 1, done, on_stage) is not None:
+                done(ItemResult(name, "failed", 0.0, {}, WORKER_DIED))
+            continue
+        broken = _pool_pass(job, remaining, workers, done, on_stage)
+        if broken is None:
+            return
+        unfinished, started = broken
+        suspects = [n for n in unfinished if n in started] or list(unfinished)
+        remaining = [n for n in unfinished if n not in suspects]
+
+
+def _pool_pass(job: Callable, todo: list[str], workers: int, done: Callable[[ItemResult], None],
+               on_stage: Callable[[str, str], None]) -> tuple[list[str], set[str]] | None:
+    """One pool over ``todo``: None when every job ended, or (unfinished names, started names)
+    when the pool broke. On Ctrl-C cancel what has not started and stop the workers at once
+    (their outputs are atomic, so a stopped job leaves at most a temporary file, removed on
+    rerun); results already finished are kept. Workers send their stages through a queue."""
     import multiprocessing
     import queue
+    from concurrent.futures.process import BrokenProcessPool
 
     threads = max(1, (os.cpu_count() or 1) // workers)
     stages = multiprocessing.get_context().Queue()
-    pool = ProcessPoolExecutor(workers, initializer=_worker_init, initargs=(threads, stages))
+    pool = ProcessPoolExecutor(workers, initializer=_worker_init, initargs=(threads, stages, os.getpid()))
+    started: set[str] = set()
 
     def drain() -> None:
         while True:
             try:
-                on_stage(*stages.get_nowait())
-            except queue.Empty:
+                name, stage = stages.get_nowait()
+            except (queue.Empty, OSError, ValueError, EOFError):
                 return
+            if stage == _STARTED:
+                started.add(name)
+            else:
+                on_stage(name, stage)
+
+    futures: dict = {}
+    handled: set = set()
+    reported: set[str] = set()
+
+    def harvest(finished) -> list[str]:
+        """Pass on finished results; the names whose worker died."""
+        lost = []
+        for fut in finished:
+            if fut in handled:
+                continue
+            handled.add(fut)
+            if fut.cancelled() or isinstance(fut.exception(), BrokenProcessPool):
+                lost.append(futures[fut])
+                continue
+            reported.add(futures[fut])
+            if fut.exception() is not None:  # the result could not be sent back (unpicklable...)
+                done(ItemResult(futures[fut], "failed", 0.0, {}, f"{type(fut.exception()).__name__}: {fut.exception()}"))
+            else:
+                done(fut.result())
+        return lost
 
     try:
-        pending = {pool.submit(_call, job, n) for n in todo}
+        for n in todo:
+            futures[pool.submit(_call, job, n)] = n
+        pending = set(futures)
         while pending:
             finished, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
             drain()
-            for fut in finished:
-                done(fut.result())
+            lost = harvest(finished)
+            if lost:
+                raise BrokenProcessPool
+    except BrokenProcessPool:  # a worker died (submit() raises it too, if one died early)
+        wait(set(futures), timeout=5)
+        drain()
+        harvest({f for f in futures if f.done()})
+        _stop(pool, stages)
+        return [n for n in todo if n not in reported], started
     except BaseException:
-        processes = list(getattr(pool, "_processes", {}).values())
-        pool.shutdown(wait=False, cancel_futures=True)
-        for proc in processes:
-            with contextlib.suppress(Exception):
-                proc.terminate()
-        # let the pool's manager thread see the stopped workers and end now: left to the
-        # interpreter's exit, it can race with its wake-up pipe ("Bad file descriptor")
         with contextlib.suppress(Exception):
-            pool.shutdown(wait=True)
-        stages.close()
-        stages.cancel_join_thread()
+            harvest({f for f in futures if f.done()})  # what finished before the interruption counts
+        _stop(pool, stages)
         raise
     pool.shutdown(wait=True)
+    return None
+
+
+def _stop(pool: ProcessPoolExecutor, stages) -> None:
+    """Cancel what has not started and stop the workers now."""
+    processes = list(getattr(pool, "_processes", {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in processes:
+        with contextlib.suppress(Exception):
+            proc.terminate()
+    # let the pool's manager thread see the stopped workers and end now: left to the
+    # interpreter's exit, it can race with its wake-up pipe ("Bad file descriptor")
+    with contextlib.suppress(Exception):
+        pool.shutdown(wait=True)
+    stages.close()
+    stages.cancel_join_thread()

@@ -18,6 +18,7 @@ from typing import Iterator
 
 import numpy as np
 
+from aistpp.core.files import check_regular_path
 from aistpp.core.formats import ANNOTATION_FPS, atomic_path
 from aistpp.errors import AistppError
 
@@ -43,6 +44,8 @@ def _open(path: Path):
     import av
 
     if not path.is_file():
+        if path.exists():
+            check_regular_path(path)  # a pipe or a device: refused, never opened (it could block)
         raise AistppError("video not found (check --video-dir and the video name)", path)
     try:
         container = av.open(str(path))
@@ -77,7 +80,12 @@ def probe(path: str | Path) -> VideoInfo:
         container.close()
     if info.frames == 0 or info.width == 0:
         raise AistppError("the video has no frames", path)
+    if not (0 < info.width <= MAX_VIDEO_SIDE and 0 < info.height <= MAX_VIDEO_SIDE):
+        raise AistppError(f"the video's size {info.width}x{info.height} is beyond {MAX_VIDEO_SIDE} px a side", path)
     return info
+
+
+MAX_VIDEO_SIDE = 16384  # larger frames than any camera records: refused before decoding
 
 
 def annotation_frames(info: VideoInfo, fps: float = ANNOTATION_FPS) -> int:
@@ -219,13 +227,29 @@ class VideoWriter:
         self.frames += 1
 
     def __exit__(self, exc_type, exc, tb) -> bool:
+        """Flush and close the container inside the atomic write: a failure there (a full disk)
+        removes the temporary file and is one ``AistppError`` naming the video."""
+        stack, self._stack = self._stack, None
+        error = None
         try:
             if exc_type is None:
                 for packet in self._stream.encode(None):
                     self._container.mux(packet)
-        finally:
+        except Exception as err:  # noqa: BLE001 - reported below, inside the atomic guard
+            error = err
+        try:
             self._container.close()
-            stack, self._stack = self._stack, None
+        except Exception as err:  # noqa: BLE001
+            error = error or err
+        if exc_type is None and error is not None:
+            reason = getattr(error, "strerror", None) or str(error)
+            try:
+                stack.__exit__(type(error), error, None)
+            except AistppError:
+                raise
+            except Exception:  # noqa: BLE001 - an FFmpeg error, not an OSError: same message
+                pass
+            raise AistppError(f"write failed ({reason}); nothing was changed", self.path) from None
         if exc_type is None and self.frames == 0:
             stack.__exit__(AistppError, AistppError("no frames"), None)
             raise AistppError("no frame was written; nothing was saved", self.path)

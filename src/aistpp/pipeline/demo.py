@@ -4,7 +4,8 @@ the synthetic ground truth.
 ```
 <out>/data/          aistpp synth output (ground truth: annotations/, smpl/, detections/, videos/)
 <out>/init_cameras/  the ground-truth rig perturbed (5 deg, 30 cm): calibration's starting point
-<out>/rebuilt/       keypoints2d/ (preprocess), cameras/ (calibrate), keypoints3d/ (triangulate),
+<out>/rebuilt/       keypoints2d/ (preprocess, or detect on the videos with from_video),
+                     cameras/ (calibrate), keypoints3d/ (triangulate),
                      motions/ (fit-smpl): an annotation folder in the AIST++ layout
 <out>/vis/           smpl/ and mesh/ videos of the first sequence's first view
 ```
@@ -39,6 +40,7 @@ class DemoConfig(BaseModel):
     videos: bool = True
     rotation_deg: float = 5.0
     center_cm: float = 30.0
+    from_video: bool = False  # detect 2D keypoints on the rendered videos instead of preprocessing synth's detections
 
 
 def perturb_rig(rig: CameraRig, rng: np.random.Generator, rotation_deg: float, center_cm: float) -> CameraRig:
@@ -57,6 +59,27 @@ def perturb_rig(rig: CameraRig, rng: np.random.Generator, rotation_deg: float, c
     return CameraRig(rig.names, rig.sizes, rig.K, rig.dist, rotation_to_rodrigues(R), t)
 
 
+def detection_errors(keypoints_dir: Path, truth: AISTDataset, truth_dir: Path) -> dict:
+    """Detected keypoints2d against the synthetic ground truth: the true 3D joints projected by
+    the true cameras, on the joints inside the image (synth's ``visible`` mask). Returns
+    ``median_px``, ``p90_px`` (over detected visible joints) and ``detected_pct`` (view-frames)."""
+    from aistpp.core.safe_pickle import safe_load
+
+    errors, detected = [], []
+    for seq in truth.sequence_names:
+        kp = formats.load_keypoints2d(keypoints_dir / f"{seq}.pkl")["keypoints2d"]
+        projected = truth.load_cameras(seq).project(truth.load_keypoints3d(seq, optim=False))
+        visible = safe_load(truth_dir / f"{seq}.pkl")["visible"]
+        found = np.isfinite(kp[..., 0]).all(axis=-1)
+        err = np.linalg.norm(kp[..., :2] - projected, axis=-1)
+        errors.append(err[visible & found[..., None]])
+        detected.append(found.ravel())
+    e = np.concatenate(errors)
+    return {"median_px": float(np.median(e)) if e.size else float("nan"),
+            "p90_px": float(np.percentile(e, 90)) if e.size else float("nan"),
+            "detected_pct": float(100 * np.concatenate(detected).mean())}
+
+
 def _check(report: RunReport, step: str) -> None:
     if report.failed:
         first = report.failed[0]
@@ -64,7 +87,8 @@ def _check(report: RunReport, step: str) -> None:
 
 
 def run_demo(config: DemoConfig, on_step: Callable[[str], None] = lambda s: None) -> dict:
-    """Run synth -> preprocess -> calibrate -> triangulate -> fit-smpl -> vis; return a summary.
+    """Run synth -> preprocess (or detect, ``from_video``) -> calibrate -> triangulate -> fit-smpl -> vis;
+    return a summary.
 
     The summary has ``steps``: [{step, seconds, metric, value, numbers}] (``numbers``: the
     errors as floats), and ``videos``: paths written.
@@ -78,6 +102,8 @@ def run_demo(config: DemoConfig, on_step: Callable[[str], None] = lambda s: None
     from aistpp.pipeline.vis import VisConfig, run_vis
 
     out = config.out
+    if config.from_video and not config.videos:
+        raise AistppError("--from-video needs the videos: drop --no-videos")
     if out.exists() and any(out.iterdir()):
         if not config.overwrite:
             raise AistppError("demo folder is not empty (pass --overwrite to replace it)", out)
@@ -99,16 +125,26 @@ def run_demo(config: DemoConfig, on_step: Callable[[str], None] = lambda s: None
     truth = AISTDataset(data / "annotations")
     steps[-1].update(metric="sequences x frames", value=f"{config.sequences} x {config.frames}")
 
-    # 1. preprocess: detections JSON -> keypoints2d, compared with synth's own keypoints2d
-    _check(timed("preprocess", lambda: run_preprocess(PreprocessConfig(
-        keypoints_dir=data / "detections", save_dir=rebuilt / "keypoints2d", anno_dir=data / "annotations", **common))),
-        "preprocess")
-    same = all(
-        np.array_equal(formats.load_keypoints2d(rebuilt / "keypoints2d" / f"{s}.pkl")["keypoints2d"],
-                       truth.load_keypoints2d(s)["keypoints2d"], equal_nan=True)
-        for s in truth.sequence_names
-    )
-    steps[-1].update(metric="equal to synth keypoints2d", value="yes" if same else "NO", numbers={"equal": same})
+    if config.from_video:  # 1. detect: the rendered videos -> keypoints2d, against the true 2D joints
+        from aistpp.pipeline.detect import DetectConfig, run_detect
+
+        _check(timed("detect", lambda: run_detect(DetectConfig(
+            video_dir=data / "videos", save_dir=rebuilt / "keypoints2d", **common))), "detect")
+        err = detection_errors(rebuilt / "keypoints2d", truth, data / "truth")
+        steps[-1].update(metric="2D error on visible joints (median / p90), frames detected",
+                         value=f"{err['median_px']:.2f} / {err['p90_px']:.2f} px, {err['detected_pct']:.1f} %",
+                         numbers=err)
+    else:
+        # 1. preprocess: detections JSON -> keypoints2d, compared with synth's own keypoints2d
+        _check(timed("preprocess", lambda: run_preprocess(PreprocessConfig(
+            keypoints_dir=data / "detections", save_dir=rebuilt / "keypoints2d", anno_dir=data / "annotations", **common))),
+            "preprocess")
+        same = all(
+            np.array_equal(formats.load_keypoints2d(rebuilt / "keypoints2d" / f"{s}.pkl")["keypoints2d"],
+                           truth.load_keypoints2d(s)["keypoints2d"], equal_nan=True)
+            for s in truth.sequence_names
+        )
+        steps[-1].update(metric="equal to synth keypoints2d", value="yes" if same else "NO", numbers={"equal": same})
 
     # 2. calibrate from a perturbed rig
     rng = np.random.default_rng([config.seed, 99])

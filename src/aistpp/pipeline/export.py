@@ -154,6 +154,6 @@ def run_export(config: ExportConfig) -> RunReport:
     if not available and not config.sequence_names:
         raise AistppError("no motions/<seq>.pkl files found", folder)
     names = ds.select(config.sequence_names, config.split, config.include_ignored,
-                      None if config.split else available)
+                      None if config.split else available, available_from=folder)
     job = functools.partial(export_sequence, config=config)
     return run_jobs(job, names, config, outputs=lambda n: [output_path(n, config)], title=f"export {config.format}")

@@ -160,7 +160,7 @@ def run_features(config: FeaturesConfig) -> RunReport:
         folder = ds.layout.folder("motions")
         available = sorted(p.stem for p in folder.glob("*.pkl"))
         names = ds.select(config.sequence_names, config.split, config.include_ignored,
-                          None if config.split else available)
+                          None if config.split else available, available_from=folder)
     job = functools.partial(features_sequence, config=config)
     out = config.out_dir()
     return run_jobs(job, names, config, outputs=functools.partial(_outputs, out), title="features")

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from aistpp.core.joints import COCO17, NUM_SMPL
 from aistpp.core.runner import RunOptions, RunReport, report_stage, run_jobs
@@ -60,14 +60,14 @@ def joint_limits() -> np.ndarray:
 class FitWeights(BaseModel):
     """Loss weights (data term in cm^2, rotations in rad)."""
 
-    model_config = ConfigDict(frozen=True)
-    robust_cm: float = 5.0  # Charbonnier scale: quadratic below, linear above
-    accel: float = 0.05  # joint acceleration (cm / frame^2)^2
-    rot_accel: float = 2.0  # rotation-matrix acceleration
-    pose: float = 0.3  # squared axis-angle of body joints
-    twist: float = 3.0  # extra on limb twist components
-    limits: float = 1000.0  # squared excess over joint limits
-    betas: float = 10.0
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    robust_cm: float = Field(5.0, gt=0, le=1e4)  # Charbonnier scale: quadratic below, linear above
+    accel: float = Field(0.05, ge=0, le=1e6)  # joint acceleration (cm / frame^2)^2
+    rot_accel: float = Field(2.0, ge=0, le=1e6)  # rotation-matrix acceleration
+    pose: float = Field(0.3, ge=0, le=1e6)  # squared axis-angle of body joints
+    twist: float = Field(3.0, ge=0, le=1e6)  # extra on limb twist components
+    limits: float = Field(1000.0, ge=0, le=1e9)  # squared excess over joint limits
+    betas: float = Field(10.0, ge=0, le=1e6)
 
 
 def continuous_rotvec(r: np.ndarray) -> np.ndarray:
@@ -246,7 +246,7 @@ class FitSmplConfig(RunOptions):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     keypoints: Literal["optim", "raw"] = "optim"
     fit_betas: bool = False
-    iterations: int = 150
+    iterations: int = Field(150, ge=1, le=100_000)  # the CLI's --iterations min=1, for TOML too
     sequence_names: list[str] | None = None
     weights: FitWeights = FitWeights()
 
@@ -298,6 +298,8 @@ def fit_smpl_sequence(name: str, config: FitSmplConfig) -> dict:
             raise AistppError(f"'{key}': {exc} (re-run triangulation or drop the sequence)", path) from None
         raise
     extra = {"smpl_betas": res["smpl_betas"]} if "smpl_betas" in res else {}
+    if not all(np.isfinite(res[k]).all() for k in ("smpl_poses", "smpl_trans", "smpl_scaling")):
+        raise AistppError("the fit diverged (NaN or inf poses): nothing was written", path)  # never replace a result
     report_stage(name, "write")
     from aistpp.core.body import motion_extra  # the motion records its body model: smpl_gender, body_model
 
@@ -335,7 +337,9 @@ def run_fit_smpl(config: FitSmplConfig) -> RunReport:
     kp_dir = ds.layout.folder("keypoints3d")
     available = sorted(p.stem for p in kp_dir.glob("*.pkl"))
     names = ds.select(config.sequence_names, config.split, config.include_ignored,
-                      None if config.split else available)
-    Path(config.save_dir).mkdir(parents=True, exist_ok=True)
+                      None if config.split else available, available_from=kp_dir)
+    from aistpp.core.formats import ensure_dir
+
+    ensure_dir(config.save_dir)
     job = functools.partial(fit_smpl_sequence, config=config)
     return run_jobs(job, names, config, outputs=lambda n: [Path(config.save_dir) / f"{n}.pkl"], title="fit-smpl")

@@ -10,7 +10,7 @@ holds (``aistpp.core.detections``, ``aistpp.core.joint_sets``) and which person 
 Output keys: ``keypoints2d`` (V, N, 17, 3) float32 px + confidence, NaN where missing;
 ``det_scores`` (V, N) float32, 0 where no person; ``timestamps`` (N,) int64; ``view_names``
 list[str] (V,) as the detections (or the setting's cameras) name them; ``image_sizes`` int (V, 2)
-[width, height] px (0, 0 where unknown); ``joint_set`` the source set's name; and, when that set
+[width, height] px (written when every view's is known); ``joint_set`` the source set's name; and, when that set
 has points beyond COCO-17, ``keypoints2d_full`` (V, N, J, 3) float32 in its own order.
 Frame-numbered formats (all but ``aist``) fill gaps: frames 0..last of every view, NaN where a
 view has no file.
@@ -165,7 +165,7 @@ def output_path(name: str, config: PreprocessConfig) -> Path:
 def image_sizes(seq: str, views: list[str], dets: list[VideoDetections | None], rig: RigLayout,
                 config: PreprocessConfig) -> tuple[np.ndarray, list[str]]:
     """(V, 2) int [w, h] per view and where each came from: --image-size, the TOML, the detector
-    file, the video (--video-dir), else unknown (0, 0)."""
+    file, the video (--video-dir), else unknown (0, 0: the file then has no image_sizes)."""
     from aistpp.core.video import probe
 
     sizes = np.zeros((len(views), 2), np.int64)
@@ -249,9 +249,13 @@ def preprocess_sequence(name: str, config: PreprocessConfig) -> dict:
         ts = [None if d is None else d.timestamps_us for d in per_view]
     keypoints2d, det_scores, frames = assemble_views(ts, kp_coco, sc, 17, fill)
     timestamps = formats.frame_timestamps(frames) if fill else frames  # microseconds at 60 fps, like the release
-    extra: dict = {"view_names": list(views), "image_sizes": sizes, "joint_set": set_name}
+    extra: dict = {"view_names": list(views), "joint_set": set_name}
+    if (sizes > 0).all():  # image_sizes only when every view's is known (a reader trusts each one)
+        extra["image_sizes"] = sizes
     if full_set.beyond_coco:
         extra["keypoints2d_full"], _, _ = assemble_views(ts, kp_full, sc, len(full_set), fill)
+    if not np.isfinite(keypoints2d[..., :2]).any():  # never replace an earlier result by nothing
+        raise AistppError(f"no readable detection in any view of {name}: nothing was written", config.keypoints_dir)
     formats.save_keypoints2d(output_path(name, config), keypoints2d, det_scores, timestamps, **extra)
     corrupt = [str(p) for d in per_view if d is not None for p in d.corrupt]
     missing = [v for v, d in zip(views, per_view) if d is None]

@@ -17,6 +17,7 @@ from pydantic import Field
 from aistpp.core import formats
 from aistpp.core.cameras import CameraRig
 from aistpp.core.dataset import AISTDataset
+from aistpp.core.files import check_regular_path
 from aistpp.core.names import check_name
 from aistpp.core.runner import RunOptions, RunReport, report_stage, run_jobs
 from aistpp.core.triangulation import reprojection_errors, triangulate_robust, undistort
@@ -93,15 +94,20 @@ def triangulate_sequence(name: str, config: TriangulateConfig) -> dict:
     rig = ds.load_cameras(name)
     path = ds.layout.file("keypoints2d", name)
     if not path.is_file():
+        if path.exists():
+            check_regular_path(path)  # a pipe or a device: refused, never opened
         raise AistppError("keypoints2d file not found (run 'aistpp preprocess' first)", path)
     data = formats.load_keypoints2d(path)
     kp = data["keypoints2d"][formats.keypoints2d_views(data, rig.names, path)]  # in the cameras' order
+    formats.check_keypoints_in_images(kp, rig, path)
     usable = np.isfinite(kp[..., :2]).all(-1) & (np.nan_to_num(kp[..., 2]) >= config.min_confidence)
     if not (usable.sum(axis=0) >= 2).any():
         raise AistppError(f"no 2D keypoint is seen by two views with confidence >= {config.min_confidence}: "
                           "nothing to triangulate", path)
     report_stage(name, "triangulate + optimise" if config.optimise else "triangulate")
     res = triangulate_keypoints(rig, kp, config.min_confidence, config.outlier_px, config.optimise)
+    if np.isnan(res["keypoints3d"]).all():  # never replace an earlier result by nothing
+        raise AistppError("every 3D keypoint came out undetermined (NaN): nothing was written", path)
     formats.save_keypoints3d(output_path(name, config), res["keypoints3d"], res["keypoints3d_optim"])
     missing = 100.0 * float(np.isnan(res["keypoints3d"][..., 0]).mean())
     observed = res["observed"].sum(axis=(1, 2))
@@ -130,7 +136,8 @@ def select_sequences(config: TriangulateConfig) -> list[str]:
         available = [p.stem for p in folder.glob("*.pkl")]
         if not available:
             raise AistppError("no keypoints2d/<seq>.pkl files found", folder)
-    return ds.select(config.sequence_names, config.split, config.include_ignored, available)
+    return ds.select(config.sequence_names, config.split, config.include_ignored, available,
+                     available_from=folder if available is not None else None)
 
 
 def run_triangulate(config: TriangulateConfig) -> RunReport:

@@ -82,6 +82,10 @@ def _layout(out: Path) -> dict[str, Path]:
 def _prepare(out: Path, overwrite: bool) -> None:
     if out.exists() and not out.is_dir():
         raise AistppError("--out is a file, not a folder", out)
+    for name in OUTPUT_FOLDERS:  # never write (or delete) through a link into another dataset
+        if (out / name).is_symlink():
+            raise AistppError(f"{out / name} is a symbolic link; synth does not write through links "
+                              "(remove the link or choose another --out)", out)
     if out.is_dir() and any(out.iterdir()):
         if not overwrite:
             raise AistppError("output folder is not empty: pass --overwrite, or choose an empty folder", out)
@@ -131,13 +135,16 @@ def synth_sequence(name: str, config: SynthConfig, index: dict[str, int], settin
     truth.update(feet2d=det["feet2d"], distractor=has_distractor, setting=setting[name])
     formats.save_pickle(paths["truth"] / f"{name}.pkl", truth)
     if config.videos:
-        from aistpp.pipeline.synth.video import outward_faces, render_view_video
+        from aistpp.pipeline.synth.video import body_colours, outward_faces, render_view_video
 
         _, verts = smpl_forward(model, motion["smpl_poses"], motion["smpl_trans"], motion["smpl_scaling"],
                                 vertices=True)
         faces = outward_faces(model.v_template.numpy(), model.faces.astype(np.int64))
+        colours = body_colours(model.v_template.numpy(), model.lbs_weights.numpy(),
+                               np.random.default_rng([config.seed, 3, index[name]]))
         for v in range(V):
-            render_view_video(paths["videos"] / f"{video_name(name, rig.names[v])}.mp4", rig, v, verts, faces)
+            render_view_video(paths["videos"] / f"{video_name(name, rig.names[v])}.mp4", rig, v, verts, faces,
+                              colours)
     return {"frames": config.frames, "missed view-frames": int(det["missing"].sum()),
             "outliers": int(det["outlier"].sum()), "distractors": int(has_distractor.sum())}
 

@@ -1,8 +1,10 @@
-"""Videos of the posed body seen from each camera: a shaded mesh on a checkered floor.
+"""Videos of the posed body seen from each camera: a dressed, shaded mesh on a checkered floor.
 
 The renderer is a painter's algorithm kept cheap enough for the default dataset: back
 faces are culled, the front faces are drawn far to near, flat-shaded by a light at the
-camera. The shadow is the convex hull of the body dropped onto the floor. Vertices are projected with the
+camera. So that a real detector (BlazePose) sees a person, the body is coloured like one
+(``body_colours``: skin, hair, eyes and mouth, a shirt, trousers, shoes; colours drawn per
+sequence) and the wall carries a faint grey texture. The shadow is the convex hull of the body dropped onto the floor. Vertices are projected with the
 camera's distortion, so the body lands exactly where the keypoints do.
 Frames are written with ``aistpp.core.video.VideoWriter`` (libx264, yuv420p, 60 fps: frame i at i/60 s).
 """
@@ -15,7 +17,7 @@ import numpy as np
 
 from aistpp.core.cameras import CameraRig
 
-BODY_BGR = np.array([200.0, 150.0, 95.0])
+BODY_BGR = np.array([200.0, 150.0, 95.0])  # the plain body colour (no ``colours`` given)
 SHADES = 16
 FLOOR_TILE_CM = 100.0
 FLOOR_HALF_TILES = 5
@@ -28,6 +30,57 @@ def outward_faces(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     v = np.asarray(vertices, np.float64)[faces]
     volume = np.einsum("fi,fi->f", v[:, 0], np.cross(v[:, 1], v[:, 2])).sum()
     return faces if volume >= 0 else faces[:, ::-1].copy()
+
+
+# SMPL joints whose skinning region wears each garment (the rest is skin: head, neck, forearms, hands).
+_SHIRT = (3, 6, 9, 13, 14, 16, 17)  # spine, collars, upper arms
+_TROUSERS = (0, 1, 2, 4, 5)  # pelvis, thighs, shins
+_SHOES = (7, 8, 10, 11)  # ankles, feet
+_SKIN_TONES = np.array([[160, 190, 235], [120, 160, 215], [95, 130, 190], [70, 100, 150], [50, 70, 110]], float)
+
+
+def _hsv_bgr(h: float, s: float, v: float) -> np.ndarray:
+    import colorsys
+
+    r, g, b = colorsys.hsv_to_rgb(h, s, v)
+    return np.array([b, g, r]) * 255
+
+
+def body_colours(template: np.ndarray, weights: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Per-vertex BGR colours (M, 3) float of a dressed person: skin, hair, eyes, eyebrows and
+    mouth, a shirt with short sleeves, trousers, shoes. ``template`` (M, 3) m is the rest pose
+    (SMPL's frame: +y up, facing +z), ``weights`` (M, 24) its skinning weights; the garments are
+    the regions of the joints that move them, the face features are placed around SMPL's
+    landmark vertices. Colours are drawn from ``rng`` (skin tone, hue and shade of each garment)."""
+    from aistpp.core.joints import SMPL_VERTEX_JOINTS
+
+    v = np.asarray(template, np.float64)
+    part = np.asarray(weights).argmax(axis=1)
+    skin = _SKIN_TONES[rng.integers(len(_SKIN_TONES))] * rng.uniform(0.92, 1.05)
+    out = np.tile(skin, (len(v), 1))
+    out[np.isin(part, _SHIRT)] = _hsv_bgr(rng.random(), rng.uniform(0.45, 0.85), rng.uniform(0.55, 0.95))
+    out[np.isin(part, _TROUSERS)] = _hsv_bgr(rng.random(), rng.uniform(0.35, 0.7), rng.uniform(0.25, 0.5))
+    out[np.isin(part, _SHOES)] = _hsv_bgr(rng.random(), rng.uniform(0.3, 0.8), rng.uniform(0.3, 0.8))
+    lm = {name: v[i] for name, i in SMPL_VERTEX_JOINTS}
+    eyes = (lm["left_eye"] + lm["right_eye"]) / 2
+    head = part == 15
+    d = v - eyes
+    # hair: the crown above the brows and the back of the head down to the ears
+    hair = head & ((d[:, 1] > 0.035) | ((d[:, 2] < -0.045) & (d[:, 1] > lm["left_ear"][1] - eyes[1] - 0.03)))
+    out[hair] = _hsv_bgr(rng.uniform(0.02, 0.12), rng.uniform(0.4, 0.8), rng.uniform(0.08, 0.35))
+    for side in ("left_eye", "right_eye"):
+        e = lm[side]
+        r = np.linalg.norm((v - e)[:, :2], axis=1)
+        front = v[:, 2] > e[2] - 0.012
+        out[head & front & (r < 0.011)] = (235, 235, 235)
+        out[head & front & (r < 0.0055)] = (40, 30, 25)
+        brow = (np.abs(v[:, 0] - e[0]) < 0.017) & (np.abs(v[:, 1] - e[1] - 0.018) < 0.004) & front
+        out[head & brow] = out[hair].mean(axis=0) if hair.any() else (40, 40, 40)
+    nose = lm["nose"]
+    mouth = head & (np.abs(v[:, 0] - nose[0]) < 0.02) & (np.abs(v[:, 1] - nose[1] + 0.035) < 0.005) \
+        & (v[:, 2] > nose[2] - 0.03)
+    out[mouth] = (60, 60, 150)
+    return out
 
 
 def _fixed(px: np.ndarray) -> np.ndarray:
@@ -53,7 +106,10 @@ def background(rig: CameraRig, view: int) -> np.ndarray:
     cam = rig.subset([rig.names[view]])
     w, h = (int(s) for s in rig.sizes[view])
     img = np.empty((h, w, 3), np.uint8)
-    img[:] = np.linspace(120, 70, h)[:, None, None].astype(np.uint8)
+    # a grey wall: a vertical gradient and a faint blotchy texture (fixed per view)
+    noise = np.random.default_rng([7, view]).normal(size=(max(h // 24, 2), max(w // 24, 2)))
+    texture = cv2.GaussianBlur(cv2.resize(noise, (w, h), interpolation=cv2.INTER_CUBIC), (0, 0), 3)
+    img[:] = np.clip(np.linspace(120, 70, h)[:, None] + 6 * texture, 0, 255).astype(np.uint8)[..., None]
     # Floor cells of a quarter tile, each coloured by its tile; cells outside the view are
     # dropped (they are off-image), so no far point folds back through the distortion.
     n, s, sub = FLOOR_HALF_TILES, FLOOR_TILE_CM, 4
@@ -71,9 +127,11 @@ def background(rig: CameraRig, view: int) -> np.ndarray:
     return img
 
 
-def render_body(image: np.ndarray, cam: CameraRig, vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+def render_body(image: np.ndarray, cam: CameraRig, vertices: np.ndarray, faces: np.ndarray,
+                colours: np.ndarray | None = None) -> np.ndarray:
     """Draw the mesh ``vertices`` (M, 3) cm (world) seen by the one-camera rig ``cam`` onto ``image``
-    (h, w, 3) uint8 BGR, in place; ``faces`` (F, 3) wound outward (see ``outward_faces``)."""
+    (h, w, 3) uint8 BGR, in place; ``faces`` (F, 3) wound outward (see ``outward_faces``);
+    ``colours`` (M, 3) BGR per vertex (``body_colours``), default the plain ``BODY_BGR``."""
     import cv2
 
     cam_pts = cam.world_to_camera(vertices)[0]  # (M, 3)
@@ -104,8 +162,14 @@ def render_body(image: np.ndarray, cam: CameraRig, vertices: np.ndarray, faces: 
     level = np.minimum((shade * SHADES).astype(int), SHADES - 1)
     order = np.argsort(-centre[front, 2], kind="stable")
     pix = _fixed(px)[faces[front[order]]]  # (Ff, 3, 2)
-    for poly, k in zip(pix, level[order].tolist()):
-        cv2.fillConvexPoly(image, poly, _COLOURS[k], cv2.LINE_8, _SHIFT)
+    if colours is None:
+        for poly, k in zip(pix, level[order].tolist()):
+            cv2.fillConvexPoly(image, poly, _COLOURS[k], cv2.LINE_8, _SHIFT)
+        return image
+    face_bgr = np.asarray(colours, np.float64)[faces[front[order]]].mean(axis=1)  # (Ff, 3)
+    lit = face_bgr * (0.35 + 0.65 * np.clip(shade[order], 0, 1))[:, None]
+    for poly, c in zip(pix, lit.tolist()):
+        cv2.fillConvexPoly(image, poly, c, cv2.LINE_8, _SHIFT)
     return image
 
 
@@ -120,13 +184,15 @@ def write_video(path: Path, frames, size: tuple[int, int], fps: int = 60, crf: i
     return writer.frames
 
 
-def render_view_video(path: Path, rig: CameraRig, view: int, vertices: np.ndarray, faces: np.ndarray) -> int:
-    """Write the video of one view: vertices (N, M, 3) cm world, one frame per row."""
+def render_view_video(path: Path, rig: CameraRig, view: int, vertices: np.ndarray, faces: np.ndarray,
+                      colours: np.ndarray | None = None) -> int:
+    """Write the video of one view: vertices (N, M, 3) cm world, one frame per row; ``colours``
+    (M, 3) BGR per vertex (``body_colours``) or None for the plain body."""
     cam = rig.subset([rig.names[view]])
     back = background(rig, view)
 
     def frames():
         for verts in vertices:
-            yield render_body(back.copy(), cam, verts, faces)
+            yield render_body(back.copy(), cam, verts, faces, colours)
 
     return write_video(path, frames(), tuple(int(s) for s in rig.sizes[view]))

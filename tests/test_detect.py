@@ -1,0 +1,340 @@
+"""Tests of ``aistpp detect``: the bundled BlazePose backend offline on synthetic videos against the
+synthetic ground truth, the ONNX backend's pre/post-processing exactly (small models exported
+from torch whose outputs are known), the derived confidence, the output file, the CLI."""
+
+from __future__ import annotations
+
+import importlib.util
+import socket
+import sys
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from aistpp.cli import app
+from aistpp.core import formats
+from aistpp.core.detectors import BLAZEPOSE33, BLAZEPOSE33_TO_COCO17, to_coco17
+from aistpp.core.joints import COCO17
+from aistpp.pipeline.detect import DetectConfig, derived_confidence, run_detect, timestamps
+
+HAVE_MEDIAPIPE = importlib.util.find_spec("mediapipe") is not None
+HAVE_ORT = importlib.util.find_spec("onnxruntime") is not None and importlib.util.find_spec("onnx") is not None
+needs_mediapipe = pytest.mark.skipif(not HAVE_MEDIAPIPE, reason="optional backend not installed: "
+                                     "MediaPipe (pip install 'aistpp[detect]')")
+needs_ort = pytest.mark.skipif(not HAVE_ORT, reason="optional backend not installed: onnxruntime + onnx "
+                               "(pip install 'aistpp[detect,test]')")
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Every socket connection refused: the detectors must run offline."""
+
+    def refuse(*args, **kwargs):
+        raise OSError("network disabled in this test")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+
+
+def test_blazepose_coco_map_by_name():
+    assert len(BLAZEPOSE33) == 33
+    assert [BLAZEPOSE33[i] for i in BLAZEPOSE33_TO_COCO17] == list(COCO17)
+    kp = np.random.default_rng(0).normal(size=(2, 4, 33, 3)).astype(np.float32)
+    assert np.array_equal(to_coco17(kp, "blazepose33"), kp[..., BLAZEPOSE33_TO_COCO17, :])
+
+
+def test_timestamps_are_microseconds_at_60fps():
+    assert timestamps(5).tolist() == [0, 16667, 33333, 50000, 66667]
+
+
+# ---- derived confidence: a jumpy point loses its score, a smooth one keeps it ------------------
+def test_derived_confidence_flags_jumps_the_score_does_not():
+    rng = np.random.default_rng(3)
+    N, J = 300, 17
+    t = np.arange(N)[:, None] / 60.0
+    phase = rng.uniform(0, 6, J)
+    centre = np.stack([480 + 60 * np.sin(1.3 * t + phase), 270 + 90 * np.cos(0.9 * t + phase)], -1)  # (N, J, 2)
+    xy = centre + rng.normal(0, 0.7, centre.shape)  # a good detector's noise
+    bad = rng.random((N, J)) < 0.05
+    xy[bad] += rng.normal(0, 25, (bad.sum(), 2))  # wrong points, off by ~25 px
+    score = np.where(bad, rng.uniform(0.9, 1.0, (N, J)), rng.uniform(0.85, 1.0, (N, J)))  # uninformative
+    missing = rng.random((N, J)) < 0.02
+    kp = np.concatenate([xy, score[..., None]], -1).astype(np.float32)
+    kp[missing] = np.nan
+    conf = derived_confidence(kp)
+    assert conf.shape == (N, J) and np.all((conf >= 0) & (conf <= 1))
+    assert np.all(conf[missing] == 0)
+    good, wrong = conf[~bad & ~missing], conf[bad & ~missing]
+    # AUC of "good scores above wrong": the raw score is at chance (<= 0.5), the derived one high
+    auc = (good[:, None] > wrong[None, :]).mean()
+    assert auc > 0.9, auc
+    assert np.median(good) > 0.7
+
+
+# ---- the bundled default: BlazePose on synthetic videos, offline ----------------------------------
+@pytest.fixture(scope="module")
+def synth_videos(tmp_path_factory):
+    from conftest import make_synth_data
+
+    return make_synth_data(tmp_path_factory.mktemp("detect_synth"), seed=5, sequences=1, frames=72, views=3,
+                           image_scale=0.5, videos=True)
+
+
+@needs_mediapipe
+def test_blazepose_on_synthetic_video_matches_ground_truth(synth_videos, tmp_path, no_network):
+    d = synth_videos
+    seq = d.sequences[0]
+    cfg = DetectConfig(video_dir=d.video_dir, save_dir=tmp_path / "kp2d", json_dir=tmp_path / "json",
+                       executor="serial", quiet=True)
+    report = run_detect(cfg)
+    assert not report.failed, report.failed[0].error
+    out = formats.load_keypoints2d(tmp_path / "kp2d" / f"{seq}.pkl")
+    V, N = len(d.rig), d.config.frames
+    assert tuple(d.rig.sizes[0]) == (960, 540)
+    assert out["keypoints2d"].shape == (V, N, 17, 3) and out["keypoints2d_full"].shape == (V, N, 33, 3)
+    assert out["joint_set"] == "blazepose33" and out["view_names"] == list(d.rig.names)
+    assert out["image_sizes"].tolist() == d.rig.sizes.tolist()
+    assert out["timestamps"].tolist() == [round(i * 1e6 / 60) for i in range(N)]
+    assert np.array_equal(out["keypoints2d"], out["keypoints2d_full"][:, :, BLAZEPOSE33_TO_COCO17], equal_nan=True)
+
+    truth = d.rig.project(d.keypoints3d[seq])  # (V, N, 17, 2): ground truth, independent of the detector
+    visible = d.truth[seq]["visible"]
+    kp = out["keypoints2d"]
+    detected = np.isfinite(kp[..., 0]).all(axis=-1)  # (V, N)
+    assert detected.mean() >= 0.95, detected.mean()
+    err = np.linalg.norm(kp[..., :2] - truth, axis=-1)
+    use = visible & detected[..., None]
+    assert np.median(err[use]) <= 8.0, np.median(err[use])
+    # the derived confidence means something: the least confident points are the worse ones
+    conf = kp[..., 2][use]
+    e = err[use]
+    lo, hi = np.quantile(conf, [0.1, 0.5])
+    assert np.median(e[conf <= lo]) > 1.5 * np.median(e[conf >= hi])
+    # det_scores: the mean COCO-17 confidence of the frame
+    assert np.allclose(out["det_scores"][detected], np.nanmean(kp[..., 2], axis=-1)[detected], atol=1e-6)
+    # the OpenPose JSON reads back (preprocess's reader) to the same COCO-17 points
+    from aistpp.core.detections import read_video
+    from aistpp.core.names import video_name
+
+    back = read_video(tmp_path / "json" / video_name(seq, d.rig.names[1]))
+    assert back.joint_set == "body25"
+    coco = to_coco17(back.keypoints[:, 0], "body25")  # (F, 17, 3): one person per frame
+    rows = back.timestamps
+    assert np.array_equal(rows, np.flatnonzero(detected[1]))  # a frame without the person has none
+    assert np.allclose(coco[..., :2], kp[1, rows, :, :2], atol=1e-3, equal_nan=True)
+
+    # resumable: a second run skips the sequence; asking for JSON elsewhere redoes it
+    again = run_detect(cfg)
+    assert again.count("skipped") == 1
+    assert run_detect(cfg.model_copy(update={"json_dir": tmp_path / "json2"})).count("done") == 1
+
+
+# ---- the ONNX backend: small models with known outputs ---------------------------------------------
+W, H = 48, 64  # model input size
+
+
+def _export(tmp_path, kind: str):
+    import torch
+
+    class SimCC(torch.nn.Module):
+        """keypoint k reads RGB channel k % 3: its column maxima (x) and row maxima (y), 2 bins per px."""
+
+        def forward(self, x):
+            ch = x[:, torch.arange(17) % 3]  # (1, 17, H, W)
+            return ch.amax(dim=2).repeat_interleave(2, dim=-1), ch.amax(dim=3).repeat_interleave(2, dim=-1)
+
+    class Heatmap(torch.nn.Module):
+        """keypoint k: RGB channel k % 3 (+ 3: positive, as scores must be) averaged over 4x4 cells, (1, 17, H/4, W/4)."""
+
+        def forward(self, x):
+            ch = x[:, torch.arange(17) % 3] + 3.0
+            return torch.nn.functional.avg_pool2d(ch, 4)
+
+    model = SimCC() if kind == "simcc" else Heatmap()
+    path = tmp_path / f"{kind}.onnx"
+    torch.onnx.export(model, torch.zeros(1, 3, H, W), str(path), input_names=["input"], dynamo=False)
+    return path
+
+
+def _image_with_dots(dots: dict[int, tuple[int, int]], size=(640, 480), value=255) -> np.ndarray:
+    """A black BGR image with one bright pixel per RGB channel c at dots[c] = (x, y)."""
+    img = np.zeros((size[1], size[0], 3), np.uint8)
+    for c, (x, y) in dots.items():
+        img[y, x, 2 - c] = value  # RGB channel c is BGR channel 2 - c
+    return img
+
+
+@needs_ort
+def test_onnx_simcc_crop_decode_and_back_to_image_exactly(tmp_path):
+    from aistpp.core.detectors import load_detector
+    from aistpp.core.detectors.onnx_topdown import RTMPOSE_MEAN, RTMPOSE_STD
+
+    det = load_detector(str(_export(tmp_path, "simcc")), "cpu", boxes="previous")
+    assert det.joint_set == "coco17" and det.input_size == (W, H)
+    # a box whose padded size is 2x the input: input pixel q <- image pixel 2 (q - input centre) + box centre
+    c = np.array([300.0, 200.0])
+    half = np.array([W, H]) / 1.25  # padded box = (2W, 2H)
+    box = np.concatenate([c - half, c + half])
+    dots = {0: (300 + 2 * 7, 200 - 2 * 11), 1: (300 - 2 * 20, 200 + 2 * 5), 2: (300 + 2 * 3, 200 + 2 * 30)}
+    det.reset()
+    people = det.detect(_image_with_dots(dots), box=box)
+    kp = people.keypoints[0]
+    for k in range(17):
+        assert kp[k, :2].tolist() == list(dots[k % 3]), k
+        expected_score = (255 - RTMPOSE_MEAN[k % 3]) / RTMPOSE_STD[k % 3]
+        assert kp[k, 2] == pytest.approx(expected_score, rel=1e-5)
+    # the next frame's box is the previous keypoints' box, grown by the margin (no box given)
+    from aistpp.core.detectors.onnx_topdown import KEYPOINT_BOX_MARGIN
+
+    xs, ys = [p[0] for p in dots.values()], [p[1] for p in dots.values()]
+    centre = np.array([(min(xs) + max(xs)) / 2, (min(ys) + max(ys)) / 2])
+    halfw = np.array([max(xs) - min(xs), max(ys) - min(ys)]) / 2 * KEYPOINT_BOX_MARGIN
+    assert np.allclose(det.person_box(np.zeros((480, 640, 3), np.uint8)), np.concatenate([centre - halfw, centre + halfw]))
+    # the first frame of a video (after reset) is taken whole: the dots land where they are
+    det.reset()
+    assert det.person_box(np.zeros((480, 640, 3), np.uint8)).tolist() == [0, 0, 640, 480]
+
+
+@needs_ort
+def test_onnx_heatmap_decode_with_quarter_offset(tmp_path):
+    from aistpp.core.detectors import load_detector
+
+    det = load_detector(str(_export(tmp_path, "heatmap")), "cpu", boxes="previous")
+    c = np.array([320.0, 240.0])
+    half = np.array([W, H]) / 1.25
+    box = np.concatenate([c - half, c + half])
+    # channel 0: one dot -> one hot cell, equal neighbours: no offset; x_in = 4 * cell
+    # channel 1: a dot and a dimmer one in the next cell to the right: +1/4 cell in x
+    q0 = np.array([4 * 3 + 1, 4 * 9 + 2])  # input px inside cell (3, 9)
+    q1 = np.array([4 * 7 + 3, 4 * 4 + 0])  # cell (7, 4); its right neighbour gets the dim dot
+    img = np.zeros((480, 640, 3), np.uint8)
+    to_img = lambda q: (2 * (q - np.array([W, H]) / 2) + c).astype(int)  # noqa: E731
+    x, y = to_img(q0)
+    img[y, x, 2] = 255
+    x, y = to_img(q1)
+    img[y, x, 1] = 255
+    x, y = to_img(q1 + [4, 0])
+    img[y, x, 1] = 120
+    kp = det.detect(img, box=box).keypoints[0]
+    back = lambda q: (np.asarray(q, float) - np.array([W, H]) / 2) / 0.5 + c  # noqa: E731
+    assert np.allclose(kp[0, :2], back([4 * 3, 4 * 9]), atol=1e-4)
+    assert np.allclose(kp[1, :2], back([4 * 7.25, 4 * 4]), atol=1e-4)
+
+
+def test_crop_transform_centres_the_box_and_keeps_the_aspect():
+    from aistpp.core.detectors.onnx_topdown import crop_transform
+
+    M = crop_transform([100, 50, 160, 250], (192, 256), padding=1.25)  # a tall box: height rules
+    apply = lambda p: M[:, :2] @ np.asarray(p, float) + M[:, 2]  # noqa: E731
+    assert np.allclose(apply([130, 150]), [96, 128])  # centre -> input centre
+    assert np.allclose(apply([130, 150 - 1.25 * 100]), [96, 0])  # padded top edge -> input top
+    assert M[0, 0] == pytest.approx(M[1, 1])  # no stretching
+
+
+def test_onnx_cuda_fails_clearly_when_absent():
+    from aistpp.core.detectors.onnx_topdown import providers_for
+    from aistpp.errors import AistppError
+
+    with pytest.raises(AistppError, match="CUDA"):
+        providers_for("cuda", ["CPUExecutionProvider"])
+    assert providers_for("auto", ["CPUExecutionProvider"]) == ["CPUExecutionProvider"]
+    assert providers_for("auto", ["CUDAExecutionProvider", "CPUExecutionProvider"])[0] == "CUDAExecutionProvider"
+
+
+@needs_ort
+def test_detect_with_an_onnx_model_writes_the_sequence_file(synth_videos, tmp_path, no_network):
+    d = synth_videos
+    seq = d.sequences[0]
+    model = _export(tmp_path, "simcc")
+    cfg = DetectConfig(video_dir=d.video_dir, save_dir=tmp_path / "kp2d", model=str(model), executor="serial",
+                       quiet=True)
+    report = run_detect(cfg)
+    assert not report.failed, report.failed[0].error
+    out = formats.load_keypoints2d(tmp_path / "kp2d" / f"{seq}.pkl")
+    assert out["joint_set"] == "coco17" and "keypoints2d_full" not in out
+    assert out["keypoints2d"].shape == (len(d.rig), d.config.frames, 17, 3)
+
+
+@needs_ort
+def test_frames_are_taken_by_time_at_60fps(tmp_path):
+    """A 30 fps video: annotation frame i is the source frame nearest i/60 s (each shown twice)."""
+    from aistpp.core.detectors import load_detector
+    from aistpp.core.video import VideoWriter
+    from aistpp.pipeline.detect import detect_video
+
+    n = 12
+    path = tmp_path / "gWA_sFM_c01_d27_mWA2_ch21.mp4"
+    xs = 40 + 9 * np.arange(n)  # the dot moves 9 px per source frame
+    with VideoWriter(path, fps=30, size=(192, 256)) as w:
+        for k in range(n):
+            img = np.zeros((256, 192, 3), np.uint8)
+            img[100:108, xs[k]:xs[k] + 8] = 255  # white: every channel
+            w.write(img)
+    # min_score above any score: the box is always the whole image (no padding: 4x the 48x64 input)
+    det = load_detector(str(_export(tmp_path, "simcc")), "cpu", boxes="previous", min_score=1e9, padding=1.0)
+    kp = detect_video(path, det)
+    assert len(kp) == 2 * n  # the last source frame still lies within half a frame of (2n - 1) / 60 s
+    x = kp[:, 0, 0]
+    source = np.arange(2 * n) // 2  # nearest source frame of i/60 s (a tie goes to the earlier one)
+    assert np.all(np.abs(x - xs[source]) <= 8), (x, xs[source])  # the input samples every 4 px
+    assert np.array_equal(x[0::2], x[1::2])  # annotation frames 2k and 2k + 1 show source frame k
+    assert len(np.unique(x)) == n
+
+
+# ---- CLI: missing backend, bad input ---------------------------------------------------------------
+def _fake_videos(folder):
+    folder.mkdir()
+    (folder / "gWA_sFM_c01_d27_mWA2_ch21.mp4").write_bytes(b"")
+    return folder
+
+
+def test_missing_backend_exits_2_saying_what_to_install(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "mediapipe", None)  # import mediapipe -> ImportError
+    result = CliRunner().invoke(app, ["detect", "--video-dir", str(_fake_videos(tmp_path / "v")),
+                                      "--save-dir", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    lines = [ln for ln in result.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "pip install 'aistpp[detect]'" in lines[0], result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_bad_model_and_empty_folder_are_user_errors(tmp_path):
+    videos = _fake_videos(tmp_path / "v")
+    result = CliRunner().invoke(app, ["detect", "--video-dir", str(videos), "--save-dir", str(tmp_path / "o"),
+                                      "--model", "yolo"])
+    assert result.exit_code == 2 and "unknown detector model" in result.output
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = CliRunner().invoke(app, ["detect", "--video-dir", str(empty), "--save-dir", str(tmp_path / "o")])
+    assert result.exit_code == 2 and "no AIST-named videos" in result.output
+    result = CliRunner().invoke(app, ["detect", "--video-dir", str(videos), "--save-dir", str(tmp_path / "o"),
+                                      "--sequence-names", "gBR_sBM_cAll_d04_mBR0_ch01"])
+    assert result.exit_code == 2 and "no video of sequence" in result.output
+
+
+# ---- aistpp demo --from-video ---------------------------------------------------------------------
+@pytest.mark.slow
+@needs_mediapipe
+def test_demo_from_video_reports_the_detection_error(tmp_path, no_network):
+    from aistpp.pipeline.demo import DemoConfig, run_demo
+
+    summary = run_demo(DemoConfig(out=tmp_path / "demo", sequences=1, frames=30, from_video=True, workers=1))
+    steps = {s["step"]: s for s in summary["steps"]}
+    assert "preprocess" not in steps and "detect" in steps
+    err = steps["detect"]["numbers"]
+    assert err["detected_pct"] >= 95 and err["median_px"] <= 8.0, err
+    seq = next(iter(summary["compare"]["sequences"]))
+    kp = formats.load_keypoints2d(tmp_path / "demo" / "rebuilt" / "keypoints2d" / f"{seq}.pkl")
+    assert kp["joint_set"] == "blazepose33"
+    # the rest of the pipeline ran on the detections: 3D error of a real detector, not of synth's noise model
+    assert 0.5 < steps["triangulate"]["numbers"]["keypoints3d_cm"] < 10.0
+
+
+def test_demo_from_video_needs_videos(tmp_path):
+    from aistpp.errors import AistppError
+    from aistpp.pipeline.demo import DemoConfig, run_demo
+
+    with pytest.raises(AistppError, match="needs the videos"):
+        run_demo(DemoConfig(out=tmp_path / "d", from_video=True, videos=False))
