@@ -34,8 +34,8 @@ from aistpp.core.body import smpl_forward
 from aistpp.core.fast_smpl import FastSMPL
 from aistpp.core.joints import COCO_TO_SMPL
 from aistpp.pipeline.fit_smpl import fit_smpl
-from aistpp.pipeline.fit_smpl_recipe import fit_recipe
 from aistpp.pipeline.synth.motion import make_motion
+from fit_smpl_recipe import fit_recipe  # benchmarks/ is on sys.path when run as a script
 
 
 def body_model():
