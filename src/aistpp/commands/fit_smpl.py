@@ -18,8 +18,8 @@ KeypointsOpt = Annotated[Optional[str], typer.Option(
 FitBetas = Annotated[Optional[bool], typer.Option(
     "--fit-betas/--no-fit-betas", help="Also fit body shape; writes smpl_betas (10,). Default: betas = 0, as in AIST++.")]
 Iterations = Annotated[Optional[int], typer.Option(
-    "--iterations", min=1, help="Cap on solver steps per solve (default 100); the fit stops earlier once converged "
-    "(relative objective change < 1e-6) and warns when it hits the cap.")]
+    "--iterations", min=1, help="Cap on solver steps per solve (default 200); the fit stops earlier once converged "
+    "(relative objective change < 1e-5) and warns when it hits the cap.")]
 Fps = Annotated[Optional[float], typer.Option(
     "--fps", min=0.001, help="Frame rate of the keypoints (uniform). Default: their timestamps (keypoints3d, else "
     "keypoints2d/<seq>.pkl, microseconds), else 60.")]

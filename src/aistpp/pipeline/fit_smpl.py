@@ -72,7 +72,7 @@ class Solve(BaseModel):
     """How the fit is solved: the stopping rule and the windowing of long sequences."""
 
     model_config = ConfigDict(frozen=True)
-    tol: float = 1e-6  # converged: an accepted step lowers the objective by less than this (relative)
+    tol: float = 1e-5  # converged: an accepted step lowers the objective by less than this (relative)
     max_gap_s: float = 0.5  # frames further apart than this are not smoothed together
     window: int = 400  # frames solved together; longer sequences: overlapping windows, blended
     overlap: int = 40  # frames shared by neighbouring windows
@@ -103,7 +103,7 @@ def continuous_rotvec(r: np.ndarray) -> np.ndarray:
 
 
 def fit_smpl(fast, targets: np.ndarray, weights: FitWeights | None = None, fit_betas: bool = False,
-             iterations: int = 100, times: np.ndarray | None = None, fps: float = 60.0,
+             iterations: int = 200, times: np.ndarray | None = None, fps: float = 60.0,
              solve: Solve | None = None, on_stage=None, threads: int | None = 1) -> dict:
     """Fit SMPL motion to COCO-17 targets.
 
@@ -263,12 +263,14 @@ def _fit(fast, targets, w: FitWeights, fit_betas, iterations, times, fps, cfg: S
 def _solve(solver, theta0, log_s, betas, frames, idx, s0, fit_globals, iterations, tol) -> dict:
     """Solve with the temporal terms at 1 % first (tolerance 1e-2: jitter in the per-frame
     initialisation, e.g. a nearly straight limb's twist, would otherwise start at a huge
-    acceleration cost), then in full; the iterations are the sum."""
+    acceleration cost), then in full; the cap and the iterations count both."""
     from aistpp.pipeline.fit_smpl_solve import solve
 
-    first = solve(solver, theta0, log_s, betas, frames(idx, 0.01), s0, fit_globals, iterations, 1e-2)
+    first = solve(solver, theta0, log_s, betas, frames(idx, 0.01), s0, fit_globals, max(1, iterations // 4), 1e-2)
+    if first["iterations"] >= iterations:  # the cap (on the sum) is used up
+        return dict(first, converged=False)
     res = solve(solver, first["theta"], first["log_s"], first["betas"], frames(idx), s0, fit_globals,
-                iterations, tol)
+                iterations - first["iterations"], tol)
     res["iterations"] += first["iterations"]
     return res
 
@@ -306,7 +308,7 @@ class FitSmplConfig(RunOptions):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     keypoints: Literal["optim", "raw"] = "optim"
     fit_betas: bool = False
-    iterations: int = Field(default=100, ge=1, description="cap on solver steps per solve (warning when hit)")
+    iterations: int = Field(default=200, ge=1, description="cap on solver steps per solve (warning when hit)")
     fps: float | None = Field(default=None, gt=0, description="frame rate; default: the keypoints' timestamps, else 60")
     sequence_names: list[str] | None = None
     weights: FitWeights = FitWeights()
