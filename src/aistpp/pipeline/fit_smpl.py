@@ -225,13 +225,17 @@ def _fit(fast, targets, w: FitWeights, fit_betas, iterations, times, fps, cfg: S
     body_solves = solves if len(solves) == 1 else solves[1:]
     loss = sum(s["loss"] * s["frames"] for s in body_solves) / sum(s["frames"] for s in body_solves)
 
-    with torch.no_grad():
-        th = torch.as_tensor(theta, **kw)
+    scale = s0 * float(np.exp(log_s))
+    coco, root_rv = np.zeros((n, len(COCO17), 3)), np.zeros((n, 3))
+    with torch.no_grad():  # window by window: memory does not grow with the length
         bt = None if betas is None else torch.as_tensor(betas, **kw)
-        R16 = solver.rotations(th, frames(np.arange(n)))
-        scale = s0 * float(np.exp(log_s))
-        coco = (fast.forward_frames_last(solver._full(R16), bt)[cidx] * scale + th[3:6][None]).permute(2, 0, 1).cpu().numpy()
-        root_rv = _matrix_to_rotvec(R16[0].permute(2, 0, 1).cpu().numpy())
+        for a in range(0, n, cfg.window):
+            idx = np.arange(a, min(n, a + cfg.window))
+            th = torch.as_tensor(theta[:, idx], **kw)
+            R16 = solver.rotations(th, frames(idx))
+            pts = fast.forward_frames_last(solver._full(R16), bt)[cidx] * scale + th[3:6][None]
+            coco[idx] = pts.permute(2, 0, 1).cpu().numpy()
+            root_rv[idx] = _matrix_to_rotvec(R16[0].permute(2, 0, 1).cpu().numpy())
     poses = np.zeros((n, NUM_SMPL, 3))
     poses[:, 0] = root_rv
     poses[:, opt] = theta[6:].T.reshape(n, len(opt), 3)
