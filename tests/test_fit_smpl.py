@@ -154,27 +154,6 @@ def test_fit_noisy_nan_and_outliers(body):
     assert e17[10:20].mean() < 4.0  # the gap is bridged by the smoothness term
 
 
-def test_beats_original_recipe(body):
-    """Same noisy targets, short clip: lower error to ground truth than the staged-SGD recipe."""
-    from aistpp.pipeline.fit_smpl_recipe import fit_recipe
-
-    data, model, _ = body
-    _, gt, y = synth_targets(model, 6, seed=4, noise=1.0)
-    ours = fit_smpl(FastSMPL(data), y)
-    prev = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny tensors: threads only contend on this shared machine
-    try:
-        theirs = fit_recipe(model, y, steps=300)
-    finally:
-        torch.set_num_threads(prev)
-    errs = []
-    for res in (ours, theirs):
-        fit = smpl_forward(model, res["smpl_poses"], res["smpl_trans"], res["smpl_scaling"])
-        errs.append(np.linalg.norm(fit[:, COCO_TO_SMPL] - gt[:, COCO_TO_SMPL], axis=-1).mean())
-    assert errs[0] < errs[1]
-    assert theirs["smpl_loss"] > ours["smpl_loss"]  # and a closer fit to the targets themselves
-
-
 def test_fit_betas(body):
     data, model, _ = body
     _, _, y = synth_targets(model, 60, seed=3)
@@ -234,11 +213,49 @@ def test_cli_user_errors(body, tmp_path):
     assert res.exit_code == 2 and "SMPL" in res.output
     res = CliRunner().invoke(app, base + ["--smpl-dir", str(smpl_dir), "--gender", "female"])
     assert res.exit_code == 2 and "SMPL_FEMALE.pkl" in res.output
-    if not torch.cuda.is_available():
+    if not torch.cuda.is_available():  # on a CUDA machine the benchmark compares the devices
         res = CliRunner().invoke(app, base + ["--smpl-dir", str(smpl_dir), "--device", "cuda"])
-        assert res.exit_code == 2 and "CUDA" in res.output
+        assert res.exit_code == 2 and "CUDA" in res.output and len(res.output.strip().splitlines()) == 1
     res = CliRunner().invoke(app, base + ["--smpl-dir", str(smpl_dir), "--sequence-names", "gWA_sFM_cAll_d01_mWA0_ch01"])
     assert res.exit_code == 2 and "not found" in res.output
+
+
+def test_cli_frame_rate_and_convergence_report(body, tmp_path):
+    """The frame rate comes from keypoints2d's timestamps (microseconds) unless --fps is given;
+    convergence, iterations and the final loss reach the table and the JSON report; a cap that
+    is hit is a warning (and converged: false); timestamps that go back are a user error."""
+    import json
+
+    from aistpp.cli import app
+    from aistpp.core import formats
+
+    _, model, smpl_dir = body
+    name = "gWA_sFM_cAll_d27_mWA2_ch21"
+    anno = _anno(tmp_path, model, n=30)
+    kp2d = anno / "keypoints2d" / f"{name}.pkl"
+    ts = np.round(np.arange(30) * 1e6 / 30).astype(np.int64)  # 30 fps
+    formats.save_keypoints2d(kp2d, np.zeros((1, 30, 17, 3)), np.ones((1, 30)), ts)
+    report = tmp_path / "report.json"
+    base = ["fit-smpl", "--anno-dir", str(anno), "--smpl-dir", str(smpl_dir), "--save-dir", str(tmp_path / "o"),
+            "--executor", "serial", "--device", "cpu", "--report", str(report), "--overwrite"]
+
+    def info(args):
+        res = CliRunner().invoke(app, base + args)
+        assert res.exit_code == 0, res.output
+        return json.loads(report.read_text())["items"][0]["info"], res.output
+
+    got, out = info([])
+    assert abs(got["fps"] - 30) < 0.01 and got["time_source"] == "keypoints2d timestamps"
+    assert got["converged"] is True and 1 < got["iterations"] < 200 and got["loss"] > 0
+    assert "True" in out and "warning" not in out  # the converged column (narrow terminal: header wraps)
+    got, _ = info(["--fps", "50"])
+    assert abs(got["fps"] - 50) < 1e-6 and got["time_source"] == "--fps"
+    got, out = info(["--iterations", "1"])
+    assert got["converged"] is False and got["iterations"] == 1 and "iteration cap" in got["warning"]
+    assert "warning" in out and "iteration cap" in out
+    formats.save_keypoints2d(kp2d, np.zeros((1, 30, 17, 3)), np.ones((1, 30)), ts[::-1].copy())
+    res = CliRunner().invoke(app, base)
+    assert res.exit_code == 2 and "timestamps" in res.output and f"{name}.pkl" in res.output
 
 
 def test_cli_on_synth_dataset(synth_data, tmp_path):
@@ -257,3 +274,143 @@ def test_cli_on_synth_dataset(synth_data, tmp_path):
         fit = smpl_forward(model, m["smpl_poses"], m["smpl_trans"], m["smpl_scaling"])[:, :24]
         ref = smpl_forward(model, gt["smpl_poses"], gt["smpl_trans"], gt["smpl_scaling"])[:, :24]
         assert np.linalg.norm(fit - ref, axis=-1).mean() < 3.0
+
+
+# ---- the solver's pieces ---------------------------------------------------------------
+def test_solver_jacobians_match_autograd(body):
+    """Analytic point and rotation Jacobians = autograd's (pose blend shapes off: the Hessian
+    leaves them out by design), betas' forward-mode Jacobian too."""
+    from scipy.spatial.transform import Rotation
+
+    from aistpp.pipeline import fit_smpl_solve as fs
+    from aistpp.pipeline.fit_smpl import FitWeights, _twist_axes, joint_limits
+
+    data = dict(body[0], posedirs=np.zeros_like(body[0]["posedirs"]))
+    fast = FastSMPL(data)
+    solver = fs.Solver(fast, FitWeights(), joint_limits(), _twist_axes())
+    n, rng = 3, np.random.default_rng(0)
+    theta = torch.tensor(rng.normal(0, 0.5, (fs.P, n)))
+    root0 = torch.tensor(Rotation.random(n, random_state=1).as_matrix().transpose(1, 2, 0).copy())
+    zeros = torch.zeros(17, 3, n, dtype=torch.float64)
+    fr = fs.Frames(zeros, torch.ones(17, n, dtype=torch.float64), root0, torch.zeros(0, 3), torch.zeros(0))
+    log_s, betas = torch.tensor(0.1, dtype=torch.float64), torch.tensor(rng.normal(0, 1, 10))
+    Jd, Jg, JR, _ = solver.jacobians(theta, log_s, betas, fr, 95.0)
+
+    def points(x, b=betas):
+        th = x.reshape(fs.P, n)
+        R = solver._full(solver.rotations(th, fr))
+        return fast.forward_frames_last(R, b)[solver.cidx] * (95.0 * torch.exp(log_s)) + th[3:6][None]
+
+    J = torch.autograd.functional.jacobian(points, theta.reshape(-1)).reshape(17, 3, n, fs.P, n)
+    JRref = torch.autograd.functional.jacobian(lambda x: solver.rotations(x.reshape(fs.P, n), fr),
+                                               theta.reshape(-1)).reshape(16, 3, 3, n, fs.P, n)
+    Jb = torch.autograd.functional.jacobian(lambda b: points(theta.reshape(-1), b), betas)  # (17, 3, n, 10)
+    for k in range(n):
+        assert torch.allclose(Jd[k], J[:, :, k, :, k], atol=1e-9)
+        assert torch.allclose(Jg[k, ..., 1:], Jb[:, :, k], atol=1e-9)
+        for m, col in enumerate(fs.COLS):
+            assert torch.allclose(JR[k, m], JRref[m, :, :, k, col:col + 3, k].reshape(9, 3), atol=1e-12)
+
+
+def test_block_cholesky_step_matches_dense():
+    """The O(n) block-pentadiagonal solve with a Schur-complemented border = a dense solve."""
+    from aistpp.pipeline import fit_smpl_solve as fs
+
+    rng = np.random.default_rng(3)
+    n, P, G = 7, fs.P, 3
+    rows = []  # residuals touching three consecutive frames and the globals: pentadiagonal + border
+    for i in range(n - 2):
+        r = np.zeros((60, n * P + G))
+        r[:, i * P:(i + 3) * P] = rng.normal(0, 1, (60, 3 * P))
+        r[:, n * P:] = rng.normal(0, 1, (60, G))
+        rows.append(r)
+    J = np.concatenate(rows)
+    H = J.T @ J + np.eye(n * P + G)
+    blk = lambda i, j: H[i * P:(i + 1) * P, j * P:(j + 1) * P]  # noqa: E731
+    Hd = {"D": np.stack([blk(t, t) for t in range(n)]), "U1": np.stack([blk(t, t + 1) for t in range(n - 1)]),
+          "U2": np.stack([blk(t, t + 2) for t in range(n - 2)]), "B": H[: n * P, n * P:].reshape(n, P, G),
+          "C": H[n * P:, n * P:]}
+    g = rng.normal(0, 1, n * P + G)
+    d, dg = fs.lm_step(Hd, g[: n * P].reshape(n, P), g[n * P:], 0.0)
+    assert np.allclose(np.r_[d.reshape(-1), dg], np.linalg.solve(H, -g), atol=1e-6)
+    d, _ = fs.lm_step(Hd, g[: n * P].reshape(n, P), None, 0.0)
+    assert np.allclose(d.reshape(-1), np.linalg.solve(H[: n * P, : n * P], -g[: n * P]), atol=1e-6)
+
+
+def test_windows_cover_and_blend():
+    from aistpp.pipeline.fit_smpl import windows
+
+    for n in (5, 400, 401, 1234):
+        total = np.zeros(n)
+        for a, b, w in windows(n, 400, 40):
+            assert b - a == min(n, 400)
+            total[a:b] += w
+        assert np.allclose(total, 1.0)
+
+
+# ---- acceptance: every length, rate and gap (issue 22) ---------------------------------
+@pytest.fixture(scope="module")
+def sweep():
+    """synth's body model (smplx for the truth) and a 60 fps dance that breaks the fitter's
+    assumptions: sharp accents (80 ms bumps) on the limbs, moving wrists and ankles (which the
+    fitter keeps at zero) and a non-zero body shape (it fits betas = 0); 1 cm noise, 5 % of the
+    joints missing. Returns the fit-and-score function and the reference figure (480 frames,
+    60 fps: two windows; the benchmark sweeps 1,000 to 20,000)."""
+    from smplx import SMPL
+    from smplx.utils import Struct
+
+    from aistpp.pipeline.synth.body_model import make_body_model
+
+    data = make_body_model("neutral")
+    model = SMPL("synth.pkl", data_struct=Struct(**data), num_betas=10, dtype=torch.float32)
+    rng = np.random.default_rng(22)
+    n = 480
+    m = make_motion(n, rng, model=model)
+    poses = m["smpl_poses"].reshape(n, 24, 3).astype(np.float64)
+    t = np.arange(n) / 60
+    for _ in range(12):  # accents: a joint jerks by up to 0.25 rad and back within ~0.1 s
+        j = rng.choice([1, 2, 4, 5, 16, 17, 18, 19])
+        poses[:, j] += rng.uniform(-0.25, 0.25, 3) * np.exp(-0.5 * ((t - rng.uniform(0, t[-1])) / 0.04) ** 2)[:, None]
+    betas = rng.normal(0, 0.25, 10)
+    gt = smpl_forward(model, poses.reshape(n, 72), m["smpl_trans"], m["smpl_scaling"], betas=betas)
+    y = gt[:, COCO_TO_SMPL] + rng.normal(0, 1.0, (n, 17, 3))
+    y[rng.random((n, 17)) < 0.05] = np.nan
+    fast = FastSMPL(data)
+
+    def error(idx, **kw) -> tuple[float, dict]:
+        res = fit_smpl(fast, y[idx], **kw)
+        fit = smpl_forward(model, res["smpl_poses"], res["smpl_trans"], res["smpl_scaling"])
+        return float(np.linalg.norm(fit[:, :24] - gt[idx, :24], axis=-1).mean()), res
+
+    ref, res = error(np.arange(n))
+    assert res["converged"] and len(res["solves"]) > 1  # long enough for windows
+    return error, ref
+
+
+CASES = {  # name: (frame indices into the 60 fps motion, fps given, times given, bound on the ratio)
+    "10 frames": (np.arange(10), 60, False, 1.2),
+    "25 frames": (np.arange(25), 60, False, 1.2),
+    "60 frames": (np.arange(60), 60, False, 1.2),
+    "250 frames": (np.arange(250), 60, False, 1.2),
+    "30 fps": (np.arange(0, 480, 2), 30, False, 1.2),
+    "20 fps": (np.arange(0, 480, 3), 20, False, 1.3),
+    "1.5 fps": (np.arange(0, 480, 40), 1.5, False, 2.5),
+    "2 s gaps": (np.r_[0:60, 180:300, 420:480], None, True, 1.2),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_accuracy_every_length_and_rate(sweep, case):
+    """24-joint error against the 480-frame 60 fps figure: within 1.2x for 10 to 250 frames, 30 fps
+    and 2-second gaps; 1.3x at 20 fps (a third of the data per second) and under 2 cm at >= 20 fps;
+    2.5x at 1.5 fps, where frames 0.67 s apart are fitted one by one, with nothing to smooth over
+    (it was 10x when the temporal terms assumed contiguous 60 fps frames)."""
+    error, ref = sweep
+    idx, fps, timed, bound = CASES[case]
+    err, res = error(idx, fps=fps or 60, times=idx / 60 if timed else None)
+    assert res["converged"]
+    assert abs(res["fps"] - (fps or 60)) < 1e-6
+    print(f"{case}: {err:.3f} cm, reference {ref:.3f} cm, ratio {err / ref:.2f}, {res['iterations']} iterations")
+    assert err < bound * ref
+    if fps is None or fps >= 20:
+        assert err < 2.0

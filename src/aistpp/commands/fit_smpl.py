@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from aistpp.commands._common import (
-    AnnoDir, ConfigFile, Device, SaveDir, SmplDir, console, print_dry_run, print_report, runner_options,
+    AnnoDir, ConfigFile, Device, SaveDir, SmplDir, console, err_console, print_dry_run, print_report, runner_options,
     user_errors,
 )  # fmt: skip
 from aistpp.errors import AistppError
@@ -17,7 +17,12 @@ KeypointsOpt = Annotated[Optional[str], typer.Option(
     "--keypoints", help="optim (default): fit keypoints3d_optim; raw: fit the plain triangulation keypoints3d.")]
 FitBetas = Annotated[Optional[bool], typer.Option(
     "--fit-betas/--no-fit-betas", help="Also fit body shape; writes smpl_betas (10,). Default: betas = 0, as in AIST++.")]
-Iterations = Annotated[Optional[int], typer.Option("--iterations", min=1, help="L-BFGS iterations of the full fit (default 150).")]
+Iterations = Annotated[Optional[int], typer.Option(
+    "--iterations", min=1, help="Cap on solver steps per solve (default 200); the fit stops earlier once converged "
+    "(relative objective change < 1e-5) and warns when it hits the cap.")]
+Fps = Annotated[Optional[float], typer.Option(
+    "--fps", min=0.001, help="Frame rate of the keypoints (uniform). Default: their timestamps (keypoints3d, else "
+    "keypoints2d/<seq>.pkl, microseconds), else 60.")]
 
 
 @user_errors
@@ -31,6 +36,7 @@ def command(
     keypoints: KeypointsOpt = None,
     fit_betas: FitBetas = None,
     iterations: Iterations = None,
+    fps: Fps = None,
     config: ConfigFile = None,
     run: dict | None = None,
 ) -> None:
@@ -40,7 +46,7 @@ def command(
 
     values = dict(
         anno_dir=anno_dir, smpl_dir=smpl_dir, save_dir=save_dir, gender=gender, device=device, keypoints=keypoints,
-        fit_betas=fit_betas, iterations=iterations, **run,
+        fit_betas=fit_betas, iterations=iterations, fps=fps, **run,
     )  # fmt: skip
     if config is None and (anno_dir is None or smpl_dir is None or save_dir is None):
         raise AistppError("--anno-dir, --smpl-dir and --save-dir are required")
@@ -49,7 +55,12 @@ def command(
     if cfg.dry_run:
         print_dry_run(result)
         return
-    print_report(result, columns=("frames", "error_cm", "iterations", "scaling"), quiet=cfg.quiet)
+    for it in result.items:  # before print_report, which exits on failures
+        if it.status == "done" and it.info.get("warning"):
+            err_console.print(f"[yellow]warning[/] {it.name}: {it.info['warning']} (raise --iterations)",
+                              highlight=False, soft_wrap=True)
+    print_report(result, columns=("frames", "fps", "error_cm", "converged", "iterations", "loss", "scaling"),
+                 quiet=cfg.quiet)
     if not cfg.quiet:
         _print_joint_errors(result)
 

@@ -117,8 +117,13 @@ class FastSMPL:
         """
         return self.forward_frames_last(rotmats.permute(1, 2, 3, 0).contiguous(), betas).permute(2, 0, 1)
 
-    def forward_frames_last(self, rot: torch.Tensor, betas: torch.Tensor | None = None) -> torch.Tensor:
-        """Body-frame points (24 + K, 3, N), metres, from local rotations (24, 3, 3, N)."""
+    def forward_frames_last(self, rot: torch.Tensor, betas: torch.Tensor | None = None, parts: bool = False):
+        """Body-frame points (24 + K, 3, N), metres, from local rotations (24, 3, 3, N).
+
+        ``parts``: also return the global joint rotations ``Rg`` (24, 3, 3, N), the posed joints
+        ``tg`` (24, 3, N), the vertices with pose blend shapes ``v_posed`` (K, 3, N) and the
+        joints' skinning translations ``t_rel`` (24, 3, N) (what analytic Jacobians need).
+        """
         J, V = self.rest(betas)
         n = rot.shape[-1]
         rel = J.clone()
@@ -140,7 +145,8 @@ class FastSMPL:
         Rb = (self.weights @ Rg_all.reshape(NUM_SMPL, -1)).reshape(k, 3, 3, n)
         tb = (self.weights @ t_rel.reshape(NUM_SMPL, -1)).reshape(k, 3, n)
         verts = (Rb * v_posed[:, None]).sum(2) + tb  # (K, 3, N)
-        return torch.cat([tg_all, verts])
+        points = torch.cat([tg_all, verts])
+        return (points, Rg_all, tg_all, v_posed, t_rel) if parts else points
 
     def forward(self, poses: torch.Tensor, trans: torch.Tensor, scaling: torch.Tensor | float,
                 betas: torch.Tensor | None = None) -> torch.Tensor:

@@ -26,11 +26,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from aistpp.core.joints import COCO17, NUM_SMPL
 from aistpp.core.runner import RunOptions, RunReport, report_stage, run_jobs
+from aistpp.pipeline.fit_smpl_init import OPT_JOINTS
 from aistpp.errors import AistppError
 
-# Joints whose rotation COCO-17 observes (directly or through the chain); the rest
-# (ankles, feet, wrists, hands) move no COCO keypoint and stay at zero.
-OPT_JOINTS = (1, 2, 3, 4, 5, 6, 9, 12, 13, 14, 15, 16, 17, 18, 19)
 # Soft joint limits (rad) on the local axis-angle components (x, y, z) of the left side;
 # right joints mirror y and z. Generous anatomical ranges; hinges nearly pure.
 _LEFT_LIMITS = {
@@ -58,16 +56,31 @@ def joint_limits() -> np.ndarray:
 
 
 class FitWeights(BaseModel):
-    """Loss weights (data term in cm^2, rotations in rad)."""
+    """Loss weights of ``fit_smpl_solve``'s objective (data in cm^2, rotations in rad, time in s)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     robust_cm: float = Field(5.0, gt=0, le=1e4)  # Charbonnier scale: quadratic below, linear above
-    accel: float = Field(0.05, ge=0, le=1e6)  # joint acceleration (cm / frame^2)^2
-    rot_accel: float = Field(2.0, ge=0, le=1e6)  # rotation-matrix acceleration
-    pose: float = Field(0.3, ge=0, le=1e6)  # squared axis-angle of body joints
-    twist: float = Field(3.0, ge=0, le=1e6)  # extra on limb twist components
-    limits: float = Field(1000.0, ge=0, le=1e9)  # squared excess over joint limits
-    betas: float = Field(10.0, ge=0, le=1e6)
+    accel: float = Field(5e-5, ge=0, le=1e6)  # per (cm/s^2)^2 s: integral of the COCO points' squared acceleration
+    rot_accel: float = Field(1e-4, ge=0, le=1e6)  # per (1/s^2)^2 s: the same of the local rotation matrices
+    pose: float = Field(0.6, ge=0, le=1e6)  # squared axis-angle of body joints
+    twist: float = Field(6.0, ge=0, le=1e6)  # extra on limb twist components
+    limits: float = Field(2000.0, ge=0, le=1e9)  # squared excess over joint limits
+    betas: float = Field(20.0, ge=0, le=1e6)
+
+
+class Solve(BaseModel):
+    """How the fit is solved: the stopping rule and the windowing of long sequences."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    tol: float = Field(1e-5, gt=0, lt=1)  # converged: an accepted step lowers the objective by less than this (relative)
+    max_gap_s: float = Field(0.5, gt=0)  # frames further apart than this are not smoothed together
+    window: int = Field(400, ge=20, le=100_000)  # frames solved together; longer sequences: overlapping windows, blended
+    overlap: int = Field(40, ge=0, le=10_000)  # frames shared by neighbouring windows
+    globals_frames: int = Field(400, ge=10, le=100_000)  # frames (evenly spread) that fix scale and betas on long sequences
+
+
+class NotConverged(UserWarning):
+    """The fit stopped at the iteration cap before meeting its tolerance."""
 
 
 def continuous_rotvec(r: np.ndarray) -> np.ndarray:
@@ -90,15 +103,19 @@ def continuous_rotvec(r: np.ndarray) -> np.ndarray:
 
 
 def fit_smpl(fast, targets: np.ndarray, weights: FitWeights | None = None, fit_betas: bool = False,
-             iterations: int = 150, init_iterations: int = 20, on_stage=None, threads: int | None = 1) -> dict:
+             iterations: int = 200, times: np.ndarray | None = None, fps: float = 60.0,
+             solve: Solve | None = None, on_stage=None, threads: int | None = 1) -> dict:
     """Fit SMPL motion to COCO-17 targets.
 
-    fast: an ``aistpp.core.fast_smpl.FastSMPL``; targets (N, 17, 3) cm (NaN = missing).
-    Returns ``smpl_poses`` (N, 72) rad, ``smpl_trans`` (N, 3) cm, ``smpl_scaling`` (1,),
-    ``smpl_betas`` (10,) when ``fit_betas``, ``smpl_loss`` (mean squared coordinate error,
-    cm^2), ``joint_error_cm`` (17,) mean distance per COCO joint, ``iterations``.
-    ``threads``: torch intra-op threads during the fit (default 1: the tensors are small, so
-    extra threads mostly spin; use the runner's workers to use more cores).
+    fast: an ``aistpp.core.fast_smpl.FastSMPL``; targets (N, 17, 3) cm (NaN = missing);
+    times (N,) s, increasing (default i / fps). ``iterations``: the cap on Levenberg-Marquardt
+    steps per solve (a ``NotConverged`` warning when hit). Returns ``smpl_poses`` (N, 72) rad,
+    ``smpl_trans`` (N, 3) cm, ``smpl_scaling`` (1,), ``smpl_betas`` (10,) when ``fit_betas``,
+    ``smpl_loss`` (mean squared coordinate error, cm^2), ``joint_error_cm`` (17,) mean distance
+    per COCO joint, ``loss`` (the objective per frame, frame-weighted over windows),
+    ``converged`` (every solve met the tolerance), ``iterations`` (the most any solve took),
+    ``solves`` (per solve: frames, iterations, converged, loss), ``fps`` (median frame rate).
+    ``threads``: torch intra-op threads during the fit (default 1: use the runner's workers).
     """
     import torch
 
@@ -106,18 +123,51 @@ def fit_smpl(fast, targets: np.ndarray, weights: FitWeights | None = None, fit_b
     if threads:
         torch.set_num_threads(threads)
     try:
-        return _fit(fast, targets, weights, fit_betas, iterations, init_iterations, on_stage)
+        return _fit(fast, targets, weights or FitWeights(), fit_betas, iterations, times, fps,
+                    solve or Solve(), on_stage)
     finally:
         torch.set_num_threads(prev)
 
 
-def _fit(fast, targets, weights, fit_betas, iterations, init_iterations, on_stage) -> dict:
+def frame_times(n: int, times: np.ndarray | None, fps: float) -> np.ndarray:
+    """(n,) s: ``times`` checked (finite, strictly increasing) or i / fps."""
+    if times is None:
+        if not fps > 0:
+            raise AistppError(f"the frame rate must be positive, got {fps}")
+        return np.arange(n) / float(fps)
+    t = np.asarray(times, np.float64)
+    if t.shape != (n,) or not np.isfinite(t).all() or (n > 1 and not (np.diff(t) > 0).all()):
+        raise AistppError(f"frame times must be {n} finite, strictly increasing seconds")
+    return t
+
+
+def windows(n: int, size: int, overlap: int) -> list[tuple[int, int, np.ndarray]]:
+    """Overlapping windows covering n frames: (start, end, blend weights (end - start,)); the
+    weights ramp linearly across each overlap and sum to 1 on every frame."""
+    if n <= size:
+        return [(0, n, np.ones(n))]
+    stride = size - overlap
+    starts = list(range(0, n - size, stride)) + [n - size]
+    out = []
+    for k, s in enumerate(starts):
+        e = s + size
+        w = np.ones(size)
+        if k > 0:
+            left = starts[k - 1] + size - s
+            w[:left] = np.linspace(0, 1, left + 2)[1:-1]
+        if k + 1 < len(starts):
+            right = e - starts[k + 1]
+            w[size - right:] = np.linspace(1, 0, right + 2)[1:-1]
+        out.append((s, e, w))
+    return out
+
+
+def _fit(fast, targets, w: FitWeights, fit_betas, iterations, times, fps, cfg: Solve, on_stage) -> dict:
     import torch
 
-    from aistpp.core.fast_smpl import _mm, axis_angle_to_matrix_fl
+    from aistpp.pipeline import fit_smpl_solve as fs
     from aistpp.pipeline.fit_smpl_init import initial_fit
 
-    w = weights or FitWeights()
     targets = np.asarray(targets, np.float64)
     if targets.ndim != 3 or targets.shape[1:] != (len(COCO17), 3):
         raise AistppError(f"expected COCO-17 targets (N, 17, 3), got {targets.shape}")
@@ -125,89 +175,70 @@ def _fit(fast, targets, weights, fit_betas, iterations, init_iterations, on_stag
     if not mask_np.any():
         raise AistppError("no finite 3D keypoint in the sequence")
     n = len(targets)
-    dt, dev = fast.dtype, fast.device
+    t = frame_times(n, times, fps)
     cidx = fast.coco_index()
     J0, V0 = fast.rest()
     rest_pts = torch.cat([J0, V0]).cpu().numpy()
-    init = initial_fit(targets, rest_pts[cidx], rest_pts[:NUM_SMPL])
-
-    # Optimisation runs with frames last ((..., N) tensors): 3x3 products become elementwise.
-    tt = functools.partial(torch.as_tensor, dtype=dt, device=dev)
-    y = tt(np.where(mask_np[..., None], targets, 0.0).transpose(1, 2, 0).copy())  # (17, 3, N)
-    mask = tt(mask_np.T.copy())  # (17, N)
-    root0 = tt(init["root"].transpose(1, 2, 0).copy())  # (3, 3, N)
+    init = initial_fit(targets, rest_pts[cidx], rest_pts[:NUM_SMPL], t)
     opt = list(OPT_JOINTS)
-    body = tt(init["poses"][:, opt].transpose(1, 2, 0).copy()).requires_grad_(True)  # (J', 3, N)
-    droot = torch.zeros(3, n, dtype=dt, device=dev, requires_grad=True)
-    trans = tt(init["trans"].T.copy()).requires_grad_(True)  # (3, N)
+    theta0 = np.zeros((fs.P, n))
+    theta0[3:6] = init["trans"].T
+    lim = joint_limits()  # start inside the limits: their penalty is stiff, a poor model far outside
+    theta0[6:] = np.clip(init["poses"][:, opt], lim[..., 0], lim[..., 1]).reshape(n, -1).T
     s0 = init["scaling"]
-    log_s = torch.zeros((), dtype=dt, device=dev, requires_grad=True)
-    betas = torch.zeros(fast.num_betas, dtype=dt, device=dev, requires_grad=True) if fit_betas else None
-    lim = tt(joint_limits())[..., None]  # (J', 3, 2, 1)
-    twist_axis = torch.zeros(len(opt), 3, 1, dtype=dt, device=dev)
-    for k, j in enumerate(opt):  # limb twist: x for arms (along x), y for legs (along y)
-        if j in (1, 2, 4, 5):
-            twist_axis[k, 1] = 1.0
-        elif j in (16, 17, 18, 19):
-            twist_axis[k, 0] = 1.0
-    slot = {j: k for k, j in enumerate(opt)}
-    eye = torch.eye(3, dtype=dt, device=dev)[:, :, None].expand(3, 3, n)
-    c2 = w.robust_cm**2
-    denom = float(mask_np.sum())
+    solver = fs.Solver(fast, w, lim, _twist_axes())
+    kw = dict(dtype=fast.dtype, device=fast.device)
 
-    def rotations() -> torch.Tensor:
-        body_R = axis_angle_to_matrix_fl(body).unbind(0)
-        root = _mm(root0, axis_angle_to_matrix_fl(droot))
-        return torch.stack([root] + [body_R[slot[j]] if j in slot else eye for j in range(1, NUM_SMPL)])
+    def frames(idx, smooth: float = 1.0) -> fs.Frames:
+        c, q = fs.temporal_coefficients(t[idx], cfg.max_gap_s)
+        q = q * smooth
+        y = np.where(mask_np[idx, :, None], targets[idx], 0.0)
+        return fs.Frames(torch.as_tensor(y.transpose(1, 2, 0).copy(), **kw),
+                         torch.as_tensor(mask_np[idx].T.astype(np.float64), **kw),
+                         torch.as_tensor(init["root"][idx].transpose(1, 2, 0).copy(), **kw),
+                         torch.as_tensor(c, **kw), torch.as_tensor(q, **kw))
 
-    def points(R) -> torch.Tensor:
-        return fast.forward_frames_last(R, betas) * (s0 * torch.exp(log_s)) + trans[None]  # (P, 3, N)
-
-    def loss_fn() -> torch.Tensor:
-        R = rotations()
-        pts = points(R)
-        d2 = ((pts[cidx] - y) ** 2).sum(1)  # (17, N)
-        data = (c2 * (torch.sqrt(1 + d2 / c2) - 1) * mask).sum() / denom * len(COCO17)
-        total = data
-        if n > 2:
-            acc = pts[..., 2:] - 2 * pts[..., 1:-1] + pts[..., :-2]
-            racc = R[..., 2:] - 2 * R[..., 1:-1] + R[..., :-2]
-            total = total + (w.accel * (acc**2).sum() + w.rot_accel * (racc**2).sum()) / n
-        excess = torch.relu(body - lim[:, :, 1]) + torch.relu(lim[:, :, 0] - body)
-        prior = w.pose * (body**2).sum() + w.twist * ((body * twist_axis) ** 2).sum() + w.limits * (excess**2).sum()
-        total = total + prior / n
-        if betas is not None:
-            total = total + w.betas * (betas**2).sum()
-        return total
-
-    def run(params, max_iter) -> int:
-        optim = torch.optim.LBFGS(params, lr=1.0, max_iter=max_iter, history_size=50,
-                                  tolerance_grad=1e-7, tolerance_change=1e-10, line_search_fn="strong_wolfe")
-
-        def closure():
-            optim.zero_grad()
-            loss = loss_fn()
-            loss.backward()
-            return loss
-
-        optim.step(closure)
-        return int(optim.state[optim._params[0]]["n_iter"])
-
-    its = []
+    betas0 = np.zeros(fast.num_betas) if fit_betas else None
+    wins = windows(n, cfg.window, cfg.overlap)
+    solves = []
     if on_stage:
-        on_stage("root")
-    its.append(run([droot, trans, log_s], init_iterations))
-    if on_stage:
-        on_stage("body")
-    its.append(run([droot, trans, log_s, body] + ([betas] if betas is not None else []), iterations))
+        on_stage("globals" if len(wins) > 1 else "all frames")
+    gidx = np.arange(n) if len(wins) == 1 else np.unique(np.linspace(0, n - 1, cfg.globals_frames).round().astype(int))
+    res = _solve(solver, theta0[:, gidx], 0.0, betas0, frames, gidx, s0, True, iterations, cfg.tol)
+    solves.append(_summary(res, len(gidx), "globals" if len(wins) > 1 else "all"))
+    log_s, betas = res["log_s"], res["betas"]
+    if len(wins) == 1:
+        theta = res["theta"]
+    else:
+        theta = np.zeros_like(theta0)
+        for k, (a, b, wt) in enumerate(wins):
+            if on_stage:
+                on_stage(f"window {k + 1}/{len(wins)}")
+            idx = np.arange(a, b)
+            r = _solve(solver, theta0[:, idx], log_s, betas, frames, idx, s0, False, iterations, cfg.tol)
+            theta[:, idx] += wt * r["theta"]
+            solves.append(_summary(r, b - a, f"frames {a}-{b}"))
+    converged = all(s["converged"] for s in solves)
+    if not converged:
+        warnings.warn(f"fit-smpl stopped at the iteration cap ({iterations}) before converging "
+                      f"(tolerance {cfg.tol:g}); raise --iterations", NotConverged, stacklevel=3)
+    body_solves = solves if len(solves) == 1 else solves[1:]
+    loss = sum(s["loss"] * s["frames"] for s in body_solves) / sum(s["frames"] for s in body_solves)
 
-    with torch.no_grad():
-        R = rotations()
-        coco = points(R)[cidx].permute(2, 0, 1).cpu().numpy()  # (N, 17, 3)
-        root_rv = _matrix_to_rotvec(R[0].permute(2, 0, 1).cpu().numpy())
+    scale = s0 * float(np.exp(log_s))
+    coco, root_rv = np.zeros((n, len(COCO17), 3)), np.zeros((n, 3))
+    with torch.no_grad():  # window by window: memory does not grow with the length
+        bt = None if betas is None else torch.as_tensor(betas, **kw)
+        for a in range(0, n, cfg.window):
+            idx = np.arange(a, min(n, a + cfg.window))
+            th = torch.as_tensor(theta[:, idx], **kw)
+            R16 = solver.rotations(th, frames(idx))
+            pts = fast.forward_frames_last(solver._full(R16), bt)[cidx] * scale + th[3:6][None]
+            coco[idx] = pts.permute(2, 0, 1).cpu().numpy()
+            root_rv[idx] = _matrix_to_rotvec(R16[0].permute(2, 0, 1).cpu().numpy())
     poses = np.zeros((n, NUM_SMPL, 3))
     poses[:, 0] = root_rv
-    poses[:, opt] = body.detach().permute(2, 0, 1).cpu().numpy()
+    poses[:, opt] = theta[6:].T.reshape(n, len(opt), 3)
     poses = continuous_rotvec(poses)
     err = np.linalg.norm(coco - targets, axis=-1)
     err_masked = np.where(mask_np, err, np.nan)
@@ -216,17 +247,52 @@ def _fit(fast, targets, weights, fit_betas, iterations, init_iterations, on_stag
         per_joint = np.nanmean(err_masked, axis=0)
     out = {
         "smpl_poses": poses.reshape(n, 72).astype(np.float32),
-        "smpl_trans": trans.detach().T.cpu().numpy().astype(np.float32),
-        "smpl_scaling": np.array([s0 * float(torch.exp(log_s.detach()))], np.float32),
+        "smpl_trans": theta[3:6].T.astype(np.float32),
+        "smpl_scaling": np.array([scale], np.float32),
         "smpl_loss": float(np.nanmean(np.where(mask_np, err**2, np.nan)) / 3),
         "joint_error_cm": per_joint,
-        "iterations": its,
+        "loss": float(loss),
+        "converged": converged,
+        "iterations": max(s["iterations"] for s in solves),
+        "solves": solves,
+        "fps": float(1.0 / np.median(np.diff(t))) if n > 1 else float(fps),
     }
     if betas is not None:
         b = np.zeros(10, np.float32)
-        b[: fast.num_betas] = betas.detach().cpu().numpy()
+        b[: fast.num_betas] = betas
         out["smpl_betas"] = b
     return out
+
+
+def _solve(solver, theta0, log_s, betas, frames, idx, s0, fit_globals, iterations, tol) -> dict:
+    """Solve with the temporal terms at 1 % first (tolerance 1e-2: jitter in the per-frame
+    initialisation, e.g. a nearly straight limb's twist, would otherwise start at a huge
+    acceleration cost), then in full; the cap and the iterations count both."""
+    from aistpp.pipeline.fit_smpl_solve import solve
+
+    first = solve(solver, theta0, log_s, betas, frames(idx, 0.01), s0, fit_globals, max(1, iterations // 4), 1e-2)
+    if first["iterations"] >= iterations:  # the cap (on the sum) is used up
+        return dict(first, converged=False)
+    res = solve(solver, first["theta"], first["log_s"], first["betas"], frames(idx), s0, fit_globals,
+                iterations - first["iterations"], tol)
+    res["iterations"] += first["iterations"]
+    return res
+
+
+def _summary(res: dict, frames: int, what: str) -> dict:
+    return {"what": what, "frames": frames, "iterations": res["iterations"], "converged": res["converged"],
+            "loss": res["loss"]}
+
+
+def _twist_axes() -> np.ndarray:
+    """(15, 3): the twist component of each optimised joint (y for legs, x for arms, none else)."""
+    axes = np.zeros((len(OPT_JOINTS), 3))
+    for k, j in enumerate(OPT_JOINTS):
+        if j in (1, 2, 4, 5):
+            axes[k, 1] = 1.0
+        elif j in (16, 17, 18, 19):
+            axes[k, 0] = 1.0
+    return axes
 
 
 def _matrix_to_rotvec(R: np.ndarray) -> np.ndarray:
@@ -246,9 +312,13 @@ class FitSmplConfig(RunOptions):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     keypoints: Literal["optim", "raw"] = "optim"
     fit_betas: bool = False
-    iterations: int = Field(150, ge=1, le=100_000)  # the CLI's --iterations min=1, for TOML too
+    iterations: int = Field(default=200, ge=1, le=100_000,
+                            description="cap on solver steps per solve (warning when hit)")
+    fps: float | None = Field(default=None, gt=0, le=10_000,
+                              description="frame rate; default: the keypoints' timestamps, else 60")
     sequence_names: list[str] | None = None
     weights: FitWeights = FitWeights()
+    solve: Solve = Solve()
 
 
 def resolve_device(device: str) -> str:
@@ -273,8 +343,54 @@ def _fast_model(smpl_dir: str, gender: str, device: str):
     return FastSMPL(load_smpl_data(path), device=device)
 
 
+DEFAULT_FPS = 60.0
+
+
+def timestamps_to_seconds(ts: np.ndarray, path: Path) -> np.ndarray | None:
+    """Timestamps (N,) of a keypoints file -> seconds: microseconds as in the release; plain frame
+    indices (steps of exactly 1, as older synthetic data wrote) -> None (use the frame rate)."""
+    ts = np.asarray(ts, np.float64)
+    if len(ts) < 2:
+        return None
+    steps = np.diff(ts)
+    if not np.isfinite(ts).all() or not (steps > 0).all():
+        raise AistppError("'timestamps' must increase strictly from frame to frame", path)
+    if np.all(steps == 1):
+        return None
+    if np.median(steps) < 100:  # above 10 kHz: not microseconds
+        raise AistppError(f"'timestamps' step {np.median(steps):g} is not in microseconds "
+                          "(e.g. 16667 at 60 fps)", path)
+    return (ts - ts[0]) / 1e6
+
+
+def sequence_times(name: str, data: dict, config: FitSmplConfig) -> tuple[np.ndarray | None, float, str]:
+    """(times (N,) s or None, fps, source): --fps wins; else the timestamps of the keypoints3d
+    file, else those of keypoints2d/<name>.pkl (same frame count), else 60 fps."""
+    from aistpp.core import formats
+    from aistpp.core.dataset import AnnotationLayout
+
+    n = len(data["keypoints3d"])
+    if config.fps is not None:
+        return None, config.fps, "--fps"
+    layout = AnnotationLayout(anno_dir=config.anno_dir)
+    if "timestamps" in data:
+        path = layout.file("keypoints3d", name)
+        ts = np.asarray(data["timestamps"])
+        if ts.shape != (n,):
+            raise AistppError(f"'timestamps' has shape {ts.shape}, expected ({n},)", path)
+        return timestamps_to_seconds(ts, path), DEFAULT_FPS, "keypoints3d timestamps"
+    path2d = layout.file("keypoints2d", name)
+    if path2d.is_file():
+        ts = formats.load_keypoints2d(path2d)["timestamps"]
+        if len(ts) == n:
+            t = timestamps_to_seconds(ts, path2d)
+            return t, DEFAULT_FPS, "keypoints2d timestamps" if t is not None else "default"
+    return None, DEFAULT_FPS, "default"
+
+
 def fit_smpl_sequence(name: str, config: FitSmplConfig) -> dict:
-    """Job: keypoints3d/<name>.pkl -> <save_dir>/<name>.pkl; returns per-sequence metrics."""
+    """Job: keypoints3d/<name>.pkl -> <save_dir>/<name>.pkl; returns per-sequence metrics
+    (``converged``, ``iterations``, ``loss`` among them; ``warning`` when the cap was hit)."""
     from aistpp.core import formats
     from aistpp.core.dataset import AnnotationLayout
 
@@ -288,11 +404,14 @@ def fit_smpl_sequence(name: str, config: FitSmplConfig) -> dict:
     targets = data[key]
     if targets.shape[1] != len(COCO17):
         raise AistppError(f"'{key}' has {targets.shape[1]} joints, expected COCO-17", path)
+    times, fps, time_source = sequence_times(name, data, config)
     fast = _fast_model(str(config.smpl_dir), config.gender, resolve_device(config.device))
     report_stage(name, "initialise")
     try:
-        res = fit_smpl(fast, targets, config.weights, config.fit_betas, config.iterations,
-                       on_stage=lambda stage: report_stage(name, f"fit {stage}"))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", NotConverged)
+            res = fit_smpl(fast, targets, config.weights, config.fit_betas, config.iterations, times=times, fps=fps,
+                           solve=config.solve, on_stage=lambda stage: report_stage(name, f"fit {stage}"))
     except AistppError as exc:
         if exc.path is None:
             raise AistppError(f"'{key}': {exc} (re-run triangulation or drop the sequence)", path) from None
@@ -308,13 +427,18 @@ def fit_smpl_sequence(name: str, config: FitSmplConfig) -> dict:
     errs = res["joint_error_cm"]
     info = {
         "frames": len(targets),
+        "fps": res["fps"],
+        "time_source": time_source,
         "error_cm": float(np.nanmean(errs)),
-        "iterations": int(sum(res["iterations"])),
-        "iterations_root": int(res["iterations"][0]),  # stage 1: orientation, translation, scale
-        "iterations_body": int(res["iterations"][1]),  # stage 2: everything
+        "converged": bool(res["converged"]),
+        "iterations": int(res["iterations"]),  # the most any solve (window) took
+        "loss": res["loss"],  # the objective per frame at the end
+        "solves": res["solves"],
         "fit_s": time.perf_counter() - start,
         "scaling": float(res["smpl_scaling"][0]),
     }
+    if any(issubclass(w.category, NotConverged) for w in caught):
+        info["warning"] = f"stopped at the iteration cap ({config.iterations}) before converging"
     info.update({f"error_{j}": float(e) for j, e in zip(COCO17, errs)})
     return info
 

@@ -11,11 +11,16 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from aistpp.core.joints import COCO17, COCO_BONES
 
 C = {name: i for i, name in enumerate(COCO17)}
+# Joints whose rotation COCO-17 observes (directly or through the chain); the rest
+# (ankles, feet, wrists, hands) move no COCO keypoint and stay at zero.
+OPT_JOINTS = (1, 2, 3, 4, 5, 6, 9, 12, 13, 14, 15, 16, 17, 18, 19)
 TORSO = [C["left_shoulder"], C["right_shoulder"], C["left_hip"], C["right_hip"]]
 # Limb chains: (SMPL root joint, SMPL hinge joint, COCO root, COCO hinge, COCO end, hinge axis, sign)
 LIMBS = (
@@ -26,15 +31,16 @@ LIMBS = (
 )
 
 
-def fill_gaps(targets: np.ndarray) -> np.ndarray:
+def fill_gaps(targets: np.ndarray, times: np.ndarray | None = None) -> np.ndarray:
     """(N, J, 3) cm with NaN -> the same with NaNs filled by linear interpolation in time.
 
-    A joint missing in every frame takes the mean of the other joints of its frame.
+    ``times`` (N,) s, increasing (default: the frame index). A joint missing in every frame
+    takes the mean of the other joints of its frame.
     """
     y = np.array(targets, np.float64)
     n = len(y)
     flat = y.reshape(n, -1)
-    t = np.arange(n)
+    t = np.arange(n, dtype=np.float64) if times is None else np.asarray(times, np.float64)
     for c in range(flat.shape[1]):  # one 1-D interpolation per coordinate series (51), not per frame
         ok = np.isfinite(flat[:, c])
         if ok.any() and not ok.all():
@@ -44,6 +50,23 @@ def fill_gaps(targets: np.ndarray) -> np.ndarray:
     if bad.any():
         mean = np.nanmean(np.where(bad, np.nan, y), axis=1, keepdims=True)
         y = np.where(bad, np.broadcast_to(mean, y.shape), y)
+    return y
+
+
+def drop_outliers(targets: np.ndarray, bones: np.ndarray, lengths: np.ndarray, median: np.ndarray) -> np.ndarray:
+    """NaN out the points whose every bone (of ``bones`` (B, 2)) has a length (N, B) cm more than
+    30 % + 3 cm off its median (B,): a glitch would otherwise pull a frame's initial pose (and cost a
+    huge acceleration in the fit); the fit itself still sees them, through its robust loss."""
+    bad = np.abs(lengths - median) > 0.3 * median + 3.0  # NaN compares False
+    ok = np.isfinite(lengths)
+    nj = targets.shape[1]
+    count_bad, count = np.zeros((len(targets), nj)), np.zeros((len(targets), nj))
+    for k, (a, b) in enumerate(bones):
+        for j in (a, b):
+            count_bad[:, j] += bad[:, k]
+            count[:, j] += ok[:, k]
+    y = np.array(targets, np.float64)
+    y[(count > 0) & (count_bad == count)] = np.nan
     return y
 
 
@@ -74,18 +97,22 @@ def axis_rotation(axis: int, angle: np.ndarray) -> np.ndarray:
     return Rotation.from_rotvec(r).as_matrix()
 
 
-def initial_fit(targets: np.ndarray, rest_coco: np.ndarray, rest_joints: np.ndarray) -> dict:
+def initial_fit(targets: np.ndarray, rest_coco: np.ndarray, rest_joints: np.ndarray,
+                times: np.ndarray | None = None) -> dict:
     """Initial SMPL parameters for COCO-17 targets.
 
     targets (N, 17, 3) cm (NaN allowed); rest_coco (17, 3) and rest_joints (24, 3) metres
-    (the model at zero pose). Returns ``poses`` (N, 24, 3) rad, ``trans`` (N, 3) cm,
-    ``scaling`` float and ``root`` (N, 3, 3) the global orientation matrices.
+    (the model at zero pose); times (N,) s (gaps are bridged in time). Returns ``poses``
+    (N, 24, 3) rad, ``trans`` (N, 3) cm, ``scaling`` float and ``root`` (N, 3, 3) the global
+    orientation matrices.
     """
-    y = fill_gaps(targets)
-    n = len(y)
     limb_bones = COCO_BONES[4:]  # torso, arms, legs (not the face)
-    lt = np.linalg.norm(targets[:, limb_bones[:, 0]] - targets[:, limb_bones[:, 1]], axis=-1)
-    lt = np.nanmedian(lt, axis=0) if np.isfinite(lt).any() else np.full(len(limb_bones), np.nan)
+    lengths = np.linalg.norm(targets[:, limb_bones[:, 0]] - targets[:, limb_bones[:, 1]], axis=-1)
+    with warnings.catch_warnings():  # a bone missing in every frame: NaN, no warning
+        warnings.simplefilter("ignore", RuntimeWarning)
+        lt = np.nanmedian(lengths, axis=0)
+    y = fill_gaps(drop_outliers(targets, limb_bones, lengths, lt), times)
+    n = len(y)
     lm = np.linalg.norm(rest_coco[limb_bones[:, 0]] - rest_coco[limb_bones[:, 1]], axis=-1)
     ok = np.isfinite(lt)
     scaling = float((lt[ok] * lm[ok]).sum() / (lm[ok] ** 2).sum()) if ok.any() else 100.0

@@ -1,4 +1,4 @@
-"""The original AIST++ SMPL-fitting recipe, for comparison (benchmarks and tests only).
+"""The original AIST++ SMPL-fitting recipe, for comparison (benchmarks only; not part of the package).
 
 All frames at once, the full ``smplx.SMPL`` forward (6,890 vertices), plain SGD (no
 momentum) on the mean squared joint error, staged: translation and scale first, then the
