@@ -194,7 +194,7 @@ class Solver:
         # Hessian of rho(|r|^2) in r (halved): rho' across, rho' + 2 s rho'' = (1 + s/c^2)^-1.5 along r
         c2 = self.w.robust_cm**2
         r = (pts - fr.y).permute(2, 0, 1)  # (n, 17, 3)
-        d2 = (r**2).sum(-1, keepdim=True)
+        d2 = r.square().sum(-1, keepdim=True)
         u = 1 + d2 / c2
         across, along = 1 / torch.sqrt(u), u**-1.5
         rhat = r / torch.sqrt(torch.clamp(d2, min=1e-24))
