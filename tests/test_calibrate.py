@@ -21,7 +21,8 @@ from aistpp.core.bundle_adjust import bundle_adjust, project_jacobians, reprojec
 from aistpp.core.cameras import CameraRig, rodrigues, rotation_to_rodrigues
 from aistpp.core.joints import COCO_FLIP
 from aistpp.core.rig import aist_like_ring
-from aistpp.pipeline.calibrate import calibrate_views, choose_sequences, gauge_transform
+from aistpp.pipeline.calibrate import calibrate_views, choose_sequences
+from aistpp.pipeline.calibrate_gauge import gauge_transform
 
 SEQS = ["gWA_sFM_cAll_d27_mWA2_ch21", "gBR_sBM_cAll_d04_mBR0_ch01", "gPO_sBM_cAll_d10_mPO1_ch02"]
 
@@ -270,7 +271,8 @@ def test_cli_writes_a_cameras_folder_and_resumes(tmp_path, scene):
     rig = formats.load_cameras(out / "setting1.json")
     assert rig.names == scene["truth"].names
     assert formats.read_mapping(out / "mapping.txt") == formats.read_mapping(anno / "cameras" / "mapping.txt")
-    report = json.loads((out / "setting1.report.json").read_text())
+    assert not (out / "setting1.report.json").exists()
+    report = json.loads((tmp_path / "reports" / "calibrate" / "setting1.json").read_text())
     assert len(report["sequences"]) == 2 and set(report["sequences"]) <= set(SEQS) and report["frames"] <= 200
     assert report["after_median_px"] < 3 and "c09" in res.output
     assert np.median(rig_errors(rig, scene["truth"])["rotation_deg"]) < 0.5
@@ -327,5 +329,5 @@ def test_synth_dataset_accuracy(tmp_path, synth_data):
     # even the true ankles of these 240 frames give 2-3 deg), hence 4 deg here and 0.5 deg above
     assert np.degrees(np.arccos(np.clip((R @ [0, 1.0, 0])[1], -1, 1))) < 4.0
     assert abs(s - 1) < 0.15  # units: cm, from a 170 cm stature (synth bodies vary in size)
-    report = json.loads((out / "setting1.report.json").read_text())
+    report = json.loads((tmp_path / "reports" / "calibrate" / "setting1.json").read_text())
     assert report["weak_views"] == [] and report["after_median_px"] < report["before_median_px"] / 5
