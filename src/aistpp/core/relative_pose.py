@@ -90,19 +90,33 @@ class Resection:
     median_px: float
 
 
-def pnp_ransac(points3d: np.ndarray, pixels: np.ndarray, focal: float, size, threshold_px: float, seed: int = 0):
+def pnp_ransac(points3d: np.ndarray, pixels: np.ndarray, focal: float, size, threshold_px: float, seed: int = 0,
+               iterations: int = 100):
     """PnP-RANSAC (EPnP hypotheses) with a known focal length: (rvec (3,), tvec (3,), inliers (P,) bool) or None."""
     import cv2
 
     cv2.setRNGSeed(seed)
     ok, rvec, tvec, inl = cv2.solvePnPRansac(points3d, pixels, intrinsic_matrix(focal, size), None,
-                                             iterationsCount=300, reprojectionError=threshold_px,
+                                             iterationsCount=iterations, reprojectionError=threshold_px,
                                              confidence=0.999, flags=cv2.SOLVEPNP_EPNP)
-    if not ok or inl is None:
+    if not ok or inl is None or len(inl) < 6:
         return None
     mask = np.zeros(len(points3d), bool)
     mask[inl.ravel()] = True
+    rvec, tvec = cv2.solvePnPRefineLM(points3d[mask], pixels[mask], intrinsic_matrix(focal, size), None, rvec, tvec)
     return rvec.ravel(), tvec.ravel(), mask
+
+
+def pnp_cost(points3d: np.ndarray, pixels: np.ndarray, focal: float, size, threshold_px: float,
+             seed: int = 0) -> float:
+    """Mean truncated squared reprojection error (px^2, errors capped at ``threshold_px``) of the
+    best PnP pose (``pnp_ransac`` + refinement); ``threshold_px``^2 when no pose is found."""
+    res = pnp_ransac(points3d, pixels, focal, size, threshold_px, seed)
+    if res is None:
+        return threshold_px ** 2
+    cam = single_camera("v", size, focal, rodrigues(res[0]), res[1])
+    err = np.linalg.norm(cam.project(points3d)[0] - pixels, axis=-1)
+    return float(np.mean(np.minimum(np.nan_to_num(err, nan=threshold_px), threshold_px) ** 2))
 
 
 def resect(points3d: np.ndarray, pixels: np.ndarray, size, focals: list[float], threshold_px: float,

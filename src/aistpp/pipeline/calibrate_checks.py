@@ -22,6 +22,7 @@ Units: points in cm (any unit for the scale-free checks); COCO-17 joint order.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -142,6 +143,12 @@ def check_rig(rig: CameraRig, points3d: np.ndarray, observed: np.ndarray, up: np
     """Every check (see module docstring). points3d (N, 17, 3) of the fitted frames in the final
     world; observed (V, N, 17) the inlier observations; up (3,) the world's up direction."""
     up = np.asarray(up, float) / np.linalg.norm(up)
+    with warnings.catch_warnings():  # frames without a head or ankles: 'Mean of empty slice'
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return _all_checks(rig, points3d, observed, up, fitted_px, held_out_px)
+
+
+def _all_checks(rig, points3d, observed, up, fitted_px, held_out_px) -> list[Check]:
     return [check_in_front(rig, points3d, observed), check_focal(rig), check_held_out(fitted_px, held_out_px),
             check_bones(points3d), check_upright(points3d, up), check_not_mirrored(points3d, up),
             check_scale(rig, points3d)]

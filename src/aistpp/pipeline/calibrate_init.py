@@ -26,8 +26,8 @@ from itertools import combinations
 import numpy as np
 
 from aistpp.core.bundle_adjust import bundle_adjust
-from aistpp.core.cameras import CameraRig, rotation_to_rodrigues
-from aistpp.core.relative_pose import intrinsic_matrix, normalise, pair_pose, pnp_ransac, resect
+from aistpp.core.cameras import CameraRig, rodrigues, rotation_to_rodrigues
+from aistpp.core.relative_pose import intrinsic_matrix, normalise, pair_pose, pnp_cost, pnp_ransac, resect
 from aistpp.core.triangulation import triangulate_robust
 from aistpp.errors import AistppError
 
@@ -52,6 +52,26 @@ def shift_views(arr: np.ndarray, offsets, seq_id: np.ndarray) -> np.ndarray:
         ok[ok] &= seq_id[src[ok]] == seq_id[n[ok]]
         out[v, n[ok]] = arr[v, src[ok]]
     return out
+
+
+def search_offset(lo: int, hi: int, cost, step: int = 3) -> tuple[int, float]:
+    """argmin of ``cost(o)`` over whole frames lo..hi: every ``step``-th offset, then every
+    offset within ``step`` - 1 of the best (the costs vary smoothly with the offset).
+    ``cost`` returns a float (inf: not evaluable). Returns (best offset, its cost)."""
+    seen: dict[int, float] = {}
+
+    def get(o):
+        if o not in seen:
+            seen[o] = cost(o)
+        return seen[o]
+
+    coarse = list(range(lo, hi + 1, step))
+    if coarse[-1] != hi:
+        coarse.append(hi)
+    best = min(coarse, key=get)
+    fine = range(max(lo, best - step + 1), min(hi, best + step - 1) + 1)
+    best = min(fine, key=get)
+    return best, seen[best]
 
 
 @dataclass
@@ -79,7 +99,7 @@ def _pair_inliers(xn: list[np.ndarray], ok: np.ndarray, a: int, b: int, thr: flo
 
 def initial_rig(points: np.ndarray, conf: np.ndarray | None, seq_id: np.ndarray, sizes: np.ndarray,
                 names: tuple[str, ...], focal_guess: np.ndarray | None = None, min_confidence: float = 0.5,
-                max_offset: int = 30, max_frames: int = 240, threshold_px: float = 6.0,
+                max_offset: int = 30, max_frames: int = 150, threshold_px: float = 6.0,
                 min_angle_deg: float = 8.0, seed: int = 0) -> InitialRig:
     """A starting rig and per-view time offsets from keypoints alone (see module docstring).
 
@@ -122,18 +142,21 @@ def initial_rig(points: np.ndarray, conf: np.ndarray | None, seq_id: np.ndarray,
 
     # the pair's relative offset
     offsets = np.zeros(V, int)
-    best = (-1, 0, None)
-    for o in range(-max_offset, max_offset + 1):
+    poses: dict[int, object] = {}
+
+    def pair_cost(o):
         trial = zero.copy()
         trial[b] = o
         s, okk = sample(trial)
         xb = normalise(np.nan_to_num(s[b]), f0[b], sizes[b])
         common = ok[a] & okk[b]
         if common.sum() < min_common:
-            continue
-        pp = pair_pose(xn[a][common], xb[common], float(np.sqrt(thr[a] * thr[b])), seed)
-        if pp is not None and pp.front > best[0]:
-            best = (pp.front, o, pp)
+            return np.inf
+        poses[o] = pair_pose(xn[a][common], xb[common], float(np.sqrt(thr[a] * thr[b])), seed)
+        return -poses[o].front if poses[o] is not None else np.inf
+
+    o_best, c_best = search_offset(-max_offset, max_offset, pair_cost)
+    best = (-c_best, o_best, poses.get(o_best))
     if best[2] is None:
         raise AistppError(f"views {names[a]} and {names[b]} give no relative pose")
     offsets[b] = best[1]
@@ -174,23 +197,21 @@ def initial_rig(points: np.ndarray, conf: np.ndarray | None, seq_id: np.ndarray,
         rest = [v for v in range(V) if v not in registered]
         v = max(rest, key=lambda u: weights[u, registered].sum())
         X, _, _ = triangulate(registered)
-        Xf = X.reshape(len(frames), J, 3)
-        found = None
-        for o in range(-max_offset, max_offset + 1):
-            trial = offsets.copy()
-            trial[v] = o
+        rng = np.random.default_rng(seed)
+
+        def cost(o, v=v):
             s = shift_views(full[v:v + 1], [o], seq_id)[0, frames].reshape(-1, 2)
-            m = np.isfinite(s).all(1) & np.isfinite(Xf.reshape(-1, 3)).all(1)
-            if m.sum() < min_common:
-                continue
-            idx = np.flatnonzero(m)
-            if len(idx) > 1000:
-                idx = idx[np.random.default_rng(seed).choice(len(idx), 1000, replace=False)]
-            res = pnp_ransac(X[idx], s[idx], focal[v], sizes[v], threshold_px, seed)
-            if res is not None and (found is None or res[2].sum() > found[0]):
-                found = (int(res[2].sum()), o)
-        if found is None:
+            m = np.flatnonzero(np.isfinite(s).all(1) & np.isfinite(X).all(1))
+            if m.size < min_common:
+                return np.inf
+            if m.size > 300:
+                m = m[rng.choice(m.size, 300, replace=False)]
+            return pnp_cost(X[m], s[m], focal[v], sizes[v], 2 * threshold_px, seed)
+
+        o_best, c_best = search_offset(-max_offset, max_offset, cost)
+        if not np.isfinite(c_best):
             raise AistppError(f"view {names[v]} cannot be placed: too few of its keypoints match the others'")
+        found = (c_best, o_best)
         offsets[v] = found[1]
         s = shift_views(full[v:v + 1], [found[1]], seq_id)[0, frames].reshape(-1, 2)
         m = np.isfinite(s).all(1) & np.isfinite(X).all(1)
@@ -198,8 +219,6 @@ def initial_rig(points: np.ndarray, conf: np.ndarray | None, seq_id: np.ndarray,
         res = resect(X[m], s[m], sizes[v], guesses, threshold_px, seed, refine_focal=len(registered) >= 2)
         if res is None:
             raise AistppError(f"view {names[v]} cannot be placed: no camera pose fits its keypoints")
-        from aistpp.core.cameras import rodrigues
-
         R[v], t[v], focal[v] = rodrigues(res.rvec), res.tvec, res.focal
         registered.append(v)
         info["order"].append(names[v])
@@ -217,12 +236,14 @@ def _even_frames(N: int, count: int) -> np.ndarray:
 
 def refine_offsets(rig: CameraRig, points: np.ndarray, conf: np.ndarray | None, seq_id: np.ndarray,
                    offsets: np.ndarray, radius: int, min_confidence: float = 0.5, max_frames: int = 300,
-                   threshold_px: float = 15.0) -> tuple[np.ndarray, np.ndarray]:
-    """Each view's whole-frame time offset, with the rig fixed.
+                   threshold_px: float = 15.0, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Each view's whole-frame time offset, given the rig.
 
-    For view v: the points triangulated (robustly) from the other views, at the current
-    offsets, reprojected into v; v's keypoints shifted by each offset within ``radius`` of
-    ``offsets[v]``; the offset with the lowest truncated mean squared error wins.
+    View by view (each using the others' offsets as updated so far): the points triangulated
+    (robustly) from the other views; v's keypoints shifted by each offset within ``radius`` of
+    ``offsets[v]``; for each, a PnP pose (v's focal length) fitted to those points and its
+    truncated mean squared error (``relative_pose.pnp_cost``): the lowest wins. The pose is
+    re-fitted per offset, so a camera adjusted at a wrong offset does not hold it there.
     points (V, N, J, 2) px, conf (V, N, J) or None, seq_id (N,). Returns offsets (V,) and the
     winning cost per view (V,) px^2 (NaN when too few frames overlap).
     """
@@ -230,25 +251,26 @@ def refine_offsets(rig: CameraRig, points: np.ndarray, conf: np.ndarray | None, 
     ok = _usable(points, conf, min_confidence)
     full = np.where(ok[..., None], np.asarray(points, np.float64), np.nan)
     frames = _even_frames(N, max_frames)
-    shifted = shift_views(full, offsets, seq_id)[:, frames]
     out, costs = np.array(offsets, int), np.full(V, np.nan)
+    rng = np.random.default_rng(seed)
     for v in range(V):
         others = [u for u in range(V) if u != v]
         if len(others) < 2:
             continue
-        X = triangulate_robust(rig.subset([rig.names[u] for u in others]), shifted[others], None, 0.0,
-                               threshold_px).points3d
-        proj = rig.subset([rig.names[v]]).project(X)[0]  # (n, J, 2)
-        best = (np.inf, out[v])
-        for o in range(offsets[v] - radius, offsets[v] + radius + 1):
-            s = shift_views(full[v:v + 1], [o], seq_id)[0, frames]
-            err = np.linalg.norm(s - proj, axis=-1)
-            err = err[np.isfinite(err)]
-            if err.size < 4 * J:
-                continue
-            cost = float(np.mean(np.minimum(err, threshold_px) ** 2))
-            if cost < best[0]:
-                best = (cost, o)
+        shifted = shift_views(full[others], out[others], seq_id)[:, frames]
+        X = triangulate_robust(rig.subset([rig.names[u] for u in others]), shifted, None, 0.0,
+                               threshold_px).points3d.reshape(-1, 3)
+        def cost(o, v=v, X=X):
+            s = shift_views(full[v:v + 1], [o], seq_id)[0, frames].reshape(-1, 2)
+            m = np.flatnonzero(np.isfinite(s).all(1) & np.isfinite(X).all(1))
+            if m.size < 4 * J:
+                return np.inf
+            if m.size > 400:
+                m = m[rng.choice(m.size, 400, replace=False)]
+            return pnp_cost(X[m], s[m], float(rig.K[v, 0, 0]), rig.sizes[v], threshold_px, seed)
+
+        o_best, c_best = search_offset(offsets[v] - radius, offsets[v] + radius, cost, 3 if radius > 4 else 1)
+        best = (c_best, o_best) if np.isfinite(c_best) else (np.nan, out[v])
         costs[v], out[v] = best
     return out, costs
 

@@ -10,6 +10,7 @@ The result says whether every check passed; the caller refuses to write a rig th
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Literal
 
@@ -82,7 +83,7 @@ def solve(points: np.ndarray, conf: np.ndarray | None, seq_id: np.ndarray, sizes
     else:
         rig0, offsets = init, np.zeros(V, int)
         info["init"] = {"from": "given cameras"}
-    radius = max_offset if init is not None else min(3, max_offset)
+    radius = max_offset
     rig = rig0
     passes = []
     for _ in range(3):
@@ -98,7 +99,8 @@ def solve(points: np.ndarray, conf: np.ndarray | None, seq_id: np.ndarray, sizes
         passes.append({"offsets": offsets.tolist(), "after_median_px": cal.report["after_median_px"]})
         if max_offset <= 0:
             break
-        new, _ = refine_offsets(rig, pts, conf, seq_id, offsets, radius, min_confidence)
+        thr = max(4.0, 3 * cal.report["after_median_px"])
+        new, _ = refine_offsets(rig, pts, conf, seq_id, offsets, radius, min_confidence, threshold_px=thr, seed=seed)
         radius = min(3, max_offset)
         if np.array_equal(new, offsets):
             break
@@ -115,7 +117,9 @@ def solve(points: np.ndarray, conf: np.ndarray | None, seq_id: np.ndarray, sizes
     # gauge
     up_vec = UP[up]
     if frame == "floor":
-        s, R, t, gauge = gauge_transform(rig, X, height_cm, init)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            s, R, t, gauge = gauge_transform(rig, X, height_cm, init)
         if up == "z":
             R, t = Y_UP_TO_Z_UP @ R, Y_UP_TO_Z_UP @ t
     else:
