@@ -275,6 +275,17 @@ def test_cli_writes_a_cameras_folder_and_resumes(tmp_path, scene):
     report = json.loads((tmp_path / "reports" / "calibrate" / "setting1.json").read_text())
     assert len(report["sequences"]) == 2 and set(report["sequences"]) <= set(SEQS) and report["frames"] <= 200
     assert report["after_median_px"] < 3 and "c09" in res.output
+    # per-camera frame_offset: released readers (aniposelib's Camera.load_dict, which the AIST++
+    # API's loader mirrors key by key) ignore it and read the same camera
+    from aniposelib.cameras import Camera
+
+    items = json.loads((out / "setting1.json").read_text())
+    assert [it["frame_offset"] for it in items] == [0] * 9
+    for v, item in enumerate(items):
+        cam = Camera.from_dict(item)
+        np.testing.assert_allclose(cam.get_camera_matrix(), rig.K[v])
+        np.testing.assert_allclose(cam.get_rotation(), rig.rvec[v])
+        np.testing.assert_allclose(cam.get_translation(), rig.tvec[v])
     assert np.median(rig_errors(rig, scene["truth"])["rotation_deg"]) < 0.5
     again = CliRunner().invoke(app, args)
     assert again.exit_code == 0 and "1 skipped" in again.output
@@ -331,3 +342,25 @@ def test_synth_dataset_accuracy(tmp_path, synth_data):
     assert abs(s - 1) < 0.15  # units: cm, from a 170 cm stature (synth bodies vary in size)
     report = json.loads((tmp_path / "reports" / "calibrate" / "setting1.json").read_text())
     assert report["weak_views"] == [] and report["after_median_px"] < report["before_median_px"] / 5
+
+
+# ---- world frames: --frame init, --up z --------------------------------------------------------------
+def test_frame_init_and_up_z(scene):
+    from aistpp.pipeline.calibrate_solve import solve
+
+    det, conf = scene["det"][:, :150], scene["conf"][:, :150]
+    seq = np.zeros(150, int)
+    kw = dict(max_frames=150, max_offset=0, rounds=2)
+    kept = solve(det, conf, seq, scene["truth"].sizes, scene["truth"].names, scene["init"], frame="init", **kw)
+    assert not kept.failed
+    # the starting rig's world and scale: its centres are already best aligned with the start's
+    s, R, t = similarity_transform(kept.rig.centers, scene["init"].centers)
+    assert abs(s - 1) < 1e-6 and np.abs(R - np.eye(3)).max() < 1e-6 and np.abs(t).max() < 1e-3
+    # ... which is the truth's up to the start's random 5 deg / 30 cm errors per camera
+    e = rig_errors(kept.rig, scene["truth"], align=False)
+    assert np.median(e["rotation_deg"]) < 2 and np.median(e["center_cm"]) < 30
+    z_up = solve(det, conf, seq, scene["truth"].sizes, scene["truth"].names, scene["init"], up="z", **kw)
+    assert not z_up.failed
+    heights = z_up.rig.centers[:, 2]  # camera heights above the floor, along +z
+    np.testing.assert_allclose(heights, scene["truth"].centers[:, 1], atol=8)
+    assert np.nanmedian(z_up.points3d[:, 0, 2]) > 140  # the nose is up along +z

@@ -169,6 +169,7 @@ def calibrate_views(init: CameraRig, points2d: np.ndarray, confidence: np.ndarra
 def _report(init, rig, before, after, ok, inliers, fixed, min_obs) -> dict:
     bmed, bp90 = _stats(before, ok)
     amed, ap90 = _stats(after, ok)
+    imed, ip90 = _stats(after, ok & inliers)
     views = []
     for v, name in enumerate(rig.names):
         n, k = int(ok[v].sum()), int(inliers[v].sum())
@@ -176,14 +177,17 @@ def _report(init, rig, before, after, ok, inliers, fixed, min_obs) -> dict:
             status = f"not refined: only {n} usable detections (< {min_obs}); camera kept as initialised"
         elif k < min_obs:
             status = f"weak: only {k} inlier detections (< {min_obs})"
+        elif k < 0.6 * n:
+            status = f"weak: only {100 * k / max(n, 1):.0f} % of its detections are inliers"
         else:
             status = "ok"
         views.append({"name": name, "detections": n, "inliers": k, "before_median_px": bmed[v],
                       "before_p90_px": bp90[v], "after_median_px": amed[v], "after_p90_px": ap90[v],
+                      "after_inlier_median_px": imed[v], "after_inlier_p90_px": ip90[v],
                       "focal_px": float(rig.K[v, 0, 0]), "status": status})
-    b, a = _overall(before, ok), _overall(after, ok)
+    b, a, i = _overall(before, ok), _overall(after, ok), _overall(after, ok & inliers)
     return {"views": views, "before_median_px": b[0], "before_p90_px": b[1], "after_median_px": a[0],
-            "after_p90_px": a[1], "weak_views": [x["name"] for x in views if x["status"] != "ok"]}
+            "after_p90_px": a[1], "after_inlier_median_px": i[0], "after_inlier_p90_px": i[1], "weak_views": [x["name"] for x in views if x["status"] != "ok"]}
 
 
 # ---- per-setting job ---------------------------------------------------------------------------
