@@ -4,11 +4,16 @@ FileStorage + cv2.projectPoints for EasyMocap and OpenCV YAML)."""
 
 from __future__ import annotations
 
+import re
+
 import cv2
 import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from test_camera_model import random_rig
+
+from aistpp import AistppError, CameraRig
 from aistpp.cli import app
 from aistpp.core import formats
 
@@ -93,3 +98,57 @@ def test_errors_are_one_line_and_nothing_is_overwritten(source, tmp_path):
     assert not (tmp_path / "x.json").exists()
     res = CliRunner().invoke(app, ["cameras", "convert", str(source), str(tmp_path / "x.txt")])
     assert res.exit_code == 2 and "--from/--to" in res.stderr
+
+
+def _ring(count: int) -> CameraRig:
+    """A rig of ``count`` views with names that do not sort like their order."""
+    rig = random_rig(np.random.default_rng(count), 5, views=count)
+    names = tuple(f"view{(7 * v) % count}" for v in range(count))
+    return CameraRig(names, rig.sizes, rig.K, rig.dist, rig.rvec, rig.tvec)
+
+
+def test_anipose_order_survives_aniposelib_with_more_than_ten_cameras(tmp_path):
+    """aniposelib's load sorts the cam_<i> keys as text (cam_10 before cam_2): the file is written
+    so that aniposelib, and so aistpp, read the cameras back in the rig's order."""
+    from aniposelib.cameras import CameraGroup
+
+    from aistpp.core.camera_formats import read_cameras, write_cameras
+
+    rig = _ring(12)
+    write_cameras(tmp_path / "rig.toml", rig)
+    group = CameraGroup.load(str(tmp_path / "rig.toml"))
+    assert group.get_names() == list(rig.names)
+    assert group.metadata == {"units": "mm"}
+    theirs = group.project(POINTS * 10.0)
+    assert np.abs(theirs - rig.project(POINTS)).max() < 1e-6
+    back = read_cameras(tmp_path / "rig.toml")
+    assert back.names == rig.names and np.allclose(back.tvec, rig.tvec, atol=1e-9)
+
+
+def test_reads_a_file_aniposelib_wrote(tmp_path):
+    """A calibration as anipose writes it (CameraGroup.dump, metre units recorded) reads back in cm."""
+    from aniposelib.cameras import Camera, CameraGroup
+
+    from aistpp.core.camera_formats import read_cameras
+
+    rig = _ring(4)
+    cams = [Camera(name=n, size=rig.sizes[v].tolist(), matrix=rig.K[v], dist=rig.dist[v], rvec=rig.rvec[v],
+                   tvec=rig.tvec[v] / 100.0) for v, n in enumerate(rig.names)]
+    CameraGroup(cams, metadata={"units": "m"}).dump(str(tmp_path / "calibration.toml"))
+    back = read_cameras(tmp_path / "calibration.toml")
+    assert back.names == rig.names
+    assert np.abs(back.project(POINTS) - rig.project(POINTS)).max() < 1e-6
+
+
+def test_anipose_files_it_cannot_represent_are_refused(tmp_path):
+    from aniposelib.cameras import CameraGroup, FisheyeCamera
+
+    from aistpp.core.camera_formats import read_cameras
+
+    CameraGroup([FisheyeCamera(name="fish", size=[640, 480], dist=[0.1, 0, 0, 0])]).dump(str(tmp_path / "fish.toml"))
+    (tmp_path / "empty.toml").write_text('[metadata]\nunits = "mm"\n')
+    (tmp_path / "broken.toml").write_text("[cam_0\nname = 'x'\n")
+    for name, words in (("fish.toml", "fisheye"), ("empty.toml", "no [cam_"), ("broken.toml", "TOML")):
+        with pytest.raises(AistppError, match=re.escape(words)) as err:
+            read_cameras(tmp_path / name)
+        assert name in str(err.value) and "\n" not in str(err.value)

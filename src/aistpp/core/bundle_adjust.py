@@ -1,12 +1,14 @@
 """Vectorised bundle adjustment: Levenberg-Marquardt on the Schur complement, robust loss.
 
-Camera model: OpenCV's / aniposelib's (``CameraRig``): intrinsics ``K`` (fx, fy, cx, cy, skew),
-distortion (k1, k2, p1, p2, k3), rotation, translation; ``X_cam = R X + t``.
+Camera model: the one in ``aistpp.core.camera`` (OpenCV's pinhole with skew and 5/8/12/14
+distortion coefficients; projections and analytic Jacobians come from there); ``X_cam = R X + t``.
 
 Unknowns: each refined camera's rotation (a left update ``R <- exp([d]x) R``), translation
 (cm) and a chosen subset of intrinsics (``f`` scales fx and fy together, keeping their
-ratio; ``k1``, ``k2``; ``cx``, ``cy``), and every 3D point (cm). Everything not refined
-(p1, p2, k3, skew, and whatever is left out of ``intrinsics``) stays at its initial value.
+ratio; ``cx``, ``cy``; any distortion coefficient the rig carries by name, e.g. ``k1``, ``k2``),
+and every 3D point (cm). Everything not refined (skew, and whatever is left out of
+``intrinsics``) stays at its initial value. Observations behind a camera at the start get zero
+weight (``BundleResult.behind`` counts them); a step that moves a weighted one behind is rejected.
 
 One iteration: residuals and analytic Jacobians of all (view, point) observations at once
 as (V, P, 2, .) arrays; iteratively reweighted robust loss (Huber or Cauchy, ``scale_px``);
@@ -25,6 +27,8 @@ from typing import Literal
 
 import numpy as np
 
+from aistpp.core import camera
+from aistpp.core.camera.pinhole import matmul_small as _mul
 from aistpp.core.cameras import CameraRig, rodrigues, rotation_to_rodrigues
 
 INTRINSICS = ("f", "k1", "k2", "cx", "cy")
@@ -34,41 +38,19 @@ Loss = Literal["linear", "huber", "cauchy"]
 @dataclass
 class BundleResult:
     """rig: refined cameras; points3d (P, 3) cm; cost: robust cost after each accepted step;
-    iterations: accepted LM steps; converged: the relative cost decrease fell below ``tol``."""
+    iterations: accepted LM steps; converged: the relative cost decrease fell below ``tol``
+    (or no damped step could lower a finite cost); behind: weighted observations given zero
+    weight because their point started behind (or at) the camera."""
 
     rig: CameraRig
     points3d: np.ndarray
     cost: list[float] = field(default_factory=list)
     iterations: int = 0
     converged: bool = False
+    behind: int = 0
 
 
-def _mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Batched a @ b for tiny matrices (..., m, k) @ (..., k, n): k broadcast multiply-adds
-    (numpy's matmul calls BLAS once per tiny matrix, far slower here)."""
-    out = a[..., :, 0, None] * b[..., 0, None, :]
-    for i in range(1, a.shape[-1]):
-        out = out + a[..., :, i, None] * b[..., i, None, :]
-    return out
-
-
-# ---- projection with Jacobians -----------------------------------------------------------
-def _distortion(x: np.ndarray, y: np.ndarray, dist: np.ndarray):
-    """x, y (V, ...) normalised; dist (V, 5) -> xd, yd (V, ...) and d(xd, yd)/d(x, y) (V, ..., 2, 2)."""
-    k1, k2, p1, p2, k3 = (dist[:, i].reshape((-1,) + (1,) * (x.ndim - 1)) for i in range(5))
-    r2 = x * x + y * y
-    rad = 1 + r2 * (k1 + r2 * (k2 + r2 * k3))
-    drad = k1 + r2 * (2 * k2 + 3 * k3 * r2)  # d rad / d r2
-    xd = x * rad + 2 * p1 * x * y + p2 * (r2 + 2 * x * x)
-    yd = y * rad + p1 * (r2 + 2 * y * y) + 2 * p2 * x * y
-    j = np.empty(x.shape + (2, 2))
-    j[..., 0, 0] = rad + 2 * x * x * drad + 2 * p1 * y + 6 * p2 * x
-    j[..., 0, 1] = 2 * x * y * drad + 2 * p1 * x + 2 * p2 * y
-    j[..., 1, 0] = j[..., 0, 1]
-    j[..., 1, 1] = rad + 2 * y * y * drad + 6 * p1 * y + 2 * p2 * x
-    return xd, yd, r2, j
-
-
+# ---- projection with Jacobians (the camera model's, in this solver's parametrisation) -----------------
 def project_jacobians(rig: CameraRig, points3d: np.ndarray, intrinsics: tuple[str, ...] = ()):
     """Projections and their derivatives for every view and point.
 
@@ -76,43 +58,22 @@ def project_jacobians(rig: CameraRig, points3d: np.ndarray, intrinsics: tuple[st
     (d uv / d [rotation update (3), translation (3), intrinsics...]), ``jp`` (V, P, 2, 3)
     (d uv / d point), ``depth`` (V, P) cm (camera z; <= 0 means behind the camera).
     """
-    X = np.asarray(points3d, np.float64)
-    Xr = X[None] @ np.swapaxes(rig.R, 1, 2)  # (V, P, 3) rotated, before translation
-    Xc = Xr + rig.tvec[:, None, :]
-    z = Xc[..., 2]
-    zs = np.where(np.abs(z) > 1e-9, z, 1e-9)
-    x, y = Xc[..., 0] / zs, Xc[..., 1] / zs
-    xd, yd, r2, dd = _distortion(x, y, rig.dist)
-    fx, fy, skew = rig.K[:, 0, 0, None], rig.K[:, 1, 1, None], rig.K[:, 0, 1, None]
-    uv = np.stack([fx * xd + skew * yd + rig.K[:, 0, 2, None], fy * yd + rig.K[:, 1, 2, None]], axis=-1)
-    # d uv / d (xd, yd) @ d (xd, yd) / d (x, y)
-    duv = np.empty_like(dd)
-    duv[..., 0, :] = fx[..., None] * dd[..., 0, :] + skew[..., None] * dd[..., 1, :]
-    duv[..., 1, :] = fy[..., None] * dd[..., 1, :]
-    # d (x, y) / d Xc = [[1/z, 0, -x/z], [0, 1/z, -y/z]]
-    inv = 1.0 / zs
-    A = np.empty(x.shape + (2, 3))  # d uv / d Xc
-    A[..., :, 0] = duv[..., :, 0] * inv[..., None]
-    A[..., :, 1] = duv[..., :, 1] * inv[..., None]
-    A[..., :, 2] = -(duv[..., :, 0] * x[..., None] + duv[..., :, 1] * y[..., None]) * inv[..., None]
-    jp = _mul(A, rig.R[:, None])
-    cols = [np.cross(Xr[..., None, :], A), A]  # rotation update: d Xc = d x Xr -> row g: Xr x g
-    ratio = (fy / fx)[..., None]
+    jac = camera.project_jacobians(rig.K, rig.dist, rig.R, rig.tvec, points3d)
+    cols = [jac.rotation, jac.translation]
+    ratio = (rig.K[:, 1, 1] / rig.K[:, 0, 0])[:, None, None]
+    n = rig.dist.shape[1]
     for name in intrinsics:
-        c = np.zeros(x.shape + (2, 1))
-        if name == "f":
-            c[..., 0, 0], c[..., 1, 0] = xd, ratio[..., 0] * yd
-        elif name in ("k1", "k2"):
-            p = r2 if name == "k1" else r2 * r2
-            c[..., 0, 0], c[..., 1, 0] = (fx * x + skew * y) * p, fy * y * p
-        elif name == "cx":
-            c[..., 0, 0] = 1.0
-        elif name == "cy":
-            c[..., 1, 0] = 1.0
+        if name == "f":  # fx and fy scaled together
+            cols.append(jac.intrinsics[..., 0:1] + ratio[..., None] * jac.intrinsics[..., 1:2])
+        elif name in ("cx", "cy"):
+            i = camera.INTRINSIC_NAMES.index(name)
+            cols.append(jac.intrinsics[..., i:i + 1])
+        elif name in camera.COEFFICIENT_NAMES[:n]:
+            i = camera.COEFFICIENT_NAMES.index(name)
+            cols.append(jac.distortion[..., i:i + 1])
         else:
-            raise ValueError(f"unknown intrinsic {name!r}; choose from {INTRINSICS}")
-        cols.append(c)
-    return uv, np.concatenate(cols, axis=-1), jp, z
+            raise ValueError(f"unknown intrinsic {name!r}; choose from {('f', 'cx', 'cy') + camera.COEFFICIENT_NAMES[:n]}")
+    return jac.uv, np.concatenate(cols, axis=-1), jac.point, jac.depth
 
 
 def update_rig(rig: CameraRig, delta: np.ndarray, intrinsics: tuple[str, ...]) -> CameraRig:
@@ -125,10 +86,10 @@ def update_rig(rig: CameraRig, delta: np.ndarray, intrinsics: tuple[str, ...]) -
             scale = (K[:, 0, 0] + d) / K[:, 0, 0]
             K[:, 0, 0] *= scale
             K[:, 1, 1] *= scale
-        elif name in ("k1", "k2"):
-            dist[:, INTRINSICS.index(name) - 1] += d
-        else:
+        elif name in ("cx", "cy"):
             K[:, 0 if name == "cx" else 1, 2] += d
+        else:
+            dist[:, camera.COEFFICIENT_NAMES.index(name)] += d
     return CameraRig(rig.names, rig.sizes, K, dist, rotation_to_rodrigues(R), rig.tvec + delta[:, 3:6])
 
 
@@ -153,21 +114,9 @@ def robust_weight(err: np.ndarray, loss: Loss, scale: float) -> np.ndarray:
 
 def _errors(rig: CameraRig, points3d: np.ndarray, points2d: np.ndarray) -> np.ndarray:
     """Pixel errors (V, P); inf for a point behind (or at) a camera."""
-    uv, depth = _project(rig, points3d)
+    uv, depth = camera.project(rig.K, rig.dist, rig.R, rig.tvec, points3d)
     err = np.linalg.norm(uv - points2d, axis=-1)
-    return np.where(depth > 1e-6, err, np.inf)
-
-
-def _project(rig: CameraRig, points3d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """points3d (..., 3) cm -> pixels (V, ..., 2) (distortion included), depth (V, ...) cm."""
-    Xc = rig.world_to_camera(points3d)
-    z = Xc[..., 2]
-    zs = np.where(np.abs(z) > 1e-9, z, 1e-9)
-    xd, yd, _, _ = _distortion(Xc[..., 0] / zs, Xc[..., 1] / zs, rig.dist)
-    K = rig.K.reshape((len(rig),) + (1,) * (z.ndim - 1) + (3, 3))
-    u = K[..., 0, 0] * xd + K[..., 0, 1] * yd + K[..., 0, 2]
-    v = K[..., 1, 1] * yd + K[..., 1, 2]
-    return np.stack([u, v], axis=-1), z
+    return np.where(depth > camera.MIN_DEPTH, err, np.inf)
 
 
 def total_cost(rig: CameraRig, points3d: np.ndarray, points2d: np.ndarray, weights: np.ndarray,
@@ -239,8 +188,10 @@ def bundle_adjust(rig: CameraRig, points2d: np.ndarray, weights: np.ndarray, poi
     points3d (P, 3) cm initial points (each should have at least two weighted views);
     intrinsics: which of ``INTRINSICS`` to refine (``()`` = extrinsics only);
     loss/scale: robust loss and its scale in px; fixed_views (V,) bool: cameras kept as given.
-    Stops when an accepted step lowers the cost by less than ``tol`` (relative) or after
-    ``max_iterations`` Jacobian evaluations.
+    Stops when an accepted step lowers the cost by less than ``tol`` (relative; ``converged``),
+    when no damped step lowers it (``converged``), or after ``max_iterations`` Jacobian
+    evaluations (not converged). Observations whose initial point is behind the camera are
+    ignored (``behind``); a non-finite initial cost stops at once, not converged.
     """
     points2d = np.nan_to_num(np.asarray(points2d, np.float64))
     weights = np.asarray(weights, np.float64)
@@ -249,10 +200,16 @@ def bundle_adjust(rig: CameraRig, points2d: np.ndarray, weights: np.ndarray, poi
     if points2d.shape[:2] != weights.shape or points2d.shape != (V, len(X), 2):
         raise ValueError(f"points2d {points2d.shape}, weights {weights.shape}, points3d {X.shape} disagree")
     intrinsics = tuple(intrinsics)
+    # an observation whose point starts behind its camera has no finite error: zero weight
+    # (otherwise the cost is inf and no step can lower it)
+    behind = (weights > 0) & ~(camera.project(rig.K, rig.dist, rig.R, rig.tvec, np.nan_to_num(X))[1] > camera.MIN_DEPTH)
+    weights = np.where(behind, 0.0, weights)
     free = np.ones(V, bool) if fixed_views is None else ~np.asarray(fixed_views, bool)
     free &= (weights > 0).any(axis=1)
     cost = total_cost(rig, X, points2d, weights, loss, scale)
-    result = BundleResult(rig, X, [cost])
+    result = BundleResult(rig, X, [cost], behind=int(behind.sum()))
+    if not np.isfinite(cost):  # e.g. a weighted observation of a NaN point: nothing can be compared
+        return result
     for _ in range(max_iterations):
         blocks = _normal_equations(rig, X, points2d, weights, intrinsics, loss, scale)
         improved = False
@@ -269,7 +226,7 @@ def bundle_adjust(rig: CameraRig, points2d: np.ndarray, weights: np.ndarray, poi
                 improved = True
                 break
             lam *= 10
-        if not improved:
+        if not improved:  # even a heavily damped (gradient-like) step cannot lower the cost: a minimum
             result.converged = True
             break
         rel = (cost - new_cost) / max(cost, 1e-300)
@@ -287,7 +244,7 @@ def bundle_adjust(rig: CameraRig, points2d: np.ndarray, weights: np.ndarray, poi
 def reprojection_errors(rig: CameraRig, points3d: np.ndarray, points2d: np.ndarray) -> np.ndarray:
     """Pixel errors (V, ...) of points3d (..., 3) cm against points2d (V, ..., 2) px (NaN where either
     is missing or the point is behind the camera)."""
-    uv, depth = _project(rig, np.nan_to_num(np.asarray(points3d, np.float64)))
+    uv, depth = camera.project(rig.K, rig.dist, rig.R, rig.tvec, np.nan_to_num(np.asarray(points3d, np.float64)))
     err = np.linalg.norm(uv - np.asarray(points2d, np.float64), axis=-1)
-    bad = ~np.isfinite(np.asarray(points3d)).all(axis=-1)[None] | (depth <= 1e-6)
+    bad = ~np.isfinite(np.asarray(points3d)).all(axis=-1)[None] | (depth <= camera.MIN_DEPTH)
     return np.where(bad, np.nan, err)

@@ -1,14 +1,15 @@
 """Cameras in other tools' formats, to and from the dataset's JSON.
 
-Every format here stores the same model: OpenCV pinhole intrinsics ``K``, distortion
-``k1 k2 p1 p2 k3``, and the world -> camera transform ``X_cam = R X_world + t`` (``R`` as a
+Every format here stores the same model (``aistpp.core.camera``): OpenCV pinhole intrinsics ``K``,
+distortion with 5, 8, 12 or 14 coefficients (``k1 k2 p1 p2 k3 [k4 k5 k6 [s1 s2 s3 s4 [tx ty]]]``;
+other counts are refused), and the world -> camera transform ``X_cam = R X_world + t`` (``R`` as a
 Rodrigues vector or a matrix). Only the length unit of ``t`` differs; it is stated per format
 and converted explicitly (``units``):
 
 | format | file(s) | t unit (default) | notes |
 |---|---|---|---|
 | ``aistpp`` | ``<setting>.json`` | cm (fixed) | AIST++: list of {name, size, matrix, distortions, rotation, translation} |
-| ``anipose`` | ``*.toml`` | mm | aniposelib ``CameraGroup.dump``/``load``: [cam_N] tables + [metadata] |
+| ``anipose`` | ``*.toml`` | mm | read and written by aniposelib's ``CameraGroup.load``/``dump``: [cam_N] tables + [metadata] |
 | ``easymocap`` | folder with ``intri.yml`` + ``extri.yml`` | m | OpenCV FileStorage: names, K_/dist_ (intri), R_/Rot_/T_ (extri) |
 | ``opencv`` | ``*.yml`` / ``*.yaml`` / ``*.xml`` | cm | OpenCV FileStorage: ``camera_names``, ``units``, and per camera ``<name>_camera_matrix``, ``_distortion_coefficients``, ``_rotation_vector``, ``_translation_vector``, ``_image_size`` |
 
@@ -19,8 +20,6 @@ principal point doubled is used).
 
 from __future__ import annotations
 
-import re
-import tomllib
 from pathlib import Path
 from typing import Literal
 
@@ -50,61 +49,76 @@ def detect_format(path: Path) -> CameraFormat:
 
 
 def _rig(path: Path, names, sizes, K, dist, rvec, tvec) -> CameraRig:
+    """A rig from per-view values; ``dist``: one sequence of 5, 8, 12 or 14 coefficients per view
+    (fewer than 5 are padded), any other count is refused naming ``path``."""
     try:
-        dist = np.asarray(dist, np.float64).reshape(len(names), -1)
-        if dist.shape[1] < 5:
-            dist = np.concatenate([dist, np.zeros((len(names), 5 - dist.shape[1]))], axis=1)
-        return CameraRig(tuple(names), np.asarray(sizes), np.asarray(K, np.float64).reshape(-1, 3, 3), dist[:, :5],
+        dist = [np.asarray(d, np.float64).reshape(-1) for d in dist]
+        return CameraRig(tuple(names), np.asarray(sizes), np.asarray(K, np.float64).reshape(-1, 3, 3), dist,
                          np.asarray(rvec, np.float64).reshape(-1, 3), np.asarray(tvec, np.float64).reshape(-1, 3))
     except AistppError as exc:
         raise AistppError(str(exc), path) from None
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         raise AistppError(f"camera values are not numbers of the right shape ({exc})", path) from None
 
 
-# ---- anipose / aniposelib TOML -------------------------------------------------------------
-def _toml_value(v) -> str:
-    if isinstance(v, str):
-        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(v, (list, tuple, np.ndarray)):
-        return "[ " + ", ".join(_toml_value(x) for x in v) + ",]"
-    if isinstance(v, (bool, np.bool_)):
-        return "true" if v else "false"
-    if isinstance(v, (int, np.integer)):
-        return str(int(v))
-    return repr(float(v))
+# ---- anipose TOML, read and written by aniposelib itself -----------------------------------------
+MAX_TOML_BYTES = 16 << 20  # a camera file is a few KB; refuse anything this large before parsing
 
 
-def write_anipose(path: Path, rig: CameraRig, units: str) -> str:
+def _anipose_order(count: int) -> list[int]:
+    """Positions to dump cameras at so that ``CameraGroup.load`` (which sorts the ``cam_<i>`` keys
+    as strings: cam_10 before cam_2) returns them in the rig's order: ``dumped[order[j]] = camera j``."""
+    return sorted(range(count), key=lambda i: f"cam_{i}")
+
+
+def write_anipose(path: Path, rig: CameraRig, units: str) -> None:
+    """``CameraGroup.dump`` of the rig, translation in ``units``, ``[metadata] units`` recorded."""
+    from aniposelib.cameras import Camera, CameraGroup
+
+    from aistpp.core.formats import atomic_path
+
     k = 1.0 / UNIT_CM[units]
-    lines = []
-    width = max(1, len(str(len(rig) - 1)))
-    for v, name in enumerate(rig.names):  # zero-padded keys: aniposelib sorts them as strings
-        lines += [f"[cam_{v:0{width}d}]", f"name = {_toml_value(name)}",
-                  f"size = {_toml_value([int(s) for s in rig.sizes[v]])}", f"matrix = {_toml_value(rig.K[v])}",
-                  f"distortions = {_toml_value(rig.dist[v])}", f"rotation = {_toml_value(rig.rvec[v])}",
-                  f"translation = {_toml_value(rig.tvec[v] * k)}", ""]
-    lines += ["[metadata]", f'units = "{units}"', ""]
-    return "\n".join(lines)
+    cams = [Camera(name=str(n), size=[int(s) for s in rig.sizes[v]], matrix=rig.K[v].tolist(), dist=rig.dist[v].tolist(),
+                   rvec=rig.rvec[v].tolist(), tvec=(rig.tvec[v] * k).tolist()) for v, n in enumerate(rig.names)]
+    dumped = [None] * len(cams)
+    for j, i in enumerate(_anipose_order(len(cams))):
+        dumped[i] = cams[j]
+    with atomic_path(path) as tmp:
+        CameraGroup(dumped, metadata={"units": units}).dump(str(tmp))
 
 
 def read_anipose(path: Path, units: str) -> CameraRig:
+    """``CameraGroup.load`` (the cameras in the order aniposelib gives them), translation to cm."""
+    import toml
+    from aniposelib.cameras import CameraGroup, FisheyeCamera
+
+    if not path.is_file():
+        raise AistppError("not a regular file", path)
+    if path.stat().st_size > MAX_TOML_BYTES:
+        raise AistppError(f"larger than {MAX_TOML_BYTES >> 20} MB: not a camera file", path)
     try:
-        data = tomllib.loads(path.read_text())
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise AistppError(f"not valid TOML ({exc})", path) from None
-    units = str(data.get("metadata", {}).get("units", units))
+        group = CameraGroup.load(str(path))
+    except (toml.TomlDecodeError, UnicodeDecodeError, IndexError, RecursionError) as exc:
+        raise AistppError(f"not valid TOML ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})",
+                          path) from None
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        raise AistppError(f"not an anipose camera file ({type(exc).__name__}: {exc})", path) from None
+    if not group.cameras:
+        raise AistppError("holds no [cam_*] tables", path)
+    if any(isinstance(c, FisheyeCamera) for c in group.cameras):
+        raise AistppError("fisheye cameras are not supported (OpenCV's pinhole model only)", path)
+    meta = group.metadata if isinstance(group.metadata, dict) else {}
+    units = str(meta.get("units", units))
     if units not in UNIT_CM:
         raise AistppError(f"unknown length unit {units!r} (mm, cm or m)", path)
-    keys = sorted((k for k in data if k != "metadata"), key=lambda k: [int(t) if t.isdigit() else t
-                                                                        for t in re.split(r"(\d+)", k)])
+    cams = group.cameras
     try:
-        cams = [data[k] for k in keys]
-        return _rig(path, [c["name"] for c in cams], [c["size"] for c in cams], [c["matrix"] for c in cams],
-                    [c["distortions"] for c in cams], [c["rotation"] for c in cams],
-                    np.asarray([c["translation"] for c in cams], np.float64) * UNIT_CM[units])
-    except (KeyError, TypeError) as exc:
-        raise AistppError(f"not an anipose camera file (missing {exc})", path) from None
+        tvec = np.asarray([c.get_translation() for c in cams], np.float64) * UNIT_CM[units]
+    except ValueError as exc:
+        raise AistppError(f"camera translations are not 3 numbers each ({exc})", path) from None
+    return _rig(path, [str(c.get_name()) for c in cams], [c.get_size() for c in cams],
+                [c.get_camera_matrix() for c in cams], [c.get_distortions() for c in cams],
+                [c.get_rotation() for c in cams], tvec)
 
 
 # ---- OpenCV FileStorage (EasyMocap and plain OpenCV YAML) --------------------------------------
@@ -183,7 +197,7 @@ def read_easymocap(folder: Path, units: str, sizes: np.ndarray | None = None) ->
     intri, extri = _read_fs(folder / "intri.yml"), _read_fs(folder / "extri.yml")
     names = _names(intri, "names", folder / "intri.yml")
     K = np.stack([_mat(intri, f"K_{n}", folder / "intri.yml") for n in names])
-    dist = np.stack([_mat(intri, f"dist_{n}", folder / "intri.yml").reshape(-1)[:5] for n in names])
+    dist = [_mat(intri, f"dist_{n}", folder / "intri.yml").reshape(-1) for n in names]
     rvec = []
     for n in names:
         node = extri.getNode(f"Rot_{n}")
@@ -201,7 +215,8 @@ def write_opencv(path: Path, rig: CameraRig, units: str) -> None:
     def fill(fs):
         fs.write("camera_names", list(rig.names))
         fs.write("units", units)
-        fs.write("convention", "X_cam = R X_world + t; pixels with distortion k1 k2 p1 p2 k3")
+        fs.write("convention", "X_cam = R X_world + t; pixels with OpenCV distortion k1 k2 p1 p2 k3 [k4 k5 k6 "
+                               "[s1 s2 s3 s4 [tx ty]]]; K[0, 1] is the skew")
         for v, n in enumerate(rig.names):
             fs.write(f"{n}_image_size", np.asarray(rig.sizes[v], np.float64)[None])
             fs.write(f"{n}_camera_matrix", rig.K[v])
@@ -223,7 +238,7 @@ def read_opencv(path: Path, units: str) -> CameraRig:
     get = lambda n, key: _mat(fs, f"{n}_{key}", path)  # noqa: E731
     return _rig(path, names, np.stack([get(n, "image_size").reshape(2) for n in names]).round().astype(int),
                 np.stack([get(n, "camera_matrix") for n in names]),
-                np.stack([get(n, "distortion_coefficients").reshape(-1) for n in names]),
+                [get(n, "distortion_coefficients").reshape(-1) for n in names],
                 np.stack([get(n, "rotation_vector").reshape(3) for n in names]),
                 np.stack([get(n, "translation_vector").reshape(3) for n in names]) * UNIT_CM[units])
 
@@ -250,7 +265,7 @@ def read_cameras(path: str | Path, fmt: CameraFormat | None = None, units: str |
 def write_cameras(path: str | Path, rig: CameraRig, fmt: CameraFormat | None = None, units: str | None = None,
                   overwrite: bool = False) -> None:
     """Write ``rig`` to ``path`` in ``fmt`` (an EasyMocap folder gets intri.yml and extri.yml)."""
-    from aistpp.core.formats import save_cameras, write_bytes_atomic
+    from aistpp.core.formats import save_cameras
 
     path = Path(path)
     fmt = fmt or detect_format(path)
@@ -263,7 +278,7 @@ def write_cameras(path: str | Path, rig: CameraRig, fmt: CameraFormat | None = N
     if fmt == "aistpp":
         save_cameras(path, rig)
     elif fmt == "anipose":
-        write_bytes_atomic(path, write_anipose(path, rig, units).encode())
+        write_anipose(path, rig, units)
     elif fmt == "easymocap":
         write_easymocap(path, rig, units)
     else:

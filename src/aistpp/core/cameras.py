@@ -1,64 +1,30 @@
-"""Camera rigs as arrays, and projection with OpenCV's 5-coefficient distortion model.
+"""Camera rigs as arrays; the camera model itself lives in ``aistpp.core.camera``.
 
-A rig of V views: intrinsics ``K`` (V, 3, 3) px, ``dist`` (V, 5) (k1, k2, p1, p2, k3),
-``rvec`` (V, 3) Rodrigues, ``tvec`` (V, 3) cm, world to camera ``X_cam = R X + t``;
-``sizes`` (V, 2) (width, height) px. Same conventions as aniposelib's ``Camera``.
+A rig of V views: intrinsics ``K`` (V, 3, 3) px (``[[fx, s, cx], [0, fy, cy], [0, 0, 1]]``, skew
+``s`` honoured), ``dist`` (V, n) OpenCV distortion with n = 5, 8, 12 or 14 coefficients
+(``k1 k2 p1 p2 k3 [k4 k5 k6 [s1 s2 s3 s4 [tx ty]]]``; views with fewer are padded with zeros to
+the rig's count), ``rvec`` (V, 3) Rodrigues, ``tvec`` (V, 3) cm, world to camera ``X_cam = R X + t``;
+``sizes`` (V, 2) (width, height) px. Same conventions as aniposelib's ``Camera`` (which, like
+OpenCV, ignores the skew).
 """
 
 from __future__ import annotations
 
-import json
-
+import reprlib
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from aistpp.core import camera
+from aistpp.core.camera import distort, rodrigues, rotation_to_rodrigues  # noqa: F401 (re-exported)
 from aistpp.errors import AistppError
 
 
-def rodrigues(rvec: np.ndarray) -> np.ndarray:
-    """Rotation matrices (..., 3, 3) from axis-angle vectors (..., 3)."""
-    rvec = np.asarray(rvec, dtype=np.float64)
-    theta = np.linalg.norm(rvec, axis=-1, keepdims=True)
-    small = theta < 1e-12
-    axis = rvec / np.where(small, 1.0, theta)
-    x, y, z = axis[..., 0], axis[..., 1], axis[..., 2]
-    zero = np.zeros_like(x)
-    k = np.stack([zero, -z, y, z, zero, -x, -y, x, zero], axis=-1).reshape(*rvec.shape[:-1], 3, 3)
-    s = np.sin(theta)[..., None]
-    c = np.cos(theta)[..., None]
-    eye = np.eye(3)
-    rot = eye + s * k + (1 - c) * (k @ k)
-    return np.where(small[..., None], eye, rot)
-
-
-def rotation_to_rodrigues(rot: np.ndarray) -> np.ndarray:
-    """Axis-angle vectors (..., 3) from rotation matrices (..., 3, 3)."""
-    from scipy.spatial.transform import Rotation
-
-    rot = np.asarray(rot, dtype=np.float64)
-    return Rotation.from_matrix(rot.reshape(-1, 3, 3)).as_rotvec().reshape(*rot.shape[:-2], 3)
-
-
-def distort(xy: np.ndarray, dist: np.ndarray) -> np.ndarray:
-    """Apply OpenCV distortion to normalised coordinates.
-
-    xy (V, ..., 2), dist (V, 5) -> (V, ..., 2).
-    """
-    dist = np.asarray(dist, dtype=np.float64).reshape(dist.shape[0], *([1] * (xy.ndim - 2)), 5)
-    k1, k2, p1, p2, k3 = (dist[..., i] for i in range(5))
-    x, y = xy[..., 0], xy[..., 1]
-    r2 = x * x + y * y
-    radial = 1 + r2 * (k1 + r2 * (k2 + r2 * k3))
-    xd = x * radial + 2 * p1 * x * y + p2 * (r2 + 2 * x * x)
-    yd = y * radial + p1 * (r2 + 2 * y * y) + 2 * p2 * x * y
-    return np.stack([xd, yd], axis=-1)
-
-
-def _only_numbers(value) -> bool:
-    """True for a number or (nested) list of numbers (not text, not booleans, not null)."""
+def _only_numbers(value, depth: int = 3) -> bool:
+    """True for a number or a list of numbers nested at most ``depth`` deep (not text, not
+    booleans, not null; a camera value is at most a matrix, OpenCV's 1xN rows included)."""
     if isinstance(value, (list, tuple)):
-        return all(_only_numbers(v) for v in value)
+        return depth > 0 and all(_only_numbers(v, depth - 1) for v in value)
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
@@ -69,14 +35,15 @@ class CameraRig:
     names: tuple[str, ...]
     sizes: np.ndarray  # (V, 2) int, width, height
     K: np.ndarray  # (V, 3, 3)
-    dist: np.ndarray  # (V, 5)
+    dist: np.ndarray  # (V, n), n in camera.MODELS
     rvec: np.ndarray  # (V, 3)
     tvec: np.ndarray  # (V, 3) cm
     R: np.ndarray = field(init=False, repr=False)  # (V, 3, 3), derived
 
     def __post_init__(self) -> None:
         V = len(self.names)
-        for key, shape in (("sizes", (V, 2)), ("K", (V, 3, 3)), ("dist", (V, 5)), ("rvec", (V, 3)), ("tvec", (V, 3))):
+        object.__setattr__(self, "dist", camera.coefficients(self.dist, V))
+        for key, shape in (("sizes", (V, 2)), ("K", (V, 3, 3)), ("rvec", (V, 3)), ("tvec", (V, 3))):
             value = np.asarray(getattr(self, key), dtype=np.int64 if key == "sizes" else np.float64)
             if value.shape != shape:
                 raise AistppError(f"camera {key} has shape {value.shape}, expected {shape}")
@@ -86,6 +53,11 @@ class CameraRig:
         object.__setattr__(self, "names", tuple(self.names))
         if np.any(np.abs(np.linalg.det(self.K)) < 1e-9):
             raise AistppError("a camera intrinsic matrix is singular")
+        lower = np.abs(self.K[:, [1, 2, 2], [0, 0, 1]]).max(axis=1) > 1e-9 * np.abs(self.K).max(axis=(1, 2))
+        bad = np.flatnonzero(lower | (np.abs(self.K[:, 2, 2] - 1) > 1e-9))
+        if len(bad):
+            raise AistppError(f"camera {self.names[bad[0]]!r}: intrinsic matrix must be [[fx, s, cx], [0, fy, cy], "
+                              f"[0, 0, 1]], found {self.K[bad[0]].tolist()}")
         object.__setattr__(self, "R", rodrigues(self.rvec))
 
     def __len__(self) -> int:
@@ -108,46 +80,25 @@ class CameraRig:
 
     def world_to_camera(self, points: np.ndarray) -> np.ndarray:
         """World points (..., 3) cm -> camera-frame points (V, ..., 3) cm."""
-        pts = np.asarray(points, dtype=np.float64)
-        flat = pts.reshape(-1, 3)
-        cam = np.einsum("vij,pj->vpi", self.R, flat) + self.tvec[:, None, :]
-        return cam.reshape(len(self), *pts.shape[:-1], 3)
+        return camera.world_to_camera(self.R, self.tvec, points)
 
     def project(self, points: np.ndarray) -> np.ndarray:
         """Project world points (..., 3) cm into every view -> (V, ..., 2) px, distortion included.
 
         Points at or behind a camera's image plane project to NaN in that view.
         """
-        cam = self.world_to_camera(points)
-        z = cam[..., 2:3]
-        xy = cam[..., :2] / np.where(z > 1e-6, z, np.nan)
-        xy = distort(xy, self.dist)
-        K = self.K.reshape(len(self), *([1] * (xy.ndim - 2)), 3, 3)
-        u = K[..., 0, 0] * xy[..., 0] + K[..., 0, 1] * xy[..., 1] + K[..., 0, 2]
-        v = K[..., 1, 1] * xy[..., 1] + K[..., 1, 2]
-        return np.stack([u, v], axis=-1)
+        uv, depth = camera.project(self.K, self.dist, self.R, self.tvec, points)
+        return np.where((depth > camera.MIN_DEPTH)[..., None], uv, np.nan)
 
     def undistort(self, pixels: np.ndarray) -> np.ndarray:
         """Pixels (V, ..., 2) -> normalised, undistorted image coordinates (V, ..., 2).
 
-        NaN pixels stay NaN. Uses OpenCV's iterative undistortion, one call per view.
+        NaN pixels stay NaN. OpenCV's iterative undistortion, run to convergence, skew honoured.
         """
-        import cv2
-
         pixels = np.asarray(pixels, dtype=np.float64)
-        out = np.full(pixels.shape, np.nan)
-        for v in range(len(self)):
-            flat = pixels[v].reshape(-1, 2)
-            ok = np.all(np.isfinite(flat), axis=1)
-            if ok.any():
-                und = cv2.undistortPoints(
-                    flat[ok].reshape(-1, 1, 2), self.K[v], self.dist[v], None, None, None,
-                    (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 30, 1e-10),
-                )
-                res = np.full(flat.shape, np.nan)
-                res[ok] = und.reshape(-1, 2)
-                out[v] = res.reshape(pixels[v].shape)
-        return out
+        if pixels.ndim < 2 or pixels.shape[0] != len(self) or pixels.shape[-1] != 2:
+            raise AistppError(f"pixels must have shape (V={len(self)}, ..., 2), found {pixels.shape}")
+        return camera.undistort(self.K, self.dist, pixels)
 
     def projection_matrices(self) -> np.ndarray:
         """P = [R | t] (V, 3, 4) in normalised coordinates (intrinsics removed)."""
@@ -183,19 +134,17 @@ class CameraRig:
         for i, item in enumerate(items):
             for k in ("size", "matrix", "distortions", "rotation", "translation"):
                 if not _only_numbers(item[k]):
-                    raise AistppError(f"camera {i} ({item.get('name')!r}): '{k}' must hold numbers, found "
-                                      f"{json.dumps(item[k])[:60]}")
+                    raise AistppError(f"camera {i} ({reprlib.repr(item.get('name'))}): '{k}' must hold numbers "
+                                      f"(a vector or matrix), found {reprlib.repr(item[k])}")
         try:
             names = [str(item["name"]) for item in items]
             arrays = {
                 k: np.array([item[k] for item in items], dtype=np.float64)
-                for k in ("size", "matrix", "distortions", "rotation", "translation")
+                for k in ("size", "matrix", "rotation", "translation")
             }
-        except (TypeError, ValueError) as exc:
-            raise AistppError(f"camera values must be numbers ({exc})") from None
-        dist = arrays["distortions"]
-        if dist.ndim == 2 and dist.shape[1] < 5:  # some tools write fewer coefficients
-            dist = np.concatenate([dist, np.zeros((len(items), 5 - dist.shape[1]))], axis=1)
+            dist = camera.coefficients([item["distortions"] for item in items])
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise AistppError(f"camera values must be numbers of the right shape ({exc})") from None
         if len(set(names)) != len(names):
             raise AistppError(f"camera names repeat: {names}")
         return cls(tuple(names), arrays["size"], arrays["matrix"], dist, arrays["rotation"], arrays["translation"])

@@ -8,7 +8,8 @@ view with ``[R | t]`` and an observation ``(x, y)`` the two DLT rows are
 ``x * P[2] - P[0]`` and ``y * P[2] - P[1]`` (4-vectors); for a world point ``X`` their value
 is ``z * (x - x_proj)``, the normalised reprojection error times the depth ``z``. The solver
 solves the inhomogeneous 3x3 normal equations, then reweights each view by ``f / z`` so the
-minimised error is (approximately) the reprojection error in pixels.
+minimised error is (approximately) the reprojection error in pixels. Projection, distortion
+and undistortion come from the one camera model (``aistpp.core.camera``).
 
 Robust variant (``triangulate_robust``): where the all-view solution misses a view, hypotheses
 from all-views-but-one, then (if needed) from every pair of views, scored by the truncated
@@ -25,6 +26,7 @@ from typing import Literal
 
 import numpy as np
 
+from aistpp.core.camera import pinhole
 from aistpp.core.cameras import CameraRig
 from aistpp.errors import AistppError
 
@@ -79,13 +81,15 @@ def _normal_per_view(rows: np.ndarray, w: np.ndarray) -> dict:
     return {(c, d): w2 * (rows[c, :, 0] * rows[d, :, 0] + rows[c, :, 1] * rows[d, :, 1]) for c, d in _PAIRS}
 
 
-def _solve_normal(m: dict, nviews: np.ndarray) -> np.ndarray:
-    """Solve the 3x3 normal equations in closed form (Cramer). m: {(c, d): (...)} -> X (3, ...).
+def cramer3(a00, a01, a02, a03, a11, a12, a13, a22, a23):
+    """Closed-form (Cramer) solve of the symmetric 3x3 normal equations ``A X = -b`` with
+    ``A = [[a00, a01, a02], [a01, a11, a12], [a02, a12, a22]]``, ``b = (a03, a13, a23)``:
+    numpy arrays or (compiled, ``triangulation_kernel``) scalars.
 
-    NaN where ``nviews < 2`` or the system is ill-conditioned (rays nearly parallel).
+    Returns ``det * X`` (three values), ``det`` and ``scale``: ``det / scale`` (determinant over
+    trace times the sum of principal minors) ~ smallest / largest eigenvalue.
     """
-    a00, a01, a02, a11, a12, a22 = m[0, 0], m[0, 1], m[0, 2], m[1, 1], m[1, 2], m[2, 2]
-    b0, b1, b2 = -m[0, 3], -m[1, 3], -m[2, 3]
+    b0, b1, b2 = -a03, -a13, -a23
     c00 = a11 * a22 - a12 * a12
     c01 = a02 * a12 - a01 * a22
     c02 = a01 * a12 - a02 * a11
@@ -93,13 +97,20 @@ def _solve_normal(m: dict, nviews: np.ndarray) -> np.ndarray:
     c12 = a01 * a02 - a00 * a12
     c22 = a00 * a11 - a01 * a01
     det = a00 * c00 + a01 * c01 + a02 * c02
-    # det / (trace * sum of principal minors) ~ smallest / largest eigenvalue
     scale = (a00 + a11 + a22) * (c00 + c11 + c22)
+    return (c00 * b0 + c01 * b1 + c02 * b2, c01 * b0 + c11 * b1 + c12 * b2, c02 * b0 + c12 * b1 + c22 * b2,
+            det, scale)
+
+
+def _solve_normal(m: dict, nviews: np.ndarray) -> np.ndarray:
+    """Solve the 3x3 normal equations in closed form (Cramer). m: {(c, d): (...)} -> X (3, ...).
+
+    NaN where ``nviews < 2`` or the system is ill-conditioned (rays nearly parallel).
+    """
+    x0, x1, x2, det, scale = cramer3(m[0, 0], m[0, 1], m[0, 2], m[0, 3], m[1, 1], m[1, 2], m[1, 3], m[2, 2], m[2, 3])
     ok = (nviews >= 2) & (det > MIN_CONDITION * scale) & (scale > 0)
     inv = np.where(ok, 1.0 / np.where(ok, det, 1.0), np.nan)
-    return np.stack([(c00 * b0 + c01 * b1 + c02 * b2) * inv,
-                     (c01 * b0 + c11 * b1 + c12 * b2) * inv,
-                     (c02 * b0 + c12 * b1 + c22 * b2) * inv])
+    return np.stack([x0 * inv, x1 * inv, x2 * inv])
 
 
 def _solve(rows: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -108,19 +119,11 @@ def _solve(rows: np.ndarray, w: np.ndarray) -> np.ndarray:
     return _solve_normal(m, np.count_nonzero(w > 0, axis=0))
 
 
-def _camera_coords(rig: CameraRig, X: np.ndarray) -> np.ndarray:
-    """Points X (3, ...) cm -> camera coordinates (3, V, ...) cm."""
-    shape = (len(rig),) + (1,) * (X.ndim - 1)
-    return np.stack([sum(rig.R[:, i, j].reshape(shape) * X[j][None] for j in range(3)) + rig.tvec[:, i].reshape(shape)
-                     for i in range(3)])
-
-
 def _refine(rig: CameraRig, rows: np.ndarray, w: np.ndarray, X: np.ndarray, iterations: int = 2) -> np.ndarray:
     """Reweight views by f / depth (pixel-like error) and re-solve, ``iterations`` times. X (3, P)."""
     f = focal_px(rig)[:, None]
     for _ in range(iterations):
-        Xf = np.nan_to_num(X)
-        z = rig.R[:, 2, 0, None] * Xf[0] + rig.R[:, 2, 1, None] * Xf[1] + rig.R[:, 2, 2, None] * Xf[2] + rig.tvec[:, 2, None]
+        z = pinhole.camera_coordinates(rig.R, rig.tvec, np.nan_to_num(X))[2]
         scale = np.where(z > 1e-6, f / np.where(z > 1e-6, z, 1.0), 0.0)
         Xn = _solve(rows, w * scale)
         X = np.where(np.isfinite(X[0]), Xn, X)
@@ -130,7 +133,7 @@ def _refine(rig: CameraRig, rows: np.ndarray, w: np.ndarray, X: np.ndarray, iter
 def _errors_px(rig: CameraRig, xy: np.ndarray, X: np.ndarray) -> np.ndarray:
     """Reprojection errors (V, ...) px (undistorted, times the focal) of points X (3, ...) against
     normalised observations xy (2, V, P) (broadcast over leading hypothesis axes); inf behind a camera."""
-    cam = _camera_coords(rig, X)  # (3, V, ...)
+    cam = pinhole.camera_coordinates(rig.R, rig.tvec, X)  # (3, V, ...)
     z = cam[2]
     front = z > 1e-6
     zs = np.where(front, z, 1.0)
@@ -142,22 +145,20 @@ def _errors_px(rig: CameraRig, xy: np.ndarray, X: np.ndarray) -> np.ndarray:
 
 
 def undistort(rig: CameraRig, points2d: np.ndarray, compiled: bool = True) -> np.ndarray:
-    """Pixels (V, ..., 2) -> normalised undistorted coordinates, NaN kept: the numba kernel
-    (OpenCV's scheme, to convergence) or ``CameraRig.undistort`` (cv2) when not ``compiled``."""
+    """Pixels (V, ..., 2) -> normalised undistorted coordinates, NaN kept: the camera model's
+    compiled kernel, or its numpy version (``CameraRig.undistort``) when not ``compiled``."""
     pts = np.asarray(points2d, dtype=np.float64)
     if not compiled:
         return rig.undistort(pts)
-    from aistpp.core.triangulation_kernel import undistort_points
+    from aistpp.core.camera.compiled import undistort_points
 
     V = pts.shape[0]
-    flat = undistort_points(np.ascontiguousarray(pts.reshape(V, -1, 2)), np.ascontiguousarray(rig.K),
-                            np.ascontiguousarray(rig.dist))
-    return flat.reshape(pts.shape)
+    return undistort_points(pts.reshape(V, -1, 2), rig.K, rig.dist).reshape(pts.shape)
 
 
 def _prepare(rig, points2d, confidence, min_confidence, compiled: bool = True):
     """Weights (V, P) and undistorted normalised points (V, P, 2); ``compiled``: undistort with
-    the numba kernel (OpenCV's scheme, to convergence) instead of ``cv2.undistortPoints``."""
+    the camera model's compiled kernel instead of its numpy version."""
     _check(rig, points2d)
     w = observation_weights(points2d, confidence, min_confidence)
     V, N, J = w.shape

@@ -4,7 +4,9 @@ The numpy version processes all points of a chunk at once, which makes every hyp
 a pass over arrays of all points; here each point is solved in registers: the all-view
 solution with f/z reweighting, then (only where a view disagrees) the leave-one-view-out
 hypotheses, then (only where two or more still disagree) every pair of views, scored by the
-truncated squared reprojection error (MSAC), and the refit on the inliers. Results agree with
+truncated squared reprojection error (MSAC), and the refit on the inliers. Camera coordinates
+come from the camera model's compiled core (``camera.compiled.camera_point``); undistortion is
+``camera.compiled.undistort_points``. Results agree with
 the numpy version to rounding (``tests/test_triangulate.py`` checks it).
 
 numba is a dependency of aniposelib; ``cache=True`` keeps the compiled code on disk so that
@@ -16,29 +18,23 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-MIN_CONDITION = 1e-4  # same as triangulation.MIN_CONDITION
+from aistpp.core.camera.compiled import camera_point
+from aistpp.core.triangulation import MIN_CONDITION, cramer3
 # the 9 entries (c, d) of the normal equations kept per view: the 3x3 block and the right side
 _C = np.array([0, 0, 0, 0, 1, 1, 1, 2, 2])
 _D = np.array([0, 1, 2, 3, 1, 2, 3, 2, 3])
 
 
+_cramer3 = njit(cache=True, inline="always")(cramer3)
+
+
 @njit(cache=True, inline="always")
 def _solve3(m00, m01, m02, m03, m11, m12, m13, m22, m23, nviews, out):
     """Solve the 3x3 normal equations (Cramer); out[:] = X or NaN. Returns True when solved."""
-    b0, b1, b2 = -m03, -m13, -m23
-    c00 = m11 * m22 - m12 * m12
-    c01 = m02 * m12 - m01 * m22
-    c02 = m01 * m12 - m02 * m11
-    c11 = m00 * m22 - m02 * m02
-    c12 = m01 * m02 - m00 * m12
-    c22 = m00 * m11 - m01 * m01
-    det = m00 * c00 + m01 * c01 + m02 * c02
-    scale = (m00 + m11 + m22) * (c00 + c11 + c22)
+    x0, x1, x2, det, scale = _cramer3(m00, m01, m02, m03, m11, m12, m13, m22, m23)
     if nviews >= 2 and det > MIN_CONDITION * scale and scale > 0:
         inv = 1.0 / det
-        out[0] = (c00 * b0 + c01 * b1 + c02 * b2) * inv
-        out[1] = (c01 * b0 + c11 * b1 + c12 * b2) * inv
-        out[2] = (c02 * b0 + c12 * b1 + c22 * b2) * inv
+        out[0], out[1], out[2] = x0 * inv, x1 * inv, x2 * inv
         return True
     out[0] = out[1] = out[2] = np.nan
     return False
@@ -77,7 +73,7 @@ def _refine(mu, wv, R, t, f, X, iterations, tmp_w, tmp_x):
         else:
             x0f, x1f, x2f = x0, x1, x2
         for v in range(mu.shape[0]):
-            z = R[v, 2, 0] * x0f + R[v, 2, 1] * x1f + R[v, 2, 2] * x2f + t[v, 2]
+            z = camera_point(R, t, v, x0f, x1f, x2f)[2]
             tmp_w[v] = wv[v] * (f[v] / z) if z > 1e-6 else 0.0
         _solve_weighted(mu, tmp_w, tmp_x)
         if not np.isnan(x0):
@@ -92,11 +88,11 @@ def _errors(R, t, f, xy, X, out):
     if np.isnan(x0):
         x0 = x1 = x2 = 0.0
     for v in range(R.shape[0]):
-        cz = R[v, 2, 0] * x0 + R[v, 2, 1] * x1 + R[v, 2, 2] * x2 + t[v, 2]
+        cx, cy, cz = camera_point(R, t, v, x0, x1, x2)
         if cz > 1e-6:
             iz = 1.0 / cz
-            dx = (R[v, 0, 0] * x0 + R[v, 0, 1] * x1 + R[v, 0, 2] * x2 + t[v, 0]) * iz - xy[v, 0]
-            dy = (R[v, 1, 0] * x0 + R[v, 1, 1] * x1 + R[v, 1, 2] * x2 + t[v, 1]) * iz - xy[v, 1]
+            dx = cx * iz - xy[v, 0]
+            dy = cy * iz - xy[v, 1]
             out[v] = f[v] * f[v] * (dx * dx + dy * dy)
         else:
             out[v] = np.inf
@@ -250,35 +246,3 @@ def robust_points(xy, w, R, t, f, thr, pairs_a, pairs_b):
             err_out[v, p] = np.sqrt(err[v]) if (obs[v] and good) else np.nan
         X_out[0, p], X_out[1, p], X_out[2, p] = X[0], X[1], X[2]
     return X_out, inl_out, err_out
-
-
-@njit(cache=True)
-def undistort_points(pixels, K, dist):
-    """Pixels (V, P, 2) -> normalised undistorted coordinates (V, P, 2), NaN kept.
-
-    OpenCV's iterative scheme (``cv2.undistortPoints``: x <- (x_d - tangential(x)) / radial(x),
-    skew ignored as OpenCV does), run to convergence (at most 30 iterations).
-    """
-    V, P = pixels.shape[0], pixels.shape[1]
-    out = np.empty((V, P, 2))
-    for v in range(V):
-        fx, fy, cx, cy = K[v, 0, 0], K[v, 1, 1], K[v, 0, 2], K[v, 1, 2]
-        k1, k2, p1, p2, k3 = dist[v, 0], dist[v, 1], dist[v, 2], dist[v, 3], dist[v, 4]
-        for p in range(P):
-            u, w = pixels[v, p, 0], pixels[v, p, 1]
-            if np.isnan(u) or np.isnan(w):
-                out[v, p, 0] = out[v, p, 1] = np.nan
-                continue
-            xd, yd = (u - cx) / fx, (w - cy) / fy
-            x, y = xd, yd
-            for _ in range(30):
-                r2 = x * x + y * y
-                icdist = 1.0 / (1.0 + ((k3 * r2 + k2) * r2 + k1) * r2)
-                nx = (xd - (2.0 * p1 * x * y + p2 * (r2 + 2.0 * x * x))) * icdist
-                ny = (yd - (p1 * (r2 + 2.0 * y * y) + 2.0 * p2 * x * y)) * icdist
-                done = abs(nx - x) + abs(ny - y) < 1e-15
-                x, y = nx, ny
-                if done:
-                    break
-            out[v, p, 0], out[v, p, 1] = x, y
-    return out

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.linalg import cho_solve_banded, cholesky_banded
 
+from aistpp.core.camera import normalised_projection
 from aistpp.core.cameras import CameraRig
 from aistpp.core.joints import COCO_BONES
 
@@ -192,15 +193,10 @@ def _optimise_window(rig: CameraRig, xy: np.ndarray, w: np.ndarray, X: np.ndarra
     X = X.copy()
     V, (N, J) = len(rig), X.shape[:2]
     for _ in range(opt.iterations):
-        cam = np.einsum("vij,nkj->vnki", rig.R, X) + rig.tvec[:, None, None]  # (V, N, J, 3)
-        z = cam[..., 2]
+        u, z, du = normalised_projection(rig.R, rig.tvec, X)  # (V, N, J, 2), (V, N, J), (V, N, J, 2, 3)
         front = z > 1e-3
-        zi = 1.0 / np.where(front, z, 1.0)
-        u = cam[..., :2] * zi[..., None]
         e = (u - np.nan_to_num(xy)) * s[..., None]  # (V, N, J, 2) in sigmas
-        # Jacobian of u w.r.t. X: (R[:2] - u R[2]) / z   -> (V, N, J, 2, 3), in sigmas per cm
-        R = rig.R[:, None, None]  # (V, 1, 1, 3, 3)
-        Jw = (R[..., :2, :] - u[..., None] * R[..., 2:3, :]) * (zi * s)[..., None, None]
+        Jw = du * s[..., None, None]  # in sigmas per cm
         r = np.linalg.norm(e, axis=-1)
         omega = w * np.where(front, np.where(r <= delta, 1.0, delta / np.maximum(r, 1e-12)), 0.0)  # IRLS
         sq = np.sqrt(omega)[..., None]
