@@ -181,3 +181,22 @@ def test_image_size_is_never_assumed(tmp_path):
                                    "--executor", "serial"])
     assert res.exit_code == 2
     assert "--image-size" in res.output and "--video-dir" in res.output
+
+
+def test_image_sizes_per_view_from_videos_and_keypoints(tmp_path):
+    from aistpp.core.names import video_name
+    from aistpp.core.video import VideoWriter
+    from aistpp.pipeline.calibrate import CalibrateConfig, image_sizes, view_names
+
+    seq, names = "gBR_sBM_cAll_d04_mBR0_ch01", ("c01", "c02")
+    for view, size in zip(names, ((96, 160), (64, 48))):  # one portrait, one landscape
+        with VideoWriter(tmp_path / "videos" / f"{video_name(seq, view)}.mp4", size=size) as w:
+            w.write(np.zeros((size[1], size[0], 3), np.uint8))
+    cfg = CalibrateConfig(anno_dir=tmp_path, save_dir=tmp_path / "out", video_dir=tmp_path / "videos")
+    sizes, source = image_sizes(cfg, "setting1", [seq], names, [{}], None)
+    assert sizes.tolist() == [[96, 160], [64, 48]] and source == "--video-dir"
+    cfg = CalibrateConfig(anno_dir=tmp_path, save_dir=tmp_path / "out")
+    data = [{"image_sizes": np.array([[1080, 1920], [1088, 1920]]), "view_names": ["left", "right"]}]
+    sizes, source = image_sizes(cfg, "setting1", [seq], ("left", "right"), data, None)
+    assert sizes.tolist() == [[1080, 1920], [1088, 1920]] and source == "keypoints2d image_sizes"
+    assert view_names(data, 2) == ("left", "right") and view_names([{}], 3) == ("c01", "c02", "c03")

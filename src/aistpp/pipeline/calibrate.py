@@ -105,12 +105,15 @@ def _overall(err: np.ndarray, mask: np.ndarray) -> tuple[float, float]:
 def calibrate_views(init: CameraRig, points2d: np.ndarray, confidence: np.ndarray | None,
                     min_confidence: float = 0.5, intrinsics: tuple[str, ...] = ("f", "k1"),
                     rounds: int = 3, min_view_observations: int = 100, min_threshold_px: float = 6.0,
+                    threshold_factor: float = 4.0,
                     height_cm: float | None = 170.0, reference: CameraRig | None = None) -> Calibration:
     """Cameras of one setting by robust bundle adjustment on body keypoints.
 
     init: V initial cameras; points2d (V, N, J, 2) px (NaN = missing; J = 17 COCO joints for
     the gauge); confidence (V, N, J) or None; detections below ``min_confidence`` are unused.
     intrinsics: what to refine besides the extrinsics (see ``core.bundle_adjust.INTRINSICS``).
+    Between rounds, observations more than ``max(min_threshold_px, threshold_factor x median)``
+    px from the robust triangulation are dropped.
     height_cm: fix the gauge (see module docstring) with ``reference`` (default ``init``) giving
     c01's heading; None leaves the result in the adjustment's own frame (near ``init``'s).
     """
@@ -141,7 +144,7 @@ def calibrate_views(init: CameraRig, points2d: np.ndarray, confidence: np.ndarra
         rig = res.rig
         err = reprojection_errors(rig, res.points3d, pts)
         med = float(np.median(err[(w > 0) & np.isfinite(err)]))
-        threshold = max(min_threshold_px, 4.0 * med)
+        threshold = max(min_threshold_px, threshold_factor * med)
         history.append({"round": r, "iterations": res.iterations, "median_px": med,
                         "inliers": float((w > 0).sum() / max(base.sum(), 1)), "threshold_px": threshold})
         if r == rounds - 1:
