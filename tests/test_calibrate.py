@@ -364,3 +364,15 @@ def test_frame_init_and_up_z(scene):
     heights = z_up.rig.centers[:, 2]  # camera heights above the floor, along +z
     np.testing.assert_allclose(heights, scene["truth"].centers[:, 1], atol=8)
     assert np.nanmedian(z_up.points3d[:, 0, 2]) > 140  # the nose is up along +z
+
+
+def test_cli_original_ring_hint(tmp_path, scene):
+    """--init-cameras rig: the original AIST++ hand-made ring as the start (no camera file)."""
+    anno = _write_dataset(tmp_path, scene)
+    out = tmp_path / "out"
+    res = CliRunner().invoke(app, ["calibrate", "--anno-dir", str(anno), "--save-dir", str(out), "--init-cameras",
+                                   "rig", "--image-size", "1920x1080", "--executor", "serial", "--max-frames", "150",
+                                   "--max-offset", "0", "--quiet"])
+    assert res.exit_code == 0, res.output
+    e = rig_errors(formats.load_cameras(out / "setting1.json"), scene["truth"])
+    assert np.median(e["rotation_deg"]) < 0.5 and np.median(e["focal_rel"]) < 0.02
