@@ -46,7 +46,9 @@ from aistpp.pipeline.calibrate_solve import solve
 from aistpp.pipeline.synth.rig import make_layout
 
 ROOT = Path(__file__).resolve().parents[1]
-REAL = ROOT.parent / "shared" / "data" / "aist-real"
+# ../shared/data/aist-real beside the repo (or beside the folder of worktrees holding it)
+REAL = next((p / "shared" / "data" / "aist-real" for p in (ROOT.parent, ROOT.parent.parent)
+             if (p / "shared" / "data" / "aist-real").is_dir()), ROOT.parent / "shared" / "data" / "aist-real")
 SEQS = ["gJS_sBM_cAll_d03_mJS2_ch07", "gJS_sFM_cAll_d02_mJS4_ch09"]
 
 

@@ -16,6 +16,9 @@ physical fact the reprojection error cannot see:
   shoulders' line (forward = (left - right) x up) in most frames (>= 65 %): a mirror image of the
   scene fails this while reprojecting equally well.
 - ``scale``: cameras 0.3-40 body heights from the dancer (catches a rig scaled by tens).
+- ``views_agree``: every view keeps >= 75 % of its detections as inliers and its median error
+  is within 2.5 x the views' median: one view fitted far worse than the others means the rig
+  is bent around it (a wrong start, a wrong time offset), not a view with a bad detector.
 
 Units: points in cm (any unit for the scale-free checks); COCO-17 joint order.
 """
@@ -152,3 +155,13 @@ def _all_checks(rig, points3d, observed, up, fitted_px, held_out_px) -> list[Che
     return [check_in_front(rig, points3d, observed), check_focal(rig), check_held_out(fitted_px, held_out_px),
             check_bones(points3d), check_upright(points3d, up), check_not_mirrored(points3d, up),
             check_scale(rig, points3d)]
+
+
+def check_views_agree(views: list[dict], min_share: float = 0.75, max_ratio: float = 2.5) -> Check:
+    """views: the report's per-view dicts (``detections``, ``inliers``, ``after_median_px``, ``name``)."""
+    meds = np.array([v["after_median_px"] for v in views], float)
+    typical = _nanmedian(meds)
+    bad = [f"{v['name']} ({100 * v['inliers'] / max(v['detections'], 1):.0f} % inliers, {v['after_median_px']:.1f} px)"
+           for v, m in zip(views, meds) if v["inliers"] < min_share * v["detections"] or not m <= max_ratio * typical]
+    return Check("views_agree", not bad, "view(s) fit far worse than the others: " + ", ".join(bad) if bad else
+                 f"every view fits like the others (median {typical:.2f} px)", float(np.nanmax(meds) / typical))

@@ -100,12 +100,13 @@ def _pair_inliers(xn: list[np.ndarray], ok: np.ndarray, a: int, b: int, thr: flo
 def initial_rig(points: np.ndarray, conf: np.ndarray | None, seq_id: np.ndarray, sizes: np.ndarray,
                 names: tuple[str, ...], focal_guess: np.ndarray | None = None, min_confidence: float = 0.5,
                 max_offset: int = 30, max_frames: int = 150, threshold_px: float = 6.0,
-                min_angle_deg: float = 8.0, seed: int = 0) -> InitialRig:
+                min_angle_deg: float = 8.0, seed: int = 0, pair_rank: int = 0) -> InitialRig:
     """A starting rig and per-view time offsets from keypoints alone (see module docstring).
 
     points (V, N, J, 2) px (NaN missing) of the frames of one or more sequences laid end to end;
     conf (V, N, J) or None; seq_id (N,) the sequence of each frame; sizes (V, 2) (w, h) px;
-    focal_guess (V,) px or None (``default_focal``). Raises AistppError when fewer than two
+    focal_guess (V,) px or None (``default_focal``); pair_rank: seed with the k-th best pair
+    instead of the best (a retry after a start that failed). Raises AistppError when fewer than two
     views can be related or a view cannot be placed.
     """
     pts = np.asarray(points, np.float64)
@@ -133,11 +134,18 @@ def initial_rig(points: np.ndarray, conf: np.ndarray | None, seq_id: np.ndarray,
         if pp is not None:
             weights[a, b] = weights[b, a] = pp.front
             angles[a, b] = angles[b, a] = pp.angle_deg
-    score = np.where(angles >= min_angle_deg, weights, 0)
+    # a well-conditioned seed: seen from directions between min_angle_deg and 120 deg apart (nearly
+    # opposite cameras triangulate poorly along their baseline), else any pair above min_angle_deg
+    score = np.where((angles >= min_angle_deg) & (angles <= 120.0), weights, 0)
+    if score.max() <= 0:
+        score = np.where(angles >= min_angle_deg, weights, 0)
     if score.max() <= 0:
         raise AistppError("no two views share enough keypoints seen from different directions to start the "
                           f"calibration (pair inliers {weights.max():.0f})")
-    a, b = np.unravel_index(np.argmax(score), score.shape)
+    upper = np.triu(score, 1)
+    order = np.argsort(-upper, axis=None)
+    order = order[upper.ravel()[order] > 0]
+    a, b = np.unravel_index(order[min(pair_rank, len(order) - 1)], score.shape)  # pair_rank: the k-th best seed
     a, b = int(min(a, b)), int(max(a, b))
 
     # the pair's relative offset
@@ -225,6 +233,7 @@ def initial_rig(points: np.ndarray, conf: np.ndarray | None, seq_id: np.ndarray,
         adjust(registered, ("f",))
     ref = offsets[a]
     info["offsets_searched"] = int(max_offset)
+    info["reference_view"] = int(a)
     rig = rig_of(list(range(V)))
     return InitialRig(rig, offsets - ref, info)
 
@@ -236,8 +245,9 @@ def _even_frames(N: int, count: int) -> np.ndarray:
 
 def refine_offsets(rig: CameraRig, points: np.ndarray, conf: np.ndarray | None, seq_id: np.ndarray,
                    offsets: np.ndarray, radius: int, min_confidence: float = 0.5, max_frames: int = 300,
-                   threshold_px: float = 15.0, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Each view's whole-frame time offset, given the rig.
+                   threshold_px: float = 15.0, seed: int = 0, anchor: int | None = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Each view's whole-frame time offset, given the rig; view ``anchor`` keeps its offset (the
+    clock the others are measured against: without one the offsets could drift together).
 
     View by view (each using the others' offsets as updated so far): the points triangulated
     (robustly) from the other views; v's keypoints shifted by each offset within ``radius`` of
@@ -255,7 +265,7 @@ def refine_offsets(rig: CameraRig, points: np.ndarray, conf: np.ndarray | None, 
     rng = np.random.default_rng(seed)
     for v in range(V):
         others = [u for u in range(V) if u != v]
-        if len(others) < 2:
+        if len(others) < 2 or v == anchor:
             continue
         shifted = shift_views(full[others], out[others], seq_id)[:, frames]
         X = triangulate_robust(rig.subset([rig.names[u] for u in others]), shifted, None, 0.0,

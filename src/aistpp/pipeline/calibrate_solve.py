@@ -21,7 +21,7 @@ from aistpp.core.cameras import CameraRig
 from aistpp.core.joints import COCO_FLIP
 from aistpp.core.triangulation import reprojection_errors, triangulate_robust
 from aistpp.errors import AistppError
-from aistpp.pipeline.calibrate_checks import Check, check_rig
+from aistpp.pipeline.calibrate_checks import Check, check_rig, check_views_agree
 from aistpp.pipeline.calibrate_gauge import Y_UP_TO_Z_UP, gauge_transform
 from aistpp.pipeline.calibrate_init import fix_swaps, initial_rig, recentre_offsets, refine_offsets, shift_views
 
@@ -68,21 +68,35 @@ def solve(points: np.ndarray, conf: np.ndarray | None, seq_id: np.ndarray, sizes
     (V,). init: starting cameras (None: from the keypoints alone); ``frame="init"`` keeps its
     world and scale. Raises AistppError when no start can be found.
     """
-    from aistpp.pipeline.calibrate import calibrate_views
-
     pts = np.asarray(points, np.float64)
-    V, N, J = pts.shape[:3]
+    V = pts.shape[0]
     if frame == "init" and init is None:
         raise AistppError("--frame init needs starting cameras (--init-cameras FILE or rig)")
-    info: dict = {}
-    if init is None:
-        start = initial_rig(pts, conf, seq_id, sizes, names, min_confidence=min_confidence, max_offset=max_offset,
-                            seed=seed)
-        rig0, offsets = start.rig, start.offsets
-        info["init"] = start.info
-    else:
-        rig0, offsets = init, np.zeros(V, int)
-        info["init"] = {"from": "given cameras"}
+    if init is None:  # from the keypoints alone; a start whose result fails a check is retried from other seeds
+        first = None
+        for rank in range(3):
+            start = initial_rig(pts, conf, seq_id, sizes, names, min_confidence=min_confidence, max_offset=max_offset,
+                                seed=seed, pair_rank=rank)
+            sol = _refine(start.rig, start.offsets, {"init": start.info, "attempt": rank + 1}, pts, conf, seq_id, names,
+                          None, min_confidence, intrinsics, rounds, max_frames, max_offset, height_cm, frame, up,
+                          min_view_observations, hold_out, seed)
+            if not sol.failed:
+                return sol
+            first = first or sol
+            if {c.name for c in sol.failed} == {"not_mirrored"}:  # the labels' doing: no start changes it
+                break
+        return first
+    return _refine(init, np.zeros(V, int), {"init": {"from": "given cameras"}}, pts, conf, seq_id, names, init,
+                   min_confidence, intrinsics, rounds, max_frames, max_offset, height_cm, frame, up,
+                   min_view_observations, hold_out, seed)
+
+
+def _refine(rig0, offsets, info, pts, conf, seq_id, names, init, min_confidence, intrinsics, rounds, max_frames,
+            max_offset, height_cm, frame, up, min_view_observations, hold_out, seed) -> Solution:
+    """Offsets, swaps, adjustment, gauge and checks from the start ``rig0`` (see ``solve``)."""
+    from aistpp.pipeline.calibrate import calibrate_views
+
+    V = len(rig0)
     radius = max_offset
     rig = rig0
     passes = []
@@ -100,12 +114,13 @@ def solve(points: np.ndarray, conf: np.ndarray | None, seq_id: np.ndarray, sizes
         if max_offset <= 0:
             break
         thr = max(4.0, 3 * cal.report["after_median_px"])
-        new, _ = refine_offsets(rig, pts, conf, seq_id, offsets, radius, min_confidence, threshold_px=thr, seed=seed)
+        new, _ = refine_offsets(rig, pts, conf, seq_id, offsets, radius, min_confidence, threshold_px=thr, seed=seed,
+                                anchor=info["init"].get("reference_view", int(np.argmin(np.abs(offsets)))))
         radius = min(3, max_offset)
         if np.array_equal(new, offsets):
             break
         offsets = new
-    offsets = recentre_offsets(offsets)
+    offsets = recentre_offsets(np.asarray(passes[-1]["offsets"], int))  # those of the final adjustment
     X = cal.points3d
     # held-out frames: triangulated with the final rig, never fitted
     hpts = shifted[:, held]
@@ -130,6 +145,7 @@ def solve(points: np.ndarray, conf: np.ndarray | None, seq_id: np.ndarray, sizes
     X = s * X @ R.T + t
     inliers = np.isfinite(X).all(-1)[None] & np.isfinite(fpts).all(-1)
     checks = check_rig(rig, X, inliers, up_vec, cal.report["after_median_px"], held_px)
+    checks.append(check_views_agree(cal.report["views"]))
     change = rig_errors(transform_rig(rig0, *similarity_transform(rig0.centers, rig.centers)), rig, align=False)
     report = dict(cal.report)
     for v, item in enumerate(report["views"]):
