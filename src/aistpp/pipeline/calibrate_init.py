@@ -246,8 +246,9 @@ def _even_frames(N: int, count: int) -> np.ndarray:
 def refine_offsets(rig: CameraRig, points: np.ndarray, conf: np.ndarray | None, seq_id: np.ndarray,
                    offsets: np.ndarray, radius: int, min_confidence: float = 0.5, max_frames: int = 300,
                    threshold_px: float = 15.0, seed: int = 0, anchor: int | None = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Each view's whole-frame time offset, given the rig; view ``anchor`` keeps its offset (the
-    clock the others are measured against: without one the offsets could drift together).
+    """Each view's whole-frame time offset, given the rig. View ``anchor`` is the clock: it is
+    searched last, against the others' updated offsets (searching every view against the others'
+    old offsets at once lets them drift together, or oscillate).
 
     View by view (each using the others' offsets as updated so far): the points triangulated
     (robustly) from the other views; v's keypoints shifted by each offset within ``radius`` of
@@ -263,9 +264,9 @@ def refine_offsets(rig: CameraRig, points: np.ndarray, conf: np.ndarray | None, 
     frames = _even_frames(N, max_frames)
     out, costs = np.array(offsets, int), np.full(V, np.nan)
     rng = np.random.default_rng(seed)
-    for v in range(V):
+    for v in [u for u in range(V) if u != anchor] + ([anchor] if anchor is not None else []):
         others = [u for u in range(V) if u != v]
-        if len(others) < 2 or v == anchor:
+        if len(others) < 2:
             continue
         shifted = shift_views(full[others], out[others], seq_id)[:, frames]
         X = triangulate_robust(rig.subset([rig.names[u] for u in others]), shifted, None, 0.0,
