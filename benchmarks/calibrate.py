@@ -116,7 +116,7 @@ def main() -> None:
     args = ap.parse_args()
     iters = args.recipe_iters or (2 if args.quick else 6)
     samples = tuple(int(x) for x in (args.recipe_samples or ("200,1000" if args.quick else "500,5000")).split(","))
-    console = Console()
+    console = Console(width=200)
     out: dict = {"benchmark": "calibrate"}
 
     kp, seq_id, released, label = real_input()
