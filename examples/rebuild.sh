@@ -22,10 +22,10 @@ OUT=$WORK/rebuilt
 aistpp preprocess --keypoints-dir "$DATA/detections" --anno-dir "$DATA/annotations" \
     --save-dir "$OUT/keypoints2d" --quiet
 
-# 2. Cameras of every setting from the dancers' own keypoints, by bundle adjustment starting
-#    from the default AIST-like ring at the videos' size (synth writes 960x540; AIST++ is
-#    1920x1080), or from your rough rig with --init-cameras FILE. mapping.txt says which
-#    sequences share a setting.
+# 2. Cameras of every setting from the dancers' own keypoints alone (no starting rig; focal
+#    lengths unknown; per-view time offsets searched), at the videos' size (synth writes
+#    960x540; AIST++ is 1920x1080). mapping.txt says which sequences share a setting.
+#    The report goes to $OUT/reports/calibrate/<setting>.json.
 mkdir -p "$OUT/cameras"
 cp "$DATA/annotations/cameras/mapping.txt" "$OUT/cameras/mapping.txt"
 aistpp calibrate --anno-dir "$OUT" --save-dir "$OUT/cameras" --image-size 960x540 --quiet

@@ -1,7 +1,8 @@
-"""``aistpp calibrate``: the cameras of every recording setting from body keypoints (bundle adjustment)."""
+"""``aistpp calibrate``: the cameras of every recording setting from the dancers' 2D keypoints alone."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -16,8 +17,8 @@ from aistpp.errors import AistppError
 SettingsOpt = Annotated[Optional[list[str]], typer.Option(
     "--settings", help="Settings to calibrate (repeat or comma-separate); default every setting of mapping.txt.")]
 InitOpt = Annotated[Optional[str], typer.Option(
-    "--init-cameras", help="Initial cameras: 'rig' (default: the AIST-like 9-camera ring), a camera JSON file, "
-    "or a folder of <setting>.json.")]
+    "--init-cameras", help="Starting cameras (optional; default: none, the rig is found from the keypoints "
+    "alone): 'rig' (the original AIST++ hand-made 9-camera ring), a camera JSON file, or a folder of <setting>.json.")]
 PerSettingOpt = Annotated[Optional[int], typer.Option(
     "--sequences-per-setting", min=1, help="Sequences pooled per setting, chosen with --seed (default 20).")]
 MinConfOpt = Annotated[Optional[float], typer.Option(
@@ -34,8 +35,17 @@ HeightOpt = Annotated[Optional[float], typer.Option(
 MaxFramesOpt = Annotated[Optional[int], typer.Option(
     "--max-frames", min=10, help="Frames sampled from the pooled sequences for the adjustment (default 1000).")]
 ImageSizeOpt = Annotated[Optional[str], typer.Option(
-    "--image-size", help="WIDTHxHEIGHT of the videos, for the default ring (--init-cameras rig); default the size "
-    "in the setting's existing camera file, else 1920x1080.")]
+    "--image-size", help="WIDTHxHEIGHT of every view's images. Default: from --video-dir, else the keypoints2d "
+    "'image_sizes', else the --init-cameras file, else the setting's existing camera file; never assumed.")]
+VideoDirOpt = Annotated[Optional[Path], typer.Option(
+    "--video-dir", help="Folder of the videos (<sequence with cXX>.mp4): image size per view read from them.")]
+MaxOffsetOpt = Annotated[Optional[int], typer.Option(
+    "--max-offset", min=0, max=120, help="Time offset searched per view, +- frames (default 30; 0: views in sync). "
+    "Found offsets are written per camera as 'frame_offset' in <setting>.json.")]
+FrameOpt = Annotated[Optional[str], typer.Option(
+    "--frame", help="World frame: 'floor' (default: floor at 0, origin under the dancer, unit from --height-cm) "
+    "or 'init' (keep the --init-cameras world and scale).")]
+UpOpt = Annotated[Optional[str], typer.Option("--up", help="Up axis of the 'floor' world: y (default) or z.")]
 SeedOpt = Annotated[Optional[int], typer.Option("--seed", help="Seed of the sequence and frame choice (default 0).")]
 
 
@@ -53,11 +63,16 @@ def command(
     height_cm: HeightOpt = None,
     max_frames: MaxFramesOpt = None,
     image_size: ImageSizeOpt = None,
+    video_dir: VideoDirOpt = None,
+    max_offset: MaxOffsetOpt = None,
+    frame: FrameOpt = None,
+    up: UpOpt = None,
     seed: SeedOpt = None,
     config: ConfigFile = None,
     run: dict | None = None,
 ) -> None:
-    """Write <save-dir>/<setting>.json (cameras), <setting>.report.json and a copy of mapping.txt."""
+    """Write <save-dir>/<setting>.json (cameras, with per-view frame_offset), a copy of mapping.txt, and the report
+    <save-dir>/../reports/calibrate/<setting>.json. A rig failing a plausibility check is refused (nothing written)."""
     from aistpp.config import build_config
     from aistpp.pipeline.calibrate import CalibrateConfig, run_calibrate
 
@@ -65,7 +80,7 @@ def command(
         anno_dir=anno_dir, save_dir=save_dir, settings=split_names(settings), init_cameras=init_cameras,
         sequences_per_setting=sequences_per_setting, min_confidence=min_confidence, fix_intrinsics=fix_intrinsics,
         intrinsics=split_names([intrinsics]) if intrinsics else None, height_cm=height_cm, max_frames=max_frames, seed=seed,
-        image_size=image_size, **run,
+        image_size=image_size, video_dir=video_dir, max_offset=max_offset, frame=frame, up=up, **run,
     )  # fmt: skip
     if config is None and (anno_dir is None or save_dir is None):
         raise AistppError("--anno-dir and --save-dir are required")
@@ -81,18 +96,19 @@ def command(
         if not cfg.quiet:
             table = Table(title=f"{it.name}: reprojection error per view (px)")
             for col in ("view", "detections", "inliers", "before med", "before p90", "after med", "after p90",
-                        "focal px", "status"):
+                        "focal px", "offset", "status"):
                 table.add_column(col, justify="left" if col in ("view", "status") else "right")
             for v in views:
                 style = "" if v["status"] == "ok" else "yellow"
                 table.add_row(v["name"], str(v["detections"]), str(v["inliers"]), f"{v['before_median_px']:.1f}",
                               f"{v['before_p90_px']:.1f}", f"{v['after_median_px']:.2f}", f"{v['after_p90_px']:.2f}",
-                              f"{v['focal_px']:.0f}", f"[{style}]{v['status']}[/]" if style else v["status"])
+                              f"{v['focal_px']:.0f}", f"{v.get('offset_frames', 0):+d}",
+                              f"[{style}]{v['status']}[/]" if style else v["status"])
             console.print(table)
         for v in views:
             if v["status"] != "ok":
                 err_console.print(f"[yellow]warning[/] {it.name} {v['name']}: {v['status']}", highlight=False,
                                   soft_wrap=True)
         it.info = {k: v for k, v in it.info.items() if k != "views"}
-    print_report(result, columns=("sequences", "frames", "before_px", "after_px", "after_p90_px", "weak"),
+    print_report(result, columns=("sequences", "frames", "before_px", "after_px", "after_p90_px", "held_out_px", "weak"),
                  quiet=cfg.quiet)

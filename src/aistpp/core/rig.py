@@ -1,4 +1,4 @@
-"""The default AIST-like camera ring, used as calibration's initial rig and by ``synth``.
+"""AIST-like camera rings: a generic ring (tests, ``synth``) and the original recipe's hand-made ring.
 
 World frame: centimetres, +y up, the floor is y = 0, the dancer stands near the origin.
 """
@@ -29,19 +29,21 @@ def look_at(eye: np.ndarray, target: np.ndarray, up=(0.0, 1.0, 0.0)) -> tuple[np
 def aist_like_ring(num_views: int = 9, radius: float = 500.0, height: float = 180.0, focal: float = 1600.0,
                    size: tuple[int, int] = (1920, 1080), target_height: float = 90.0,
                    names: tuple[str, ...] | None = None) -> CameraRig:
-    """A ring of cameras around the origin, like AIST++'s rig.
+    """A ring of cameras around the origin, turning the way AIST++'s released settings turn.
 
-    With 9 views: 8 cameras 45 deg apart on a circle of ``radius`` cm at ``height`` cm, and a
-    9th above and behind c01 (higher and further out). Other counts: evenly spaced on the ring.
-    c01 looks along -z (it stands at +z).
+    c01 stands at +z looking along -z; seen from above (+y) the next cameras follow clockwise
+    about +y, i.e. c02 at (-x, +z) (camera i at azimuth atan2(x, z) = -360 i / ring deg, as in
+    every released setting). With 9 views: 8 cameras 45 deg apart on a circle of ``radius`` cm
+    at ``height`` cm, and c09 below c01 (``height`` - 90 cm, like the release's low camera).
+    Other counts: evenly spaced on the ring.
     """
     ring = num_views - 1 if num_views == 9 else num_views
     eyes = []
     for i in range(ring):
         a = 2 * np.pi * i / ring
-        eyes.append([radius * np.sin(a), height, radius * np.cos(a)])
+        eyes.append([-radius * np.sin(a), height, radius * np.cos(a)])
     if num_views == 9:
-        eyes.append([0.0, height + 150.0, radius + 150.0])
+        eyes.append([0.0, height - 90.0, radius])
     Rs, ts = zip(*(look_at(np.array(e), np.array([0.0, target_height, 0.0])) for e in eyes))
     w, h = size
     K = np.tile(np.array([[focal, 0, w / 2], [0, focal, h / 2], [0, 0, 1.0]]), (num_views, 1, 1))
@@ -49,3 +51,32 @@ def aist_like_ring(num_views: int = 9, radius: float = 500.0, height: float = 18
         names = AIST_VIEWS if num_views == 9 else tuple(f"c{i + 1:02d}" for i in range(num_views))
     return CameraRig(tuple(names), np.tile([w, h], (num_views, 1)), K, np.zeros((num_views, 5)),
                      rotation_to_rodrigues(np.stack(Rs)), np.stack(ts))
+
+
+def _axis_rotation(axis: int, degrees: float) -> np.ndarray:
+    a = np.radians(degrees)
+    c, s = np.cos(a), np.sin(a)
+    i, j = [k for k in range(3) if k != axis]
+    R = np.eye(3)
+    R[i, i], R[i, j], R[j, i], R[j, j] = c, -s, s, c
+    if axis == 1:  # keep the right-handed sense about y: x -> -z
+        R[i, j], R[j, i] = s, -s
+    return R
+
+
+def original_ring(size: tuple[int, int] = (1920, 1080), focal: float = 1600.0,
+                  names: tuple[str, ...] = AIST_VIEWS) -> CameraRig:
+    """The hand-made 9-camera ring the original AIST++ calibration started from.
+
+    Camera i (c01 = 0): R = Ry(180 - 45 i deg) Rz(180 deg), t = (0, 180, 500) cm (c09: yaw
+    180 deg, t = (0, 170, 500)), f = ``focal`` px, principal point at the image centre, no
+    distortion. Its centres are 500 cm from the y axis, 180 (170) cm up, turning the release's way.
+    """
+    if len(names) != 9:
+        raise ValueError("the original ring has 9 cameras")
+    yaws = [180.0 - 45.0 * i for i in range(8)] + [180.0]
+    Rs = np.stack([_axis_rotation(1, y) @ _axis_rotation(2, 180.0) for y in yaws])
+    ts = np.array([[0.0, 180.0, 500.0]] * 8 + [[0.0, 170.0, 500.0]])
+    w, h = size
+    K = np.tile(np.array([[focal, 0, w / 2], [0, focal, h / 2], [0, 0, 1.0]]), (9, 1, 1))
+    return CameraRig(tuple(names), np.tile([w, h], (9, 1)), K, np.zeros((9, 5)), rotation_to_rodrigues(Rs), ts)

@@ -1,21 +1,19 @@
-"""Calibrate: the 9 cameras of each recording setting from the dancers' own 2D keypoints.
+"""Calibrate: each recording setting's cameras from the dancers' own 2D keypoints.
 
 Pure functions on arrays:
-- ``calibrate_views``: pooled keypoints (V, N, J) of one setting -> refined rig + report.
-  Initial points by DLT with the initial rig, then rounds of robust bundle adjustment
-  (``core.bundle_adjust``, Huber loss); between rounds the points are re-triangulated
-  robustly (RANSAC over view pairs) with a threshold shrinking with the residuals, so
-  outliers and left/right swaps are rejected and wrongly rejected detections come back.
-  A view with fewer than ``min_view_observations`` usable detections is not refined (kept
-  as initialised) and flagged in the report.
-- ``gauge_transform``: the similarity (s, R, t) that puts the result in the dataset's world:
-  the floor (fitted to the lower ankle of each frame, minus the ankle height) is y = 0 with
-  +y up, the origin is under the dancers' average hip centre, c01's viewing direction has
-  the same heading (horizontal angle) as in the initial rig, and units are cm, set so that
-  the dancer's median leg + torso length (ankle-knee-hip-shoulder chain, pose independent)
-  is ``LEG_TORSO_PER_HEIGHT`` x ``height_cm``.
-The job ``calibrate_setting`` reads a setting's sequences, calls them and writes
-``<save_dir>/<setting>.json`` (cameras) and ``<save_dir>/<setting>.report.json``;
+- ``calibrate_views``: pooled keypoints (V, N, J) of one setting + starting cameras -> refined
+  rig + report. Initial points by DLT with the starting rig, then rounds of robust bundle
+  adjustment (``core.bundle_adjust``, Huber loss); between rounds the points are
+  re-triangulated robustly (RANSAC over view pairs) with a threshold shrinking with the
+  residuals, so outliers and left/right swaps are rejected and wrongly rejected detections
+  come back. A view with fewer than ``min_view_observations`` usable detections is not
+  refined (kept as initialised) and flagged in the report.
+- ``calibrate_solve.solve``: the whole recipe (start from the keypoints alone or from given
+  cameras, time offsets, swaps, adjustment, gauge, plausibility checks).
+The job ``calibrate_setting`` reads a setting's sequences, calls ``solve`` and, when every
+check passed, writes ``<save_dir>/<setting>.json`` (cameras; each camera also carries
+``frame_offset``, see ``save_setting_cameras``) and the report
+``<save_dir>/../reports/calibrate/<setting>.json``; a failed check raises (nothing written).
 ``run_calibrate`` maps it over the settings and copies ``mapping.txt``.
 """
 
@@ -35,22 +33,10 @@ from aistpp.core import formats
 from aistpp.core.align import transform_rig
 from aistpp.core.bundle_adjust import bundle_adjust, reprojection_errors
 from aistpp.core.cameras import CameraRig
-from aistpp.core.joints import COCO17
-from aistpp.core.names import check_name
+from aistpp.core.names import AIST_VIEWS, check_name
 from aistpp.core.runner import RunOptions, RunReport, report_stage, run_jobs
 from aistpp.core.triangulation import triangulate_dlt, triangulate_robust
 from aistpp.errors import AistppError
-
-# Anthropometric proportions of stature (Winter, Biomechanics and Motor Control of Human
-# Movement): ankle joint 0.039 H, knee 0.285 H, hip 0.530 H, shoulder 0.818 H above the floor.
-ANKLE_PER_HEIGHT = 0.039
-LEG_TORSO_PER_HEIGHT = 0.818 - 0.039  # ankle -> knee -> hip -> shoulder chain
-_J = {name: i for i, name in enumerate(COCO17)}
-HEAD = [_J[n] for n in ("nose", "left_eye", "right_eye", "left_ear", "right_ear")]
-ANKLES = [_J["left_ankle"], _J["right_ankle"]]
-KNEES = [_J["left_knee"], _J["right_knee"]]
-HIPS = [_J["left_hip"], _J["right_hip"]]
-SHOULDERS = [_J["left_shoulder"], _J["right_shoulder"]]
 
 
 class CalibrateConfig(RunOptions):
@@ -59,7 +45,8 @@ class CalibrateConfig(RunOptions):
     anno_dir: Path
     save_dir: Path
     settings: list[str] | None = None
-    init_cameras: str = Field("rig", description="camera JSON file, or 'rig' for the default AIST-like ring")
+    init_cameras: str | None = Field(None, description="None: from the keypoints alone; 'rig': the original "
+                                     "AIST++ hand-made ring; else a camera JSON file or a folder of <setting>.json")
     sequences_per_setting: int = Field(20, ge=1)
     min_confidence: float = Field(0.5, ge=0.0, le=1.0)
     fix_intrinsics: bool = False
@@ -69,7 +56,11 @@ class CalibrateConfig(RunOptions):
     max_frames: int = Field(1000, ge=10, description="frames sampled from the pooled sequences for the adjustment")
     rounds: int = Field(3, ge=1, le=20)
     min_view_observations: int = Field(100, ge=1)
-    image_size: tuple[int, int] | None = Field(None, description="(width, height) of the default ring's images")
+    image_size: tuple[int, int] | None = Field(None, description="(width, height) of every view's images")
+    video_dir: Path | None = Field(None, description="folder of the setting's videos (image size per view)")
+    max_offset: int = Field(30, ge=0, le=120, description="time offsets searched per view, +- frames (0: none)")
+    frame: Literal["floor", "init"] = "floor"
+    up: Literal["y", "z"] = "y"
 
     @field_validator("image_size", mode="before")
     @classmethod
@@ -114,12 +105,15 @@ def _overall(err: np.ndarray, mask: np.ndarray) -> tuple[float, float]:
 def calibrate_views(init: CameraRig, points2d: np.ndarray, confidence: np.ndarray | None,
                     min_confidence: float = 0.5, intrinsics: tuple[str, ...] = ("f", "k1"),
                     rounds: int = 3, min_view_observations: int = 100, min_threshold_px: float = 6.0,
+                    threshold_factor: float = 4.0,
                     height_cm: float | None = 170.0, reference: CameraRig | None = None) -> Calibration:
     """Cameras of one setting by robust bundle adjustment on body keypoints.
 
     init: V initial cameras; points2d (V, N, J, 2) px (NaN = missing; J = 17 COCO joints for
     the gauge); confidence (V, N, J) or None; detections below ``min_confidence`` are unused.
     intrinsics: what to refine besides the extrinsics (see ``core.bundle_adjust.INTRINSICS``).
+    Between rounds, observations more than ``max(min_threshold_px, threshold_factor x median)``
+    px from the robust triangulation are dropped.
     height_cm: fix the gauge (see module docstring) with ``reference`` (default ``init``) giving
     c01's heading; None leaves the result in the adjustment's own frame (near ``init``'s).
     """
@@ -150,7 +144,7 @@ def calibrate_views(init: CameraRig, points2d: np.ndarray, confidence: np.ndarra
         rig = res.rig
         err = reprojection_errors(rig, res.points3d, pts)
         med = float(np.median(err[(w > 0) & np.isfinite(err)]))
-        threshold = max(min_threshold_px, 4.0 * med)
+        threshold = max(min_threshold_px, threshold_factor * med)
         history.append({"round": r, "iterations": res.iterations, "median_px": med,
                         "inliers": float((w > 0).sum() / max(base.sum(), 1)), "threshold_px": threshold})
         if r == rounds - 1:
@@ -165,6 +159,8 @@ def calibrate_views(init: CameraRig, points2d: np.ndarray, confidence: np.ndarra
     points3d = np.where(((w > 0).sum(0) >= 2)[:, None], X, np.nan).reshape(N, J, 3)
     gauge = {}
     if height_cm is not None:
+        from aistpp.pipeline.calibrate_gauge import gauge_transform
+
         s, R, t, gauge = gauge_transform(rig, points3d, height_cm, reference or init)
         rig = transform_rig(rig, s, R, t)
         points3d = s * points3d @ R.T + t
@@ -176,6 +172,7 @@ def calibrate_views(init: CameraRig, points2d: np.ndarray, confidence: np.ndarra
 def _report(init, rig, before, after, ok, inliers, fixed, min_obs) -> dict:
     bmed, bp90 = _stats(before, ok)
     amed, ap90 = _stats(after, ok)
+    imed, ip90 = _stats(after, ok & inliers)
     views = []
     for v, name in enumerate(rig.names):
         n, k = int(ok[v].sum()), int(inliers[v].sum())
@@ -183,120 +180,17 @@ def _report(init, rig, before, after, ok, inliers, fixed, min_obs) -> dict:
             status = f"not refined: only {n} usable detections (< {min_obs}); camera kept as initialised"
         elif k < min_obs:
             status = f"weak: only {k} inlier detections (< {min_obs})"
+        elif k < 0.6 * n:
+            status = f"weak: only {100 * k / max(n, 1):.0f} % of its detections are inliers"
         else:
             status = "ok"
         views.append({"name": name, "detections": n, "inliers": k, "before_median_px": bmed[v],
                       "before_p90_px": bp90[v], "after_median_px": amed[v], "after_p90_px": ap90[v],
+                      "after_inlier_median_px": imed[v], "after_inlier_p90_px": ip90[v],
                       "focal_px": float(rig.K[v, 0, 0]), "status": status})
-    b, a = _overall(before, ok), _overall(after, ok)
+    b, a, i = _overall(before, ok), _overall(after, ok), _overall(after, ok & inliers)
     return {"views": views, "before_median_px": b[0], "before_p90_px": b[1], "after_median_px": a[0],
-            "after_p90_px": a[1], "weak_views": [x["name"] for x in views if x["status"] != "ok"]}
-
-
-# ---- gauge ---------------------------------------------------------------------------------
-def _unit(v: np.ndarray) -> np.ndarray:
-    return v / np.linalg.norm(v, axis=-1, keepdims=True)
-
-
-def _rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """The smallest rotation (3, 3) taking unit vector a to unit vector b."""
-    v, c = np.cross(a, b), float(a @ b)
-    if c < -1 + 1e-12:  # opposite: turn 180 deg about any axis normal to a
-        axis = _unit(np.cross(a, [1.0, 0, 0] if abs(a[0]) < 0.9 else [0, 1.0, 0]))
-        return 2 * np.outer(axis, axis) - np.eye(3)
-    k = np.array([[0, -v[2], v[1]], [v[2], 0, -v[0]], [-v[1], v[0], 0]])
-    return np.eye(3) + k + k @ k / (1 + c)
-
-
-def _median_length(a: np.ndarray, b: np.ndarray) -> float:
-    d = np.linalg.norm(a - b, axis=-1)
-    d = d[np.isfinite(d)]
-    return float(np.median(d)) if d.size else float("nan")
-
-
-def _plane_normal(points: np.ndarray, up: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Normal (3,) of the least-squares plane of points (M, 3), signed along ``up``; and the
-    standard deviations (3,) along the principal axes (smallest first)."""
-    centred = points - points.mean(0)
-    evals, evecs = np.linalg.eigh(centred.T @ centred / max(len(points) - 1, 1))
-    return evecs[:, 0] * np.sign(evecs[:, 0] @ up), np.sqrt(np.clip(evals, 0, None))
-
-
-def floor_normal(points3d: np.ndarray) -> tuple[np.ndarray, str]:
-    """Up direction (3,) of the floor from COCO keypoints (N, 17, 3).
-
-    Each frame's lower ankle; a plane through them, then through the lower half of them,
-    twice more (a lower envelope: frames with the foot flat on the floor, not lifted, tiptoe or
-    hopping), signed towards the head. Falls back to the median ankle->head direction when
-    the ankles do not spread over the floor (dancer standing still).
-    """
-    head = np.nanmean(points3d[:, HEAD], axis=1)
-    feet = np.nanmean(points3d[:, ANKLES], axis=1)
-    body = head - feet
-    body = body[np.isfinite(body).all(1)]
-    if len(body) < 3:
-        raise AistppError("too few frames with head and ankles triangulated to find the floor")
-    up = _unit(np.median(_unit(body), axis=0))
-    size = float(np.median(np.linalg.norm(body, axis=1)))
-    ank = points3d[:, ANKLES]  # (N, 2, 3)
-    normal = up
-    for _ in range(2):  # the lower ankle along the body axis, then along the first plane's normal
-        height = np.einsum("nai,i->na", np.nan_to_num(ank, nan=np.inf), normal)
-        low = np.take_along_axis(ank, np.argmin(np.where(np.isfinite(height), height, np.inf), 1)[:, None, None],
-                                 1)[:, 0]
-        low = low[np.isfinite(low).all(1)]
-        if len(low) < 20:
-            return up, "body axis"
-        normal, spread = _plane_normal(low, up)
-    if spread[1] < max(5 * spread[0], 0.03 * size) or normal @ up < np.cos(np.radians(30)):
-        return up, "body axis"
-    dist = (low - low.mean(0)) @ normal  # drop gross outliers (badly triangulated ankles) first
-    inlier = np.abs(dist - np.median(dist)) < 3 * 1.4826 * np.median(np.abs(dist - np.median(dist))) + 1e-9
-    low = low[inlier]
-    keep = np.ones(len(low), bool)
-    for _ in range(3):
-        dist = (low - low[keep].mean(0)) @ normal
-        lower = dist <= np.median(dist[keep])
-        if lower.sum() < 20:
-            break
-        n, spread = _plane_normal(low[lower], up)
-        if spread[1] < max(5 * spread[0], 0.03 * size) or n @ up < np.cos(np.radians(30)):
-            break
-        normal, keep = n, lower
-    return normal, "ankle plane"
-
-
-def gauge_transform(rig: CameraRig, points3d: np.ndarray, height_cm: float,
-                    reference: CameraRig) -> tuple[float, np.ndarray, np.ndarray, dict]:
-    """The similarity X' = s R X + t putting a reconstruction in the dataset's world.
-
-    rig: cameras of the reconstruction; points3d (N, 17, 3) its COCO keypoints (any unit);
-    height_cm: the dancers' stature; reference: a rig already in a +y-up world whose c01
-    heading the result keeps. Returns s, R (3, 3), t (3,) and a dict describing the choice.
-    """
-    up, method = floor_normal(points3d)
-    R1 = _rotation_between(up, np.array([0.0, 1.0, 0.0]))
-    # heading: c01's optical axis (third row of R, in world coordinates), projected on the floor
-    fwd = R1 @ rig.R[0, 2]
-    ref = reference.R[0, 2]
-    yaw = np.arctan2(ref[0], ref[2]) - np.arctan2(fwd[0], fwd[2])
-    c, s_ = np.cos(yaw), np.sin(yaw)
-    R = np.array([[c, 0, s_], [0, 1, 0], [-s_, 0, c]]) @ R1
-    chain = (np.mean([_median_length(points3d[:, a], points3d[:, k]) for a, k in zip(ANKLES, KNEES)])
-             + np.mean([_median_length(points3d[:, k], points3d[:, h]) for k, h in zip(KNEES, HIPS)])
-             + _median_length(points3d[:, HIPS].mean(1), points3d[:, SHOULDERS].mean(1)))
-    if not np.isfinite(chain) or chain <= 0:
-        raise AistppError("cannot measure the dancers' legs and torso (ankles, knees, hips, shoulders missing)")
-    s = height_cm * LEG_TORSO_PER_HEIGHT / chain
-    P = s * points3d @ R.T
-    ank_y = np.nanmin(P[:, ANKLES, 1], axis=1)
-    ank_y = ank_y[np.isfinite(ank_y)]
-    floor = float(np.percentile(ank_y, 20)) - ANKLE_PER_HEIGHT * height_cm
-    centre = np.nanmean(P[:, HIPS].mean(1), axis=0)
-    t = np.array([-centre[0], -floor, -centre[2]])
-    info = {"up_from": method, "scale": float(s), "leg_torso_cm": float(chain * s), "height_cm": float(height_cm),
-            "c01_heading_deg": float(np.degrees(np.arctan2(ref[0], ref[2])))}
-    return float(s), R, t, info
+            "after_p90_px": a[1], "after_inlier_median_px": i[0], "after_inlier_p90_px": i[1], "weak_views": [x["name"] for x in views if x["status"] != "ok"]}
 
 
 # ---- per-setting job ---------------------------------------------------------------------------
@@ -322,27 +216,64 @@ def pool_keypoints(arrays: list[np.ndarray], max_frames: int, seed: int,
     return kp[:, frames, :, :2], kp[:, frames, :, 2]
 
 
-def initial_rig(config: CalibrateConfig, setting: str, num_views: int) -> CameraRig:
-    """``init_cameras``: 'rig' (the AIST-like ring at ``image_size``, else at the size of the
-    setting's existing cameras, else 1920x1080), a camera JSON file, or a folder holding ``<setting>.json``."""
-    from aistpp.core.rig import aist_like_ring
+def view_names(data: list[dict], num_views: int) -> tuple[str, ...]:
+    """Views named by the keypoints2d extra key ``view_names`` (the same in every file), else
+    c01..c09 for 9 views (AIST++), else c01, c02, ..."""
+    found = {tuple(str(x) for x in d["view_names"]) for d in data if "view_names" in d}
+    if len(found) > 1:
+        raise AistppError(f"the sequences name their views differently: {sorted(found)}")
+    if found:
+        names = found.pop()
+        if len(names) != num_views or len(set(names)) != num_views:
+            raise AistppError(f"'view_names' {list(names)} does not name {num_views} distinct views")
+        return names
+    return AIST_VIEWS if num_views == 9 else tuple(f"c{i + 1:02d}" for i in range(num_views))
 
-    if config.init_cameras != "rig":
-        path = Path(config.init_cameras)
-        if path.is_dir():
-            path = path / f"{setting}.json"
-        rig = formats.load_cameras(path)
-        if len(rig) != num_views:
-            raise AistppError(f"has {len(rig)} cameras, the keypoints {num_views} views", path)
-        return rig
-    size = config.image_size or (1920, 1080)
+
+def _start_cameras(config: CalibrateConfig, setting: str) -> CameraRig | None:
+    """``init_cameras`` read: None, the original ring ('rig', sized later), or a file / folder."""
+    if config.init_cameras in (None, "", "rig"):
+        return None
+    path = Path(config.init_cameras)
+    if path.is_dir():
+        path = path / f"{setting}.json"
+    return formats.load_cameras(path)
+
+
+def image_sizes(config: CalibrateConfig, setting: str, sequences: list[str], names: tuple[str, ...],
+                data: list[dict], start: CameraRig | None) -> tuple[np.ndarray, str]:
+    """Image size (w, h) per view (V, 2) and where it came from: ``--image-size``, the videos in
+    ``--video-dir``, the keypoints2d extra key ``image_sizes``, the starting cameras, or the
+    setting's existing camera file. Never assumed: raises AistppError naming the options."""
+    V = len(names)
+    if config.image_size is not None:
+        return np.tile(config.image_size, (V, 1)), "--image-size"
+    if config.video_dir is not None:
+        from aistpp.core.names import video_name
+        from aistpp.core.video import probe
+
+        sizes = []
+        for v in names:
+            path = Path(config.video_dir) / f"{video_name(sequences[0], v)}.mp4"
+            if not path.is_file():
+                raise AistppError(f"no video for view {v} of {sequences[0]}", path)
+            sizes.append(probe(path).size)
+        return np.array(sizes, np.int64), "--video-dir"
+    found = [np.asarray(d["image_sizes"]) for d in data if "image_sizes" in d]
+    if found:
+        sizes = found[0]
+        if sizes.shape != (V, 2) or not np.issubdtype(sizes.dtype, np.number) or (sizes < 16).any():
+            raise AistppError(f"keypoints2d 'image_sizes' must be {V} (width, height) pairs, found {sizes.tolist()}")
+        return sizes.astype(np.int64), "keypoints2d image_sizes"
+    if start is not None:
+        return start.subset(list(names)).sizes if set(names) <= set(start.names) else start.sizes, "--init-cameras"
     existing = config.anno_dir / "cameras" / f"{setting}.json"
-    if config.image_size is None and existing.is_file():
-        try:
-            size = tuple(int(x) for x in formats.load_cameras(existing).sizes[0])
-        except AistppError:
-            pass
-    return aist_like_ring(num_views=num_views, focal=1600.0 * size[0] / 1920, size=size)
+    if existing.is_file():
+        rig = formats.load_cameras(existing)
+        if len(rig) == V:
+            return rig.sizes, str(existing)
+    raise AistppError(f"{setting}: the image size of the views is unknown (the keypoints2d files carry no "
+                      "'image_sizes'): give --image-size WxH, --video-dir, or --init-cameras with a camera file")
 
 
 def camera_path(setting: str, config: CalibrateConfig) -> Path:
@@ -350,12 +281,27 @@ def camera_path(setting: str, config: CalibrateConfig) -> Path:
 
 
 def report_path(setting: str, config: CalibrateConfig) -> Path:
-    return config.save_dir / f"{check_name(setting, 'setting name')}.report.json"
+    """``<save_dir>/../reports/calibrate/<setting>.json``: beside the cameras folder, not in it
+    (code that reads every cameras/*.json as a rig must not meet a report)."""
+    return config.save_dir.resolve().parent / "reports" / "calibrate" / f"{check_name(setting, 'setting name')}.json"
+
+
+def save_setting_cameras(path: Path, rig: CameraRig, offsets: np.ndarray) -> None:
+    """The dataset's camera JSON plus, per camera, ``frame_offset`` (int): that view's frame
+    ``n + frame_offset`` shows the instant the setting's common frame ``n`` shows. Readers of
+    the release (the AIST++ API, aniposelib's ``Camera.from_dict``, ``formats.load_cameras``)
+    read the keys they know and ignore this one."""
+    items = rig.to_json_list()
+    for item, o in zip(items, offsets):
+        item["frame_offset"] = int(o)
+    formats.save_json(path, items)
 
 
 def calibrate_setting(setting: str, config: CalibrateConfig) -> dict:
-    """Calibrate one setting from its sequences' keypoints2d; write cameras and report."""
+    """Calibrate one setting from its sequences' keypoints2d; check; write cameras and report."""
     from aistpp.core.dataset import AISTDataset
+    from aistpp.core.rig import original_ring
+    from aistpp.pipeline.calibrate_solve import solve
 
     ds = AISTDataset(config.anno_dir)
     if setting not in ds.settings:
@@ -366,23 +312,44 @@ def calibrate_setting(setting: str, config: CalibrateConfig) -> dict:
         raise AistppError(f"no keypoints2d file for any sequence of {setting}", ds.layout.folder("keypoints2d"))
     chosen = choose_sequences(candidates, config.sequences_per_setting, config.seed, setting)
     report_stage(setting, f"read {len(chosen)} sequences")
-    arrays = [ds.load_keypoints2d(s)["keypoints2d"] for s in chosen]
+    data = [ds.load_keypoints2d(s) for s in chosen]
+    arrays = [d["keypoints2d"] for d in data]
     views = {a.shape[0] for a in arrays}
     if len(views) != 1:
         raise AistppError(f"sequences of {setting} have different numbers of views {sorted(views)}")
-    pts, conf = pool_keypoints(arrays, config.max_frames, config.seed, config.min_confidence)
-    init = initial_rig(config, setting, pts.shape[0])
+    V = views.pop()
+    names = view_names(data, V)
+    start = _start_cameras(config, setting)
+    if start is not None:
+        if len(start) != V:
+            raise AistppError(f"has {len(start)} cameras, the keypoints {V} views",
+                              Path(config.init_cameras) if not Path(config.init_cameras).is_dir()
+                              else Path(config.init_cameras) / f"{setting}.json")
+        if set(start.names) == set(names):
+            start = start.subset(list(names))
+    sizes, size_source = image_sizes(config, setting, chosen, names, data, start)
+    if config.init_cameras == "rig":
+        if V != 9:
+            raise AistppError(f"--init-cameras rig is the 9-camera AIST++ ring; {setting} has {V} views")
+        start = original_ring(tuple(int(x) for x in sizes[0]), 1600.0 * float(sizes[0, 0]) / 1920, names)
+    kp = np.concatenate([np.asarray(a, np.float64) for a in arrays], axis=1)
+    seq_id = np.concatenate([np.full(a.shape[1], i) for i, a in enumerate(arrays)])
     intrinsics = () if config.fix_intrinsics else tuple(dict.fromkeys(config.intrinsics))
-    report_stage(setting, f"bundle adjustment ({pts.shape[1]} frames, {config.rounds} rounds)")
-    result = calibrate_views(init, pts, conf, config.min_confidence, intrinsics, config.rounds,
-                             config.min_view_observations, height_cm=config.height_cm)
-    report = {"setting": setting, "sequences": chosen, **result.report}
-    formats.save_cameras(camera_path(setting, config), result.rig)
+    report_stage(setting, f"solve ({kp.shape[1]} frames, {'given start' if start is not None else 'no start'})")
+    sol = solve(kp[..., :2], kp[..., 2], seq_id, sizes, names, start, min_confidence=config.min_confidence,
+                intrinsics=intrinsics, rounds=config.rounds, max_frames=config.max_frames, max_offset=config.max_offset,
+                height_cm=config.height_cm, frame=config.frame, up=config.up,
+                min_view_observations=config.min_view_observations, seed=config.seed)
+    if sol.failed:
+        raise AistppError(f"{setting}: refused, the rig is implausible (nothing written): "
+                          + "; ".join(f"check '{c.name}' failed: {c.detail}" for c in sol.failed))
+    report = {"setting": setting, "sequences": chosen, "image_sizes_from": size_source, **sol.report}
+    save_setting_cameras(camera_path(setting, config), sol.rig, sol.offsets)
     formats.save_json(report_path(setting, config), report)
-    return {"sequences": len(chosen), "frames": int(pts.shape[1]),
+    return {"sequences": len(chosen), "frames": int(report["frames"]),
             "before_px": report["before_median_px"], "after_px": report["after_median_px"],
-            "after_p90_px": report["after_p90_px"], "weak": ",".join(report["weak_views"]) or "-",
-            "views": report["views"]}
+            "after_p90_px": report["after_p90_px"], "held_out_px": report["held_out_median_px"],
+            "weak": ",".join(report["weak_views"]) or "-", "views": report["views"]}
 
 
 def run_calibrate(config: CalibrateConfig) -> RunReport:

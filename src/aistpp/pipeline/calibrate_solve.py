@@ -1,0 +1,159 @@
+"""One setting's calibration from keypoints, start to finish, on arrays (no files).
+
+``solve``: start (``calibrate_init.initial_rig`` from the keypoints alone, or given cameras),
+per-view time offsets, single-view left/right swaps undone, robust bundle adjustment
+(``calibrate.calibrate_views``) on frames drawn from the pooled sequences with 10 % of them
+held out, offsets re-searched with the adjusted rig (and the adjustment redone when they
+change), the gauge (``--frame floor|init``, ``--up y|z``), then ``calibrate_checks``.
+The result says whether every check passed; the caller refuses to write a rig that failed.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from aistpp.core.align import rig_errors, similarity_transform, transform_rig
+from aistpp.core.cameras import CameraRig
+from aistpp.core.joints import COCO_FLIP
+from aistpp.core.triangulation import reprojection_errors, triangulate_robust
+from aistpp.errors import AistppError
+from aistpp.pipeline.calibrate_checks import Check, check_rig, check_views_agree
+from aistpp.pipeline.calibrate_gauge import Y_UP_TO_Z_UP, gauge_transform
+from aistpp.pipeline.calibrate_init import fix_swaps, initial_rig, recentre_offsets, refine_offsets, shift_views
+
+UP = {"y": np.array([0.0, 1.0, 0.0]), "z": np.array([0.0, 0.0, 1.0])}
+
+
+@dataclass
+class Solution:
+    """rig: final cameras; offsets (V,) int frames (view v's frame n + offsets[v] is the common
+    instant n); points3d (M, J, 3) fitted frames in the final world; checks; report (JSON-ready)."""
+
+    rig: CameraRig
+    offsets: np.ndarray
+    points3d: np.ndarray
+    checks: list[Check]
+    report: dict
+
+    @property
+    def failed(self) -> list[Check]:
+        return [c for c in self.checks if not c.passed]
+
+
+def _split_frames(usable: np.ndarray, max_frames: int, hold_out: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Frame indices for fitting (<= max_frames) and held out (about ``hold_out`` of them, disjoint)."""
+    frames = np.flatnonzero(usable)
+    rng = np.random.default_rng(seed)
+    n_hold = max(int(round(hold_out * min(len(frames), max_frames))), 1 if len(frames) > 20 else 0)
+    if len(frames) > max_frames + n_hold:
+        frames = np.sort(rng.choice(frames, size=max_frames + n_hold, replace=False))
+    held = np.zeros(len(frames), bool)
+    held[rng.choice(len(frames), size=n_hold, replace=False)] = True
+    return frames[~held], frames[held]
+
+
+def solve(points: np.ndarray, conf: np.ndarray | None, seq_id: np.ndarray, sizes: np.ndarray,
+          names: tuple[str, ...], init: CameraRig | None = None, *, min_confidence: float = 0.5,
+          intrinsics: tuple[str, ...] = ("f", "k1"), rounds: int = 3, max_frames: int = 1000, max_offset: int = 30,
+          height_cm: float = 170.0, frame: Literal["floor", "init"] = "floor", up: Literal["y", "z"] = "y",
+          min_view_observations: int = 100, hold_out: float = 0.1, seed: int = 0) -> Solution:
+    """Calibrate V views from COCO-17 keypoints.
+
+    points (V, N, 17, 2) px (NaN missing) of one or more sequences laid end to end, conf
+    (V, N, 17) or None, seq_id (N,) the sequence of each frame, sizes (V, 2) (w, h) px, names
+    (V,). init: starting cameras (None: from the keypoints alone); ``frame="init"`` keeps its
+    world and scale. Raises AistppError when no start can be found.
+    """
+    pts = np.asarray(points, np.float64)
+    V = pts.shape[0]
+    if frame == "init" and init is None:
+        raise AistppError("--frame init needs starting cameras (--init-cameras FILE or rig)")
+    if init is None:  # from the keypoints alone; a start whose result fails a check is retried from other seeds
+        first = None
+        for rank in range(3):
+            start = initial_rig(pts, conf, seq_id, sizes, names, min_confidence=min_confidence, max_offset=max_offset,
+                                seed=seed, pair_rank=rank)
+            sol = _refine(start.rig, start.offsets, {"init": start.info, "attempt": rank + 1}, pts, conf, seq_id, names,
+                          None, min_confidence, intrinsics, rounds, max_frames, max_offset, height_cm, frame, up,
+                          min_view_observations, hold_out, seed)
+            if not sol.failed:
+                return sol
+            first = first or sol
+            if {c.name for c in sol.failed} == {"not_mirrored"}:  # the labels' doing: no start changes it
+                break
+        return first
+    return _refine(init, np.zeros(V, int), {"init": {"from": "given cameras"}}, pts, conf, seq_id, names, init,
+                   min_confidence, intrinsics, rounds, max_frames, max_offset, height_cm, frame, up,
+                   min_view_observations, hold_out, seed)
+
+
+def _refine(rig0, offsets, info, pts, conf, seq_id, names, init, min_confidence, intrinsics, rounds, max_frames,
+            max_offset, height_cm, frame, up, min_view_observations, hold_out, seed) -> Solution:
+    """Offsets, swaps, adjustment, gauge and checks from the start ``rig0`` (see ``solve``)."""
+    from aistpp.pipeline.calibrate import calibrate_views
+
+    V = len(rig0)
+    radius = max_offset
+    rig = rig0
+    passes = []
+    for _ in range(3):
+        shifted = shift_views(pts, offsets, seq_id)
+        sconf = None if conf is None else shift_views(np.asarray(conf, np.float64)[..., None], offsets, seq_id)[..., 0]
+        ok = np.isfinite(shifted).all(-1) & (True if sconf is None else np.nan_to_num(sconf) >= min_confidence)
+        fit, held = _split_frames(ok.any(-1).sum(0) >= 2, max_frames, hold_out, seed)
+        fpts, fconf, swaps = fix_swaps(rig, shifted[:, fit], None if sconf is None else sconf[:, fit], COCO_FLIP,
+                                       min_confidence)
+        cal = calibrate_views(rig, fpts, fconf, min_confidence, intrinsics, rounds, min_view_observations,
+                              height_cm=None)
+        rig = cal.rig
+        passes.append({"offsets": offsets.tolist(), "after_median_px": cal.report["after_median_px"]})
+        if max_offset <= 0:
+            break
+        thr = max(4.0, 3 * cal.report["after_median_px"])
+        new, _ = refine_offsets(rig, pts, conf, seq_id, offsets, radius, min_confidence, threshold_px=thr, seed=seed,
+                                anchor=info["init"].get("reference_view", int(np.argmin(np.abs(offsets)))))
+        radius = min(3, max_offset)
+        if np.array_equal(new, offsets):
+            break
+        offsets = new
+    offsets = recentre_offsets(np.asarray(passes[-1]["offsets"], int))  # those of the final adjustment
+    X = cal.points3d
+    # held-out frames: triangulated with the final rig, never fitted
+    hpts = shifted[:, held]
+    hconf = None if sconf is None else sconf[:, held]
+    tri = triangulate_robust(rig, hpts, hconf, min_confidence, max(15.0, 4 * cal.report["after_median_px"]))
+    herr = reprojection_errors(rig, tri.points3d, hpts)
+    hok = tri.observed & np.isfinite(herr)
+    held_px = float(np.median(herr[hok])) if hok.any() else float("nan")
+    # gauge
+    up_vec = UP[up]
+    if frame == "floor":
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            s, R, t, gauge = gauge_transform(rig, X, height_cm, init)
+        if up == "z":
+            R, t = Y_UP_TO_Z_UP @ R, Y_UP_TO_Z_UP @ t
+    else:
+        s, R, t = similarity_transform(rig.centers, init.centers)
+        gauge = {"frame": "init", "scale": float(s)}
+    gauge.update(frame=frame, up=up)
+    rig = transform_rig(rig, s, R, t)
+    X = s * X @ R.T + t
+    inliers = np.isfinite(X).all(-1)[None] & np.isfinite(fpts).all(-1)
+    checks = check_rig(rig, X, inliers, up_vec, cal.report["after_median_px"], held_px)
+    checks.append(check_views_agree(cal.report["views"]))
+    change = rig_errors(transform_rig(rig0, *similarity_transform(rig0.centers, rig.centers)), rig, align=False)
+    report = dict(cal.report)
+    for v, item in enumerate(report["views"]):
+        item.update(offset_frames=int(offsets[v]), swaps_fixed=int(swaps[v]),
+                    rotation_change_deg=float(change["rotation_deg"][v]), centre_change_cm=float(change["center_cm"][v]),
+                    start_focal_px=float(rig0.K[v, 0, 0]), inlier_share=item["inliers"] / max(item["detections"], 1))
+        if offsets[v] != 0 and item["status"] == "ok":
+            item["status"] = f"de-synced: {int(offsets[v]):+d} frames (applied)"
+    report.update(held_out_median_px=held_px, held_out_frames=int(len(held)), gauge=gauge, passes=passes,
+                  checks=[c.as_dict() for c in checks], offsets=dict(zip(names, offsets.tolist())), **info)
+    return Solution(rig, offsets, X, checks, report)
