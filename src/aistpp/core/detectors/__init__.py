@@ -22,23 +22,13 @@ from typing import Protocol
 
 import numpy as np
 
+from aistpp.core.joint_sets import BLAZEPOSE33
 from aistpp.core.joints import COCO17, index_map
 from aistpp.errors import AistppError
 
-# ---- BLAZEPOSE33: the joint set of MediaPipe BlazePose ------------------------------------------
-# (one definition; to be moved into the joint-set registry of aistpp.core.joints at merge)
-BLAZEPOSE33 = (
-    "nose", "left_eye_inner", "left_eye", "left_eye_outer", "right_eye_inner", "right_eye",
-    "right_eye_outer", "left_ear", "right_ear", "mouth_left", "mouth_right",
-    "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
-    "left_pinky", "right_pinky", "left_index", "right_index", "left_thumb", "right_thumb",
-    "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",
-    "left_heel", "right_heel", "left_foot_index", "right_foot_index",
-)  # fmt: skip
-# COCO-17 joint k is BlazePose landmark BLAZEPOSE33_TO_COCO17[k]
+# BlazePose-33 is defined once, in the joint-set registry (core.joint_sets); COCO-17 joint k is
+# BlazePose landmark BLAZEPOSE33_TO_COCO17[k] ([0, 2, 5, 7, 8, 11, 12, 13, 14, 15, 16, 23, ..., 28]).
 BLAZEPOSE33_TO_COCO17 = index_map(BLAZEPOSE33, COCO17)
-assert BLAZEPOSE33_TO_COCO17.tolist() == [0, 2, 5, 7, 8, 11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28]
-# ---- end of BLAZEPOSE33 --------------------------------------------------------------------------
 
 INSTALL_HINT = "pip install 'aistpp[detect]'"
 
@@ -73,12 +63,10 @@ class Detector(Protocol):
 
 
 def to_coco17(keypoints: np.ndarray, joint_set: str) -> np.ndarray:
-    """(..., J, 3) keypoints of ``joint_set`` -> (..., 17, 3) COCO-17 (NaN where the set lacks a joint):
-    ``core.detections.to_coco17``, which also knows BlazePose-33 here (until BLAZEPOSE33 joins the registry)."""
+    """(..., J, 3) keypoints of ``joint_set`` -> (..., 17, 3) COCO-17 (NaN where the set lacks a joint);
+    the registry's conversion (``core.detections.to_coco17``)."""
     from aistpp.core import detections
 
-    if joint_set == "blazepose33":
-        return np.asarray(keypoints, np.float32)[..., BLAZEPOSE33_TO_COCO17, :].copy()
     return detections.to_coco17(keypoints, joint_set)
 
 
