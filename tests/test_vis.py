@@ -559,7 +559,6 @@ def test_render_back_face_culling_same_picture():
 
 # ---- on synth's dataset (videos rendered from the SMPL-format body model) -------------------
 def test_vis_on_synth_videos(synth_data_videos, tmp_path):
-    pytest.importorskip("aistpp.pipeline.synth.body_model")
     d = synth_data_videos
     seq = d.sequences[0]
     name = seq.replace("cAll", "c01")
@@ -588,7 +587,6 @@ def test_vis_on_synth_videos(synth_data_videos, tmp_path):
 def test_vis_mesh_on_synth_body(synth_data_videos, tmp_path):
     import cv2
 
-    pytest.importorskip("aistpp.pipeline.synth.body_model")
     d = synth_data_videos
     seq = d.sequences[0]
     name = seq.replace("cAll", "c05")
