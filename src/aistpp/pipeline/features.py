@@ -36,7 +36,8 @@ from aistpp.pipeline.metrics import (
     GEOMETRIC, KINETIC, bailando_joints, bailando_metrics, beat_alignment, geometric_features, kinetic_features,
     motion_beats, physical_foot_contact,
 )  # fmt: skip
-from aistpp.pipeline.metrics.beats import find_music, music_beats_from_audio, read_beat_file
+from aistpp.core.video import find_music
+from aistpp.pipeline.metrics.beats import music_beats_from_audio, read_beat_file
 
 PROTOCOLS = ("bailando", "full", "bas", "pfc")
 FEATURE_SETS = {"bailando": "bailando_", "full": ""}  # protocol -> file prefix of its features

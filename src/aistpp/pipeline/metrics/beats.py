@@ -27,7 +27,6 @@ from aistpp.errors import AistppError
 MOTION_SIGMA = 5.0  # frames
 BEAT_SIGMA = 3.0  # frames
 HOP = 512
-MUSIC_SUFFIXES = (".wav", ".mp3", ".m4a", ".aac", ".ogg", ".flac")
 
 
 def motion_speed(joints: np.ndarray) -> np.ndarray:
@@ -76,15 +75,6 @@ def read_beat_file(path: Path, fps: float = 60.0) -> np.ndarray:
     if not np.isfinite(times).all() or (times < 0).any():
         raise AistppError("beat times must be finite and >= 0 seconds", path)
     return np.unique(np.round(times * fps).astype(np.int64))
-
-
-def find_music(music_dir: Path, tag: str) -> Path:
-    """``<music_dir>/<tag>.<wav|mp3|...>`` (the music tag of a sequence name, e.g. mJS2)."""
-    for suffix in MUSIC_SUFFIXES:
-        path = Path(music_dir) / f"{tag}{suffix}"
-        if path.is_file():
-            return path
-    raise AistppError(f"no music file {tag}.wav|mp3|m4a|aac|ogg|flac", music_dir)
 
 
 def music_tempo(tag: str) -> float | None:
