@@ -14,6 +14,7 @@ from rich.console import Console, ConsoleDimensions
 from rich.markup import escape
 from rich.table import Table
 
+from aistpp.core.body_models import SMPL
 from aistpp.core.runner import RunReport
 from aistpp.errors import AistppError, AistppWarning
 
@@ -42,7 +43,8 @@ err_console = WideWhenPiped(stderr=True)
 # ---- shared option types (Typer style: Annotated) ------------------------------------
 AnnoDir = Annotated[Optional[Path], typer.Option("--anno-dir", help="AIST++ annotation folder (motions/, keypoints2d/, keypoints3d/, cameras/, splits/).")]
 VideoDir = Annotated[Optional[Path], typer.Option("--video-dir", help="Folder of the videos, <video_name>.mp4.")]
-SmplDir = Annotated[Optional[Path], typer.Option("--smpl-dir", help="Folder holding SMPL_NEUTRAL.pkl, SMPL_MALE.pkl (the released motions' model), SMPL_FEMALE.pkl.")]
+_MODEL_FILE = {g: SMPL.model_path(".", g).name for g in SMPL.genders}  # the body model's file names
+SmplDir = Annotated[Optional[Path], typer.Option("--smpl-dir", help=f"Folder holding {_MODEL_FILE['neutral']}, {_MODEL_FILE['male']} (the released motions' model), {_MODEL_FILE['female']}.")]
 SaveDir = Annotated[Optional[Path], typer.Option("--save-dir", help="Output folder (created if missing).")]
 KeypointsDir = Annotated[Optional[Path], typer.Option("--keypoints-dir", help="Folder of 2D detections, one subfolder or file per video.")]
 CamerasDir = Annotated[Optional[Path], typer.Option("--cameras-dir", help="Camera folder (mapping.txt, <setting>.json); default <anno-dir>/cameras.")]

@@ -10,6 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from aistpp.core.body_models import SMPL
 from aistpp.commands._common import (
     AnnoDir, ConfigFile, MotionGender, SmplDir, console, print_dry_run, print_report, runner_options, user_errors,
 )  # fmt: skip
@@ -23,14 +24,14 @@ FpsOpt = Annotated[Optional[float], typer.Option("--fps", help="Frame rate of th
 def features_command(
     anno_dir: AnnoDir = None,
     smpl_dir: SmplDir = None,
-    joints_dir: Annotated[Optional[Path], typer.Option("--joints-dir", help="Instead of --anno-dir/--smpl-dir: generated joints, <name>.npy (N, 24, 3) or (N, 72), metres at SMPL scale, +y up, SMPL order.")] = None,
+    joints_dir: Annotated[Optional[Path], typer.Option("--joints-dir", help=f"Instead of --anno-dir/--smpl-dir: generated joints, <name>.npy (N, {SMPL.num_joints}, 3) or (N, {SMPL.pose_size}), metres at SMPL scale, +y up, SMPL order.")] = None,
     save_dir: Annotated[Optional[Path], typer.Option("--save-dir", help="Output folder (default <anno-dir or joints-dir>/features).")] = None,
     fps: FpsOpt = None,
     gender: MotionGender = None,
     config: ConfigFile = None,
     run: dict | None = None,
 ) -> None:
-    """Per motion: the AIST++ API's kinetic (72) and geometric (32) features on all frames and
+    """Per motion: the AIST++ API's kinetic (3 per joint) and geometric (32) features on all frames and
     under Bailando's protocol, motion beats and EDGE's PFC (<seq>.*.npy and <seq>.features.json)."""
     from aistpp.config import build_config
     from aistpp.pipeline.features import FeaturesConfig, run_features

@@ -6,13 +6,14 @@ from typing import Annotated, Optional
 
 import typer
 
+from aistpp.core.body_models import SMPL
 from aistpp.commands._common import (
     AnnoDir, ConfigFile, Device, SaveDir, SmplDir, console, err_console, print_dry_run, print_report, runner_options,
     user_errors,
 )  # fmt: skip
 from aistpp.errors import AistppError
 
-Gender = Annotated[Optional[str], typer.Option("--gender", help="neutral (default), male or female: which SMPL_<GENDER>.pkl.")]
+Gender = Annotated[Optional[str], typer.Option("--gender", help=f"neutral (default), male or female: which {SMPL.file_name.replace('{GENDER}', '<GENDER>')}.")]
 KeypointsOpt = Annotated[Optional[str], typer.Option(
     "--keypoints", help="optim (default): fit keypoints3d_optim; raw: fit the plain triangulation keypoints3d.")]
 FitBetas = Annotated[Optional[bool], typer.Option(

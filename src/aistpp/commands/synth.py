@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
+from aistpp.core.body_models import SMPL
 from aistpp.commands._common import ConfigFile, ExecutorOpt, Quiet, Workers, console, user_errors
 from aistpp.errors import AistppError
 
@@ -49,7 +50,7 @@ def command(
     w, h = summary["size"]
     V, N = summary["views"], summary["frames"]
     S = len(summary["sequences"])
-    table.add_row("body model (SMPL format)", f"{paths['smpl']}/SMPL_{{NEUTRAL,MALE,FEMALE}}.pkl")
+    table.add_row("body model (SMPL format)", f"{paths['smpl']}/{SMPL.file_names()}")
     table.add_row(f"{len(summary['settings'])} camera setting(s), {V} views, {w}x{h} (ground truth)",
                   f"{paths['cameras']}/")
     table.add_row(f"{S} sequences x {N} frames: motions, keypoints3d, keypoints2d, splits",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from aistpp.core.body_models import SMPL
+from aistpp.core.body_models.smpl import OLDER_NAMES
 from aistpp.core.joint_sets import (  # noqa: F401  (the detector sets are defined there)
     BLAZEPOSE33, COCO17, HALPE26, HALPE136, JOINT_SETS, OPENPOSE_BODY25, OPENPOSE_BODY25B, OPENPOSE_COCO18,
     REGISTRY, WHOLEBODY133, index_map, joint_set,
@@ -23,11 +24,13 @@ COCO_SIDE = REGISTRY["coco17"].sides
 # COCO index of the mirrored joint (left <-> right).
 COCO_FLIP = REGISTRY["coco17"].flip
 
-# ---- older names of SMPL facts (defined in aistpp.core.body_models.smpl) ----------------------
+# The older names of SMPL's facts (joint names, parents, vertex joints, COCO_TO_SMPL, bones, sides)
+# are served from the SMPL definition, where each is derived from the body model.
 SMPL24 = SMPL.joint_names
-NUM_SMPL = SMPL.num_joints
-SMPL_PARENTS = SMPL.parent_array
-SMPL_VERTEX_JOINTS = tuple((lm.name, lm.vertex) for lm in SMPL.landmarks)  # smplx's vertex joints
 COCO_TO_SMPL = SMPL.observed_index("coco17")  # COCO-17 joint k is SMPL output point COCO_TO_SMPL[k]
-SMPL_BONES = SMPL.bones  # (parent, child) for drawing
-SMPL_SIDE = SMPL.sides
+
+
+def __getattr__(name: str):
+    if name in OLDER_NAMES:
+        return OLDER_NAMES[name]()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

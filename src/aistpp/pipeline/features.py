@@ -4,16 +4,16 @@ Definitions live in ``aistpp.pipeline.metrics`` (the AIST++ API's kinetic and ge
 features, Bailando's FID / Div protocol, BAS, EDGE's PFC). This module poses the motions and
 reads / writes folders.
 
-Joints: the 24 SMPL joints posed by the body model the motion was made with (the motion's
+Joints: the SMPL joints posed by the body model the motion was made with (the motion's
 ``smpl_gender``, else male: the release's), ``smpl_poses`` with translation
 ``smpl_trans / smpl_scaling`` and no scaling: metres at SMPL's own scale, +y up, 60 fps.
 
-Generated motions given as joints (``joints_dir``): ``<name>.npy`` arrays (N, 24, 3) or
-(N, 72), the same joints and units (metres at SMPL scale, +y up, SMPL order), read with
+Generated motions given as joints (``joints_dir``): ``<name>.npy`` arrays (N, J, 3) or
+(N, 3 J), the same J joints and units (metres at SMPL scale, +y up, SMPL order), read with
 ``allow_pickle=False``.
 
 Per sequence, ``features`` writes into the save folder:
-  <seq>.kinetic.npy (72,), <seq>.geometric.npy (32,)  on all frames (the AIST++ API's);
+  <seq>.kinetic.npy (3 J,), <seq>.geometric.npy (32,)  on all frames (the AIST++ API's);
   <seq>.bailando_kinetic.npy, <seq>.bailando_geometric.npy  Bailando's protocol (first
       1,200 frames, minus the first frame's root joint);
   <seq>.features.json  the same values by name, plus ``motion_beats`` (frames, for BAS) and
@@ -48,7 +48,7 @@ PFC_FPS = 30.0  # EDGE's
 class FeaturesConfig(RunOptions):
     anno_dir: Path | None = None
     smpl_dir: Path | None = None
-    joints_dir: Path | None = None  # instead of anno_dir + smpl_dir: <name>.npy joints (N, 24, 3) m
+    joints_dir: Path | None = None  # instead of anno_dir + smpl_dir: <name>.npy SMPL joints (N, J, 3) m
     save_dir: Path | None = None  # default <anno_dir>/features, <joints_dir>/features
     fps: float = Field(60.0, gt=0)
     gender: Optional[Literal["neutral", "male", "female"]] = None  # None: the motion's, else male
@@ -171,7 +171,7 @@ def run_features(config: FeaturesConfig) -> RunReport:
 
 # ---- reading feature folders and the metrics -----------------------------------------------
 def load_feature_set(folder: Path, prefix: str = "bailando_") -> dict:
-    """{"kinetic": (K, 72), "geometric": (K, 32), "names": [...]} from a folder ``aistpp
+    """{"kinetic": (K, len(KINETIC)), "geometric": (K, 32), "names": [...]} from a folder ``aistpp
     features`` wrote; ``prefix`` "bailando_" (Bailando's protocol) or "" (all frames)."""
     folder = Path(folder)
     if not folder.is_dir():

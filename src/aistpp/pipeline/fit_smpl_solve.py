@@ -33,10 +33,10 @@ from aistpp.core.fast_smpl import _mm, axis_angle_to_matrix_fl
 from aistpp.pipeline.fit_smpl_init import fit_layout
 
 # The layout of SMPL fitted to COCO-17 (each Solver has its own: ``fit_layout``).
-_SMPL_COCO = fit_layout()
-ROTS = _SMPL_COCO.rots  # rotations with unknowns
-P = _SMPL_COCO.P  # unknowns per frame
-COLS = _SMPL_COCO.cols  # first column of each rotation in ROTS
+_DEFAULT = fit_layout()
+ROTS = _DEFAULT.rots  # rotations with unknowns
+P = _DEFAULT.P  # unknowns per frame
+COLS = _DEFAULT.cols  # first column of each rotation in ROTS
 
 
 def temporal_coefficients(times: np.ndarray, max_gap_s: float) -> tuple[np.ndarray, np.ndarray]:

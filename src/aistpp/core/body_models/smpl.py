@@ -105,3 +105,13 @@ SMPL = BodyModel(
                   "right_big_toe", "right_small_toe", "right_heel"),
     pose_parts=(("global_orient", 0, 1), ("body_pose", 1, 23)),
 )
+
+
+# aistpp.core.joints' older names of these facts (joints.py serves them by name).
+OLDER_NAMES = {
+    "NUM_SMPL": lambda: SMPL.num_joints,
+    "SMPL_PARENTS": lambda: SMPL.parent_array,
+    "SMPL_VERTEX_JOINTS": lambda: tuple((lm.name, lm.vertex) for lm in SMPL.landmarks),  # smplx's vertex joints
+    "SMPL_BONES": lambda: SMPL.bones,  # (parent, child) for drawing
+    "SMPL_SIDE": lambda: SMPL.sides,
+}

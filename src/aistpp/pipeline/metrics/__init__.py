@@ -1,6 +1,6 @@
 """Dance metrics as the published papers compute them, vectorised (arrays in, numbers out).
 
-  kinetic.py    the AIST++ API's kinetic features (72 for 24 joints)
+  kinetic.py    the AIST++ API's kinetic features (3 per SMPL joint)
   geometric.py  the AIST++ API's geometric ("manual") features (32)
   fid.py        Bailando's protocol: first 1,200 frames minus the first root, GT-set
                 normalisation, FID and diversity

@@ -70,7 +70,7 @@ def diversity(x: np.ndarray) -> float:
 
 
 def bailando_metrics(pred: dict[str, np.ndarray], gt: dict[str, np.ndarray]) -> dict:
-    """``pred``/``gt``: {"kinetic": (K, 72), "geometric": (K, 32)} -> FID_k, FID_g, Div_k,
+    """``pred``/``gt``: {"kinetic": (K, 3 J), "geometric": (K, 32)} -> FID_k, FID_g, Div_k,
     Div_g of the generated set and Div_k, Div_g of the ground truth (Bailando's protocol)."""
     out: dict = {}
     for kind, key in (("kinetic", "k"), ("geometric", "g")):

@@ -1,7 +1,7 @@
 """Kinetic features of the AIST++ API (``extract_kinetic_features``), vectorised.
 
-Input: joint positions (N, J, 3) in metres at SMPL scale, +y up (the 24 SMPL joints give 72
-values). Per joint, in this order:
+Input: joint positions (N, J, 3) in metres at SMPL scale, +y up (SMPL's joints: 3 values per
+joint, ``KINETIC`` names them). Per joint, in this order:
   1. average horizontal kinetic energy: mean over frames i = 1 .. N-1 of |v_i,horizontal|^2;
   2. average vertical kinetic energy: mean of v_i,up^2;
   3. average energy expenditure: mean of |a_i|.

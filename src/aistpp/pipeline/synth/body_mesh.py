@@ -4,7 +4,7 @@ The cage starts as a subdivided torso box; neck and head, arms, thumbs, legs, fe
 are extruded from its faces (extrusion keeps a closed genus-0 surface). Two Catmull-Clark
 steps make it smooth; the quads are split into triangles and the longest edges are split
 until the mesh has exactly ``num_vertices`` vertices (a closed genus-0 triangle mesh with
-V vertices has 2V - 4 faces: 6890 -> 13776, SMPL's counts).
+V vertices has 2V - 4 faces: SMPL's vertex count gives its face count).
 
 Construction frame: metres, +y up, floor y = 0, facing +z, the body's left is +x (SMPL's
 rest frame up to a vertical shift). Faces are wound counter-clockwise seen from outside.
@@ -15,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from aistpp.core.body_models import SMPL
 
 
 ROUND_LIMB = 2.2  # superellipse exponent of limb cross-sections (2: ellipse)
@@ -253,7 +255,7 @@ def split_longest_edges(v: np.ndarray, f: np.ndarray, count: int) -> tuple[np.nd
     return v, f
 
 
-def body_surface(p: Proportions, num_vertices: int = 6890) -> tuple[np.ndarray, np.ndarray]:
+def body_surface(p: Proportions, num_vertices: int = SMPL.num_vertices) -> tuple[np.ndarray, np.ndarray]:
     """Vertices (num_vertices, 3) m and outward triangles (2 num_vertices - 4, 3) of the body."""
     cage = build_cage(p)
     v, q = cage.v, cage.q

@@ -1,15 +1,15 @@
 """A procedurally generated body model in the exact SMPL pickle format.
 
 No real SMPL file may be downloaded or shipped, so ``aistpp synth`` and the tests use this
-one: 6890 vertices and 13776 faces forming one closed, outward-wound surface (see
+one: SMPL's vertex and face counts forming one closed, outward-wound surface (see
 ``body_mesh``), a T-pose template in metres (+y up, facing +z, the body's left is +x, pelvis
-near y = -0.23 like SMPL), SMPL's 24 joints regressed from the surface by convex weights,
+near y = -0.23 like SMPL), SMPL's joints regressed from the surface by convex weights,
 smooth skinning weights, ten shape directions and zero pose correctives. The vertex ids
 smplx reads joints from (``SMPL.landmarks``: nose, eyes, ears, toes,
 heels, fingertips) hold vertices at those landmarks.
 
     data = make_body_model("neutral")       # dict with SMPL's keys
-    write_body_model(smpl_dir / "SMPL_NEUTRAL.pkl", data)
+    write_body_model(SMPL.model_path(smpl_dir, "neutral"), data)
 """
 
 from __future__ import annotations
@@ -32,6 +32,14 @@ NUM_POSE_BASIS = SMPL.pose_blend_size  # 9 rotation-matrix entries per non-root 
 NUM_JOINTS = SMPL.num_joints
 PARENTS = SMPL.parent_array
 LANDMARKS = tuple((lm.name, lm.vertex) for lm in SMPL.landmarks)  # the vertices smplx reads joints from
+
+
+def _ids(*names: str) -> list[int]:
+    """SMPL joint indices of ``names``."""
+    return [SMPL.index(n) for n in names]
+
+
+_HEAD, _HANDS, _FEET = SMPL.index("head"), _ids("left_hand", "right_hand"), _ids("left_foot", "right_foot")
 HEIGHT = {"neutral": 1.72, "male": 1.79, "female": 1.64}  # m, heel to crown
 PELVIS_Y = -0.23  # m, SMPL's template has its pelvis about here
 ROOT_PARENT = np.uint32(0xFFFFFFFF)  # kintree_table's parent of the root, as in the released files
@@ -62,10 +70,10 @@ def design_joints(p: Proportions) -> np.ndarray:
 def _end_points(joints: np.ndarray, p: Proportions) -> dict[int, np.ndarray]:
     """Where the leaf joints' body parts end: head top, fingertips, toe tips (construction frame)."""
     x0, hx = p.arm_x, p.leg_x
-    ends = {15: np.array([0.0, 1.74, 0.0])}
-    for j, s in ((22, 1), (23, -1)):
+    ends = {_HEAD: np.array([0.0, 1.74, 0.0])}
+    for j, s in zip(_HANDS, (1, -1)):
         ends[j] = np.array([s * (x0 + 0.70), joints[j, 1], joints[j, 2]])
-    for j, s in ((10, 1), (11, -1)):
+    for j, s in zip(_FEET, (1, -1)):
         ends[j] = np.array([s * (hx + 0.01), 0.02, 0.17])
     return ends
 
@@ -226,10 +234,10 @@ def shape_directions(v: np.ndarray, w: np.ndarray, joints: np.ndarray) -> np.nda
     closest, _ = _closest_on_segments(v, starts, ends)
     near = np.linalg.norm(v[:, None] - closest, axis=-1).argmin(axis=1)
     dirs[:, :, 1] = 0.08 * (v - closest[np.arange(len(v)), near])
-    legs = w[:, [1, 2, 4, 5, 7, 8, 10, 11]].sum(axis=1)
-    arms = w[:, 13:].sum(axis=1) - w[:, 15]
-    torso = w[:, [0, 3, 6, 9]].sum(axis=1)
-    head = w[:, [12, 15]].sum(axis=1)
+    legs = w[:, _ids(*(f"{s}_{p}" for p in ("hip", "knee", "ankle", "foot") for s in ("left", "right")))].sum(axis=1)
+    arms = w[:, SMPL.index("left_collar"):].sum(axis=1) - w[:, _HEAD]  # collars onwards but the head
+    torso = w[:, _ids("pelvis", "spine1", "spine2", "spine3")].sum(axis=1)
+    head = w[:, _ids("neck", "head")].sum(axis=1)
     upper = 1.0 - legs - w[:, 0]
     side = np.sign(v[:, 0])
     dirs[:, 1, 2] = 0.04 * legs * (v[:, 1] - joints[1, 1])
@@ -238,7 +246,7 @@ def shape_directions(v: np.ndarray, w: np.ndarray, joints: np.ndarray) -> np.nda
     dirs[:, 2, 4] = 0.03 * torso * belly
     hips = np.exp(-((v[:, 1] - joints[1, 1]) ** 2) / (2 * 0.1**2))
     dirs[:, 0, 5] = 0.015 * hips * (legs + w[:, 0]) * side
-    dirs[:, :, 6] = 0.06 * head[:, None] * (v - joints[15])
+    dirs[:, :, 6] = 0.06 * head[:, None] * (v - joints[_HEAD])
     shoulder_x = np.abs(joints[16, 0])
     dirs[:, 0, 7] = 0.04 * arms * side * np.clip(np.abs(v[:, 0]) - shoulder_x, 0, None)
     dirs[:, 1, 8] = 0.03 * np.clip(upper, 0, 1)
@@ -256,9 +264,10 @@ def kintree_table() -> np.ndarray:
 
 
 def make_body_model(gender: str = "neutral") -> dict:
-    """The body model as the dict a SMPL pickle holds: ``v_template`` (6890, 3) m,
-    ``f`` (13776, 3), ``J_regressor`` (24, 6890) csc, ``weights`` (6890, 24), ``posedirs``
-    (6890, 3, 207) zeros, ``shapedirs`` (6890, 3, 10) m, ``kintree_table`` (2, 24) uint32.
+    """The body model as the dict a SMPL pickle holds, with V = ``SMPL.num_vertices``, J joints and
+    B shape coefficients: ``v_template`` (V, 3) m, ``f`` (2 V - 4, 3), ``J_regressor`` (J, V) csc,
+    ``weights`` (V, J), ``posedirs`` (V, 3, 9 (J - 1)) zeros, ``shapedirs`` (V, 3, B) m,
+    ``kintree_table`` (2, J) uint32.
     Deterministic; ``gender`` is "neutral", "male" or "female"."""
     gender = gender.lower()
     if gender not in PROPORTIONS:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from aistpp.core.body_models import SMPL
 from aistpp.core.cameras import CameraRig
 
 BODY_BGR = np.array([200.0, 150.0, 95.0])  # the plain body colour (no ``colours`` given)
@@ -33,9 +34,10 @@ def outward_faces(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
 
 
 # SMPL joints whose skinning region wears each garment (the rest is skin: head, neck, forearms, hands).
-_SHIRT = (3, 6, 9, 13, 14, 16, 17)  # spine, collars, upper arms
-_TROUSERS = (0, 1, 2, 4, 5)  # pelvis, thighs, shins
-_SHOES = (7, 8, 10, 11)  # ankles, feet
+_SHIRT = tuple(SMPL.index(n) for n in ("spine1", "spine2", "spine3", "left_collar", "right_collar", "left_shoulder",
+                                        "right_shoulder"))  # spine, collars, upper arms
+_TROUSERS = tuple(SMPL.index(n) for n in ("pelvis", "left_hip", "right_hip", "left_knee", "right_knee"))  # thighs, shins
+_SHOES = tuple(SMPL.index(n) for n in ("left_ankle", "right_ankle", "left_foot", "right_foot"))  # ankles, feet
 _SKIN_TONES = np.array([[160, 190, 235], [120, 160, 215], [95, 130, 190], [70, 100, 150], [50, 70, 110]], float)
 
 
@@ -52,7 +54,6 @@ def body_colours(template: np.ndarray, weights: np.ndarray, rng: np.random.Gener
     (SMPL's frame: +y up, facing +z), ``weights`` (M, 24) its skinning weights; the garments are
     the regions of the joints that move them, the face features are placed around SMPL's
     landmark vertices. Colours are drawn from ``rng`` (skin tone, hue and shade of each garment)."""
-    from aistpp.core.body_models import SMPL
 
     v = np.asarray(template, np.float64)
     part = np.asarray(weights).argmax(axis=1)
@@ -63,7 +64,7 @@ def body_colours(template: np.ndarray, weights: np.ndarray, rng: np.random.Gener
     out[np.isin(part, _SHOES)] = _hsv_bgr(rng.random(), rng.uniform(0.3, 0.8), rng.uniform(0.3, 0.8))
     lm = {m.name: v[m.vertex] for m in SMPL.landmarks}
     eyes = (lm["left_eye"] + lm["right_eye"]) / 2
-    head = part == 15
+    head = part == SMPL.index("head")
     d = v - eyes
     # hair: the crown above the brows and the back of the head down to the ears
     hair = head & ((d[:, 1] > 0.035) | ((d[:, 2] < -0.045) & (d[:, 1] > lm["left_ear"][1] - eyes[1] - 0.03)))
