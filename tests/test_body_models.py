@@ -269,6 +269,24 @@ def test_toy_body_model_flows_through_triangulate_and_fit(toy_registered, tmp_pa
     assert err.mean() < 0.8 and np.percentile(err, 95) < 2.5, (err.mean(), np.percentile(err, 95))
     assert abs(res["smpl_scaling"][0] / scaling - 1) < 0.02
 
+    # the same through the files: keypoints3d naming its joint set -> fit-smpl's job -> a motion file
+    from aistpp.core import formats
+    from aistpp.pipeline.fit_smpl import FitSmplConfig, fit_smpl_sequence
+
+    seq = "gBR_sBM_cAll_d04_mBR0_ch01"
+    anno = tmp_path / "annotations"
+    formats.save_keypoints3d(anno / "keypoints3d" / f"{seq}.pkl", kp3d, kp3d, joint_set="toy8")
+    config = FitSmplConfig(anno_dir=anno, smpl_dir=tmp_path, save_dir=tmp_path / "motions", body_model="toy")
+    info = fit_smpl_sequence(seq, config)
+    motion = formats.load_motion(tmp_path / "motions" / f"{seq}.pkl")  # 30 pose numbers: the toy's
+    assert motion["body_model"] == "toy" and motion["smpl_poses"].shape == (n, 30)
+    assert info["converged"] and info["error_crown"] < 2.0 and info["error_knee_l"] < 1.0
+    refit = toy_truth(data, motion["smpl_poses"].astype(np.float64), motion["smpl_trans"].astype(np.float64),
+                      float(motion["smpl_scaling"][0]))
+    assert np.linalg.norm(refit - truth, axis=-1).mean() < 0.8
+    with pytest.raises(AistppError, match="'toy8', which the smpl body model does not observe"):
+        fit_smpl_sequence(seq, config.model_copy(update={"body_model": "smpl"}))
+
 
 def test_toy_model_file_refused_when_it_is_not_the_toy(toy_registered, tmp_path):
     """A model file checked against the wrong description fails with the file named."""

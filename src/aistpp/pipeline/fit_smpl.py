@@ -321,11 +321,13 @@ def resolve_device(device: str) -> str:
 
 
 @functools.lru_cache(maxsize=4)
-def _fast_model(smpl_dir: str, gender: str, device: str, body_model: str = "smpl"):
+def _fast_model(smpl_dir: str, gender: str, device: str, body_model: str = "smpl", joint_set: str | None = None):
+    """The poser of ``body_model`` for ``joint_set`` keypoints (default: the first it observes)."""
     from aistpp.core.body_models import get_body_model
 
     bm = get_body_model(body_model)
-    return bm.poser(bm.load_data(bm.require_file(smpl_dir, gender)), device=device)
+    return bm.poser(bm.load_data(bm.require_file(smpl_dir, gender)), joint_set=joint_set or bm.default_joint_set,
+                    device=device)
 
 
 DEFAULT_FPS = 60.0
@@ -387,7 +389,15 @@ def fit_smpl_sequence(name: str, config: FitSmplConfig) -> dict:
     data = formats.load_keypoints3d(path)
     key = "keypoints3d_optim" if config.keypoints == "optim" and "keypoints3d_optim" in data else "keypoints3d"
     targets = data[key]
-    fast = _fast_model(str(config.smpl_dir), config.gender, resolve_device(config.device), config.body_model)
+    from aistpp.core.body_models import get_body_model
+
+    joint_set = data.get("joint_set") if isinstance(data.get("joint_set"), str) else None  # else the model's
+    observes = get_body_model(config.body_model).observes
+    if joint_set is not None and joint_set not in observes:
+        raise AistppError(f"the keypoints are '{joint_set}', which the {config.body_model} body model does not "
+                          f"observe (it observes {', '.join(observes)})", path)
+    fast = _fast_model(str(config.smpl_dir), config.gender, resolve_device(config.device), config.body_model,
+                       joint_set)
     if targets.shape[1] != len(fast.observed_index()):
         raise AistppError(f"'{key}' has {targets.shape[1]} joints, expected {fast.joint_set}", path)
     times, fps, time_source = sequence_times(name, data, config)

@@ -183,6 +183,13 @@ class BodyModel:
         return S
 
     # ---- keypoints ---------------------------------------------------------------------
+    @property
+    def default_joint_set(self) -> str:
+        """The keypoint set fitted when none is named: the first of ``observes`` (SMPL: coco17)."""
+        if not self.observes:
+            raise AistppError(f"the {self.title} body model observes no keypoint set")
+        return next(iter(self.observes))
+
     def observation(self, joint_set: str) -> tuple[str, ...]:
         """Per keypoint of ``joint_set``, the name of the output point observing it ('' none)."""
         from aistpp.core.joint_sets import REGISTRY
