@@ -44,10 +44,11 @@ class TriangulateConfig(RunOptions):
 
 def triangulate_keypoints(rig: CameraRig, keypoints2d: np.ndarray, min_confidence: float = 0.15,
                           outlier_px: float = 15.0, optimise: bool = True,
-                          options: OptimOptions | None = None) -> dict:
+                          options: OptimOptions | None = None, joint_set: str = "coco17") -> dict:
     """Plain and optimised 3D keypoints of one sequence, with diagnostics.
 
-    keypoints2d (V, N, J, 3): x, y px and confidence (NaN where missing).
+    keypoints2d (V, N, J, 3): x, y px and confidence (NaN where missing), in ``joint_set``'s order
+    (its bones keep their lengths in the optimisation).
     Returns ``keypoints3d`` and ``keypoints3d_optim`` (N, J, 3) cm; ``inliers`` and ``observed``
     (V, N, J) bool; ``reproj_px`` / ``reproj_optim_px``: mean reprojection error (px, distortion
     included) over the inlier observations; ``outlier_fraction``; ``outliers_per_view`` (V,).
@@ -59,7 +60,10 @@ def triangulate_keypoints(rig: CameraRig, keypoints2d: np.ndarray, min_confidenc
     tri = triangulate_robust(rig, pts, conf, min_confidence, outlier_px)
     if optimise:
         weights = np.where(tri.inliers, np.nan_to_num(conf), 0.0)
-        optim = optimise_keypoints3d(rig, undistort(rig, pts), weights, tri.points3d, options)
+        from aistpp.core.joint_sets import REGISTRY
+
+        bones = REGISTRY[joint_set].bones
+        optim = optimise_keypoints3d(rig, undistort(rig, pts), weights, tri.points3d, options, bones)
     else:
         optim = tri.points3d.copy()
 
