@@ -137,6 +137,10 @@ def test_synthetic_motion_stays_inside_the_fit_limits():
 
 def test_registry_and_model_file_check(tmp_path):
     assert get_body_model("smpl") is SMPL and get_body_model("SMPL") is SMPL
+    copy = pickle.loads(pickle.dumps(SMPL))  # jobs in worker processes may carry it
+    assert copy == SMPL and copy.limits == SMPL.limits and np.array_equal(copy.mirror, SMPL.mirror)
+    with pytest.raises(TypeError):
+        SMPL.limits["left_knee"] = ((0, 0),) * 3  # a frozen description: its tables are read-only
     with pytest.raises(AistppError, match="unknown body model"):
         get_body_model("smplz")
     with pytest.raises(AistppError, match="model file not found") as exc:

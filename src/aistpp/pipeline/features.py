@@ -111,7 +111,7 @@ def load_joints(path: Path) -> np.ndarray:
 
 
 def features_sequence(name: str, config: FeaturesConfig) -> dict:
-    from aistpp.core.body import motion_gender
+    from aistpp.core.body import motion_body_model, motion_gender
     from aistpp.core.dataset import AISTDataset
 
     if config.joints_dir is not None:
@@ -120,6 +120,9 @@ def features_sequence(name: str, config: FeaturesConfig) -> dict:
     else:
         path = AISTDataset(config.anno_dir).layout.file("motions", name)
         motion = formats.load_motion(path)
+        if motion_body_model(motion) != SMPL:  # the published features are defined on SMPL's skeleton
+            raise AistppError(f"features are defined on {SMPL.title}'s joints; this motion is "
+                              f"{motion_body_model(motion).title}", path)
         gender = motion_gender(motion, config.gender)
         joints = smpl_joints(_fast(str(config.smpl_dir), gender), motion)
     if len(joints) < 3:

@@ -67,9 +67,9 @@ def sequence_quality(ds: AISTDataset, seq: str, fast=None, min_confidence: float
             out["error"] = str(exc)
             return out
         if models is not None:
-            from aistpp.core.body import motion_gender
+            from aistpp.core.body import motion_body_model, motion_gender
 
-            fast = models(motion_gender(m))
+            fast = models(motion_gender(m), motion_body_model(m).name)
         with torch.no_grad():
             pts = fast(torch.as_tensor(m["smpl_poses"], dtype=torch.float64),
                        torch.as_tensor(m["smpl_trans"], dtype=torch.float64), float(m["smpl_scaling"][0]))
@@ -125,7 +125,7 @@ def dataset_info(anno_dir: Path, video_dir: Path | None = None, count_frames: bo
 
             from aistpp.pipeline.features import _fast
 
-            models = functools.lru_cache(maxsize=3)(lambda g: _fast(str(smpl_dir), g))
+            models = functools.lru_cache(maxsize=3)(lambda g, b: _fast(str(smpl_dir), g, b))
         info["quality"] = {s: sequence_quality(ds, s, models=models) for s in seqs
                            if ds.layout.file("keypoints3d", s).exists()}
     if video_dir is not None:

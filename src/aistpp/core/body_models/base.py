@@ -16,9 +16,10 @@ mirror image of a rotation vector keeps its ``lateral_axis`` component and negat
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import cached_property
 from pathlib import Path
+from types import MappingProxyType
 from typing import Mapping
 
 import numpy as np
@@ -98,12 +99,18 @@ class BodyModel:
     smplx_options: Mapping[str, object] = field(default_factory=dict)
 
     def __post_init__(self):
+        for key in ("observes", "limits", "motion_range", "twist_axes", "smplx_options"):  # read-only tables
+            object.__setattr__(self, key, MappingProxyType(dict(getattr(self, key))))
         if len(self.parents) != len(self.joint_names) or self.parents[0] != -1 or not all(
                 0 <= p < i for i, p in enumerate(self.parents) if i):
             raise ValueError(f"{self.name}: parents must list each joint's parent before the joint")
 
-    def __hash__(self) -> int:  # frozen, but holds dicts: identity is the name
+    def __hash__(self) -> int:  # frozen, but holds tables: identity is the name
         return hash(self.name)
+
+    def __reduce__(self):  # picklable (to worker processes): the fields, tables as plain dicts
+        values = (getattr(self, f.name) for f in fields(self))
+        return type(self), tuple(dict(v) if isinstance(v, MappingProxyType) else v for v in values)
 
     # ---- sizes ---------------------------------------------------------------------------
     @property
