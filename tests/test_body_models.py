@@ -165,7 +165,8 @@ _KNEE = ((-0.1, 2.6), (-0.2, 0.2), (-0.2, 0.2))
 _BACK = ((-0.8, 0.8),) * 3
 
 TOY = BodyModel(
-    name="toy", title="Toy-10", joint_names=TOY_JOINTS, parents=TOY_PARENTS, shape_size=3, num_vertices=0,
+    name="toy", title="Toy-10", joint_names=TOY_JOINTS, parents=TOY_PARENTS, shape_size=3,
+    num_vertices=1 + 9 * 24 + 4 * 10,  # the crown, 24 per bone, 4 around each joint
     file_name="TOY_{GENDER}.pkl", landmarks=(Landmark("crown", 0, "head"),),
     observes={"toy8": TOY_OBSERVED},
     limits={"left_hip": _LEG, "right_hip": _LEG, "left_knee": _KNEE, "right_knee": _KNEE, "spine": _BACK,
@@ -196,6 +197,7 @@ def toy_data(rng: np.random.Generator) -> dict:
     weights += list(np.repeat(np.eye(J), 4, axis=0))
     v = np.array(verts)
     nv = len(v)
+    assert nv == TOY.num_vertices
     return {
         "v_template": v,
         "f": np.stack([np.arange(nv - 2), np.arange(1, nv - 1), np.arange(2, nv)], 1).astype(np.uint32),

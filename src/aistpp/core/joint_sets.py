@@ -19,7 +19,8 @@ Orders, from each format's documentation:
 - ``wholebody133``: COCO-WholeBody: COCO-17, 6 foot points, 68 face points, left hand, right hand
   (21 each: root, then four points per finger from thumb to pinky).
 - ``blazepose33``: MediaPipe / BlazePose pose landmarks (33).
-- ``smpl24``: the SMPL skeleton's 24 joints (for drawing fitted motions; not a detector set).
+- ``smpl24``: the SMPL skeleton's joints (for drawing fitted motions; not a detector set); every
+  registered body model's skeleton is a set too (``skeleton_set``).
 
 ``detect_joint_set`` names the set of a detector's output only where the data settle it: by the
 number of points, and for the two 25-point OpenPose sets by geometry on the frames (BODY_25's
@@ -34,7 +35,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from aistpp.core.body_models.smpl import SMPL
+from aistpp.core.body_models import BODY_MODELS
 from aistpp.errors import AistppError
 
 # ---- names ---------------------------------------------------------------------------------
@@ -191,10 +192,10 @@ REGISTRY: dict[str, JointSet] = {s.name: s for s in (
              ("coco_wholebody", "wholebody", "coco133", "coco_wholebody_133", "rtmpose_wholebody")),
     JointSet("blazepose33", "BlazePose / MediaPipe Pose (33)", BLAZEPOSE33, _BLAZEPOSE,
              ("blazepose", "mediapipe", "mediapipe33", "mediapipe_pose")),
-    skeleton_set(SMPL),
+    *(skeleton_set(model) for model in BODY_MODELS.values()),  # smpl24 (and every registered body model's)
 )}  # fmt: skip
 JOINT_SETS = {name: s.names for name, s in REGISTRY.items()}  # name -> joint names (the older interface)
-DETECTOR_SETS = tuple(n for n in REGISTRY if n != "smpl24")
+DETECTOR_SETS = tuple(n for n in REGISTRY if n not in {m.skeleton_name for m in BODY_MODELS.values()})
 # Point counts -> the detector sets with that many points (two for 25: settled by geometry).
 SETS_BY_COUNT: dict[int, tuple[str, ...]] = {}
 for _n in DETECTOR_SETS:
