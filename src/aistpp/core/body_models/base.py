@@ -204,9 +204,13 @@ class BodyModel:
         if joint_set not in self.observes:
             raise AistppError(f"the {self.title} body model observes no '{joint_set}' keypoints "
                               f"(it observes {', '.join(self.observes) or 'none'})")
-        names = self.observes[joint_set]
+        names, keypoints = self.observes[joint_set], REGISTRY[joint_set].names
         if names is None:
-            names = tuple(n if n in self.output_names else "" for n in REGISTRY[joint_set].names)
+            return tuple(n if n in self.output_names else "" for n in keypoints)
+        unknown = [n for n in names if n and n not in self.output_names]
+        if len(names) != len(keypoints) or unknown:
+            raise ValueError(f"{self.name}: observes['{joint_set}'] must name one output point (or '') for each "
+                             f"of its {len(keypoints)} keypoints; unknown: {unknown}")
         return names
 
     def observed_index(self, joint_set: str) -> np.ndarray:
