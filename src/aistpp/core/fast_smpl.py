@@ -12,9 +12,10 @@ Why not ``smplx.lbs.batch_rigid_transform`` for the kinematics: it chains 4 x 4 
 one batched matmul per joint over (N, 4, 4) frames-first blocks, and returns only the posed joints
 and the relative transforms. The fit needs, per iteration and for every frame at once, the global
 rotations, posed joints, pose-blended vertices and skinning translations (its analytic Jacobians
-use them), and 3 x 3 products written elementwise over a frames-last axis are several times faster
-on CPU for thousands of frames. ``tests/test_fit_smpl.py`` checks the result against
-``smplx.SMPL``'s full forward.
+use them), and 3 x 3 products written elementwise over a frames-last axis are faster on CPU: for
+2,000 frames on one thread, 14 ms for the joints and the skinned face vertices against 27 ms for
+``batch_rigid_transform``'s joints alone (measured side by side; the joints agree exactly).
+``tests/test_fit_smpl.py`` checks the result against ``smplx.SMPL``'s full forward.
 
 Everything is differentiable torch; use float64 for optimisation.
 """
