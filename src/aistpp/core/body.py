@@ -88,9 +88,6 @@ def load_model_data(path: str | Path, body_model: BodyModel = SMPL) -> dict:
             or np.shape(data["shapedirs"])[:2] != (nv, 3)):
         raise AistppError(f"{title} 'posedirs' or 'shapedirs' has the wrong shape", path)
     _check_indices(data, nv, path, title)
-    if body_model.landmarks and max(lm.vertex for lm in body_model.landmarks) >= nv:
-        raise AistppError(f"{title} model has {nv} vertices: too few for its landmark vertices "
-                          f"(up to {max(lm.vertex for lm in body_model.landmarks)})", path)
     return data
 
 

@@ -28,6 +28,7 @@ import torch
 from smplx.lbs import blend_shapes
 
 from aistpp.core.body_models import SMPL, BodyModel
+from aistpp.errors import AistppError
 
 # The vertices read by COCO-17's face keypoints (SMPL's landmarks nose, eyes, ears).
 COCO_VERTEX_IDS = SMPL.observed_vertices("coco17")
@@ -94,13 +95,16 @@ class FastSMPL:
         vids = np.asarray(model.observed_vertices(joint_set) if vertex_ids is None else vertex_ids, dtype=int)
         num_betas = model.shape_size if num_betas is None else num_betas
         nj = model.num_joints
+        nv = len(data["v_template"])
+        if vids.size and not (0 <= vids.min() and vids.max() < nv):
+            raise AistppError(f"the {model.title} model has {nv} vertices: too few for the landmark vertices "
+                              f"read for '{joint_set}' (up to {vids.max()})")
         v_template = _dense(data["v_template"])
         shapedirs = _dense(data["shapedirs"])
         num_betas = min(num_betas, shapedirs.shape[2])
         shapedirs = shapedirs[:, :, :num_betas]
         jreg = data["J_regressor"]
         jreg = jreg.tocsr() if hasattr(jreg, "tocsr") else np.asarray(jreg, np.float64)
-        nv = len(v_template)
         j_template = np.asarray(jreg @ v_template, np.float64)  # (J, 3)
         j_shapedirs = np.asarray(jreg @ shapedirs.reshape(nv, -1), np.float64).reshape(nj, 3, num_betas)
         posedirs = _dense(data["posedirs"])[vids]  # (K, 3, 9 (J - 1))
