@@ -115,6 +115,8 @@ def _option(model: type[BaseModel], spec: str) -> inspect.Parameter:
     from aistpp.config import FIELD_HELP
 
     name = spec.split("/")[0].removeprefix("--").replace("-", "_") if spec.startswith("--") else spec
+    if name not in model.model_fields:
+        raise TypeError(f"option {spec!r}: {model.__name__} has no field {name!r}")
     field = model.model_fields[name]
     shared_help, shared_unset = FIELD_HELP.get(name, (None, None))
     extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
