@@ -199,3 +199,17 @@ def test_a_bad_choice_or_range_is_one_line_before_any_work(captured):
         assert "cfg" not in captured
     res = CliRunner().invoke(app, [*BASE, "--mode", "MESH"])  # case-insensitive, as before
     assert res.exit_code == 0 and captured["cfg"].mode == "mesh"
+
+
+def test_a_command_builds_only_its_own_options():
+    """Generating options imports the pipeline that holds the model: running one command must not import
+    every pipeline (OpenCV, the synth package, ...) as the CLI starts."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from typer.testing import CliRunner; from aistpp.cli import app; "
+            "assert CliRunner().invoke(app, ['triangulate', '--help']).exit_code == 0; "
+            "print(' '.join(m for m in sys.modules if m.startswith('aistpp.pipeline.') or m == 'cv2'))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert "aistpp.pipeline.triangulate" in loaded
+    assert not {"aistpp.pipeline.vis", "aistpp.pipeline.synth", "aistpp.pipeline.features", "cv2"} & set(loaded), loaded

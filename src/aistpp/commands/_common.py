@@ -60,12 +60,13 @@ def batch_options(select: bool = True, gpus: bool = False) -> tuple[str, ...]:
     return (*(SELECT if select else ()), *BATCH, *(("gpus_per_task",) if gpus else ()))
 
 
-def shared_option(name: str, required: bool = False) -> Any:
-    """``typer.Option`` of a field many configs share (``FIELD_HELP``), for commands without a config model."""
+def shared_option(name: str) -> Any:
+    """``typer.Option`` of a field many configs share (``FIELD_HELP``), for commands without a config model
+    (required when the parameter has no default)."""
     from aistpp.config import FIELD_HELP
 
     text, unset = FIELD_HELP[name]
-    return typer.Option("--" + name.replace("_", "-"), help=text, show_default=(unset or False) if not required else False)
+    return typer.Option("--" + name.replace("_", "-"), help=text, show_default=unset or False)
 
 
 def options_from(model: type[BaseModel], options: Sequence[str]) -> Callable:
@@ -114,6 +115,8 @@ def _option(model: type[BaseModel], spec: str) -> inspect.Parameter:
     from aistpp.config import FIELD_HELP
 
     name = spec.split("/")[0].removeprefix("--").replace("-", "_") if spec.startswith("--") else spec
+    if name not in model.model_fields:
+        raise TypeError(f"option {spec!r}: {model.__name__} has no field {name!r}")
     field = model.model_fields[name]
     shared_help, shared_unset = FIELD_HELP.get(name, (None, None))
     extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}

@@ -51,8 +51,7 @@ class FeaturesConfig(RunOptions):
     joints_dir: Path | None = Field(None, description="Instead of --anno-dir/--smpl-dir: generated joints, "
                                     f"<name>.npy (N, {SMPL.num_joints}, 3) or (N, {SMPL.pose_size}), metres at "
                                     "SMPL scale, +y up, SMPL order.")
-    save_dir: Path | None = Field(None, description="Output folder.",
-                                  json_schema_extra={"unset": "<anno-dir or joints-dir>/features"})
+    save_dir: Path | None = Field(None, json_schema_extra={"unset": "<anno-dir or joints-dir>/features"})
     fps: float = Field(60.0, gt=0, description="Frame rate of the motions (the reference's frame time is 1/60 s).")
     gender: Optional[Literal["neutral", "male", "female"]] = None  # None: the motion's, else male
     sequence_names: list[str] | None = None
