@@ -15,6 +15,7 @@ import warnings
 
 import numpy as np
 
+from aistpp.core.gaps import fill_gaps
 from aistpp.core.joints import COCO17, COCO_BONES
 
 C = {name: i for i, name in enumerate(COCO17)}
@@ -29,28 +30,6 @@ LIMBS = (
     (16, 18, C["left_shoulder"], C["left_elbow"], C["left_wrist"], 1, -1.0),
     (17, 19, C["right_shoulder"], C["right_elbow"], C["right_wrist"], 1, 1.0),
 )
-
-
-def fill_gaps(targets: np.ndarray, times: np.ndarray | None = None) -> np.ndarray:
-    """(N, J, 3) cm with NaN -> the same with NaNs filled by linear interpolation in time.
-
-    ``times`` (N,) s, increasing (default: the frame index). A joint missing in every frame
-    takes the mean of the other joints of its frame.
-    """
-    y = np.array(targets, np.float64)
-    n = len(y)
-    flat = y.reshape(n, -1)
-    t = np.arange(n, dtype=np.float64) if times is None else np.asarray(times, np.float64)
-    for c in range(flat.shape[1]):  # one 1-D interpolation per coordinate series (51), not per frame
-        ok = np.isfinite(flat[:, c])
-        if ok.any() and not ok.all():
-            flat[:, c] = np.interp(t, t[ok], flat[ok, c])
-    y = flat.reshape(y.shape)
-    bad = ~np.isfinite(y)
-    if bad.any():
-        mean = np.nanmean(np.where(bad, np.nan, y), axis=1, keepdims=True)
-        y = np.where(bad, np.broadcast_to(mean, y.shape), y)
-    return y
 
 
 def drop_outliers(targets: np.ndarray, bones: np.ndarray, lengths: np.ndarray, median: np.ndarray) -> np.ndarray:
