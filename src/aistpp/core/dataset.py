@@ -62,14 +62,6 @@ class VideoLayout(BaseModel):
         return self.video_dir / f"{check_name(video, 'video name')}{self.suffix}"
 
 
-class SmplLayout(BaseModel):
-    model_config = ConfigDict(frozen=True)
-    smpl_dir: Path
-
-    def path(self, gender: Literal["neutral", "male", "female"] = "neutral") -> Path:
-        return self.smpl_dir / f"SMPL_{gender.upper()}.pkl"
-
-
 class AISTDataset:
     """An AIST++ annotation set (plus optional videos): names, settings, splits and loaders.
 
@@ -86,7 +78,7 @@ class AISTDataset:
         if not self.layout.anno_dir.is_dir():
             raise AistppError("annotation folder not found", self.layout.anno_dir)
         self.videos = VideoLayout(video_dir=Path(video_dir)) if video_dir else None
-        self.smpl = SmplLayout(smpl_dir=Path(smpl_dir)) if smpl_dir else None
+        self.smpl_dir = Path(smpl_dir) if smpl_dir else None  # the body model files (aistpp.core.body names them)
 
     # ---- mapping and settings -------------------------------------------------------
     @cached_property
@@ -166,6 +158,19 @@ class AISTDataset:
             ignored = set(self.ignore_list)
             chosen = [n for n in chosen if n not in ignored]
         return chosen
+
+    def select_with(self, kind: AnnotationKind, names: list[str] | None = None, split: str | None = None,
+                    include_ignored: bool = False) -> list[str]:
+        """``select`` for a step that reads ``<kind>/<seq>.pkl``: without ``names`` or ``split``,
+        the sequences that have such a file. Without ``names``, the folder must exist and hold at
+        least one such file (else one error naming the folder)."""
+        if names:
+            return self.select(names, split, include_ignored)
+        folder = self.layout.folder(kind)
+        available = sorted(p.stem for p in folder.glob("*.pkl"))
+        if not available:
+            raise AistppError(f"no {kind}/<seq>.pkl files found", folder)
+        return self.select(names, split, include_ignored, None if split else available, available_from=folder)
 
     @staticmethod
     def _valid_names(names: list[str], folder: Path | None) -> list[str]:

@@ -148,12 +148,7 @@ def run_export(config: ExportConfig) -> RunReport:
 
     if config.gender is not None:  # one error before any work; else each motion's own model
         require_smpl_model(config.smpl_dir, config.gender)
-    ds = AISTDataset(config.anno_dir)
-    folder = ds.layout.folder("motions")
-    available = sorted(p.stem for p in folder.glob("*.pkl"))
-    if not available and not config.sequence_names:
-        raise AistppError("no motions/<seq>.pkl files found", folder)
-    names = ds.select(config.sequence_names, config.split, config.include_ignored,
-                      None if config.split else available, available_from=folder)
+    names = AISTDataset(config.anno_dir).select_with("motions", config.sequence_names, config.split,
+                                                     config.include_ignored)
     job = functools.partial(export_sequence, config=config)
     return run_jobs(job, names, config, outputs=lambda n: [output_path(n, config)], title=f"export {config.format}")
