@@ -130,10 +130,6 @@ def user_errors(fn: Callable) -> Callable:
     return wrapper
 
 
-def not_implemented(command: str) -> None:
-    raise AistppError(f"'aistpp {command}' is not implemented yet")
-
-
 def print_report(report: RunReport, columns: tuple[str, ...] = (), quiet: bool = False) -> None:
     """A rich table of a run (one row per sequence) and a done/skipped/failed line; exit 1 on failures."""
     if not quiet and report.items:
@@ -174,11 +170,3 @@ def print_dry_run(report: RunReport) -> None:
                       highlight=False)
     console.print(f"{report.title}: {report.count('pending')} would run, {report.count('skipped')} skipped "
                   "(dry run: nothing was written)")
-
-
-def run_options(**values) -> "RunOptions":
-    """A validated ``RunOptions`` from the runner options of a command (``None`` = default)."""
-    from aistpp.config import build_config
-    from aistpp.core.runner import RunOptions
-
-    return build_config(RunOptions, values)

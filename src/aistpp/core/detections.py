@@ -50,7 +50,6 @@ except ImportError:  # pragma: no cover - depends on the environment
     from json import loads as _loads
 
 Format = Literal["auto", "openpose", "aist", "mmpose", "coco", "alphapose", "array"]
-FORMATS = ("auto", "openpose", "aist", "mmpose", "coco", "alphapose", "array")
 PER_FRAME = ("openpose", "aist", "mmpose")
 ALPHAPOSE_FILE = "alphapose-results.json"
 ARRAY_SUFFIXES = (".npy", ".npz")
@@ -468,5 +467,5 @@ def read_video(entry: Path, fmt: Format = "auto", joint_set: str | None = None) 
     return VideoDetections(ts, kp, sc, name, fmt, sorted(got.corrupt), fmt != "aist", size, how)
 
 
-__all__ = ["COCO17", "FORMATS", "VideoDetections", "detect_format", "frame_number", "pack", "read_video",
+__all__ = ["COCO17", "Format", "VideoDetections", "detect_format", "frame_number", "pack", "read_video",
            "to_coco17"]

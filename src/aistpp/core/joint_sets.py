@@ -43,7 +43,6 @@ COCO17 = (
     "left_wrist", "right_wrist", "left_hip", "right_hip",
     "left_knee", "right_knee", "left_ankle", "right_ankle",
 )  # fmt: skip
-NUM_COCO = len(COCO17)
 FEET6 = ("left_big_toe", "left_small_toe", "left_heel", "right_big_toe", "right_small_toe", "right_heel")
 
 OPENPOSE_BODY25 = (

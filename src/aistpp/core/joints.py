@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from aistpp.core.joint_sets import (  # noqa: F401  (the detector sets are defined there)
-    BLAZEPOSE33, COCO17, HALPE26, HALPE136, JOINT_SETS, NUM_COCO, OPENPOSE_BODY25, OPENPOSE_BODY25B, OPENPOSE_COCO18,
+    BLAZEPOSE33, COCO17, HALPE26, HALPE136, JOINT_SETS, OPENPOSE_BODY25, OPENPOSE_BODY25B, OPENPOSE_COCO18,
     REGISTRY, SMPL24, SMPL_PARENTS, WHOLEBODY133, index_map, joint_set,
 )  # fmt: skip
 
@@ -26,7 +26,6 @@ SMPL_VERTEX_JOINTS = (
     ("right_thumb", 6191), ("right_index", 5782), ("right_middle", 5905),
     ("right_ring", 6016), ("right_pinky", 6133),
 )  # fmt: skip
-SMPLX_OUTPUT = SMPL24 + tuple(name for name, _ in SMPL_VERTEX_JOINTS)  # 45 names
 
 # COCO-17 joint k is SMPL output joint COCO_TO_SMPL[k] (hips are SMPL's hip joints, as in AIST++).
 COCO_TO_SMPL = np.array([24, 26, 25, 28, 27, 16, 17, 18, 19, 20, 21, 1, 2, 4, 5, 7, 8])
