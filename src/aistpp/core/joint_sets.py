@@ -197,12 +197,29 @@ REGISTRY: dict[str, JointSet] = {s.name: s for s in (
              ("smpl",)),
 )}  # fmt: skip
 JOINT_SETS = {name: s.names for name, s in REGISTRY.items()}  # name -> joint names (the older interface)
-DETECTOR_SETS = tuple(n for n in REGISTRY if n != "smpl24")
+DETECTOR_SETS = [n for n in REGISTRY if n != "smpl24"]
 # Point counts -> the detector sets with that many points (two for 25: settled by geometry).
 SETS_BY_COUNT: dict[int, tuple[str, ...]] = {}
 for _n in DETECTOR_SETS:
     SETS_BY_COUNT.setdefault(len(REGISTRY[_n]), ())
     SETS_BY_COUNT[len(REGISTRY[_n])] += (_n,)
+
+
+def register_joint_set(s: JointSet, detector: bool = True) -> JointSet:
+    """Add ``s`` to the registry at run time (a set shipped with aistpp is one ``JointSet(...)`` line
+    in ``REGISTRY`` above instead). Its names must come from the shared vocabulary (module
+    docstring): that is what maps it to COCO-17 and every other set. ``detector``: a detector's
+    output, told apart by its point count when no other detector set has as many points."""
+    unknown = {n for pair in s.bone_names for n in pair} - set(s.names)
+    if len(set(s.names)) != len(s.names) or unknown:
+        raise AistppError(f"joint set {s.name!r}: repeated joint names, or bones between unknown joints {sorted(unknown)}")
+    REGISTRY[s.name] = s
+    JOINT_SETS[s.name] = s.names
+    _bones.cache_clear()
+    if detector and s.name not in DETECTOR_SETS:
+        DETECTOR_SETS.append(s.name)
+        SETS_BY_COUNT[len(s)] = SETS_BY_COUNT.get(len(s), ()) + (s.name,)
+    return s
 
 
 def _key(text: str) -> str:
