@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Optional, get_args
 
 import typer
 
 from aistpp.commands._common import console, user_errors
+from aistpp.core.camera_formats import UNIT_CM, CameraFormat
 from aistpp.errors import AistppError
 
 app = typer.Typer(help="Camera files: convert between AIST++ JSON, anipose TOML, EasyMocap and OpenCV YAML.",
                   no_args_is_help=True, add_completion=False)
 
-FORMATS = ("aistpp", "anipose", "easymocap", "opencv")
-UNITS = ("mm", "cm", "m")
+FORMATS = get_args(CameraFormat)  # the formats camera_formats reads and writes
+UNITS = tuple(UNIT_CM)
 
 
 @app.command("convert", help="Convert a camera file: aistpp (.json, cm), anipose (.toml, mm), easymocap "
