@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict
 
 from aistpp.core import formats
 from aistpp.core.cameras import CameraRig
-from aistpp.core.names import check_name, split_video_name, video_name
+from aistpp.core.names import check_name, split_video_name, unique_names, video_name
 from aistpp.errors import AistppError, AistppWarning
 
 AnnotationKind = Literal["motions", "keypoints2d", "keypoints3d", "splits", "cameras"]
@@ -146,7 +146,7 @@ class AISTDataset:
         if split is not None and not split.strip():
             raise AistppError("--split is empty: name a split (a file of splits/)")
         if names:
-            return [check_name(n) for n in dict.fromkeys(names)]
+            return unique_names(names)
         if split:
             chosen = self.split(split)
         elif available is not None:
