@@ -31,7 +31,6 @@ from aistpp.core.cameras import rodrigues
 from aistpp.core.runner import RunOptions, RunReport, run_jobs
 from aistpp.errors import AistppError
 
-SOURCE_FPS = 60
 Z_UP = np.array([[1.0, 0, 0], [0, 0, -1], [0, 1, 0]])  # +90 deg about x: y -> z, z -> -y
 
 
@@ -117,7 +116,7 @@ def export_sequence(name: str, config: ExportConfig) -> dict:
     ds = AISTDataset(config.anno_dir)
     path = ds.layout.file("motions", name)
     motion = formats.load_motion(path)
-    step = SOURCE_FPS // config.fps
+    step = formats.ANNOTATION_FPS // config.fps
     poses = np.asarray(motion["smpl_poses"], np.float64)[::step]
     trans = np.asarray(motion["smpl_trans"], np.float64)[::step]
     scaling = float(motion["smpl_scaling"][0])

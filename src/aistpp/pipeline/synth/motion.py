@@ -14,7 +14,9 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-FPS = 60
+from aistpp.core.formats import ANNOTATION_FPS
+
+FPS = ANNOTATION_FPS  # the release's frame rate
 FOOT_JOINTS = (7, 8, 10, 11)  # ankles and feet among SMPL's 24 joints
 FOOT_VERTEX_JOINTS = tuple(range(29, 35))  # smplx's big toe, small toe, heel joints (both feet)
 
