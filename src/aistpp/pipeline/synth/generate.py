@@ -100,7 +100,7 @@ def _prepare(out: Path, overwrite: bool) -> None:
 def synth_sequence(name: str, config: SynthConfig, index: dict[str, int], setting: dict[str, str]) -> dict:
     """Generate and write one sequence (motion, keypoints, detections, videos); returns counts."""
     from aistpp.core.body import load_smpl, motion_extra, smpl_forward
-    from aistpp.core.joints import COCO_TO_SMPL
+    from aistpp.core.body_models import SMPL
     from aistpp.pipeline.synth.detections import FOOT_TO_SMPL, make_detections
     from aistpp.pipeline.synth.motion import make_motion
     from aistpp.pipeline.synth.openpose import body25_from_coco, make_distractor, write_openpose_video
@@ -111,7 +111,7 @@ def synth_sequence(name: str, config: SynthConfig, index: dict[str, int], settin
     rig = formats.load_cameras(paths["cameras"] / f"{setting[name]}.json")
     motion = make_motion(config.frames, rng, model=model)
     points = smpl_forward(model, motion["smpl_poses"], motion["smpl_trans"], motion["smpl_scaling"])
-    kp3d = points[:, COCO_TO_SMPL].astype(np.float32)
+    kp3d = points[:, SMPL.observed_index("coco17")].astype(np.float32)
     det = make_detections(rig, kp3d, rng, noise_px=config.noise_px, outlier_rate=config.outlier_rate,
                           missing_frame_rate=config.missing_frame_rate, low_conf_rate=config.low_conf_rate,
                           feet3d=points[:, FOOT_TO_SMPL])
@@ -156,6 +156,7 @@ def generate(out_dir: str | Path, config: SynthConfig | None = None) -> dict:
     Raises ``AistppError`` if ``out_dir`` is not empty and ``config.overwrite`` is false.
     """
     from aistpp.core.runner import RunOptions, run_jobs
+    from aistpp.core.body_models import SMPL
     from aistpp.pipeline.synth.body_model import make_body_model, write_body_model
     from aistpp.pipeline.synth.rig import make_rig, scale_rig
 
@@ -168,7 +169,7 @@ def generate(out_dir: str | Path, config: SynthConfig | None = None) -> dict:
     names = sequence_names(config.sequences, rng)
     paths["smpl"].mkdir(parents=True, exist_ok=True)
     for gender in GENDERS:
-        write_body_model(paths["smpl"] / f"SMPL_{gender.upper()}.pkl", make_body_model(gender))
+        write_body_model(SMPL.model_path(paths["smpl"], gender), make_body_model(gender))
     settings = [f"setting{k + 1}" for k in range(config.settings)]
     for k, s in enumerate(settings):
         rig = scale_rig(make_rig(k, np.random.default_rng([config.seed, 1, k]), num_views=config.views),
