@@ -36,27 +36,30 @@ GENDERS = ("neutral", "male", "female")
 
 
 class SynthConfig(BaseModel):
-    """Options of ``aistpp synth`` (see the command for their help texts)."""
+    """Options of ``aistpp synth`` (the descriptions are the options' help)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    out: Path
-    seed: int = 0
-    sequences: int = Field(2, ge=1, le=1000)
-    frames: int = Field(240, ge=2, le=1_000_000)
-    settings: int = Field(1, ge=1)
-    views: int = Field(9, ge=2, le=99)
-    image_scale: float = Field(0.5, gt=0.0, le=2.0)
-    videos: bool = True
-    noise_px: float = Field(2.0, ge=0.0)
+    out: Path = Field(description="Folder to write the dataset into (must be empty unless --overwrite).")
+    seed: int = Field(0, description="Random seed: the same seed writes the same dataset.")
+    sequences: int = Field(2, ge=1, le=1000, description="Number of sequences.")
+    frames: int = Field(240, ge=2, le=1_000_000, description="Frames per sequence (60 fps).")
+    settings: int = Field(1, ge=1, description="Camera settings (rigs); sequences are dealt to them in turn.")
+    views: int = Field(9, ge=2, le=99, description="Cameras per setting (c01, c02, ...).")
+    image_scale: float = Field(0.5, gt=0.0, le=2.0, description="Image size and intrinsics relative to 1920x1080 "
+                               "(0.5 = 960x540, focal ~800).")
+    videos: bool = Field(True, description="Render the 60 fps H.264 videos, or skip them.")
+    noise_px: float = Field(2.0, ge=0.0, description="Std of the 2D detection noise in pixels (at the written image "
+                            "size).")
     outlier_rate: float = Field(0.004, ge=0.0, le=1.0)
     missing_frame_rate: float = Field(0.01, ge=0.0, le=1.0)
     low_conf_rate: float = Field(0.03, ge=0.0, le=1.0)
     distractor_rate: float = Field(0.03, ge=0.0, le=1.0)
-    overwrite: bool = False
-    executor: Literal["serial", "processes"] = "processes"
-    workers: int | None = Field(None, ge=1)
-    quiet: bool = False
+    overwrite: bool = Field(False, description="Write into a non-empty --out, replacing what synth wrote there before.")
+    executor: Literal["serial", "processes"] = Field("processes", description="How sequences are written: one after "
+                                                     "another, or in local processes.")
+    workers: int | None = Field(None, ge=1, description="Parallel workers.", json_schema_extra={"unset": "number of cores"})
+    quiet: bool = Field(False, description="No progress bar and no listing (for scripts).")
 
 
 def sequence_names(count: int, rng: np.random.Generator) -> list[str]:
