@@ -20,7 +20,7 @@ from aistpp.core.align import rig_errors, similarity_transform, transform_rig
 from aistpp.core.bundle_adjust import bundle_adjust, project_jacobians, reprojection_errors, update_rig
 from aistpp.core.cameras import CameraRig, rodrigues, rotation_to_rodrigues
 from aistpp.core.joints import COCO_FLIP
-from aistpp.core.rig import aist_like_ring
+from aistpp.core.rig import aist_like_ring, perturb_rig
 from aistpp.pipeline.calibrate import calibrate_views, choose_sequences
 from aistpp.pipeline.calibrate_gauge import gauge_transform
 
@@ -79,13 +79,10 @@ def true_rig(rng: np.random.Generator) -> CameraRig:
 
 def perturb(rig: CameraRig, rng: np.random.Generator, deg: float = 5.0, cm: float = 30.0) -> CameraRig:
     """Each camera turned by ``deg`` about a random axis and moved by ``cm``; f = 1600, no distortion."""
-    axis = rng.normal(size=(len(rig), 3))
-    R = rodrigues(axis / np.linalg.norm(axis, axis=1, keepdims=True) * np.radians(deg)) @ rig.R
-    d = rng.normal(size=(len(rig), 3))
-    C = rig.centers + cm * d / np.linalg.norm(d, axis=1, keepdims=True)
-    K = rig.K.copy()
+    moved = perturb_rig(rig, rng, deg, cm)
+    K = moved.K.copy()
     K[:, 0, 0] = K[:, 1, 1] = 1600.0
-    return CameraRig(rig.names, rig.sizes, K, np.zeros((len(rig), 5)), rotation_to_rodrigues(R), -np.einsum("vij,vj->vi", R, C))
+    return CameraRig(rig.names, rig.sizes, K, np.zeros((len(rig), 5)), moved.rvec, moved.tvec)
 
 
 def detections(rig: CameraRig, X: np.ndarray, rng: np.random.Generator, noise: float = 2.0):

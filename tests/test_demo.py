@@ -1,4 +1,10 @@
-"""aistpp demo: the whole pipeline on a small synthetic dataset, its table checked against the files."""
+"""aistpp demo: the whole pipeline on a small synthetic dataset, its table checked against the files.
+
+Without videos here (rendering nine views is most of a demo's time); the demo's video path
+(synth's videos, detect, the vis step's two videos) is ``test_detect``'s
+``test_demo_from_video_reports_the_detection_error``, and examples/rebuild.sh's vis step is
+``test_examples``.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,6 @@ from typer.testing import CliRunner
 
 from aistpp.cli import app
 from aistpp.core import formats
-from aistpp.core.video import probe
 from aistpp.pipeline.demo import DemoConfig, run_demo
 
 from _geometry import aligned_errors
@@ -15,9 +20,10 @@ from _geometry import aligned_errors
 
 def test_demo_runs_the_pipeline_and_reports_true_errors(tmp_path):
     out = tmp_path / "demo"
-    summary = run_demo(DemoConfig(out=out, sequences=1, frames=90, seed=3))
+    summary = run_demo(DemoConfig(out=out, sequences=1, frames=90, seed=3, videos=False))
     steps = {s["step"]: s for s in summary["steps"]}
-    assert list(steps) == ["synth", "preprocess", "calibrate", "triangulate", "fit-smpl", "vis"]
+    assert list(steps) == ["synth", "preprocess", "calibrate", "triangulate", "fit-smpl"]
+    assert summary["videos"] == []
     assert steps["preprocess"]["numbers"]["equal"] is True
     cams = steps["calibrate"]["numbers"]
     assert cams["rotation_deg"] < 1.0 and cams["center_cm"] < 10.0, cams
@@ -35,13 +41,6 @@ def test_demo_runs_the_pipeline_and_reports_true_errors(tmp_path):
     assert steps["fit-smpl"]["numbers"]["smpl_joints_cm"] < 4.0
     motion = formats.load_motion(rebuilt / "motions" / f"{seq}.pkl")
     assert motion["smpl_poses"].shape == (90, 72)
-
-    # two videos (SMPL joints, mesh), every annotation frame, the camera's size
-    assert len(summary["videos"]) == 2
-    rig = formats.load_cameras(truth_dir / "cameras" / "setting1.json")
-    for path in summary["videos"]:
-        info = probe(path)
-        assert (info.frames, info.width, info.height) == (90, *map(int, rig.sizes[0]))
 
 
 def test_demo_refuses_a_non_empty_folder(tmp_path):

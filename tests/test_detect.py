@@ -16,6 +16,7 @@ from aistpp.cli import app
 from aistpp.core import formats
 from aistpp.core.detectors import BLAZEPOSE33, BLAZEPOSE33_TO_COCO17, to_coco17
 from aistpp.core.joints import COCO17
+from aistpp.core.video import probe
 from aistpp.pipeline.detect import DetectConfig, derived_confidence, run_detect, timestamps
 
 HAVE_MEDIAPIPE = importlib.util.find_spec("mediapipe") is not None
@@ -330,6 +331,12 @@ def test_demo_from_video_reports_the_detection_error(tmp_path, no_network):
     assert kp["joint_set"] == "blazepose33"
     # the rest of the pipeline ran on the detections: 3D error of a real detector, not of synth's noise model
     assert 0.5 < steps["triangulate"]["numbers"]["keypoints3d_cm"] < 10.0
+    # the vis step: two videos (SMPL joints, mesh), every annotation frame, the camera's size
+    assert list(steps)[-1] == "vis" and len(summary["videos"]) == 2
+    rig = formats.load_cameras(tmp_path / "demo" / "data" / "annotations" / "cameras" / "setting1.json")
+    for path in summary["videos"]:
+        info = probe(path)
+        assert (info.frames, info.width, info.height) == (30, *map(int, rig.sizes[0]))
 
 
 def test_demo_from_video_needs_videos(tmp_path):

@@ -1,13 +1,18 @@
-"""examples/rebuild.sh, run as a user runs it, on the synthetic dataset it generates itself.
+"""examples/rebuild.sh, run as a user runs it, on a dataset put in its place.
 
-The rebuilt annotations are checked against synth's ground truth with numpy here (our own
-similarity alignment, not aistpp's compare), and a second run must change nothing.
+The input is the session's shared synthetic dataset (``synth_data``: the same seed, sequence
+count, frame count and image size as the script's own ``aistpp synth`` line) plus the one video
+the script's vis step draws on, so the 18 videos the script would render are not (the demo
+test covers synth's video path). The rebuilt annotations are checked against synth's ground
+truth with numpy here (our own similarity alignment, not aistpp's compare), and a second run
+must change nothing.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -32,8 +37,27 @@ def _snapshot(folder: Path) -> dict:
     return {p.relative_to(folder): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def test_rebuild_script_end_to_end(tmp_path):
+def _script_input(synth_data, data: Path) -> None:
+    """The synthetic dataset copied to ``data``, with the video of the first sequence's c01 view."""
+    from aistpp.core.body import load_smpl, smpl_forward
+    from aistpp.core.names import video_name
+    from aistpp.core.render import outward_faces
+    from aistpp.pipeline.synth.video import render_view_video
+
+    shutil.copytree(synth_data.root, data)
+    seq = next(iter(formats.read_mapping(data / "annotations" / "cameras" / "mapping.txt")))
+    model = load_smpl(data / "smpl")
+    motion = synth_data.motions[seq]
+    _, verts = smpl_forward(model, motion["smpl_poses"], motion["smpl_trans"], motion["smpl_scaling"], vertices=True)
+    faces = outward_faces(model.v_template.numpy(), model.faces.astype(np.int64))
+    view = synth_data.rig.names.index("c01")
+    (data / "videos").mkdir(exist_ok=True)
+    render_view_video(data / "videos" / f"{video_name(seq, 'c01')}.mp4", synth_data.rig, view, verts, faces)
+
+
+def test_rebuild_script_end_to_end(synth_data, tmp_path):
     work = tmp_path / "work"
+    _script_input(synth_data, work / "data")
     res = _run(work)
     assert res.returncode == 0, res.stderr[-3000:]
     truth_dir, out = work / "data" / "annotations", work / "rebuilt"

@@ -285,7 +285,7 @@ def test_videos_show_the_body_where_the_cameras_put_it(synth_data_videos):
         assert np.mean(changed) > 0.8
         # Far from the dancer (an image corner), the frame is the backdrop.
         assert np.abs(frames[0][:5, :5].astype(int) - back[:5, :5]).mean() < 12
-        # Peer check: the body's pixels match core.render's depth-tested silhouette of the mesh.
+        # Peer check: the body's pixels match core.render's silhouette (the same rasteriser's coverage) of the mesh.
         cam = d.rig.subset([d.rig.names[v]])
         for i in (0, N // 2, N - 1):
             vpx = cam.project(verts[i])[0]

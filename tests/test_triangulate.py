@@ -15,7 +15,8 @@ from aistpp.core.joints import COCO_BONES, COCO_FLIP
 from aistpp.core.rig import aist_like_ring
 from aistpp.core.triangulation import triangulate_dlt, triangulate_robust
 from aistpp.pipeline.triangulate import triangulate_keypoints
-from aistpp.pipeline.triangulate_optim import OptimOptions, fill_gaps, optimise_keypoints3d
+from aistpp.core.gaps import fill_gaps, short_gaps_filled
+from aistpp.pipeline.triangulate_optim import OptimOptions, optimise_keypoints3d
 
 SEQ = "gWA_sFM_cAll_d27_mWA2_ch21"
 
@@ -202,11 +203,16 @@ def test_fill_gaps_interpolates_linearly():
     pts[:, 0, 0] = np.arange(10.0)
     pts[3:5, 0] = np.nan  # short gap
     pts[:, 1] = np.nan  # never seen
-    out, active = fill_gaps(pts, max_gap=2)
+    out, active = short_gaps_filled(pts, max_gap=2)
     assert np.allclose(out[3:5, 0, 0], [3.0, 4.0]) and active[:, 0].all()
-    assert not active[:, 1].any()
-    _, active = fill_gaps(pts, max_gap=1)
+    assert not active[:, 1].any() and np.isnan(out[:, 1]).all()
+    _, active = short_gaps_filled(pts, max_gap=1)
     assert not active[3:5, 0].any() and active[5:, 0].all()
+    # fit-smpl's variant: linear in the given times, a joint never seen takes its frame's mean
+    times = np.arange(10.0) ** 2
+    full = fill_gaps(pts, times)
+    assert np.allclose(full[3:5, 0, 0], 2 + (times[3:5] - 4) / (25 - 4) * 3)
+    assert np.allclose(full[:, 1], full[:, 0])
 
 
 # ---- files and CLI ----------------------------------------------------------------------------

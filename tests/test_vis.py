@@ -130,7 +130,7 @@ def test_render_covers_silhouette_and_keeps_background():
     assert (out[interior][:, 0] == 15).all()
 
 
-def test_render_depth_test_nearer_box_wins_in_any_order():
+def test_render_nearer_box_wins_in_any_order():
     near, f1 = box_mesh([0, 0, 50], [5, 5, 5])
     far, f2 = box_mesh([0, 0, 80], [20, 20, 5])
     verts = np.concatenate([near, far])
@@ -143,7 +143,7 @@ def test_render_depth_test_nearer_box_wins_in_any_order():
             colors.append(img)
         # centre pixel shows the near box; its colour is the full drawing colour (flat shading)
         assert tuple(colors[0][48, 64]) == (0, 0, 255)
-    # depth test: make the near box another colour by drawing it alone, the far box alone
+    # visibility (faces drawn far to near by mean depth): the near box in front, the far box's rim around it
     img = np.zeros((96, 128, 3), np.uint8)
     px, z = project(verts)
     render_mesh(img, px, z, np.concatenate([f2 + 8, f1]), color=(0, 255, 0), alpha=1.0, vertices_cam=verts)

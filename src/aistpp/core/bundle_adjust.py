@@ -30,6 +30,7 @@ import numpy as np
 from aistpp.core import camera
 from aistpp.core.camera.pinhole import matmul_small as _mul
 from aistpp.core.cameras import CameraRig, rodrigues, rotation_to_rodrigues
+from aistpp.core.triangulation import reprojection_errors  # noqa: F401  (re-exported: calibrate reports with it)
 
 INTRINSICS = ("f", "k1", "k2", "cx", "cy")
 Loss = Literal["linear", "huber", "cauchy"]
@@ -239,12 +240,3 @@ def bundle_adjust(rig: CameraRig, points2d: np.ndarray, weights: np.ndarray, poi
             break
     result.rig, result.points3d = rig, X
     return result
-
-
-def reprojection_errors(rig: CameraRig, points3d: np.ndarray, points2d: np.ndarray) -> np.ndarray:
-    """Pixel errors (V, ...) of points3d (..., 3) cm against points2d (V, ..., 2) px (NaN where either
-    is missing or the point is behind the camera)."""
-    uv, depth = camera.project(rig.K, rig.dist, rig.R, rig.tvec, np.nan_to_num(np.asarray(points3d, np.float64)))
-    err = np.linalg.norm(uv - np.asarray(points2d, np.float64), axis=-1)
-    bad = ~np.isfinite(np.asarray(points3d)).all(axis=-1)[None] | (depth <= camera.MIN_DEPTH)
-    return np.where(bad, np.nan, err)

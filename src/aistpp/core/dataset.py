@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict
 
 from aistpp.core import formats
 from aistpp.core.cameras import CameraRig
-from aistpp.core.names import check_name, split_video_name, video_name
+from aistpp.core.names import check_name, split_video_name, unique_names, video_name
 from aistpp.errors import AistppError, AistppWarning
 
 AnnotationKind = Literal["motions", "keypoints2d", "keypoints3d", "splits", "cameras"]
@@ -62,16 +62,6 @@ class VideoLayout(BaseModel):
         return self.video_dir / f"{check_name(video, 'video name')}{self.suffix}"
 
 
-class SmplLayout(BaseModel):
-    model_config = ConfigDict(frozen=True)
-    smpl_dir: Path
-
-    def path(self, gender: Literal["neutral", "male", "female"] = "neutral") -> Path:
-        from aistpp.core.body_models import SMPL
-
-        return SMPL.model_path(self.smpl_dir, gender)
-
-
 class AISTDataset:
     """An AIST++ annotation set (plus optional videos): names, settings, splits and loaders.
 
@@ -88,7 +78,7 @@ class AISTDataset:
         if not self.layout.anno_dir.is_dir():
             raise AistppError("annotation folder not found", self.layout.anno_dir)
         self.videos = VideoLayout(video_dir=Path(video_dir)) if video_dir else None
-        self.smpl = SmplLayout(smpl_dir=Path(smpl_dir)) if smpl_dir else None
+        self.smpl_dir = Path(smpl_dir) if smpl_dir else None  # the body model files (aistpp.core.body names them)
 
     # ---- mapping and settings -------------------------------------------------------
     @cached_property
@@ -156,7 +146,7 @@ class AISTDataset:
         if split is not None and not split.strip():
             raise AistppError("--split is empty: name a split (a file of splits/)")
         if names:
-            return [check_name(n) for n in dict.fromkeys(names)]
+            return unique_names(names)
         if split:
             chosen = self.split(split)
         elif available is not None:
@@ -168,6 +158,19 @@ class AISTDataset:
             ignored = set(self.ignore_list)
             chosen = [n for n in chosen if n not in ignored]
         return chosen
+
+    def select_with(self, kind: AnnotationKind, names: list[str] | None = None, split: str | None = None,
+                    include_ignored: bool = False) -> list[str]:
+        """``select`` for a step that reads ``<kind>/<seq>.pkl``: without ``names`` or ``split``,
+        the sequences that have such a file. Without ``names``, the folder must exist and hold at
+        least one such file (else one error naming the folder)."""
+        if names:
+            return self.select(names, split, include_ignored)
+        folder = self.layout.folder(kind)
+        available = sorted(p.stem for p in folder.glob("*.pkl"))
+        if not available:
+            raise AistppError(f"no {kind}/<seq>.pkl files found", folder)
+        return self.select(names, split, include_ignored, None if split else available, available_from=folder)
 
     @staticmethod
     def _valid_names(names: list[str], folder: Path | None) -> list[str]:

@@ -35,7 +35,7 @@ import stat
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Callable, Literal, get_args
 
 import numpy as np
 
@@ -50,7 +50,6 @@ except ImportError:  # pragma: no cover - depends on the environment
     from json import loads as _loads
 
 Format = Literal["auto", "openpose", "aist", "mmpose", "coco", "alphapose", "array"]
-FORMATS = ("auto", "openpose", "aist", "mmpose", "coco", "alphapose", "array")
 PER_FRAME = ("openpose", "aist", "mmpose")
 ALPHAPOSE_FILE = "alphapose-results.json"
 ARRAY_SUFFIXES = (".npy", ".npz")
@@ -134,6 +133,35 @@ def frame_files(folder: Path) -> list[tuple[str, str]]:
                   and not e.name.startswith(".") and e.name != ALPHAPOSE_FILE and _TRAILING_INT.search(e.name[:-5]))
 
 
+# ---- more per-frame formats -------------------------------------------------------------------
+@dataclass(frozen=True)
+class FrameFormat:
+    """A per-frame JSON detection format beyond the built-in ones (one parsed file per frame, the
+    frame number the last integer of the file name). ``matches(data)``: this parsed file is of the
+    format (asked after the built-in formats said no); ``people(data)``: (people as lists of x, y,
+    confidence per joint, flat or nested; their scores, or None for the mean COCO-17 confidence).
+    A malformed file may raise KeyError / ValueError / TypeError / IndexError: it is listed as corrupt."""
+
+    name: str
+    matches: Callable[[object], bool]
+    people: Callable[[object], tuple[list, list | None]]
+
+
+FRAME_FORMATS: dict[str, FrameFormat] = {}
+
+
+def register_frame_format(fmt: FrameFormat) -> FrameFormat:
+    """Make ``read_video`` (``--format auto``) read ``fmt``'s files; returns it."""
+    if fmt.name in get_args(Format):
+        raise AistppError(f"detection format {fmt.name!r} is built in")
+    FRAME_FORMATS[fmt.name] = fmt
+    return fmt
+
+
+def _registered_format(data: object) -> str | None:
+    return next((f.name for f in FRAME_FORMATS.values() if f.matches(data)), None)
+
+
 # ---- format detection --------------------------------------------------------------------
 def _content_format(data: object) -> str | None:
     """The format of one parsed JSON file, or None when it is none of ours."""
@@ -146,7 +174,7 @@ def _content_format(data: object) -> str | None:
             return "mmpose-video"
         if isinstance(data.get("annotations"), list):
             return "coco"
-        return None
+        return _registered_format(data)
     if isinstance(data, list):
         first = next((d for d in data if d), None)
         if first is None:
@@ -159,7 +187,7 @@ def _content_format(data: object) -> str | None:
             return "mmpose"
         if isinstance(first, list) and first and isinstance(first[0], dict) and "keypoint_scores" in first[0]:
             return "mmpose-video"
-    return None
+    return _registered_format(data)
 
 
 def detect_format(entry: Path) -> str:
@@ -185,7 +213,7 @@ def detect_format(entry: Path) -> str:
             kind = _content_format(_read(path))
         except _BAD:
             continue
-        if kind in ("openpose", "aist", "mmpose"):
+        if kind in PER_FRAME or kind in FRAME_FORMATS:
             return kind
         if kind == "empty":
             return "mmpose"
@@ -257,6 +285,9 @@ def _mmpose_people(instances) -> tuple[list, list]:
 
 def _frame_people(data, fmt: str) -> tuple[list, list | None]:
     """(people as flat lists, their scores or None) of one per-frame file."""
+    if fmt in FRAME_FORMATS:
+        people, scores = FRAME_FORMATS[fmt].people(data)
+        return [_flat(p) for p in people], scores
     if fmt == "openpose":
         key = "pose_keypoints_2d"
         return [p[key] if key in p else p["pose_keypoints"] for p in data["people"]], None
@@ -437,7 +468,7 @@ def read_video(entry: Path, fmt: Format = "auto", joint_set: str | None = None) 
             sc = _coco_mean_confidence(kp4.reshape(-1, count, 3), name).reshape(kp4.shape[:2])
         sc = np.where(np.isfinite(kp4[..., :2]).any((-1, -2)), sc, np.nan).astype(np.float32)
         return VideoDetections(frames, kp4, sc, name, fmt, [], True, size, how)
-    if fmt in PER_FRAME and not (fmt == "mmpose" and entry.is_file()):  # MMPose: frames, or one file
+    if (fmt in PER_FRAME or fmt in FRAME_FORMATS) and not (fmt == "mmpose" and entry.is_file()):  # MMPose: frames, or one file
         if not entry.is_dir():
             raise AistppError(f"expected a folder of per-frame {fmt} JSON files", entry)
         got = _per_frame(entry, fmt)
@@ -468,5 +499,5 @@ def read_video(entry: Path, fmt: Format = "auto", joint_set: str | None = None) 
     return VideoDetections(ts, kp, sc, name, fmt, sorted(got.corrupt), fmt != "aist", size, how)
 
 
-__all__ = ["COCO17", "FORMATS", "VideoDetections", "detect_format", "frame_number", "pack", "read_video",
-           "to_coco17"]
+__all__ = ["COCO17", "FRAME_FORMATS", "Format", "FrameFormat", "VideoDetections", "detect_format", "frame_number",
+           "pack", "read_video", "register_frame_format", "to_coco17"]

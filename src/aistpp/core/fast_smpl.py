@@ -38,38 +38,34 @@ def _dense(a) -> np.ndarray:
     return np.asarray(a.toarray() if hasattr(a, "toarray") else a, dtype=np.float64)
 
 
-def axis_angle_to_matrix(r: torch.Tensor) -> torch.Tensor:
-    """Rodrigues: (..., 3) axis-angle (rad) -> (..., 3, 3) rotation; smooth (and exact) at 0.
+def _rodrigues(r: torch.Tensor, dim: int) -> torch.Tensor:
+    """Rodrigues with the 3 axis-angle coordinates along ``dim`` (-1 or -2); the 3x3 matrix takes
+    that place: (..., 3) -> (..., 3, 3) or (..., 3, N) -> (..., 3, 3, N). Smooth (and exact) at 0.
 
     R = I + a [r]x + b [r]x^2 with a = sin t / t, b = (1 - cos t) / t^2, and
     [r]x^2 = r r^T - t^2 I; elementwise (no tiny batched matmuls).
     """
-    t2 = (r * r).sum(-1)[..., None, None]  # (..., 1, 1)
+    t2 = (r * r).sum(dim, keepdim=True).unsqueeze(dim)  # 1 x 1 where the matrix goes
     small = t2 < 1e-10
     t2s = torch.where(small, torch.ones_like(t2), t2)
     t = torch.sqrt(t2s)
     a = torch.where(small, 1 - t2 / 6, torch.sin(t) / t)
     b = torch.where(small, 0.5 - t2 / 24, (1 - torch.cos(t)) / t2s)
-    x, y, z = r.unbind(-1)
+    x, y, z = r.unbind(dim)
     zero = torch.zeros_like(x)
-    K = torch.stack([zero, -z, y, z, zero, -x, -y, x, zero], -1).reshape(*r.shape[:-1], 3, 3)
-    eye = torch.eye(3, dtype=r.dtype, device=r.device)
-    return (1 - b * t2) * eye + a * K + b * (r[..., :, None] * r[..., None, :])
+    K = torch.stack([zero, -z, y, z, zero, -x, -y, x, zero], dim).unflatten(dim, (3, 3))
+    eye = torch.eye(3, dtype=r.dtype, device=r.device).reshape(3, 3, *([1] * (-1 - dim)))
+    return (1 - b * t2) * eye + a * K + b * (r.unsqueeze(dim) * r.unsqueeze(dim - 1))
+
+
+def axis_angle_to_matrix(r: torch.Tensor) -> torch.Tensor:
+    """Rodrigues: (..., 3) axis-angle (rad) -> (..., 3, 3) rotation; smooth (and exact) at 0."""
+    return _rodrigues(r, -1)
 
 
 def axis_angle_to_matrix_fl(r: torch.Tensor) -> torch.Tensor:
     """Frames-last Rodrigues: (..., 3, N) axis-angle (rad) -> (..., 3, 3, N) rotations."""
-    t2 = (r * r).sum(-2)[..., None, None, :]  # (..., 1, 1, N)
-    small = t2 < 1e-10
-    t2s = torch.where(small, torch.ones_like(t2), t2)
-    t = torch.sqrt(t2s)
-    a = torch.where(small, 1 - t2 / 6, torch.sin(t) / t)
-    b = torch.where(small, 0.5 - t2 / 24, (1 - torch.cos(t)) / t2s)
-    x, y, z = r.unbind(-2)
-    zero = torch.zeros_like(x)
-    K = torch.stack([zero, -z, y, z, zero, -x, -y, x, zero], -2).reshape(*r.shape[:-2], 3, 3, r.shape[-1])
-    eye = torch.eye(3, dtype=r.dtype, device=r.device)[:, :, None]
-    return (1 - b * t2) * eye + a * K + b * (r[..., :, None, :] * r[..., None, :, :])
+    return _rodrigues(r, -2)
 
 
 def _mm(A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:

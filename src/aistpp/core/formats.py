@@ -26,10 +26,11 @@ from aistpp.core.names import check_name
 from aistpp.core.safe_pickle import safe_load
 from aistpp.errors import AistppError
 
-# The file keys, in one place.
+# The keys each released file must have (the readers check them; other keys are optional
+# - keypoints3d_optim, smpl_loss, smpl_betas, aistpp's extra keys - and kept as they are).
 KP2D_KEYS = ("keypoints2d", "det_scores", "timestamps")
-KP3D_KEYS = ("keypoints3d", "keypoints3d_optim")
-MOTION_KEYS = ("smpl_poses", "smpl_trans", "smpl_scaling", "smpl_loss")
+KP3D_KEYS = ("keypoints3d",)
+MOTION_KEYS = ("smpl_poses", "smpl_trans", "smpl_scaling")
 
 
 # ---- atomic writes ---------------------------------------------------------------
@@ -311,7 +312,7 @@ def keypoints2d_views(data: dict, names: tuple[str, ...] | list[str], path: str 
 def load_keypoints3d(path: str | Path) -> dict:
     """Read ``keypoints3d/<seq>.pkl``: ``keypoints3d`` and ``keypoints3d_optim`` (N, J, 3) cm."""
     path = Path(path)
-    data = _load_dict(path, ("keypoints3d",), "keypoints3d")
+    data = _load_dict(path, KP3D_KEYS, "keypoints3d")
     out = dict(data)
     out["keypoints3d"] = _array(path, data, "keypoints3d", 3, (3,))
     if len(out["keypoints3d"]) == 0:
@@ -358,7 +359,7 @@ def load_motion(path: str | Path) -> dict:
         kind = "keypoints3d" if "keypoints3d" in data else "keypoints2d"
         raise AistppError(f"this is a {kind} file, not an SMPL motion (expected smpl_poses, smpl_trans, "
                           "smpl_scaling: a file of motions/)", path)
-    missing = [k for k in ("smpl_poses", "smpl_trans", "smpl_scaling") if k not in data]
+    missing = [k for k in MOTION_KEYS if k not in data]
     if missing:
         raise AistppError(f"not a motions file: missing key(s) {', '.join(missing)}", path)
     poses = _array(path, data, "smpl_poses", 2, (_motion_body_model(path, data).pose_size,))

@@ -45,7 +45,6 @@ COCO17 = (
     "left_wrist", "right_wrist", "left_hip", "right_hip",
     "left_knee", "right_knee", "left_ankle", "right_ankle",
 )  # fmt: skip
-NUM_COCO = len(COCO17)
 FEET6 = ("left_big_toe", "left_small_toe", "left_heel", "right_big_toe", "right_small_toe", "right_heel")
 
 OPENPOSE_BODY25 = (
@@ -195,12 +194,29 @@ REGISTRY: dict[str, JointSet] = {s.name: s for s in (
     *(skeleton_set(model) for model in BODY_MODELS.values()),  # smpl24 (and every registered body model's)
 )}  # fmt: skip
 JOINT_SETS = {name: s.names for name, s in REGISTRY.items()}  # name -> joint names (the older interface)
-DETECTOR_SETS = tuple(n for n in REGISTRY if n not in {m.skeleton_name for m in BODY_MODELS.values()})
+DETECTOR_SETS = [n for n in REGISTRY if n not in {m.skeleton_name for m in BODY_MODELS.values()}]
 # Point counts -> the detector sets with that many points (two for 25: settled by geometry).
 SETS_BY_COUNT: dict[int, tuple[str, ...]] = {}
 for _n in DETECTOR_SETS:
     SETS_BY_COUNT.setdefault(len(REGISTRY[_n]), ())
     SETS_BY_COUNT[len(REGISTRY[_n])] += (_n,)
+
+
+def register_joint_set(s: JointSet, detector: bool = True) -> JointSet:
+    """Add ``s`` to the registry at run time (a set shipped with aistpp is one ``JointSet(...)`` line
+    in ``REGISTRY`` above instead). Its names must come from the shared vocabulary (module
+    docstring): that is what maps it to COCO-17 and every other set. ``detector``: a detector's
+    output, told apart by its point count when no other detector set has as many points."""
+    unknown = {n for pair in s.bone_names for n in pair} - set(s.names)
+    if len(set(s.names)) != len(s.names) or unknown:
+        raise AistppError(f"joint set {s.name!r}: repeated joint names, or bones between unknown joints {sorted(unknown)}")
+    REGISTRY[s.name] = s
+    JOINT_SETS[s.name] = s.names
+    _bones.cache_clear()
+    if detector and s.name not in DETECTOR_SETS:
+        DETECTOR_SETS.append(s.name)
+        SETS_BY_COUNT[len(s)] = SETS_BY_COUNT.get(len(s), ()) + (s.name,)
+    return s
 
 
 def _key(text: str) -> str:

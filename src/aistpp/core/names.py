@@ -40,6 +40,12 @@ def check_name(name: str, what: str = "sequence name") -> str:
     return name
 
 
+def unique_names(names, what: str = "sequence name") -> list[str]:
+    """The requested names (an iterable of str), each checked (``check_name``), repeats dropped,
+    in the order given: what every command's ``--sequence-names`` selects."""
+    return [check_name(n, what) for n in dict.fromkeys(names)]
+
+
 def _camera_slot(tags: list[str], name: str) -> int:
     if len(tags) == 6:
         return 2

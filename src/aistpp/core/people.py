@@ -23,7 +23,6 @@ from typing import Literal
 import numpy as np
 
 Policy = Literal["track", "best", "largest", "central", "index"]
-POLICIES = ("track", "best", "largest", "central", "index")
 
 
 def person_centres(keypoints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

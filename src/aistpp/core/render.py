@@ -1,10 +1,14 @@
-"""A small CPU mesh rasteriser for overlays: depth-tested, Lambert-shaded, half-transparent.
+"""The one small CPU mesh rasteriser (vis overlays and synth's videos): painter's algorithm,
+Lambert-shaded, opaque or half-transparent.
 
 Design: a face-index buffer drawn with the painter's algorithm. Faces are sorted far-to-near
 by mean depth and their indices are filled (``cv2.fillConvexPoly``, sub-pixel vertices) into
-an int32 buffer covering the mesh's bounding box, so the nearest face wins at each pixel.
-Each face has one colour (flat Lambert shading, a head light at the camera), looked up per
-pixel, and the covered pixels are alpha-blended over the image in one array operation.
+an int32 buffer covering the mesh's bounding box; at each pixel the face drawn last (the
+nearest by mean depth) wins. There is no per-pixel depth test (a z-buffer would cost an
+interpolated depth per covered pixel, several times the fill): where two faces interpenetrate,
+or a long face spans a range of depths, the order can be wrong at a few pixels. Each face has
+one colour (flat Lambert shading, a head light at the camera), looked up per pixel, and the
+covered pixels are blended over the image in one array operation (``paint_faces``).
 """
 
 from __future__ import annotations
@@ -42,11 +46,6 @@ def face_geometry(vertices_cam: np.ndarray, faces: np.ndarray, ambient: float = 
     denom = np.sqrt(np.einsum("fi,fi->f", n, n) * np.einsum("fi,fi->f", centre, centre))
     lam = np.divide(np.abs(dot), denom, out=np.zeros_like(dot), where=denom > 0)
     return dot < 0, ambient + (1.0 - ambient) * lam
-
-
-def face_shading(vertices_cam: np.ndarray, faces: np.ndarray, ambient: float = 0.3) -> np.ndarray:
-    """Lambert factor per face (F,) in [ambient, 1], light at the camera (see ``face_geometry``)."""
-    return face_geometry(vertices_cam, faces, ambient)[1]
 
 
 def rasterize_faces(vertices_px: np.ndarray, depth: np.ndarray, faces: np.ndarray,
@@ -105,15 +104,27 @@ def render_mesh(image: np.ndarray, vertices_px: np.ndarray, depth: np.ndarray, f
             faces, shade = faces[facing], shade[facing]
     else:
         shade = np.ones(len(faces), np.float32)
-    ids, (x0, y0) = rasterize_faces(vertices_px, depth, faces, (w, h))
+    ids, origin = rasterize_faces(vertices_px, depth, faces, (w, h))
+    colors = shade[:, None].astype(np.float32) * np.asarray(color, np.float32)[None, :]  # (F, 3)
+    return paint_faces(image, ids, origin, colors, alpha)
+
+
+def paint_faces(image: np.ndarray, ids: np.ndarray, origin: tuple[int, int], colors: np.ndarray,
+                alpha: float = 1.0) -> np.ndarray:
+    """Blend face colours over ``image`` (h, w, 3) uint8 in place (and return it).
+
+    ``ids``, ``origin``: ``rasterize_faces``'s face-index buffer and its top-left pixel;
+    colors (F, 3) 0-255 per face (indexed by ``ids``); alpha in [0, 1] the faces' opacity.
+    """
     if ids.size == 0:
         return image
-    colors = shade[:, None].astype(np.float32) * np.asarray(color, np.float32)[None, :]  # (F, 3)
+    x0, y0 = origin
     mask = ids >= 0
     bh, bw = ids.shape
     roi = image[y0:y0 + bh, x0:x0 + bw]
     under = roi[mask].astype(np.float32)
-    roi[mask] = np.clip((1 - alpha) * under + alpha * colors[ids[mask]] + 0.5, 0, 255).astype(np.uint8)
+    over = np.asarray(colors, np.float32)[ids[mask]]
+    roi[mask] = np.clip((1 - alpha) * under + alpha * over + 0.5, 0, 255).astype(np.uint8)
     return image
 
 

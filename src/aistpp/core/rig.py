@@ -1,4 +1,5 @@
-"""AIST-like camera rings: a generic ring (tests, ``synth``) and the original recipe's hand-made ring.
+"""AIST-like camera rings: a generic ring (tests, ``synth``) and the original recipe's hand-made ring;
+``perturb_rig``: a known rig moved by known amounts (the demo's and the tests' calibration starts).
 
 World frame: centimetres, +y up, the floor is y = 0, the dancer stands near the origin.
 """
@@ -7,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from aistpp.core.cameras import CameraRig, rotation_to_rodrigues
+from aistpp.core.cameras import CameraRig, rodrigues, rotation_to_rodrigues
 from aistpp.core.names import AIST_VIEWS
 
 
@@ -80,3 +81,23 @@ def original_ring(size: tuple[int, int] = (1920, 1080), focal: float = 1600.0,
     w, h = size
     K = np.tile(np.array([[focal, 0, w / 2], [0, focal, h / 2], [0, 0, 1.0]]), (9, 1, 1))
     return CameraRig(tuple(names), np.tile([w, h], (9, 1)), K, np.zeros((9, 5)), rotation_to_rodrigues(Rs), ts)
+
+
+def perturb_rig(rig: CameraRig, rng: np.random.Generator, rotation_deg: float, center_cm: float,
+                focal_rel: float = 0.0) -> CameraRig:
+    """``rig`` with every camera turned by ``rotation_deg`` about a random axis and its centre moved
+    ``center_cm`` in a random direction (exactly those amounts); with ``focal_rel``, fx and fy are
+    scaled together by 1 +- ``focal_rel`` (random sign per camera). Everything else is kept."""
+    V = len(rig)
+    axes = rng.normal(size=(V, 3))
+    axes /= np.linalg.norm(axes, axis=1, keepdims=True)
+    R = rodrigues(axes * np.radians(rotation_deg)) @ rig.R
+    dirs = rng.normal(size=(V, 3))
+    dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
+    centers = rig.centers + center_cm * dirs
+    K = rig.K.copy()
+    if focal_rel:
+        scale = 1 + focal_rel * rng.choice([-1, 1], V)
+        K[:, 0, 0] *= scale
+        K[:, 1, 1] *= scale
+    return CameraRig(rig.names, rig.sizes, K, rig.dist, rotation_to_rodrigues(R), -np.einsum("vij,vj->vi", R, centers))

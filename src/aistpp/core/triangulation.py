@@ -26,6 +26,7 @@ from typing import Literal
 
 import numpy as np
 
+from aistpp.core import camera
 from aistpp.core.camera import pinhole
 from aistpp.core.cameras import CameraRig
 from aistpp.errors import AistppError
@@ -326,7 +327,10 @@ def triangulate_robust(rig: CameraRig, points2d: np.ndarray, confidence: np.ndar
 
 
 def reprojection_errors(rig: CameraRig, points3d: np.ndarray, points2d: np.ndarray) -> np.ndarray:
-    """Pixel distance (V, N, J) between projected points3d (N, J, 3) cm (distortion included)
-    and observed points2d (V, N, J, 2) px; NaN where either is missing."""
-    proj = rig.project(np.asarray(points3d, dtype=np.float64))
-    return np.linalg.norm(proj - np.asarray(points2d, dtype=np.float64), axis=-1)
+    """Pixel distance (V, ...) between projected points3d (..., 3) cm (distortion included) and
+    observed points2d (V, ..., 2) px; NaN where either is missing or the point is behind the camera."""
+    points3d = np.asarray(points3d, np.float64)
+    uv, depth = camera.project(rig.K, rig.dist, rig.R, rig.tvec, np.nan_to_num(points3d))
+    err = np.linalg.norm(uv - np.asarray(points2d, np.float64), axis=-1)
+    bad = ~np.isfinite(points3d).all(axis=-1)[None] | (depth <= camera.MIN_DEPTH)
+    return np.where(bad, np.nan, err)

@@ -216,19 +216,6 @@ def choose_sequences(sequences: list[str], count: int, seed: int, setting: str) 
     return sorted(rng.choice(names, size=count, replace=False).tolist())
 
 
-def pool_keypoints(arrays: list[np.ndarray], max_frames: int, seed: int,
-                   min_confidence: float) -> tuple[np.ndarray, np.ndarray]:
-    """Concatenate keypoints2d arrays (V, N_i, J, 3) along frames and keep at most ``max_frames``
-    frames (seeded uniform choice among frames where two or more views have a usable joint).
-    Returns points (V, M, J, 2) px and confidence (V, M, J)."""
-    kp = np.concatenate([np.asarray(a, np.float64) for a in arrays], axis=1)
-    usable = np.isfinite(kp).all(-1) & (kp[..., 2] >= min_confidence)
-    frames = np.flatnonzero((usable.any(-1)).sum(0) >= 2)
-    if len(frames) > max_frames:
-        frames = np.sort(np.random.default_rng(seed).choice(frames, size=max_frames, replace=False))
-    return kp[:, frames, :, :2], kp[:, frames, :, 2]
-
-
 def view_names(data: list[dict], num_views: int) -> tuple[str, ...]:
     """Views named by the keypoints2d extra key ``view_names`` (the same in every file), else
     c01..c09 for 9 views (AIST++), else c01, c02, ..."""

@@ -23,9 +23,9 @@ from pydantic import BaseModel, Field
 
 from aistpp.core import formats
 from aistpp.core.align import rig_errors
-from aistpp.core.cameras import CameraRig, rotation_to_rodrigues
 from aistpp.core.dataset import AISTDataset
 from aistpp.core.names import video_name
+from aistpp.core.rig import perturb_rig
 from aistpp.core.runner import RunReport
 from aistpp.errors import AistppError
 
@@ -45,22 +45,6 @@ class DemoConfig(BaseModel):
     from_video: bool = Field(False, description="Detect 2D keypoints on the rendered videos (aistpp detect with "
                              "BlazePose, from the optional 'detect' extra) instead of preprocessing synth's "
                              "detections; reports the 2D error.")
-
-
-def perturb_rig(rig: CameraRig, rng: np.random.Generator, rotation_deg: float, center_cm: float) -> CameraRig:
-    """Rotate every camera by ``rotation_deg`` about a random axis and move its centre by
-    ``center_cm`` in a random direction (intrinsics kept)."""
-    from aistpp.core.cameras import rodrigues
-
-    V = len(rig)
-    axes = rng.normal(size=(V, 3))
-    axes /= np.linalg.norm(axes, axis=1, keepdims=True)
-    R = rodrigues(axes * np.radians(rotation_deg)) @ rig.R
-    dirs = rng.normal(size=(V, 3))
-    dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
-    centers = rig.centers + center_cm * dirs
-    t = -np.einsum("vij,vj->vi", R, centers)
-    return CameraRig(rig.names, rig.sizes, rig.K, rig.dist, rotation_to_rodrigues(R), t)
 
 
 def detection_errors(keypoints_dir: Path, truth: AISTDataset, truth_dir: Path) -> dict:

@@ -25,7 +25,7 @@ import numpy as np
 from pydantic import Field
 
 from aistpp.core import formats
-from aistpp.core.names import check_name, is_sequence_name, split_video_name, video_name
+from aistpp.core.names import is_sequence_name, split_video_name, unique_names, video_name
 from aistpp.core.runner import RunOptions, RunReport, report_stage, run_jobs
 from aistpp.core.video import ANNOTATION_FPS, annotation_frames, probe, read_frames
 from aistpp.errors import AistppError
@@ -214,15 +214,11 @@ def select_sequences(config: DetectConfig) -> list[str]:
         if not available:
             raise AistppError(f"no AIST-named videos (<video_name>{VIDEO_SUFFIX}) found", config.video_dir)
         return list(available)
-    names = []
-    for n in config.sequence_names:
-        check_name(n)
-        if not is_sequence_name(n):
-            n = split_video_name(n)[0]  # a video name selects its sequence
+    # a video name selects its sequence
+    names = unique_names(n if is_sequence_name(n) else split_video_name(n)[0] for n in unique_names(config.sequence_names))
+    for n in names:
         if n not in available:
             raise AistppError(f"no video of sequence {n} in the video folder", config.video_dir)
-        if n not in names:
-            names.append(n)
     return names
 
 

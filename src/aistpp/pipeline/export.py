@@ -32,7 +32,6 @@ from aistpp.core.cameras import rodrigues
 from aistpp.core.runner import RunOptions, RunReport, run_jobs
 from aistpp.errors import AistppError
 
-SOURCE_FPS = 60
 Z_UP = np.array([[1.0, 0, 0], [0, 0, -1], [0, 1, 0]])  # +90 deg about x: y -> z, z -> -y
 
 
@@ -121,7 +120,7 @@ def export_sequence(name: str, config: ExportConfig) -> dict:
     ds = AISTDataset(config.anno_dir)
     path = ds.layout.file("motions", name)
     motion = formats.load_motion(path)
-    step = SOURCE_FPS // config.fps
+    step = formats.ANNOTATION_FPS // config.fps
     poses = np.asarray(motion["smpl_poses"], np.float64)[::step]
     trans = np.asarray(motion["smpl_trans"], np.float64)[::step]
     scaling = float(motion["smpl_scaling"][0])
@@ -152,12 +151,7 @@ def run_export(config: ExportConfig) -> RunReport:
 
     if config.gender is not None:  # one error before any work; else each motion's own model
         require_smpl_model(config.smpl_dir, config.gender)
-    ds = AISTDataset(config.anno_dir)
-    folder = ds.layout.folder("motions")
-    available = sorted(p.stem for p in folder.glob("*.pkl"))
-    if not available and not config.sequence_names:
-        raise AistppError("no motions/<seq>.pkl files found", folder)
-    names = ds.select(config.sequence_names, config.split, config.include_ignored,
-                      None if config.split else available, available_from=folder)
+    names = AISTDataset(config.anno_dir).select_with("motions", config.sequence_names, config.split,
+                                                     config.include_ignored)
     job = functools.partial(export_sequence, config=config)
     return run_jobs(job, names, config, outputs=lambda n: [output_path(n, config)], title=f"export {config.format}")

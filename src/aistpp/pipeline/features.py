@@ -164,11 +164,8 @@ def run_features(config: FeaturesConfig) -> RunReport:
             raise AistppError("features need --anno-dir and --smpl-dir (SMPL motions) or --joints-dir (joints)")
         if config.gender is not None:
             _fast(str(config.smpl_dir), config.gender)  # a missing model is one error before any work
-        ds = AISTDataset(config.anno_dir)
-        folder = ds.layout.folder("motions")
-        available = sorted(p.stem for p in folder.glob("*.pkl"))
-        names = ds.select(config.sequence_names, config.split, config.include_ignored,
-                          None if config.split else available, available_from=folder)
+        names = AISTDataset(config.anno_dir).select_with("motions", config.sequence_names, config.split,
+                                                         config.include_ignored)
     job = functools.partial(features_sequence, config=config)
     out = config.out_dir()
     return run_jobs(job, names, config, outputs=functools.partial(_outputs, out), title="features")

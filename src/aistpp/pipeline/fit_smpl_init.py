@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from aistpp.core.body_models import SMPL, BodyModel
+from aistpp.core.gaps import fill_gaps
 
 
 @dataclass(frozen=True)
@@ -71,28 +72,6 @@ def fit_layout(model: BodyModel = SMPL, joint_set: str = "coco17") -> FitLayout:
                      int).reshape(-1, 2)
     return FitLayout(model, joint_set, len(obs), model.moved_joints(joint_set),
                      tuple(kp[n] for n in model.torso if n in kp), limbs, bones)
-
-
-def fill_gaps(targets: np.ndarray, times: np.ndarray | None = None) -> np.ndarray:
-    """(N, J, 3) cm with NaN -> the same with NaNs filled by linear interpolation in time.
-
-    ``times`` (N,) s, increasing (default: the frame index). A joint missing in every frame
-    takes the mean of the other joints of its frame.
-    """
-    y = np.array(targets, np.float64)
-    n = len(y)
-    flat = y.reshape(n, -1)
-    t = np.arange(n, dtype=np.float64) if times is None else np.asarray(times, np.float64)
-    for c in range(flat.shape[1]):  # one 1-D interpolation per coordinate series (51), not per frame
-        ok = np.isfinite(flat[:, c])
-        if ok.any() and not ok.all():
-            flat[:, c] = np.interp(t, t[ok], flat[ok, c])
-    y = flat.reshape(y.shape)
-    bad = ~np.isfinite(y)
-    if bad.any():
-        mean = np.nanmean(np.where(bad, np.nan, y), axis=1, keepdims=True)
-        y = np.where(bad, np.broadcast_to(mean, y.shape), y)
-    return y
 
 
 def drop_outliers(targets: np.ndarray, bones: np.ndarray, lengths: np.ndarray, median: np.ndarray) -> np.ndarray:

@@ -30,7 +30,7 @@ from aistpp.core import formats
 from aistpp.core.detection_layout import RigLayout, find_layout, find_video
 from aistpp.core.detections import Format, VideoDetections, read_video, to_coco17
 from aistpp.core.joint_sets import REGISTRY, joint_set as named_set
-from aistpp.core.names import AIST_VIEWS, check_name
+from aistpp.core.names import AIST_VIEWS, check_name, unique_names
 from aistpp.core.people import Policy, agree_across_views, best_scored, choose, pick, switches
 from aistpp.core.runner import RunOptions, RunReport, run_jobs
 from aistpp.errors import AistppError
@@ -306,7 +306,7 @@ def select_sequences(config: PreprocessConfig) -> list[str]:
     """``sequence_names``, else the ``split``'s, else every sequence with detections; with
     ``anno_dir``, sequences on its ignore list are left out unless ``include_ignored``."""
     if config.sequence_names:
-        return [check_name(n) for n in dict.fromkeys(config.sequence_names)]
+        return unique_names(config.sequence_names)
     found = sorted(layout(config).sequences)
     if config.anno_dir is not None:
         from aistpp.core.dataset import AISTDataset

@@ -134,15 +134,7 @@ def triangulate_sequence(name: str, config: TriangulateConfig) -> dict:
 
 def select_sequences(config: TriangulateConfig) -> list[str]:
     """Named sequences, else a split, else every sequence with a keypoints2d file (minus ignored)."""
-    ds = _dataset(config)
-    available = None
-    if not config.sequence_names and not config.split:
-        folder = ds.layout.folder("keypoints2d")
-        available = [p.stem for p in folder.glob("*.pkl")]
-        if not available:
-            raise AistppError("no keypoints2d/<seq>.pkl files found", folder)
-    return ds.select(config.sequence_names, config.split, config.include_ignored, available,
-                     available_from=folder if available is not None else None)
+    return _dataset(config).select_with("keypoints2d", config.sequence_names, config.split, config.include_ignored)
 
 
 def run_triangulate(config: TriangulateConfig) -> RunReport:

@@ -25,6 +25,7 @@ from scipy.linalg import cho_solve_banded, cholesky_banded
 
 from aistpp.core.camera import normalised_projection
 from aistpp.core.cameras import CameraRig
+from aistpp.core.gaps import short_gaps_filled
 from aistpp.core.joints import COCO_BONES
 
 
@@ -51,35 +52,6 @@ def bone_lengths(points3d: np.ndarray, bones: np.ndarray = COCO_BONES) -> np.nda
     ok = np.isfinite(d).any(axis=0)
     out[ok] = np.nanmedian(d[:, ok], axis=0)
     return out
-
-
-def fill_gaps(points3d: np.ndarray, max_gap: int) -> tuple[np.ndarray, np.ndarray]:
-    """Interpolate each joint linearly over its NaN frames.
-
-    points3d (N, J, 3) cm -> filled (N, J, 3) (every frame of a joint seen at least once;
-    runs touching the start or end hold the nearest known value) and ``active`` (N, J) bool:
-    known, or inside a run of at most ``max_gap`` missing frames.
-    """
-    N, J, _ = points3d.shape
-    known = np.isfinite(points3d).all(axis=-1)  # (N, J)
-    out = points3d.copy()
-    active = known.copy()
-    frames = np.arange(N)
-    for j in range(J):  # a loop over joints; each is vectorised over frames
-        k = known[:, j]
-        if not k.any() or k.all():
-            continue
-        # length of the NaN run each frame belongs to
-        edges = np.diff(np.concatenate([[0], (~k).astype(np.int8), [0]]))
-        starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
-        run = np.zeros(N + 1, int)
-        np.add.at(run, starts, ends - starts)
-        np.add.at(run, ends, starts - ends)
-        run = np.cumsum(run)[:N]
-        for c in range(3):
-            out[~k, j, c] = np.interp(frames[~k], frames[k], points3d[k, j, c])
-        active[:, j] = k | (run <= max_gap)
-    return out, active
 
 
 # ---- the normal equations, applied matrix-free -------------------------------------------------
@@ -239,7 +211,7 @@ def optimise_keypoints3d(rig: CameraRig, xy: np.ndarray, weights: np.ndarray, po
     opt = options or OptimOptions()
     N, J, _ = points3d.shape
     lengths = bone_lengths(points3d, bones)
-    init, active = fill_gaps(points3d, opt.max_gap)
+    init, active = short_gaps_filled(points3d, opt.max_gap)
     w = np.where(np.isfinite(xy).all(axis=-1), weights, 0.0)
     out = np.full_like(init, np.nan)
     step = max(opt.window, 1)

@@ -138,7 +138,8 @@ def synth_sequence(name: str, config: SynthConfig, index: dict[str, int], settin
     truth.update(feet2d=det["feet2d"], distractor=has_distractor, setting=setting[name])
     formats.save_pickle(paths["truth"] / f"{name}.pkl", truth)
     if config.videos:
-        from aistpp.pipeline.synth.video import body_colours, outward_faces, render_view_video
+        from aistpp.core.render import outward_faces
+        from aistpp.pipeline.synth.video import body_colours, render_view_video
 
         _, verts = smpl_forward(model, motion["smpl_poses"], motion["smpl_trans"], motion["smpl_scaling"],
                                 vertices=True)

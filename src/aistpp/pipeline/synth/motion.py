@@ -15,8 +15,9 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from aistpp.core.body_models import SMPL, BodyModel
+from aistpp.core.formats import ANNOTATION_FPS
 
-FPS = 60
+FPS = ANNOTATION_FPS  # the release's frame rate
 
 
 def _dof_table(bm: BodyModel = SMPL) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -84,7 +84,8 @@ def write_own_rig(out: Path, frames: int = 90, seed: int = 0, videos: bool = Tru
     formats.write_mapping(out / "cameras" / "mapping.txt", {SEQUENCE: "studio"})
     formats.save_keypoints3d(out / "truth" / "keypoints3d" / f"{SEQUENCE}.pkl", kp3d, kp3d)
     if videos:
-        from aistpp.pipeline.synth.video import outward_faces, render_view_video
+        from aistpp.core.render import outward_faces
+        from aistpp.pipeline.synth.video import render_view_video
 
         _, verts = smpl_forward(model, motion["smpl_poses"], motion["smpl_trans"], motion["smpl_scaling"],
                                 vertices=True)

@@ -1,7 +1,7 @@
 """Videos of the posed body seen from each camera: a dressed, shaded mesh on a checkered floor.
 
-The renderer is a painter's algorithm kept cheap enough for the default dataset: back
-faces are culled, the front faces are drawn far to near, flat-shaded by a light at the
+The body is drawn by the one mesh rasteriser (``aistpp.core.render``, a painter's algorithm):
+back faces are culled, the front faces are drawn far to near, flat-shaded by a light at the
 camera. So that a real detector (BlazePose) sees a person, the body is coloured like one
 (``body_colours``: skin, hair, eyes and mouth, a shirt, trousers, shoes; colours drawn per
 sequence) and the wall carries a faint grey texture. The shadow is the convex hull of the body dropped onto the floor. Vertices are projected with the
@@ -17,20 +17,14 @@ import numpy as np
 
 from aistpp.core.body_models import SMPL
 from aistpp.core.cameras import CameraRig
+from aistpp.core.render import face_geometry, paint_faces, rasterize_faces
 
 BODY_BGR = np.array([200.0, 150.0, 95.0])  # the plain body colour (no ``colours`` given)
 SHADES = 16
 FLOOR_TILE_CM = 100.0
 FLOOR_HALF_TILES = 5
-_SHIFT = 2  # fillPoly sub-pixel bits
-_COLOURS = [tuple(float(c) for c in BODY_BGR * (0.35 + 0.65 * (k + 0.5) / SHADES)) for k in range(SHADES)]
-
-
-def outward_faces(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """Faces (F, 3) wound so that their normals point out of the closed mesh (signed volume > 0)."""
-    v = np.asarray(vertices, np.float64)[faces]
-    volume = np.einsum("fi,fi->f", v[:, 0], np.cross(v[:, 1], v[:, 2])).sum()
-    return faces if volume >= 0 else faces[:, ::-1].copy()
+_SHIFT = 2  # fillPoly sub-pixel bits (floor and shadow)
+_COLOURS = BODY_BGR * (0.35 + 0.65 * (np.arange(SHADES)[:, None] + 0.5) / SHADES)  # (SHADES, 3) the plain body
 
 
 # SMPL joints whose skinning region wears each garment (the rest is skin: head, neck, forearms, hands).
@@ -131,7 +125,7 @@ def background(rig: CameraRig, view: int) -> np.ndarray:
 def render_body(image: np.ndarray, cam: CameraRig, vertices: np.ndarray, faces: np.ndarray,
                 colours: np.ndarray | None = None) -> np.ndarray:
     """Draw the mesh ``vertices`` (M, 3) cm (world) seen by the one-camera rig ``cam`` onto ``image``
-    (h, w, 3) uint8 BGR, in place; ``faces`` (F, 3) wound outward (see ``outward_faces``);
+    (h, w, 3) uint8 BGR, in place; ``faces`` (F, 3) wound outward (see ``core.render.outward_faces``);
     ``colours`` (M, 3) BGR per vertex (``body_colours``), default the plain ``BODY_BGR``."""
     import cv2
 
@@ -152,26 +146,17 @@ def render_body(image: np.ndarray, cam: CameraRig, vertices: np.ndarray, faces: 
             overlay = roi.copy()
             cv2.fillPoly(overlay, [hull - (np.array([x0, y0]) << _SHIFT)], (40, 40, 40), cv2.LINE_AA, _SHIFT)
             cv2.addWeighted(overlay, 0.4, roi, 0.6, 0, dst=roi)
-    # Front faces, far to near, each flat-shaded by a head light (one C call per face:
-    # OpenCV fills several polygons of one call even-odd, which would punch holes).
-    tri = cam_pts[faces]  # (F, 3, 3)
-    normal = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
-    centre = tri.mean(axis=1)
-    facing = -np.einsum("fi,fi->f", normal, centre)
-    front = np.flatnonzero(facing > 0)
-    shade = facing[front] / (np.linalg.norm(normal[front], axis=1) * np.linalg.norm(centre[front], axis=1) + 1e-12)
-    level = np.minimum((shade * SHADES).astype(int), SHADES - 1)
-    order = np.argsort(-centre[front, 2], kind="stable")
-    pix = _fixed(px)[faces[front[order]]]  # (Ff, 3, 2)
+    # Front faces through the one rasteriser (core.render: painter's algorithm, far to near),
+    # each flat-shaded by a head light, opaque.
+    facing, lam = face_geometry(cam_pts, faces, ambient=0.0)
+    front, lam = np.asarray(faces)[facing], lam[facing].astype(np.float64)
     if colours is None:
-        for poly, k in zip(pix, level[order].tolist()):
-            cv2.fillConvexPoly(image, poly, _COLOURS[k], cv2.LINE_8, _SHIFT)
-        return image
-    face_bgr = np.asarray(colours, np.float64)[faces[front[order]]].mean(axis=1)  # (Ff, 3)
-    lit = face_bgr * (0.35 + 0.65 * np.clip(shade[order], 0, 1))[:, None]
-    for poly, c in zip(pix, lit.tolist()):
-        cv2.fillConvexPoly(image, poly, c, cv2.LINE_8, _SHIFT)
-    return image
+        face_bgr = _COLOURS[np.minimum((lam * SHADES).astype(int), SHADES - 1)]
+    else:
+        face_bgr = np.asarray(colours, np.float64)[front].mean(axis=1) * (0.35 + 0.65 * np.clip(lam, 0, 1))[:, None]
+    h, w = image.shape[:2]
+    ids, origin = rasterize_faces(px, cam_pts[:, 2], front, (w, h))
+    return paint_faces(image, ids, origin, np.round(face_bgr))
 
 
 def write_video(path: Path, frames, size: tuple[int, int], fps: int = 60, crf: int = 23) -> int:
