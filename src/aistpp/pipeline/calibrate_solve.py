@@ -17,13 +17,15 @@ from typing import Literal
 import numpy as np
 
 from aistpp.core.align import rig_errors, similarity_transform, transform_rig
+from aistpp.core.bundle_adjust import one_blas_thread
 from aistpp.core.cameras import CameraRig
+from aistpp.core.frame_offsets import shift_views
 from aistpp.core.joints import COCO_FLIP
 from aistpp.core.triangulation import reprojection_errors, triangulate_robust
 from aistpp.errors import AistppError
 from aistpp.pipeline.calibrate_checks import Check, check_rig, check_views_agree
 from aistpp.pipeline.calibrate_gauge import Y_UP_TO_Z_UP, gauge_transform
-from aistpp.pipeline.calibrate_init import fix_swaps, initial_rig, recentre_offsets, refine_offsets, shift_views
+from aistpp.pipeline.calibrate_init import fix_swaps, initial_rig, recentre_offsets, refine_offsets
 
 UP = {"y": np.array([0.0, 1.0, 0.0]), "z": np.array([0.0, 0.0, 1.0])}
 
@@ -44,6 +46,16 @@ class Solution:
         return [c for c in self.checks if not c.passed]
 
 
+def _pose_points(rig: CameraRig) -> np.ndarray:
+    """Points that fix a similarity between two versions of a rig (P, 3): the centres, and for
+    fewer than three cameras also a point on each optical axis as far ahead as the cameras are apart."""
+    C = rig.centers
+    if len(rig) >= 3:
+        return C
+    ahead = max(float(np.linalg.norm(C[0] - C[-1])), 1e-6)
+    return np.concatenate([C, C + ahead * rig.R[:, 2]])
+
+
 def _split_frames(usable: np.ndarray, max_frames: int, hold_out: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Frame indices for fitting (<= max_frames) and held out (about ``hold_out`` of them, disjoint)."""
     frames = np.flatnonzero(usable)
@@ -56,6 +68,7 @@ def _split_frames(usable: np.ndarray, max_frames: int, hold_out: float, seed: in
     return frames[~held], frames[held]
 
 
+@one_blas_thread()
 def solve(points: np.ndarray, conf: np.ndarray | None, seq_id: np.ndarray, sizes: np.ndarray,
           names: tuple[str, ...], init: CameraRig | None = None, *, min_confidence: float = 0.5,
           intrinsics: tuple[str, ...] = ("f", "k1"), rounds: int = 3, max_frames: int = 1000, max_offset: int = 30,
@@ -70,6 +83,13 @@ def solve(points: np.ndarray, conf: np.ndarray | None, seq_id: np.ndarray, sizes
     """
     pts = np.asarray(points, np.float64)
     V = pts.shape[0]
+    if V < 2:
+        raise AistppError(f"calibration needs two or more views, the keypoints have {V}")
+    if V == 2 and (init is None or intrinsics):
+        raise AistppError("2 views: from a dancer's keypoints alone two cameras give neither their focal lengths "
+                          "(both look at the dancer: the optical axes meet, the degenerate case of two-view "
+                          "self-calibration) nor a trustworthy start; give --init-cameras FILE with the two "
+                          "cameras (intrinsics known) and --fix-intrinsics, or record with a third camera")
     if frame == "init" and init is None:
         raise AistppError("--frame init needs starting cameras (--init-cameras FILE or rig)")
     if init is None:  # from the keypoints alone; a start whose result fails a check is retried from other seeds
@@ -146,7 +166,8 @@ def _refine(rig0, offsets, info, pts, conf, seq_id, names, init, min_confidence,
     inliers = np.isfinite(X).all(-1)[None] & np.isfinite(fpts).all(-1)
     checks = check_rig(rig, X, inliers, up_vec, cal.report["after_median_px"], held_px)
     checks.append(check_views_agree(cal.report["views"]))
-    change = rig_errors(transform_rig(rig0, *similarity_transform(rig0.centers, rig.centers)), rig, align=False)
+    change = rig_errors(transform_rig(rig0, *similarity_transform(_pose_points(rig0), _pose_points(rig))), rig,
+                        align=False)
     report = dict(cal.report)
     for v, item in enumerate(report["views"]):
         item.update(offset_frames=int(offsets[v]), swaps_fixed=int(swaps[v]),
