@@ -27,6 +27,8 @@ from aistpp.pipeline.calibrate_checks import Check, check_rig, check_views_agree
 from aistpp.pipeline.calibrate_gauge import Y_UP_TO_Z_UP, gauge_transform
 from aistpp.pipeline.calibrate_init import fix_swaps, initial_rig, recentre_offsets, refine_offsets
 
+POLISH_MAX_VIEWS = 4  # rigs this small get their offsets polished by whole adjustments (see _refine)
+POLISH_GAIN = 0.01  # a polished offset must lower the median reprojection error by this share
 UP = {"y": np.array([0.0, 1.0, 0.0]), "z": np.array([0.0, 0.0, 1.0])}
 
 
@@ -118,29 +120,56 @@ def _refine(rig0, offsets, info, pts, conf, seq_id, names, init, min_confidence,
 
     V = len(rig0)
     radius = max_offset
+    anchor = info["init"].get("reference_view", int(np.argmin(np.abs(offsets))))
+
+    def fit_at(offs, start):
+        """The adjustment with the views shifted by ``offs``: (calibration, shifted, sconf, held, fpts, swaps)."""
+        shifted = shift_views(pts, offs, seq_id)
+        sconf = None if conf is None else shift_views(np.asarray(conf, np.float64)[..., None], offs, seq_id)[..., 0]
+        ok = np.isfinite(shifted).all(-1) & (True if sconf is None else np.nan_to_num(sconf) >= min_confidence)
+        fit, held = _split_frames(ok.any(-1).sum(0) >= 2, max_frames, hold_out, seed)
+        fpts, fconf, swaps = fix_swaps(start, shifted[:, fit], None if sconf is None else sconf[:, fit], COCO_FLIP,
+                                       min_confidence)
+        cal = calibrate_views(start, fpts, fconf, min_confidence, intrinsics, rounds, min_view_observations,
+                              height_cm=None)
+        return cal, shifted, sconf, held, fpts, swaps
+
     rig = rig0
     passes = []
     for _ in range(3):
-        shifted = shift_views(pts, offsets, seq_id)
-        sconf = None if conf is None else shift_views(np.asarray(conf, np.float64)[..., None], offsets, seq_id)[..., 0]
-        ok = np.isfinite(shifted).all(-1) & (True if sconf is None else np.nan_to_num(sconf) >= min_confidence)
-        fit, held = _split_frames(ok.any(-1).sum(0) >= 2, max_frames, hold_out, seed)
-        fpts, fconf, swaps = fix_swaps(rig, shifted[:, fit], None if sconf is None else sconf[:, fit], COCO_FLIP,
-                                       min_confidence)
-        cal = calibrate_views(rig, fpts, fconf, min_confidence, intrinsics, rounds, min_view_observations,
-                              height_cm=None)
+        cal, shifted, sconf, held, fpts, swaps = fit_at(offsets, rig)
         rig = cal.rig
         passes.append({"offsets": offsets.tolist(), "after_median_px": cal.report["after_median_px"]})
         if max_offset <= 0:
             break
         thr = max(4.0, 3 * cal.report["after_median_px"])
         new, _ = refine_offsets(rig, pts, conf, seq_id, offsets, radius, min_confidence, threshold_px=thr, seed=seed,
-                                anchor=info["init"].get("reference_view", int(np.argmin(np.abs(offsets)))))
+                                anchor=anchor)
         radius = min(3, max_offset)
         if np.array_equal(new, offsets):
             break
         offsets = new
-    offsets = recentre_offsets(np.asarray(passes[-1]["offsets"], int))  # those of the final adjustment
+    offsets = np.asarray(passes[-1]["offsets"], int)
+    if 0 < max_offset and V <= POLISH_MAX_VIEWS:
+        # few views: each view's offset is resected against only one to three others, and a camera
+        # adjusted at a wrong offset can hold it; one frame either way is tried with the whole adjustment
+        best = (cal, shifted, sconf, held, fpts, swaps)
+        for _ in range(2):
+            improved = False
+            for v, step in [(v, d) for v in range(V) for d in (-1, 1)]:  # the reference too: offsets are relative
+                trial = offsets.copy()
+                trial[v] += step
+                if np.ptp(trial) > 2 * max_offset:
+                    continue
+                res = fit_at(trial, rig)
+                if res[0].report["after_median_px"] < (1 - POLISH_GAIN) * best[0].report["after_median_px"]:
+                    best, offsets, rig, improved = res, trial, res[0].rig, True
+                    passes.append({"offsets": offsets.tolist(), "after_median_px": res[0].report["after_median_px"],
+                                   "polish": True})
+            if not improved:
+                break
+        cal, shifted, sconf, held, fpts, swaps = best
+    offsets = recentre_offsets(offsets)  # those of the final adjustment
     X = cal.points3d
     # held-out frames: triangulated with the final rig, never fitted
     hpts = shifted[:, held]
