@@ -90,6 +90,8 @@ def command(
         print_dry_run(result)
         return
     for it in result.items:
+        for warning in it.info.get("warnings", []):
+            err_console.print(f"[yellow]warning[/] {it.name}: {warning}", highlight=False, soft_wrap=True)
         views = it.info.get("views")
         if not views:
             continue

@@ -29,6 +29,7 @@ from aistpp.pipeline.calibrate_init import fix_swaps, initial_rig, recentre_offs
 
 POLISH_MAX_VIEWS = 4  # rigs this small get their offsets polished by whole adjustments (see _refine)
 POLISH_GAIN = 0.01  # a polished offset must lower the median reprojection error by this share
+BY_SEQUENCE_RADIUS = 3  # each sequence's own offsets are searched this many frames around the setting's
 UP = {"y": np.array([0.0, 1.0, 0.0]), "z": np.array([0.0, 0.0, 1.0])}
 
 
@@ -56,6 +57,25 @@ def _pose_points(rig: CameraRig) -> np.ndarray:
         return C
     ahead = max(float(np.linalg.norm(C[0] - C[-1])), 1e-6)
     return np.concatenate([C, C + ahead * rig.R[:, 2]])
+
+
+def _offsets_by_sequence(rig, pts, conf, seq_id, offsets, min_confidence, median_px, seed) -> dict[int, list[int]]:
+    """Each sequence's own whole-frame offsets (within ``BY_SEQUENCE_RADIUS`` of the setting's, searched with
+    the final rig; shifted so that most views agree with the setting's), for sequences of two or more: real recordings of one
+    setting can be synchronised differently, while ``frame_offset`` is one value per setting
+    (the report names the views where they differ)."""
+    ids = np.unique(seq_id)
+    if len(ids) < 2:
+        return {}
+    out = {}
+    for i in ids:
+        m = seq_id == i
+        found, _ = refine_offsets(rig, pts[:, m], None if conf is None else np.asarray(conf)[:, m], seq_id[m], offsets,
+                                  BY_SEQUENCE_RADIUS, min_confidence, max_frames=200,
+                                  threshold_px=max(4.0, 3 * median_px), seed=seed, anchor=None)
+        shift = recentre_offsets(found - offsets) - (found - offsets)  # on the setting's clock: most views agree
+        out[int(i)] = (found + shift).tolist()
+    return out
 
 
 def _split_frames(usable: np.ndarray, max_frames: int, hold_out: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -170,6 +190,8 @@ def _refine(rig0, offsets, info, pts, conf, seq_id, names, init, min_confidence,
                 break
         cal, shifted, sconf, held, fpts, swaps = best
     offsets = recentre_offsets(offsets)  # those of the final adjustment
+    by_sequence = _offsets_by_sequence(rig, pts, conf, seq_id, offsets, min_confidence, cal.report["after_median_px"],
+                                       seed) if max_offset > 0 else {}
     X = cal.points3d
     # held-out frames: triangulated with the final rig, never fitted
     hpts = shifted[:, held]
@@ -204,6 +226,10 @@ def _refine(rig0, offsets, info, pts, conf, seq_id, names, init, min_confidence,
                     start_focal_px=float(rig0.K[v, 0, 0]), inlier_share=item["inliers"] / max(item["detections"], 1))
         if offsets[v] != 0 and item["status"] == "ok":
             item["status"] = f"de-synced: {int(offsets[v]):+d} frames (applied)"
+    differ = sorted({names[v] for o in by_sequence.values() for v in np.flatnonzero(np.asarray(o) != offsets)},
+                    key=names.index)
     report.update(held_out_median_px=held_px, held_out_frames=int(len(held)), gauge=gauge, passes=passes,
-                  checks=[c.as_dict() for c in checks], offsets=dict(zip(names, offsets.tolist())), **info)
+                  checks=[c.as_dict() for c in checks], offsets=dict(zip(names, offsets.tolist())),
+                  offsets_by_sequence={int(k): v for k, v in by_sequence.items()}, offsets_differ_by_sequence=differ,
+                  **info)
     return Solution(rig, offsets, X, checks, report)
