@@ -30,8 +30,6 @@ def command(given: dict, config: ConfigFile = None) -> None:
 def _per_view(result, quiet: bool) -> None:
     """Each setting's per-view table (unless quiet) and a warning per view that is not ok."""
     for it in result.items:
-        for warning in it.info.get("warnings", []):
-            err_console.print(f"[yellow]warning[/] {it.name}: {warning}", highlight=False, soft_wrap=True)
         views = it.info.get("views")
         if not views:
             continue
