@@ -163,6 +163,32 @@ def test_bundle_adjust_recovers_exact_data_to_zero_error():
     assert res.cost[-1] < res.cost[0] * 1e-6
 
 
+def test_bundle_adjust_runs_with_one_blas_thread(monkeypatch):
+    """The adjustment's many small solves run with one BLAS thread, whatever the caller's
+    setting, and the caller's setting comes back after."""
+    import aistpp.core.bundle_adjust as ba
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    seen = []
+    inner = ba._solve_step
+
+    def spy(*args, **kwargs):
+        seen.append([i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"])
+        return inner(*args, **kwargs)
+
+    monkeypatch.setattr(ba, "_solve_step", spy)
+    rng = np.random.default_rng(2)
+    truth = true_rig(rng)
+    X = body_motion(10, rng).reshape(-1, 3)
+    init = perturb(truth, rng, deg=0.5, cm=3.0)
+    with threadpool_limits(limits=2, user_api="blas"):
+        before = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+        bundle_adjust(init, truth.project(X), np.ones((9, len(X))), X, intrinsics=(), max_iterations=3)
+        after = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+    assert seen and all(n == [1] * len(before) for n in seen)
+    assert after == before
+
+
 # ---- calibration accuracy ------------------------------------------------------------------------
 def test_calibration_accuracy_with_noise_outliers_and_swaps(scene, calibrated):
     init_err = rig_errors(scene["init"], scene["truth"])

@@ -22,6 +22,7 @@ keeps the steps finite and the caller fixes the gauge afterwards.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -178,11 +179,24 @@ def _solve_step(U, W, Vp, gc, gp, lam: float, free: np.ndarray):
     return dc, dp
 
 
+@contextmanager
+def one_blas_thread():
+    """BLAS limited to one thread inside the block or decorated function (threadpoolctl; the
+    previous limits come back after). The adjustment's linear
+    algebra is many small batched solves: extra BLAS threads only contend, and on a loaded
+    machine they made it up to 50x slower (``benchmarks/calibrate.py --blas-threads``)."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
+@one_blas_thread()
 def bundle_adjust(rig: CameraRig, points2d: np.ndarray, weights: np.ndarray, points3d: np.ndarray,
                   intrinsics: tuple[str, ...] = ("f", "k1", "k2"), loss: Loss = "huber", scale: float = 5.0,
                   fixed_views: np.ndarray | None = None, max_iterations: int = 50, tol: float = 1e-6,
                   lam: float = 1e-3) -> BundleResult:
-    """Refine cameras and points to minimise the robust reprojection cost.
+    """Refine cameras and points to minimise the robust reprojection cost (one BLAS thread).
 
     rig: V initial cameras; points2d (V, P, 2) px (anything where ``weights`` is 0 is ignored,
     NaN included); weights (V, P) >= 0 per observation (0 = not observed or rejected);

@@ -106,8 +106,8 @@ class AISTDataset:
                 f"sequence {seq_name!r} is not listed in mapping.txt", self.layout.folder("cameras") / "mapping.txt"
             ) from None
 
-    def load_cameras(self, seq_or_setting: str) -> CameraRig:
-        """Cameras of a setting (``setting1``) or of the setting of a sequence."""
+    def camera_file(self, seq_or_setting: str) -> Path:
+        """``cameras/<setting>.json`` of a setting (``setting1``) or of the setting of a sequence."""
         setting = self.mapping.get(seq_or_setting)
         if setting is None:
             folder = self.layout.folder("cameras")
@@ -115,7 +115,18 @@ class AISTDataset:
                     seq_or_setting not in self.mapping.values()):
                 self.setting_of(seq_or_setting)  # names mapping.txt: a sequence it does not list
             setting = seq_or_setting
-        return formats.load_cameras(self.layout.folder("cameras") / f"{check_name(setting, 'setting name')}.json")
+        return self.layout.folder("cameras") / f"{check_name(setting, 'setting name')}.json"
+
+    def load_cameras(self, seq_or_setting: str) -> CameraRig:
+        """Cameras of a setting (``setting1``) or of the setting of a sequence."""
+        return formats.load_cameras(self.camera_file(seq_or_setting))
+
+    def load_frame_offsets(self, seq_or_setting: str, names: tuple[str, ...] | list[str]) -> np.ndarray:
+        """Per-camera ``frame_offset`` (V,) frames of the views ``names`` (0 where absent; see
+        ``aistpp.core.frame_offsets`` for the convention)."""
+        from aistpp.core.frame_offsets import read_frame_offsets
+
+        return read_frame_offsets(self.camera_file(seq_or_setting), names)
 
     # ---- splits and ignore list --------------------------------------------------------
     def split_names(self) -> list[str]:

@@ -344,12 +344,16 @@ def calibrate_setting(setting: str, config: CalibrateConfig) -> dict:
         raise AistppError(f"{setting}: refused, the rig is implausible (nothing written): "
                           + "; ".join(f"check '{c.name}' failed: {c.detail}" for c in sol.failed))
     report = {"setting": setting, "sequences": chosen, "image_sizes_from": size_source, **sol.report}
+    report["offsets_by_sequence"] = {chosen[k]: dict(zip(names, v)) for k, v in sol.report["offsets_by_sequence"].items()}
     save_setting_cameras(camera_path(setting, config), sol.rig, sol.offsets)
     formats.save_json(report_path(setting, config), report)
     return {"sequences": len(chosen), "frames": int(report["frames"]),
             "before_px": report["before_median_px"], "after_px": report["after_median_px"],
             "after_p90_px": report["after_p90_px"], "held_out_px": report["held_out_median_px"],
-            "weak": ",".join(report["weak_views"]) or "-", "views": report["views"]}
+            "weak": ",".join(report["weak_views"]) or "-", "views": report["views"],
+            **({"warnings": [f"the time offsets of view(s) {', '.join(report['offsets_differ_by_sequence'])} differ "
+                             "between sequences (see offsets_by_sequence in the report); frame_offset holds the "
+                             "setting's"]} if report["offsets_differ_by_sequence"] else {})}
 
 
 def run_calibrate(config: CalibrateConfig) -> RunReport:

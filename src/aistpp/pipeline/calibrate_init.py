@@ -27,8 +27,9 @@ import numpy as np
 
 from aistpp.core.bundle_adjust import bundle_adjust
 from aistpp.core.cameras import CameraRig, rodrigues, rotation_to_rodrigues
+from aistpp.core.frame_offsets import shift_views
 from aistpp.core.relative_pose import intrinsic_matrix, normalise, pair_pose, pnp_cost, pnp_ransac, resect
-from aistpp.core.triangulation import triangulate_robust
+from aistpp.core.triangulation import reprojection_errors, triangulate_dlt, triangulate_robust
 from aistpp.errors import AistppError
 
 FOCAL_PER_SIZE = 0.8  # default focal guess: 0.8 x the larger image side (a ~26 mm-equivalent lens)
@@ -37,21 +38,6 @@ FOCAL_PER_SIZE = 0.8  # default focal guess: 0.8 x the larger image side (a ~26 
 def default_focal(size) -> float:
     """The focal-length guess (px) for an image of ``size`` (w, h) px."""
     return FOCAL_PER_SIZE * float(max(size))
-
-
-def shift_views(arr: np.ndarray, offsets, seq_id: np.ndarray) -> np.ndarray:
-    """arr (V, N, ...) -> out (V, N, ...) with ``out[v, n] = arr[v, n + offsets[v]]`` when frame
-    n + offsets[v] exists and belongs to the same sequence as n (``seq_id`` (N,)), else NaN."""
-    arr = np.asarray(arr, np.float64)
-    V, N = arr.shape[:2]
-    out = np.full(arr.shape, np.nan)
-    n = np.arange(N)
-    for v, o in enumerate(np.asarray(offsets, int)):
-        src = n + o
-        ok = (src >= 0) & (src < N)
-        ok[ok] &= seq_id[src[ok]] == seq_id[n[ok]]
-        out[v, n[ok]] = arr[v, src[ok]]
-    return out
 
 
 def search_offset(lo: int, hi: int, cost, step: int = 3) -> tuple[int, float]:
@@ -266,7 +252,12 @@ def refine_offsets(rig: CameraRig, points: np.ndarray, conf: np.ndarray | None, 
     rng = np.random.default_rng(seed)
     for v in [u for u in range(V) if u != anchor] + ([anchor] if anchor is not None else []):
         others = [u for u in range(V) if u != v]
-        if len(others) < 2:
+        if not others:
+            continue
+        if len(others) < 2:  # two views: their own triangulation, nothing to resect against
+            cost = _pair_offset_cost(rig, full, seq_id, frames, others[0], v, out[others[0]], threshold_px)
+            o_best, c_best = search_offset(offsets[v] - radius, offsets[v] + radius, cost, 3 if radius > 4 else 1)
+            costs[v], out[v] = (c_best, o_best) if np.isfinite(c_best) else (np.nan, out[v])
             continue
         shifted = shift_views(full[others], out[others], seq_id)[:, frames]
         X = triangulate_robust(rig.subset([rig.names[u] for u in others]), shifted, None, 0.0,
@@ -284,6 +275,25 @@ def refine_offsets(rig: CameraRig, points: np.ndarray, conf: np.ndarray | None, 
         best = (c_best, o_best) if np.isfinite(c_best) else (np.nan, out[v])
         costs[v], out[v] = best
     return out, costs
+
+
+def _pair_offset_cost(rig: CameraRig, full: np.ndarray, seq_id: np.ndarray, frames: np.ndarray, u: int, v: int,
+                      offset_u: int, threshold_px: float):
+    """cost(o): mean truncated squared reprojection error (px^2) of views u (at ``offset_u``) and
+    v (at o) triangulated together with the rig: how well the pair agrees at that offset."""
+    J = full.shape[2]
+    pair = rig.subset([rig.names[u], rig.names[v]])
+    su = shift_views(full[u:u + 1], [offset_u], seq_id)[0, frames]
+
+    def cost(o):
+        both = np.stack([su, shift_views(full[v:v + 1], [o], seq_id)[0, frames]])  # (2, F, J, 2)
+        seen = np.isfinite(both).all(-1)
+        if (seen.all(0)).sum() < 4 * J:
+            return np.inf
+        X = triangulate_dlt(pair, both, seen.astype(np.float64), 0.5)
+        e = reprojection_errors(pair, X, both)[:, seen.all(0)]
+        return float(np.mean(np.minimum(np.nan_to_num(e, nan=threshold_px), threshold_px) ** 2))
+    return cost
 
 
 def fix_swaps(rig: CameraRig, points: np.ndarray, conf: np.ndarray | None, flip: np.ndarray,

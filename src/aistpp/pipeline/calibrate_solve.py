@@ -17,14 +17,19 @@ from typing import Literal
 import numpy as np
 
 from aistpp.core.align import rig_errors, similarity_transform, transform_rig
+from aistpp.core.bundle_adjust import one_blas_thread
 from aistpp.core.cameras import CameraRig
+from aistpp.core.frame_offsets import shift_views
 from aistpp.core.joints import COCO_FLIP
 from aistpp.core.triangulation import reprojection_errors, triangulate_robust
 from aistpp.errors import AistppError
 from aistpp.pipeline.calibrate_checks import Check, check_rig, check_views_agree
 from aistpp.pipeline.calibrate_gauge import Y_UP_TO_Z_UP, gauge_transform
-from aistpp.pipeline.calibrate_init import fix_swaps, initial_rig, recentre_offsets, refine_offsets, shift_views
+from aistpp.pipeline.calibrate_init import fix_swaps, initial_rig, recentre_offsets, refine_offsets
 
+POLISH_MAX_VIEWS = 4  # rigs this small get their offsets polished by whole adjustments (see _refine)
+POLISH_GAIN = 0.01  # a polished offset must lower the median reprojection error by this share
+BY_SEQUENCE_RADIUS = 3  # each sequence's own offsets are searched this many frames around the setting's
 UP = {"y": np.array([0.0, 1.0, 0.0]), "z": np.array([0.0, 0.0, 1.0])}
 
 
@@ -44,6 +49,35 @@ class Solution:
         return [c for c in self.checks if not c.passed]
 
 
+def _pose_points(rig: CameraRig) -> np.ndarray:
+    """Points that fix a similarity between two versions of a rig (P, 3): the centres, and for
+    fewer than three cameras also a point on each optical axis as far ahead as the cameras are apart."""
+    C = rig.centers
+    if len(rig) >= 3:
+        return C
+    ahead = max(float(np.linalg.norm(C[0] - C[-1])), 1e-6)
+    return np.concatenate([C, C + ahead * rig.R[:, 2]])
+
+
+def _offsets_by_sequence(rig, pts, conf, seq_id, offsets, min_confidence, median_px, seed) -> dict[int, list[int]]:
+    """Each sequence's own whole-frame offsets (within ``BY_SEQUENCE_RADIUS`` of the setting's, searched with
+    the final rig; shifted so that most views agree with the setting's), for sequences of two or more: real recordings of one
+    setting can be synchronised differently, while ``frame_offset`` is one value per setting
+    (the report names the views where they differ)."""
+    ids = np.unique(seq_id)
+    if len(ids) < 2:
+        return {}
+    out = {}
+    for i in ids:
+        m = seq_id == i
+        found, _ = refine_offsets(rig, pts[:, m], None if conf is None else np.asarray(conf)[:, m], seq_id[m], offsets,
+                                  BY_SEQUENCE_RADIUS, min_confidence, max_frames=200,
+                                  threshold_px=max(4.0, 3 * median_px), seed=seed, anchor=None)
+        shift = recentre_offsets(found - offsets) - (found - offsets)  # on the setting's clock: most views agree
+        out[int(i)] = (found + shift).tolist()
+    return out
+
+
 def _split_frames(usable: np.ndarray, max_frames: int, hold_out: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Frame indices for fitting (<= max_frames) and held out (about ``hold_out`` of them, disjoint)."""
     frames = np.flatnonzero(usable)
@@ -56,6 +90,7 @@ def _split_frames(usable: np.ndarray, max_frames: int, hold_out: float, seed: in
     return frames[~held], frames[held]
 
 
+@one_blas_thread()
 def solve(points: np.ndarray, conf: np.ndarray | None, seq_id: np.ndarray, sizes: np.ndarray,
           names: tuple[str, ...], init: CameraRig | None = None, *, min_confidence: float = 0.5,
           intrinsics: tuple[str, ...] = ("f", "k1"), rounds: int = 3, max_frames: int = 1000, max_offset: int = 30,
@@ -70,6 +105,13 @@ def solve(points: np.ndarray, conf: np.ndarray | None, seq_id: np.ndarray, sizes
     """
     pts = np.asarray(points, np.float64)
     V = pts.shape[0]
+    if V < 2:
+        raise AistppError(f"calibration needs two or more views, the keypoints have {V}")
+    if V == 2 and (init is None or intrinsics):
+        raise AistppError("2 views: from a dancer's keypoints alone two cameras give neither their focal lengths "
+                          "(both look at the dancer: the optical axes meet, the degenerate case of two-view "
+                          "self-calibration) nor a trustworthy start; give --init-cameras FILE with the two "
+                          "cameras (intrinsics known) and --fix-intrinsics, or record with a third camera")
     if frame == "init" and init is None:
         raise AistppError("--frame init needs starting cameras (--init-cameras FILE or rig)")
     if init is None:  # from the keypoints alone; a start whose result fails a check is retried from other seeds
@@ -98,29 +140,58 @@ def _refine(rig0, offsets, info, pts, conf, seq_id, names, init, min_confidence,
 
     V = len(rig0)
     radius = max_offset
+    anchor = info["init"].get("reference_view", int(np.argmin(np.abs(offsets))))
+
+    def fit_at(offs, start):
+        """The adjustment with the views shifted by ``offs``: (calibration, shifted, sconf, held, fpts, swaps)."""
+        shifted = shift_views(pts, offs, seq_id)
+        sconf = None if conf is None else shift_views(np.asarray(conf, np.float64)[..., None], offs, seq_id)[..., 0]
+        ok = np.isfinite(shifted).all(-1) & (True if sconf is None else np.nan_to_num(sconf) >= min_confidence)
+        fit, held = _split_frames(ok.any(-1).sum(0) >= 2, max_frames, hold_out, seed)
+        fpts, fconf, swaps = fix_swaps(start, shifted[:, fit], None if sconf is None else sconf[:, fit], COCO_FLIP,
+                                       min_confidence)
+        cal = calibrate_views(start, fpts, fconf, min_confidence, intrinsics, rounds, min_view_observations,
+                              height_cm=None)
+        return cal, shifted, sconf, held, fpts, swaps
+
     rig = rig0
     passes = []
     for _ in range(3):
-        shifted = shift_views(pts, offsets, seq_id)
-        sconf = None if conf is None else shift_views(np.asarray(conf, np.float64)[..., None], offsets, seq_id)[..., 0]
-        ok = np.isfinite(shifted).all(-1) & (True if sconf is None else np.nan_to_num(sconf) >= min_confidence)
-        fit, held = _split_frames(ok.any(-1).sum(0) >= 2, max_frames, hold_out, seed)
-        fpts, fconf, swaps = fix_swaps(rig, shifted[:, fit], None if sconf is None else sconf[:, fit], COCO_FLIP,
-                                       min_confidence)
-        cal = calibrate_views(rig, fpts, fconf, min_confidence, intrinsics, rounds, min_view_observations,
-                              height_cm=None)
+        cal, shifted, sconf, held, fpts, swaps = fit_at(offsets, rig)
         rig = cal.rig
         passes.append({"offsets": offsets.tolist(), "after_median_px": cal.report["after_median_px"]})
         if max_offset <= 0:
             break
         thr = max(4.0, 3 * cal.report["after_median_px"])
         new, _ = refine_offsets(rig, pts, conf, seq_id, offsets, radius, min_confidence, threshold_px=thr, seed=seed,
-                                anchor=info["init"].get("reference_view", int(np.argmin(np.abs(offsets)))))
+                                anchor=anchor)
         radius = min(3, max_offset)
         if np.array_equal(new, offsets):
             break
         offsets = new
-    offsets = recentre_offsets(np.asarray(passes[-1]["offsets"], int))  # those of the final adjustment
+    offsets = np.asarray(passes[-1]["offsets"], int)
+    if 0 < max_offset and V <= POLISH_MAX_VIEWS:
+        # few views: each view's offset is resected against only one to three others, and a camera
+        # adjusted at a wrong offset can hold it; one frame either way is tried with the whole adjustment
+        best = (cal, shifted, sconf, held, fpts, swaps)
+        for _ in range(2):
+            improved = False
+            for v, step in [(v, d) for v in range(V) for d in (-1, 1)]:  # the reference too: offsets are relative
+                trial = offsets.copy()
+                trial[v] += step
+                if np.ptp(trial) > 2 * max_offset:
+                    continue
+                res = fit_at(trial, rig)
+                if res[0].report["after_median_px"] < (1 - POLISH_GAIN) * best[0].report["after_median_px"]:
+                    best, offsets, rig, improved = res, trial, res[0].rig, True
+                    passes.append({"offsets": offsets.tolist(), "after_median_px": res[0].report["after_median_px"],
+                                   "polish": True})
+            if not improved:
+                break
+        cal, shifted, sconf, held, fpts, swaps = best
+    offsets = recentre_offsets(offsets)  # those of the final adjustment
+    by_sequence = _offsets_by_sequence(rig, pts, conf, seq_id, offsets, min_confidence, cal.report["after_median_px"],
+                                       seed) if max_offset > 0 else {}
     X = cal.points3d
     # held-out frames: triangulated with the final rig, never fitted
     hpts = shifted[:, held]
@@ -146,7 +217,8 @@ def _refine(rig0, offsets, info, pts, conf, seq_id, names, init, min_confidence,
     inliers = np.isfinite(X).all(-1)[None] & np.isfinite(fpts).all(-1)
     checks = check_rig(rig, X, inliers, up_vec, cal.report["after_median_px"], held_px)
     checks.append(check_views_agree(cal.report["views"]))
-    change = rig_errors(transform_rig(rig0, *similarity_transform(rig0.centers, rig.centers)), rig, align=False)
+    change = rig_errors(transform_rig(rig0, *similarity_transform(_pose_points(rig0), _pose_points(rig))), rig,
+                        align=False)
     report = dict(cal.report)
     for v, item in enumerate(report["views"]):
         item.update(offset_frames=int(offsets[v]), swaps_fixed=int(swaps[v]),
@@ -154,6 +226,10 @@ def _refine(rig0, offsets, info, pts, conf, seq_id, names, init, min_confidence,
                     start_focal_px=float(rig0.K[v, 0, 0]), inlier_share=item["inliers"] / max(item["detections"], 1))
         if offsets[v] != 0 and item["status"] == "ok":
             item["status"] = f"de-synced: {int(offsets[v]):+d} frames (applied)"
+    differ = sorted({names[v] for o in by_sequence.values() for v in np.flatnonzero(np.asarray(o) != offsets)},
+                    key=names.index)
     report.update(held_out_median_px=held_px, held_out_frames=int(len(held)), gauge=gauge, passes=passes,
-                  checks=[c.as_dict() for c in checks], offsets=dict(zip(names, offsets.tolist())), **info)
+                  checks=[c.as_dict() for c in checks], offsets=dict(zip(names, offsets.tolist())),
+                  offsets_by_sequence={int(k): v for k, v in by_sequence.items()}, offsets_differ_by_sequence=differ,
+                  **info)
     return Solution(rig, offsets, X, checks, report)

@@ -2,7 +2,9 @@
 
 (1) ``triangulate_keypoints``: arrays in, arrays out (no files);
 (2) ``triangulate_sequence``: the per-sequence job (keypoints2d/<seq>.pkl + the setting's
-    cameras -> <save_dir>/<seq>.pkl with ``keypoints3d`` and ``keypoints3d_optim``);
+    cameras -> <save_dir>/<seq>.pkl with ``keypoints3d`` and ``keypoints3d_optim``); a camera's
+    ``frame_offset`` (``core.frame_offsets``) shifts its view onto the setting's common clock first,
+    so frame n of the output is the common instant n;
 (3) ``run_triangulate``: every selected sequence through the shared runner.
 """
 
@@ -18,6 +20,7 @@ from aistpp.core import formats
 from aistpp.core.cameras import CameraRig
 from aistpp.core.dataset import AISTDataset
 from aistpp.core.files import check_regular_path
+from aistpp.core.frame_offsets import shift_views
 from aistpp.core.names import check_name
 from aistpp.core.runner import RunOptions, RunReport, report_stage, run_jobs
 from aistpp.core.triangulation import reprojection_errors, triangulate_robust, undistort
@@ -105,6 +108,9 @@ def triangulate_sequence(name: str, config: TriangulateConfig) -> dict:
     data = formats.load_keypoints2d(path)
     kp = data["keypoints2d"][formats.keypoints2d_views(data, rig.names, path)]  # in the cameras' order
     formats.check_keypoints_in_images(kp, rig, path)
+    offsets = ds.load_frame_offsets(name, rig.names)
+    if offsets.any():  # de-synced views put on the setting's common clock (core.frame_offsets)
+        kp = shift_views(kp, offsets)
     usable = np.isfinite(kp[..., :2]).all(-1) & (np.nan_to_num(kp[..., 2]) >= config.min_confidence)
     if not (usable.sum(axis=0) >= 2).any():
         raise AistppError(f"no 2D keypoint is seen by two views with confidence >= {config.min_confidence}: "
@@ -127,6 +133,7 @@ def triangulate_sequence(name: str, config: TriangulateConfig) -> dict:
         "worst_view": f"{rig.names[int(np.argmax(frac))]} {100 * frac.max():.0f}%",
         "suspect_views": [v for v, f in zip(rig.names, frac) if f > SUSPECT_VIEW_FRACTION],
         "missing_pct": missing,
+        **({"frame_offsets": {v: float(o) for v, o in zip(rig.names, offsets) if o}} if offsets.any() else {}),
         "warnings": [f"{missing:.1f}% of the 3D keypoints are NaN (seen by fewer than two agreeing views, or "
                      "along nearly parallel rays)"] if missing >= UNDETERMINED_WARNING_PCT else [],
     }

@@ -4,6 +4,8 @@ Pure part: ``annotation_points`` turns a sequence's annotations into pixels per 
 ``(V, N, J, 2)``; ``grid_layout`` places views in one frame. Streaming part: ``render_video``
 decodes one frame per view (by time, frame i at i/60 s), draws, and encodes, so memory stays
 flat in the video's length (SMPL vertices are posed in small chunks as frames go by).
+Time: frame i of an output is the setting's common instant i; a view with a ``frame_offset``
+o (``core.frame_offsets``) contributes its video frame i + o and its detections of that frame.
 Job: ``vis_video(name, config)`` writes ``<save_dir>/<name>.mp4`` for a video name, or one grid
 video for a sequence name (all views); ``run_vis(config)`` maps it over the requested outputs.
 """
@@ -30,6 +32,7 @@ from aistpp.core.draw import SKELETONS, draw_named_skeleton, draw_skeleton
 from aistpp.core.joint_sets import REGISTRY
 from aistpp.core import formats
 from aistpp.core.detection_layout import find_video
+from aistpp.core.frame_offsets import shift_views
 from aistpp.core.names import check_name, is_sequence_name, parse_name, split_video_name, video_name
 from aistpp.core.render import DEFAULT_MESH_COLOR, outward_faces, render_mesh
 from aistpp.core.runner import RunOptions, RunReport, run_jobs
@@ -161,13 +164,14 @@ def fit_tile(size: tuple[int, int], tile: tuple[int, int]) -> tuple[tuple[int, i
 
 # ---- streaming ------------------------------------------------------------------------------
 def _frames(path: Path | None, size: tuple[int, int], start: int, end: int) -> Iterator[np.ndarray]:
-    """Video frames start..end-1 by time, or a plain background when there is no video."""
-    if path is None:
-        w, h = size
-        for _ in range(start, end):
-            yield np.full((h, w, 3), BACKGROUND_BGR, np.uint8)
+    """Video frames start..end-1 by time, or a plain background when there is no video (and
+    for frames before the video's first, ``start`` < 0: a view whose ``frame_offset`` is negative)."""
+    w, h = size
+    for _ in range(start, end if path is None else min(end, 0)):
+        yield np.full((h, w, 3), BACKGROUND_BGR, np.uint8)
+    if path is None or end <= 0:
         return
-    for _, frame in read_frames(path, start, end):
+    for _, frame in read_frames(path, max(start, 0), end):
         yield frame
 
 
@@ -184,7 +188,7 @@ def render_video(out_path: Path, rig: CameraRig, sources: list[Path | None], sta
                  points: np.ndarray | None = None, confidence: np.ndarray | None = None,
                  skeleton: str = "coco17", mesh: tuple | None = None, grid: bool = False,
                  config: VisConfig | None = None, frame_sizes: list[tuple[int, int]] | None = None,
-                 point_sizes: list[tuple[int, int]] | None = None) -> int:
+                 point_sizes: list[tuple[int, int]] | None = None, frame_offsets=None) -> int:
     """Decode, draw and encode frames start..end-1 of the views of ``rig``; return frames written.
 
     sources: one video path (or None: plain background of ``frame_sizes``) per view, and
@@ -195,7 +199,9 @@ def render_video(out_path: Path, rig: CameraRig, sources: list[Path | None], sta
     are (2D detections on their own video). ``mesh`` = (model, motion, faces) renders the SMPL
     mesh (faces wound outward: back faces are culled) scaled from camera to frame pixels. With
     ``grid`` all views are tiled into one frame of the first view's size (a view of another
-    aspect ratio letterboxed in its tile), else ``rig`` holds one view.
+    aspect ratio letterboxed in its tile), else ``rig`` holds one view. Frames are the setting's
+    common clock: output frame i shows view v's video frame ``i + frame_offsets[v]`` (rounded;
+    default 0, see ``core.frame_offsets``); ``points`` are on that clock already.
     """
     cfg = config or VisConfig(anno_dir=Path("."), save_dir=Path("."), video_name="x")
     cam_sizes = [tuple(int(s) for s in rig.sizes[v]) for v in range(len(rig))]
@@ -211,7 +217,8 @@ def render_video(out_path: Path, rig: CameraRig, sources: list[Path | None], sta
     scales = [np.array([w / cw, h / ch]) for (w, h), (cw, ch) in zip(shown, cam_sizes)]  # camera px -> output
     pscales = [np.array([w / pw, h / ph]) for (w, h), (pw, ph) in zip(shown, psizes)]  # point px -> output
     cams = [rig.subset([name]) for name in rig.names]
-    streams = [_frames(src, sizes[v], start, end) for v, src in enumerate(sources)]
+    shift = np.zeros(len(rig), int) if frame_offsets is None else np.round(frame_offsets).astype(int)
+    streams = [_frames(src, sizes[v], start + shift[v], end + shift[v]) for v, src in enumerate(sources)]
     meshes = _mesh_vertices(mesh[0], mesh[1], start, end) if mesh is not None else None
     written = 0
     with VideoWriter(out_path, ANNOTATION_FPS, out_size, crf=cfg.crf, preset=cfg.preset, overwrite=True) as writer:
@@ -370,6 +377,7 @@ def vis_video(name: str, config: VisConfig) -> dict:
     ds, seq, full, views = check_inputs(name, config)
     grid = split_target(name, ds)[1] is None
     rig = full.subset(views)
+    offsets = np.round(ds.load_frame_offsets(seq, views)).astype(int)  # whole frames: the video's own
 
     data: dict = {}
     model = None
@@ -379,9 +387,10 @@ def vis_video(name: str, config: VisConfig) -> dict:
         kp_path = ds.layout.file("keypoints2d", seq)
         kp2d = ds.load_keypoints2d(seq)
         rows = formats.keypoints2d_views(kp2d, full.names, kp_path)[[full.index(v) for v in views]]  # by name
-        data["keypoints2d"] = kp2d["keypoints2d"][rows]
+        data["keypoints2d"] = shift_views(kp2d["keypoints2d"][rows], offsets)  # on the common clock
         if config.joints == "full" and "keypoints2d_full" in kp2d and kp2d.get("joint_set") in REGISTRY:
-            data.update(keypoints2d_full=kp2d["keypoints2d_full"][rows], joint_set=kp2d["joint_set"])
+            data.update(keypoints2d_full=shift_views(kp2d["keypoints2d_full"][rows], offsets),
+                        joint_set=kp2d["joint_set"])
         if "image_sizes" in kp2d:  # the detections' own image sizes (0 = unknown)
             point_sizes = [tuple(int(x) for x in kp2d["image_sizes"][r]) for r in rows]
         n_anno = data["keypoints2d"].shape[1]
@@ -402,7 +411,7 @@ def vis_video(name: str, config: VisConfig) -> dict:
         sources = [video_file(ds, seq, v) for v in rig.names]
         infos = [probe(p) for p in sources]
         frame_sizes = [tuple(info.size) for info in infos]
-        n_video = min(annotation_frames(info) for info in infos)
+        n_video = min(annotation_frames(info) - o for info, o in zip(infos, offsets))
         if n_video != n_anno:
             warnings.append(f"annotations have {n_anno} frames, the video {n_video} (at 60 fps): drawing the "
                             f"{min(n_anno, n_video)} that overlap")
@@ -431,7 +440,7 @@ def vis_video(name: str, config: VisConfig) -> dict:
         points, confidence, skeleton = annotation_points(mode, rig, data, model)
     out = config.save_dir / f"{name}.mp4"
     written = render_video(out, rig, sources, start, end, points, confidence, skeleton, mesh, grid, config,
-                           frame_sizes, point_sizes)
+                           frame_sizes, point_sizes, offsets)
     if written < end - start:
         warnings.append(f"the video ended after {written} of {end - start} frames")
     if config.audio is not None or config.music_dir is not None:
