@@ -80,11 +80,11 @@ def bench_model(name: str, make, video: Path, frames: int) -> dict:
     det.detect(held[0])  # warm-up (graph / session start)
     mod_w, mod_c, _ = timed(model_only)
     del held
-    run_w, run_c, kp = timed(lambda: detect_video(video, det, frames))
+    run_w, run_c, (kp, _) = timed(lambda: detect_video(video, det, frames))
     det.close()
     return {"model": name, "frames": frames, "decode_s": dec_w, "model_s": mod_w, "detect_s": run_w,
             "decode_cpu_s": dec_c, "model_cpu_s": mod_c, "detect_cpu_s": run_c,
-            "ratio_wall": run_w / (dec_w + mod_w), "ratio": run_c / (dec_c + mod_c), "detected_pct": float(100 * np.isfinite(kp[..., 0]).all(-1).mean())}
+            "ratio_wall": run_w / (dec_w + mod_w), "ratio": run_c / (dec_c + mod_c), "detected_pct": float(100 * np.isfinite(kp[:, 0, :, 0]).all(-1).mean())}
 
 
 def body_frame_errors(est: np.ndarray, ref: np.ndarray) -> np.ndarray:

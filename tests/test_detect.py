@@ -274,7 +274,9 @@ def test_frames_are_taken_by_time_at_60fps(tmp_path):
             w.write(img)
     # min_score above any score: the box is always the whole image (no padding: 4x the 48x64 input)
     det = load_detector(str(_export(tmp_path, "simcc")), "cpu", boxes="previous", min_score=1e9, padding=1.0)
-    kp = detect_video(path, det)
+    kp, scores = detect_video(path, det)
+    assert kp.shape[1] == 1 and np.isfinite(scores).all()  # one person per frame
+    kp = kp[:, 0]
     assert len(kp) == 2 * n  # the last source frame still lies within half a frame of (2n - 1) / 60 s
     x = kp[:, 0, 0]
     source = np.arange(2 * n) // 2  # nearest source frame of i/60 s (a tie goes to the earlier one)
@@ -338,3 +340,84 @@ def test_demo_from_video_needs_videos(tmp_path):
 
     with pytest.raises(AistppError, match="needs the videos"):
         run_demo(DemoConfig(out=tmp_path / "d", from_video=True, videos=False))
+
+
+# ---- several people: the dancer chosen over time and across views (core.people, as preprocess) ----
+class SeveralPeople:
+    """A fake backend: per view (one ``reset`` per video) and frame, the people listed in ``people``
+    (V, N, P, 17, 3) with ``scores`` (V, N, P) (NaN: nobody in that slot)."""
+
+    joint_set, joint_names = "coco17", COCO17
+
+    def __init__(self, people, scores):
+        self.people, self.scores, self.view, self.frame = people, scores, -1, 0
+
+    def reset(self):
+        self.view, self.frame = self.view + 1, 0
+
+    def detect(self, frame):
+        from aistpp.core.detectors import People
+
+        here = np.isfinite(self.scores[self.view, self.frame])
+        out = People(self.people[self.view, self.frame][here].astype(np.float32),
+                     self.scores[self.view, self.frame][here].astype(np.float32))
+        self.frame += 1
+        return out
+
+    def close(self):
+        pass
+
+
+def _two_people_world(tmp_path, N=24, views=4):
+    """A dancer seen in every view and a passer-by seen in view 0 only (every frame, scoring higher)
+    and in view 1 for frames 8-11 (scoring higher), both projected through a synthetic rig; tiny
+    videos (the fake backend ignores pixels) and an annotation folder with cameras + mapping."""
+    from aistpp.core.video import VideoWriter
+    from aistpp.pipeline.synth import make_rig
+
+    rng = np.random.default_rng(3)
+    rig = make_rig(0, rng, num_views=views)
+    seq = "gWA_sFM_cAll_d27_mWA2_ch21"
+    t = np.arange(N)[:, None]
+    body = rng.uniform([-20, 0, -10], [20, 170, 10], (17, 3))  # a 1.7 m tall cloud of joints, cm
+    dancer = body + np.concatenate([30 * np.sin(t / 7), 0 * t, 20 * np.cos(t / 9)], 1)[:, None]
+    passer = body + np.array([160.0, 0.0, 120.0]) + np.concatenate([-3 * t, 0 * t, 0 * t], 1)[:, None]
+    P = np.zeros((views, N, 2, 17, 3))
+    S = np.full((views, N, 2), np.nan)
+    P[:, :, 0, :, :2], P[:, :, 0, :, 2], S[:, :, 0] = rig.project(dancer), 0.8, 0.7
+    P[:, :, 1, :, :2], P[:, :, 1, :, 2] = rig.project(passer), 0.95
+    S[0, :, 1] = 0.9
+    S[1, 8:12, 1] = 0.9
+    P[0] = P[0, :, ::-1]  # view 0 lists the passer-by first: slot order means nothing
+    S[0] = S[0, :, ::-1]
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    for v in range(views):
+        with VideoWriter(videos / f"{seq.replace('cAll', rig.names[v])}.mp4", fps=60, size=(64, 48)) as w:
+            for _ in range(N):
+                w.write(np.zeros((48, 64, 3), np.uint8))
+    anno = tmp_path / "anno"
+    formats.save_cameras(anno / "cameras" / "setting1.json", rig)
+    formats.write_mapping(anno / "cameras" / "mapping.txt", {seq: "setting1"})
+    return seq, rig, videos, anno, P, S, rig.project(dancer)
+
+
+@pytest.mark.parametrize("cameras", [True, False])
+def test_detect_chooses_the_dancer_over_time_and_across_views(tmp_path, monkeypatch, cameras):
+    import aistpp.core.detectors as detectors
+
+    seq, rig, videos, anno, P, S, truth = _two_people_world(tmp_path)
+    monkeypatch.setattr(detectors, "load_detector", lambda *a, **k: SeveralPeople(P, S))
+    save = (anno if cameras else tmp_path / "elsewhere") / "keypoints2d"
+    report = run_detect(DetectConfig(video_dir=videos, save_dir=save, executor="serial", quiet=True))
+    assert not report.failed, report.failed[0].error
+    kp = formats.load_keypoints2d(save / f"{seq}.pkl")["keypoints2d"]
+    best = np.nanargmax(np.nan_to_num(S, nan=-1), axis=-1)  # the best-scored person is not the dancer here:
+    assert (best[0] == 0).all() and (best[1, 8:12] == 1).all()  # the passer-by (view 0 lists it first)
+    on_dancer = np.all(np.abs(kp[..., :2] - truth) < 1e-3, axis=(-1, -2))  # (V, N)
+    assert on_dancer[1:].all()  # over time: a passer-by for 4 frames costs two jumps and is not taken
+    if cameras:  # across views: the one the other views see is the dancer, though view 0 scores it lower
+        assert on_dancer[0].all()
+        assert report.items[0].info["agreement"] >= len(S[0])
+    else:  # one view alone cannot tell: it keeps the consistently higher-scored track
+        assert not on_dancer[0].any()
