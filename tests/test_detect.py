@@ -421,3 +421,56 @@ def test_detect_chooses_the_dancer_over_time_and_across_views(tmp_path, monkeypa
         assert report.items[0].info["agreement"] >= len(S[0])
     else:  # one view alone cannot tell: it keeps the consistently higher-scored track
         assert not on_dancer[0].any()
+
+
+# ---- the reference for detect's accuracy: synthetic detections with a real detector's errors -------
+def _released_slice(seq="gJS_sBM_cAll_d03_mJS2_ch07"):
+    """Released keypoints2d (9, F, 17, 3) and the projections (9, F, 17, 2) of the released keypoints3d
+    of the same frames (tests/data, see NOTICE)."""
+    from pathlib import Path
+
+    data = Path(__file__).parent / "data"
+    z2, z3 = np.load(data / "setting4_keypoints2d.npz"), np.load(data / "setting4_keypoints3d.npz")
+    assert np.array_equal(z2[f"{seq}.frames"], z3[f"{seq}.frames"])
+    kp = np.concatenate([z2[f"{seq}.xy"] / 16.0 - 256.0, z2[f"{seq}.conf"][..., None] / 255.0], axis=-1)
+    rig = formats.load_cameras(data / "setting4.json")
+    return kp, rig.project(z3[f"{seq}.keypoints3d"].astype(np.float64))
+
+
+def test_released_detections_err_far_more_than_two_pixels_and_unsure_points_most():
+    from aistpp.pipeline.synth.detector_errors import LEVELS, measure_errors
+
+    kp, proj = _released_slice()
+    prof = measure_errors(kp, proj)
+    med = prof.distance[:, :, np.searchsorted(LEVELS, 0.5)]  # (17, 2) over the person's size
+    size = np.nanmedian(np.linalg.norm(np.nanmax(proj, 2) - np.nanmin(proj, 2), axis=-1))  # ~460 px
+    assert np.all(med[:, 0] * size > 2.0), med[:, 0] * size  # every joint: more than 2 px i.i.d. would give
+    assert np.all(med < 0.06)  # and not absurd: a few % of the person's size
+    assert (med[:, 1] > med[:, 0]).sum() >= 13  # the unsure class errs more (the score means something)
+    assert np.all((prof.confident_share > 0.4) & (prof.confident_share < 0.99))
+
+
+def test_realistic_detections_draw_the_profile_they_are_given():
+    """A hand-made profile (independent of any measurement) -> detections -> measured back."""
+    from aistpp.pipeline.synth import make_rig
+    from aistpp.pipeline.synth.detector_errors import LEVELS, ErrorProfile, measure_errors, realistic_detections
+
+    rng = np.random.default_rng(8)
+    rig = make_rig(0, rng, num_views=6)
+    N = 1000
+    body = rng.uniform([-20, 0, -10], [20, 170, 10], (17, 3))
+    gt = body + np.stack([40 * np.sin(np.arange(N) / 20), np.zeros(N), 30 * np.cos(np.arange(N) / 25)], 1)[:, None]
+    share = np.linspace(0.5, 0.9, 17)
+    dist = np.stack([np.outer(np.linspace(0.005, 0.02, 17), LEVELS * 2),  # uniform on [0, 2 m] x size
+                     np.outer(np.linspace(0.02, 0.06, 17), LEVELS * 2)], axis=1)
+    score = np.stack([np.broadcast_to(0.5 + 0.5 * LEVELS, (17, len(LEVELS))),
+                      np.broadcast_to(0.5 * LEVELS, (17, len(LEVELS)))], axis=1)
+    given = ErrorProfile(share, dist, score)
+    det = realistic_detections(rig, gt, rng, given, outlier_rate=0.0, missing_frame_rate=0.0)
+    back = measure_errors(det["keypoints2d"], det["clean"])
+    assert np.allclose(back.confident_share, share, atol=0.03)
+    half = np.searchsorted(LEVELS, 0.5)
+    assert np.allclose(back.distance[:, :, half], dist[:, :, half], rtol=0.12)
+    assert np.abs(back.score[:, :, half] - score[:, :, half]).max() < 0.04, back.score[:, :, half] - score[:, :, half]
+    unsure = det["unsure"] & np.isfinite(det["keypoints2d"][..., 0])
+    assert np.all(det["keypoints2d"][..., 2][unsure] < 0.5) and np.all(det["keypoints2d"][..., 2][~unsure & np.isfinite(det["keypoints2d"][..., 2])] >= 0.5)
