@@ -90,7 +90,8 @@ def bench_model(name: str, make, video: Path, frames: int) -> dict:
     det.close()
     return {"model": name, "frames": frames, "decode_s": dec_w, "model_s": mod_w, "detect_s": run_w,
             "decode_cpu_s": dec_c, "model_cpu_s": mod_c, "detect_cpu_s": run_c,
-            "ratio_wall": run_w / (dec_w + mod_w), "ratio": run_c / (dec_c + mod_c), "detected_pct": float(100 * np.isfinite(kp[:, 0, :, 0]).all(-1).mean())}
+            "ratio_wall": run_w / (dec_w + mod_w), "ratio": run_c / (dec_c + mod_c),
+            "detected_pct": float(100 * np.isfinite(kp[:, 0, :, 0]).all(-1).mean())}
 
 
 def body_frame_errors(est: np.ndarray, ref: np.ndarray) -> np.ndarray:
@@ -130,7 +131,8 @@ def reference_detections(root: Path, seq: str, out: Path, profile) -> Path:
     rig = formats.load_cameras(anno / "cameras" / f"{setting}.json")
     gt = formats.load_keypoints3d(anno / "keypoints3d" / f"{seq}.pkl")["keypoints3d"]
     det = realistic_detections(rig, gt, np.random.default_rng(23), profile)
-    formats.save_keypoints2d(out / f"{seq}.pkl", det["keypoints2d"], det["det_scores"], formats.frame_timestamps(len(gt)))
+    formats.save_keypoints2d(out / f"{seq}.pkl", det["keypoints2d"], det["det_scores"],
+                             formats.frame_timestamps(len(gt)))
     return out
 
 

@@ -45,7 +45,7 @@ class DetectConfig(RunOptions):
 
     video_dir: Path
     save_dir: Path
-    anno_dir: Path | None = None  # cameras for choosing the dancer across views; default: save_dir's parent
+    anno_dir: Path | None = None  # cameras to choose the dancer across views (default: save_dir's parent)
     json_dir: Path | None = None
     sequence_names: list[str] | None = None
     model: str = "blazepose"
