@@ -292,10 +292,14 @@ def _fake_videos(folder):
     return folder
 
 
-def test_missing_backend_exits_2_saying_what_to_install(tmp_path, monkeypatch):
-    monkeypatch.setitem(sys.modules, "mediapipe", None)  # import mediapipe -> ImportError
+@pytest.mark.parametrize("module, model", [("mediapipe", None), ("onnxruntime", "model.onnx")])
+def test_missing_backend_exits_2_saying_what_to_install(tmp_path, monkeypatch, module, model):
+    monkeypatch.setitem(sys.modules, module, None)  # import it -> ImportError
+    if model is not None:
+        (tmp_path / model).write_bytes(b"not read: the backend is missing first")
+    extra = [] if model is None else ["--model", str(tmp_path / model)]
     result = CliRunner().invoke(app, ["detect", "--video-dir", str(_fake_videos(tmp_path / "v")),
-                                      "--save-dir", str(tmp_path / "out")])
+                                      "--save-dir", str(tmp_path / "out")] + extra)
     assert result.exit_code == 2
     lines = [ln for ln in result.output.splitlines() if ln.strip()]
     assert len(lines) == 1 and "pip install 'aistpp[detect]'" in lines[0], result.output
