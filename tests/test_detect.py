@@ -488,7 +488,7 @@ def test_face_decals_sit_on_the_landmarks_and_are_hidden_from_behind(tmp_path):
 
     from aistpp.core.body import load_smpl, smpl_forward
     from aistpp.core.cameras import CameraRig
-    from aistpp.core.joints import SMPL_VERTEX_JOINTS
+    from aistpp.core.body_models import SMPL
     from aistpp.pipeline.synth.body_model import make_body_model, write_body_model
     from aistpp.pipeline.synth.face import face_decals
     from aistpp.pipeline.synth.video import body_colours, outward_faces, render_body
@@ -500,11 +500,11 @@ def test_face_decals_sit_on_the_landmarks_and_are_hidden_from_behind(tmp_path):
     colours = body_colours(v, w, np.random.default_rng(0))
     skin, hair = np.array([150.0, 180.0, 220.0]), np.array([30.0, 40.0, 60.0])
     decals = face_decals(v, faces, w, skin, hair, np.random.default_rng(1))
-    pose = np.zeros((1, 72))
-    pose[0, 3 * 15 + 1] = 0.3  # the head turned (joint 15): decals must follow the posed mesh
+    pose = np.zeros((1, SMPL.pose_size))
+    pose[0, 3 * SMPL.index("head") + 1] = 0.3  # the head turned: decals must follow the posed mesh
     joints, verts = smpl_forward(model, pose, np.zeros((1, 3)), 100.0, vertices=True)
-    lm = {n: joints[0, 24 + k] for k, (n, _) in enumerate(SMPL_VERTEX_JOINTS)}
-    head = joints[0, 15].astype(np.float64)
+    lm = {n: joints[0, SMPL.output_names.index(n)] for n in ("nose", "left_eye", "right_eye", "left_ear", "right_ear")}
+    head = joints[0, SMPL.index("head")].astype(np.float64)
     forward = (lm["nose"] - head) * np.array([1, 0, 1])
     forward /= np.linalg.norm(forward)
 

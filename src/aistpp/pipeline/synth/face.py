@@ -69,14 +69,14 @@ def _hit(v: np.ndarray, f: np.ndarray, uv: np.ndarray, candidates: np.ndarray, p
 def face_decals(template: np.ndarray, faces: np.ndarray, weights: np.ndarray, skin_bgr: np.ndarray,
                 hair_bgr: np.ndarray, rng: np.random.Generator) -> Decals:
     """The eyes (shaded socket, white, lid line, iris, pupil), brows, nostrils, mouth and ears of the
-    template (M, 3) m with ``faces`` (F, 3) wound outward and skinning ``weights`` (M, 24) (the
-    head is joint 15's region); shades of ``skin_bgr``, brows of ``hair_bgr``, the iris and lip
+    template (M, 3) m with ``faces`` (F, 3) wound outward and skinning ``weights`` (M, joints) (the
+    head is the head joint's region); shades of ``skin_bgr``, brows of ``hair_bgr``, the iris and lip
     colours drawn from ``rng``."""
-    from aistpp.core.joints import SMPL_VERTEX_JOINTS
+    from aistpp.core.body_models import SMPL
 
     v = np.asarray(template, np.float64)
-    lm = {name: v[i] for name, i in SMPL_VERTEX_JOINTS}
-    head = np.asarray(weights).argmax(axis=1) == 15
+    lm = {m.name: v[m.vertex] for m in SMPL.landmarks}
+    head = np.asarray(weights).argmax(axis=1) == SMPL.index("head")
     normal = np.cross(v[faces[:, 1]] - v[faces[:, 0]], v[faces[:, 2]] - v[faces[:, 0]])
     candidates = np.flatnonzero(head[faces].all(axis=1) & (normal[:, 2] > 0))  # the head's front faces
     iris = np.array([rng.uniform(20, 70), rng.uniform(30, 80), rng.uniform(40, 100)])
