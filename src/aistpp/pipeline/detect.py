@@ -15,7 +15,8 @@ One person per frame, the dancer, chosen as ``preprocess`` does (``core.people``
 track with high scores and small jumps (``select_dancer``), then, when the sequence's cameras are
 known (``anno_dir``, by default the folder holding ``save_dir``, with ``cameras/mapping.txt``
 listing the sequence), re-decided by agreement with the other views (``agree_across_views``).
-BlazePose finds one person per frame; an ONNX model or another backend may return several.
+The bundled backends find one person per frame (BlazePose tracks one; the ONNX backend crops one
+box); the chooser matters for a backend that returns several.
 """
 
 from __future__ import annotations
@@ -47,8 +48,8 @@ class DetectConfig(RunOptions):
     video_dir: Path
     save_dir: Path
     anno_dir: Path | None = Field(None, description="The annotation folder whose cameras/ (mapping.txt and the "
-                                  "setting's JSON) let the dancer be chosen across views (default: the folder "
-                                  "holding --save-dir, when it has them).")
+                                  "setting's JSON) let the dancer be chosen across views; when not given, the "
+                                  "folder holding --save-dir, if it has them.")
     json_dir: Path | None = Field(None, description="Also write per-frame OpenPose BODY_25 JSON here "
                                   "(<video>/<video>_<frame>_keypoints.json).")
     sequence_names: list[str] | None = None
