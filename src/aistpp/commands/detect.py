@@ -6,7 +6,8 @@ from aistpp.commands._common import ConfigFile, batch_options, options_from, run
 from aistpp.config import build_config
 from aistpp.pipeline.detect import DetectConfig
 
-OPTIONS = ("video_dir", "save_dir", "sequence_names", "model", "device", "json_dir", "min_detection_confidence")
+OPTIONS = ("video_dir", "save_dir", "anno_dir", "sequence_names", "model", "device", "json_dir",
+           "min_detection_confidence")
 
 
 @user_errors

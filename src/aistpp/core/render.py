@@ -49,14 +49,15 @@ def face_geometry(vertices_cam: np.ndarray, faces: np.ndarray, ambient: float = 
 
 
 def rasterize_faces(vertices_px: np.ndarray, depth: np.ndarray, faces: np.ndarray,
-                    size: tuple[int, int]) -> tuple[np.ndarray, tuple[int, int]]:
+                    size: tuple[int, int], order: np.ndarray | None = None) -> tuple[np.ndarray, tuple[int, int]]:
     """The visible face at each pixel of the mesh's bounding box.
 
     vertices_px (M, 2) px (OpenCV convention: integer coordinates are pixel centres),
     depth (M,) any unit (larger = further), faces (F, 3), size (w, h) of the image.
     Returns ``(ids, (x0, y0))``: ``ids`` int32 (bh, bw) holding the index of the face visible
     at pixel (x0 + col, y0 + row), or -1. Faces with a non-finite vertex or a vertex at
-    depth <= 0 are skipped.
+    depth <= 0 are skipped. ``order`` (F,) optional drawing key (larger = drawn earlier, i.e.
+    further); default each face's mean vertex depth.
     """
     w, h = size
     faces = np.asarray(faces, np.int64)
@@ -68,7 +69,8 @@ def rasterize_faces(vertices_px: np.ndarray, depth: np.ndarray, faces: np.ndarra
     if not ok.any():
         return np.full((0, 0), -1, np.int32), (0, 0)
     idx = np.nonzero(ok)[0]
-    idx = idx[np.argsort(-zf[idx].sum(axis=1), kind="stable")]  # far first, near drawn last
+    key = zf.sum(axis=1) if order is None else np.asarray(order, np.float64)
+    idx = idx[np.argsort(-key[idx], kind="stable")]  # far first, near drawn last
     x0, y0 = np.maximum(np.floor(lo[idx].min(axis=0)), 0).astype(int)
     x1, y1 = np.minimum(np.ceil(hi[idx].max(axis=0)), [w - 1, h - 1]).astype(int)
     rank = np.full((y1 - y0 + 1, x1 - x0 + 1), -1, np.int32)

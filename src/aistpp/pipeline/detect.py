@@ -11,7 +11,12 @@ Output keys: ``keypoints2d`` (V, N, 17, 3) COCO-17 px + confidence (NaN: not fou
 ``det_scores`` (V, N) (mean COCO-17 confidence, 0 when no person), ``timestamps`` (N,) us at
 60 fps, and the shared extras ``view_names``, ``image_sizes`` (V, 2) [w, h], ``joint_set`` (the
 detector's), ``keypoints2d_full`` (V, N, J, 3) in that joint set when it has more than COCO-17.
-One person per frame: the detector's best-scoring one (BlazePose is single-person and tracks).
+One person per frame, the dancer, chosen as ``preprocess`` does (``core.people``): per view the
+track with high scores and small jumps (``select_dancer``), then, when the sequence's cameras are
+known (``anno_dir``, by default the folder holding ``save_dir``, with ``cameras/mapping.txt``
+listing the sequence), re-decided by agreement with the other views (``agree_across_views``).
+The bundled backends find one person per frame (BlazePose tracks one; the ONNX backend crops one
+box); the chooser matters for a backend that returns several.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from aistpp.errors import AistppError
 VIDEO_SUFFIX = ".mp4"
 FOOT_NAMES = ("left_big_toe", "left_small_toe", "left_heel", "right_big_toe", "right_small_toe", "right_heel")
 _FOOT_ALIASES = {"left_big_toe": "left_foot_index", "right_big_toe": "right_foot_index"}  # BlazePose's names
+MAX_PEOPLE = 8  # people kept per frame (the best-scored), for choosing the dancer
 JITTER_SCALE = 0.03  # frame-to-frame jitter (fraction of the body's box diagonal) that costs a point 1 - 1/e of its score
 
 
@@ -41,6 +47,9 @@ class DetectConfig(RunOptions):
 
     video_dir: Path
     save_dir: Path
+    anno_dir: Path | None = Field(None, description="The annotation folder whose cameras/ (mapping.txt and the "
+                                  "setting's JSON) let the dancer be chosen across views; when not given, the "
+                                  "folder holding --save-dir, if it has them.")
     json_dir: Path | None = Field(None, description="Also write per-frame OpenPose BODY_25 JSON here "
                                   "(<video>/<video>_<frame>_keypoints.json).")
     sequence_names: list[str] | None = None
@@ -103,21 +112,69 @@ def feet_of(keypoints: np.ndarray, joint_names: tuple[str, ...]) -> np.ndarray:
 
 
 # ---- one video, one sequence --------------------------------------------------------------------
-def detect_video(path: Path, detector, frames: int | None = None, on_frame=None) -> np.ndarray:
-    """Keypoints (N, J, 3) px + score of the best person in each annotation frame of ``path``
-    (NaN where none was found); frames are decoded one at a time (flat memory). ``frames``:
-    how many to read (default: all the video has at 60 fps)."""
+def detect_video(path: Path, detector, frames: int | None = None, on_frame=None,
+                 max_people: int = MAX_PEOPLE) -> tuple[np.ndarray, np.ndarray]:
+    """Every person the detector finds in each annotation frame of ``path``: keypoints
+    (N, P, J, 3) px + score and person scores (N, P), NaN-padded (NaN score: no person in that
+    slot), P = the most people in a frame (at least 1, at most ``max_people``: the best-scored
+    are kept). Frames are decoded one at a time (flat memory). ``frames``: how many to read
+    (default: all the video has at 60 fps)."""
     J = len(detector.joint_names)
     n = frames if frames is not None else annotation_frames(probe(path))
-    out = np.full((n, J, 3), np.nan, np.float32)
+    out = np.full((n, 1, J, 3), np.nan, np.float32)
+    scores = np.full((n, 1), np.nan, np.float32)
     detector.reset()
     for i, frame in read_frames(path, 0, n):
         people = detector.detect(frame)
         if len(people):
-            out[i] = people.keypoints[int(np.argmax(people.scores))]
+            order = np.argsort(-np.nan_to_num(people.scores, nan=-np.inf), kind="stable")[:max_people]
+            if len(order) > out.shape[1]:  # more people than so far: widen (rare, so amortised)
+                grow = len(order) - out.shape[1]
+                out = np.concatenate([out, np.full((n, grow, J, 3), np.nan, np.float32)], axis=1)
+                scores = np.concatenate([scores, np.full((n, grow), np.nan, np.float32)], axis=1)
+            out[i, :len(order)] = people.keypoints[order]
+            scores[i, :len(order)] = people.scores[order]
         if on_frame is not None:
             on_frame(i)
-    return out
+    return out, scores
+
+
+def sequence_cameras(name: str, views: list[str], config: DetectConfig):
+    """The cameras of ``views`` of sequence ``name`` (a ``CameraRig``) when the annotation folder
+    (``anno_dir``, default: ``save_dir``'s parent) maps the sequence to a setting naming them all;
+    else None (the dancer is then chosen per view only)."""
+    from aistpp.core.dataset import AISTDataset
+
+    anno = config.anno_dir if config.anno_dir is not None else config.save_dir.parent
+    cams = anno / "cameras"
+    if config.anno_dir is None and not (cams / "mapping.txt").is_file():
+        return None
+    ds = AISTDataset(anno)
+    if name not in ds.mapping:
+        if config.anno_dir is not None:
+            raise AistppError(f"sequence {name} is not listed in mapping.txt", cams / "mapping.txt")
+        return None
+    rig = formats.load_cameras(cams / f"{check_name(ds.mapping[name], 'setting name')}.json")
+    return rig.subset(views) if set(views) <= set(rig.names) else None
+
+
+def choose_dancer(keypoints: list[np.ndarray], scores: list[np.ndarray], joint_set: str,
+                  rig=None) -> tuple[list[np.ndarray], dict]:
+    """One person per frame in each view: ``keypoints`` (N, P_v, J, 3), ``scores`` (N, P_v) per view
+    (all views on the same 60 fps frames) -> the chosen keypoints (N, J, 3) per view and counts
+    (``switches``: likely changes of person; ``agreement``: choices changed by the other views)."""
+    from aistpp.core.detectors import to_coco17
+    from aistpp.core.people import agree_across_views, pick, select_dancer, switches
+
+    choices = [select_dancer(k, s) for k, s in zip(keypoints, scores)]
+    agreement = 0
+    several = any((np.isfinite(s).sum(1) > 1).any() for s in scores)
+    if rig is not None and several:
+        ts = [timestamps(len(s)) for s in scores]
+        coco = [to_coco17(k, joint_set) for k in keypoints]
+        choices, agreement = agree_across_views(rig, ts, keypoints, scores, coco, choices)
+    chosen = [pick(k, s, c)[0] for k, s, c in zip(keypoints, scores, choices)]
+    return chosen, {"switches": sum(switches(k, c) for k, c in zip(keypoints, choices)), "agreement": agreement}
 
 
 def sequence_videos(video_dir: Path) -> dict[str, dict[str, Path]]:
@@ -160,7 +217,7 @@ def detect_sequence(name: str, config: DetectConfig) -> dict:
     N = max(counts.values())
     options = {"min_detection_confidence": config.min_detection_confidence} if config.model.startswith("blaze") else {}
     detector = load_detector(config.model, config.device, **options)
-    full = []
+    found, found_scores = [], []
     start = time.perf_counter()
     done = 0
     try:
@@ -175,21 +232,25 @@ def detect_sequence(name: str, config: DetectConfig) -> dict:
                     report_stage(name, f"{view}: frame {i + 1}/{counts[view]}, "
                                        f"{(done + i + 1) / (now - start):.1f} frames/s")
 
-            kp = detect_video(path, detector, counts[view], progress)
+            kp, sc = detect_video(path, detector, counts[view], progress)
             done += counts[view]
             if len(kp) < N:  # a shorter view: its last frames are missing
                 kp = np.concatenate([kp, np.full((N - len(kp),) + kp.shape[1:], np.nan, np.float32)])
-            kp[..., 2] = np.where(np.isfinite(kp[..., 0]), derived_confidence(kp), np.nan)
-            full.append(kp)
+                sc = np.concatenate([sc, np.full((N - len(sc),) + sc.shape[1:], np.nan, np.float32)])
+            found.append(kp)
+            found_scores.append(sc)
     finally:
         detector.close()
     seconds = time.perf_counter() - start
-    full = np.stack(full)  # (V, N, J, 3)
     joint_set, names = detector.joint_set, detector.joint_names
+    view_names = list(views)
+    chosen, chooser = choose_dancer(found, found_scores, joint_set, sequence_cameras(name, view_names, config))
+    for kp in chosen:
+        kp[..., 2] = np.where(np.isfinite(kp[..., 0]), derived_confidence(kp), np.nan)
+    full = np.stack(chosen).astype(np.float32)  # (V, N, J, 3)
     coco = to_coco17(full, joint_set)
     with np.errstate(invalid="ignore"):
         det_scores = np.nan_to_num(np.nanmean(coco[..., 2], axis=-1), nan=0.0).astype(np.float32)
-    view_names = list(views)
     if config.json_dir is not None:
         from aistpp.pipeline.synth.openpose import body25_from_coco, write_openpose_video
 
@@ -204,7 +265,9 @@ def detect_sequence(name: str, config: DetectConfig) -> dict:
     formats.save_keypoints2d(output_path(name, config), coco, det_scores, timestamps(N), **extra)
     detected = np.isfinite(full[..., 0]).any(axis=-1)
     return {"frames": N, "views": len(view_names), "detected_pct": float(100 * detected.mean()),
-            "frames_per_s": float(done / seconds) if seconds > 0 else 0.0, "joint_set": joint_set}
+            "frames_per_s": float(done / seconds) if seconds > 0 else 0.0, "joint_set": joint_set,
+            "several_people_pct": float(100 * np.mean([(np.isfinite(s).sum(1) > 1).mean() for s in found_scores])),
+            **chooser}
 
 
 def select_sequences(config: DetectConfig) -> list[str]:

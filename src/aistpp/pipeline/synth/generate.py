@@ -139,16 +139,22 @@ def synth_sequence(name: str, config: SynthConfig, index: dict[str, int], settin
     formats.save_pickle(paths["truth"] / f"{name}.pkl", truth)
     if config.videos:
         from aistpp.core.render import outward_faces
+        from aistpp.pipeline.synth.face import face_decals
         from aistpp.pipeline.synth.video import body_colours, render_view_video
 
         _, verts = smpl_forward(model, motion["smpl_poses"], motion["smpl_trans"], motion["smpl_scaling"],
                                 vertices=True)
         faces = outward_faces(model.v_template.numpy(), model.faces.astype(np.int64))
-        colours = body_colours(model.v_template.numpy(), model.lbs_weights.numpy(),
+        template = model.v_template.numpy()
+        colours = body_colours(template, model.lbs_weights.numpy(),
                                np.random.default_rng([config.seed, 3, index[name]]))
+        nose = next(lm.vertex for lm in SMPL.landmarks if lm.name == "nose")
+        crown = np.argmax(template[:, 1])  # skin and hair colours
+        decals = face_decals(template, faces, model.lbs_weights.numpy(), colours[nose], colours[crown],
+                             np.random.default_rng([config.seed, 4, index[name]]))
         for v in range(V):
             render_view_video(paths["videos"] / f"{video_name(name, rig.names[v])}.mp4", rig, v, verts, faces,
-                              colours)
+                              colours, decals)
     return {"frames": config.frames, "missed view-frames": int(det["missing"].sum()),
             "outliers": int(det["outlier"].sum()), "distractors": int(has_distractor.sum())}
 

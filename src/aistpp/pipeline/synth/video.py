@@ -3,9 +3,10 @@
 The body is drawn by the one mesh rasteriser (``aistpp.core.render``, a painter's algorithm):
 back faces are culled, the front faces are drawn far to near, flat-shaded by a light at the
 camera. So that a real detector (BlazePose) sees a person, the body is coloured like one
-(``body_colours``: skin, hair, eyes and mouth, a shirt, trousers, shoes; colours drawn per
-sequence) and the wall carries a faint grey texture. The shadow is the convex hull of the body dropped onto the floor. Vertices are projected with the
-camera's distortion, so the body lands exactly where the keypoints do.
+(``body_colours``: skin, hair, a shirt, trousers, shoes; colours drawn per sequence; the eyes,
+brows, mouth and ears are polygons on the head, ``face.face_decals``) and the wall carries a
+faint grey texture. The shadow is the convex hull of the body dropped onto the floor. Vertices
+are projected with the camera's distortion, so the body lands exactly where the keypoints do.
 Frames are written with ``aistpp.core.video.VideoWriter`` (libx264, yuv420p, 60 fps: frame i at i/60 s).
 """
 
@@ -43,11 +44,12 @@ def _hsv_bgr(h: float, s: float, v: float) -> np.ndarray:
 
 
 def body_colours(template: np.ndarray, weights: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Per-vertex BGR colours (M, 3) float of a dressed person: skin, hair, eyes, eyebrows and
-    mouth, a shirt with short sleeves, trousers, shoes. ``template`` (M, 3) m is the rest pose
-    (SMPL's frame: +y up, facing +z), ``weights`` (M, 24) its skinning weights; the garments are
-    the regions of the joints that move them, the face features are placed around SMPL's
-    landmark vertices. Colours are drawn from ``rng`` (skin tone, hue and shade of each garment)."""
+    """Per-vertex BGR colours (M, 3) float of a dressed person: skin, hair, a shirt with short
+    sleeves, trousers, shoes (the eyes, brows and mouth are finer than the mesh:
+    ``face.face_decals``). ``template`` (M, 3) m is the rest pose (SMPL's frame: +y up, facing
+    +z), ``weights`` (M, 24) its skinning weights; the garments are the regions of the joints
+    that move them, the hairline and bare ears are placed from SMPL's landmark vertices.
+    Colours are drawn from ``rng`` (skin tone, hue and shade of each garment)."""
 
     v = np.asarray(template, np.float64)
     part = np.asarray(weights).argmax(axis=1)
@@ -60,21 +62,11 @@ def body_colours(template: np.ndarray, weights: np.ndarray, rng: np.random.Gener
     eyes = (lm["left_eye"] + lm["right_eye"]) / 2
     head = part == SMPL.index("head")
     d = v - eyes
-    # hair: the crown above the brows and the back of the head down to the ears
-    hair = head & ((d[:, 1] > 0.035) | ((d[:, 2] < -0.045) & (d[:, 1] > lm["left_ear"][1] - eyes[1] - 0.03)))
+    # hair: the crown above the forehead and the back of the head down to the ears, the ears bare
+    ears = np.minimum(np.linalg.norm(v - lm["left_ear"], axis=1), np.linalg.norm(v - lm["right_ear"], axis=1))
+    hair = head & ((d[:, 1] > 0.05) | ((d[:, 2] < -0.045) & (d[:, 1] > lm["left_ear"][1] - eyes[1] - 0.03)))
+    hair &= ears > 0.025
     out[hair] = _hsv_bgr(rng.uniform(0.02, 0.12), rng.uniform(0.4, 0.8), rng.uniform(0.08, 0.35))
-    for side in ("left_eye", "right_eye"):
-        e = lm[side]
-        r = np.linalg.norm((v - e)[:, :2], axis=1)
-        front = v[:, 2] > e[2] - 0.012
-        out[head & front & (r < 0.011)] = (235, 235, 235)
-        out[head & front & (r < 0.0055)] = (40, 30, 25)
-        brow = (np.abs(v[:, 0] - e[0]) < 0.017) & (np.abs(v[:, 1] - e[1] - 0.018) < 0.004) & front
-        out[head & brow] = out[hair].mean(axis=0) if hair.any() else (40, 40, 40)
-    nose = lm["nose"]
-    mouth = head & (np.abs(v[:, 0] - nose[0]) < 0.02) & (np.abs(v[:, 1] - nose[1] + 0.035) < 0.005) \
-        & (v[:, 2] > nose[2] - 0.03)
-    out[mouth] = (60, 60, 150)
     return out
 
 
@@ -123,10 +115,11 @@ def background(rig: CameraRig, view: int) -> np.ndarray:
 
 
 def render_body(image: np.ndarray, cam: CameraRig, vertices: np.ndarray, faces: np.ndarray,
-                colours: np.ndarray | None = None) -> np.ndarray:
+                colours: np.ndarray | None = None, decals=None) -> np.ndarray:
     """Draw the mesh ``vertices`` (M, 3) cm (world) seen by the one-camera rig ``cam`` onto ``image``
     (h, w, 3) uint8 BGR, in place; ``faces`` (F, 3) wound outward (see ``core.render.outward_faces``);
-    ``colours`` (M, 3) BGR per vertex (``body_colours``), default the plain ``BODY_BGR``."""
+    ``colours`` (M, 3) BGR per vertex (``body_colours``), default the plain ``BODY_BGR``;
+    ``decals``: ``face.Decals`` of the same mesh (face features, drawn with ``colours`` only)."""
     import cv2
 
     cam_pts = cam.world_to_camera(vertices)[0]  # (M, 3)
@@ -155,7 +148,26 @@ def render_body(image: np.ndarray, cam: CameraRig, vertices: np.ndarray, faces: 
     else:
         face_bgr = np.asarray(colours, np.float64)[front].mean(axis=1) * (0.35 + 0.65 * np.clip(lam, 0, 1))[:, None]
     h, w = image.shape[:2]
-    ids, origin = rasterize_faces(px, cam_pts[:, 2], front, (w, h))
+    depth = cam_pts[:, 2]
+    order = depth[front].mean(axis=1)
+    if decals is not None and colours is not None:  # face features join the body's faces in the depth order
+        from aistpp.pipeline.synth.face import posed_decals
+
+        points = posed_decals(decals, vertices, faces)
+        d_cam = cam.world_to_camera(points)[0]
+        d_facing, d_lam = face_geometry(d_cam, decals.triangles, ambient=0.0)
+        tris = np.asarray(decals.triangles)[d_facing]
+        # drawn right after the nearest body face they lie on (higher layers later): sorting by
+        # their own depth would let the neighbours of a tilted host paint over them
+        host = cam_pts[np.asarray(faces)[decals.tri]].mean(axis=1)[:, 2]  # (P,) depth of each point's host face
+        d_order = host[tris].min(axis=1) - 1e-3 * (1 + decals.lift[tris].max(axis=1))
+        d_bgr = decals.colours[d_facing] * (0.35 + 0.65 * np.clip(d_lam[d_facing], 0, 1))[:, None]
+        px = np.concatenate([px, cam.project(points)[0]])
+        depth = np.concatenate([depth, d_cam[:, 2]])
+        front = np.concatenate([front, tris + len(cam_pts)])
+        order = np.concatenate([order, d_order])
+        face_bgr = np.concatenate([face_bgr, d_bgr])
+    ids, origin = rasterize_faces(px, depth, front, (w, h), order=order)
     return paint_faces(image, ids, origin, np.round(face_bgr))
 
 
@@ -171,14 +183,14 @@ def write_video(path: Path, frames, size: tuple[int, int], fps: int = 60, crf: i
 
 
 def render_view_video(path: Path, rig: CameraRig, view: int, vertices: np.ndarray, faces: np.ndarray,
-                      colours: np.ndarray | None = None) -> int:
+                      colours: np.ndarray | None = None, decals=None) -> int:
     """Write the video of one view: vertices (N, M, 3) cm world, one frame per row; ``colours``
-    (M, 3) BGR per vertex (``body_colours``) or None for the plain body."""
+    (M, 3) BGR per vertex (``body_colours``) or None for the plain body; ``decals`` face features."""
     cam = rig.subset([rig.names[view]])
     back = background(rig, view)
 
     def frames():
         for verts in vertices:
-            yield render_body(back.copy(), cam, verts, faces, colours)
+            yield render_body(back.copy(), cam, verts, faces, colours, decals)
 
     return write_video(path, frames(), tuple(int(s) for s in rig.sizes[view]))
