@@ -4,7 +4,7 @@ Minimises over all frames of a sequence (N, J, 3) cm
 
     sum_obs  huber(|proj(X) - x| / sigma_px)            (inlier observations, weighted by confidence)
   + sum      |X[n+1] - 2 X[n] + X[n-1]|^2 / sigma_accel^2  (per joint and frame)
-  + sum      (|X[a] - X[b]| - L_ab)^2 / sigma_bone^2      (COCO bones, every frame)
+  + sum      (|X[a] - X[b]| - L_ab)^2 / sigma_bone^2      (the joint set's bones, every frame)
 
 with per-sequence bone lengths ``L`` estimated as the median length over the initial
 triangulation. It is solved by Gauss-Newton with iteratively reweighted (Huber) reprojection
@@ -177,15 +177,15 @@ class _System:
 
 # ---- one window ----------------------------------------------------------------------------
 def _optimise_window(rig: CameraRig, xy: np.ndarray, w: np.ndarray, X: np.ndarray, active: np.ndarray,
-                     lengths: np.ndarray, opt: OptimOptions) -> np.ndarray:
+                     lengths: np.ndarray, opt: OptimOptions, bones: np.ndarray = COCO_BONES) -> np.ndarray:
     """Gauss-Newton on one window. xy (V, N, J, 2) normalised, w (V, N, J) confidence weights
-    (0 = unused), X (N, J, 3) cm initial (finite), active (N, J) -> optimised X (N, J, 3)."""
+    (0 = unused), X (N, J, 3) cm initial (finite), active (N, J), bones (B, 2) joint indices with
+    their lengths (B,) cm -> optimised X (N, J, 3)."""
     f = 0.5 * (rig.K[:, 0, 0] + rig.K[:, 1, 1])
     s = (f / opt.sigma_px)[:, None, None]  # normalised error -> units of sigma
     delta = opt.huber_px / opt.sigma_px
     lam = 1.0 / opt.sigma_accel_cm**2
     wb = 1.0 / opt.sigma_bone_cm**2
-    bones = COCO_BONES
     a, b = bones[:, 0], bones[:, 1]
     bone_on = active[:, a] & active[:, b] & np.isfinite(lengths)[None]  # (N, B)
     L = np.nan_to_num(lengths)[None]
@@ -227,17 +227,19 @@ def _optimise_window(rig: CameraRig, xy: np.ndarray, w: np.ndarray, X: np.ndarra
 
 
 def optimise_keypoints3d(rig: CameraRig, xy: np.ndarray, weights: np.ndarray, points3d: np.ndarray,
-                         options: OptimOptions | None = None) -> np.ndarray:
+                         options: OptimOptions | None = None, bones: np.ndarray = COCO_BONES) -> np.ndarray:
     """Temporally optimised keypoints (N, J, 3) cm.
 
     rig: V cameras; xy (V, N, J, 2) undistorted normalised observations (``CameraRig.undistort``;
     NaN missing); weights (V, N, J) per observation (confidence, 0 for outliers / unused);
     points3d (N, J, 3) cm initial triangulation (NaN where unknown). Joints missing for at most
-    ``max_gap`` frames are filled; longer gaps stay NaN.
+    ``max_gap`` frames are filled; longer gaps stay NaN. ``bones`` (B, 2): the joint set's skeleton
+    (``JointSet.bones``; default COCO-17's), whose lengths are held constant.
     """
     opt = options or OptimOptions()
     N, J, _ = points3d.shape
-    lengths = bone_lengths(points3d)
+    bones = np.asarray(bones, np.int64).reshape(-1, 2)
+    lengths = bone_lengths(points3d, bones)
     init, active = fill_gaps(points3d, opt.max_gap)
     w = np.where(np.isfinite(xy).all(axis=-1), weights, 0.0)
     out = np.full_like(init, np.nan)
@@ -245,7 +247,7 @@ def optimise_keypoints3d(rig: CameraRig, xy: np.ndarray, weights: np.ndarray, po
     for s in range(0, N, step):
         lo, hi = max(0, s - opt.overlap), min(N, s + step + opt.overlap)
         X0 = np.nan_to_num(init[lo:hi])  # inactive points start anywhere; only smoothness sees them
-        Xw = _optimise_window(rig, xy[:, lo:hi], w[:, lo:hi], X0, active[lo:hi], lengths, opt)
+        Xw = _optimise_window(rig, xy[:, lo:hi], w[:, lo:hi], X0, active[lo:hi], lengths, opt, bones)
         keep = slice(s - lo, s - lo + min(step, N - s))
         out[s:s + step] = Xw[keep]
     out[~active] = np.nan
