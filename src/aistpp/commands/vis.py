@@ -27,7 +27,7 @@ def command(
     start: Annotated[Optional[int], typer.Option("--start", min=0, help="First annotation frame to draw (default 0).")] = None,
     end: Annotated[Optional[int], typer.Option("--end", min=1, help="Stop before this annotation frame (default: the last).")] = None,
     labels: Annotated[Optional[bool], typer.Option("--labels/--no-labels", help="Write joint names beside the joints.")] = None,
-    joints: Annotated[Optional[str], typer.Option("--joints", help="2d mode: coco17 (default) or full: every point of the detector's own joint set (keypoints2d_full: feet, hands) with its skeleton.")] = None,
+    joints: Annotated[Optional[str], typer.Option("--joints", help="2d / 3d modes: coco17 (default) or full: every point of the detector's own joint set (keypoints2d_full; in 3d the triangulated keypoints3d_full: feet, hands) with its skeleton.")] = None,
     audio: Annotated[Optional[Path], typer.Option("--audio", help="Music to carry in the output MP4 (AAC), aligned so that audio time 0 plays with video frame 0, trimmed to the video.")] = None,
     music_dir: Annotated[Optional[Path], typer.Option("--music-dir", help="Folder of the music named by tag (mWA2.wav, .mp3, ...): the sequence's music goes into the output.")] = None,
     any_fps: Annotated[Optional[bool], typer.Option("--any-fps", help="Draw on videos whose frame rate is far from 60 fps (frames still taken by time); default: refuse them.")] = None,
