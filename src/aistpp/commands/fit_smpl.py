@@ -20,6 +20,9 @@ FitBetas = Annotated[Optional[bool], typer.Option(
 Iterations = Annotated[Optional[int], typer.Option(
     "--iterations", min=1, help="Cap on solver steps per solve (default 200); the fit stops earlier once converged "
     "(relative objective change < 1e-5) and warns when it hits the cap.")]
+Feet = Annotated[Optional[bool], typer.Option(
+    "--feet/--no-feet", help="With heel and toe keypoints (keypoints3d_full: HALPE-26, BODY_25, WholeBody-133), fit the "
+    "ankles and feet too, a planted foot held in place (default); --no-feet: the body fit only.")]
 Fps = Annotated[Optional[float], typer.Option(
     "--fps", min=0.001, help="Frame rate of the keypoints (uniform). Default: their timestamps (keypoints3d, else "
     "keypoints2d/<seq>.pkl, microseconds), else 60.")]
@@ -37,6 +40,7 @@ def command(
     fit_betas: FitBetas = None,
     iterations: Iterations = None,
     fps: Fps = None,
+    feet: Feet = None,
     config: ConfigFile = None,
     run: dict | None = None,
 ) -> None:
@@ -46,7 +50,7 @@ def command(
 
     values = dict(
         anno_dir=anno_dir, smpl_dir=smpl_dir, save_dir=save_dir, gender=gender, device=device, keypoints=keypoints,
-        fit_betas=fit_betas, iterations=iterations, fps=fps, **run,
+        fit_betas=fit_betas, iterations=iterations, fps=fps, feet=feet, **run,
     )  # fmt: skip
     if config is None and (anno_dir is None or smpl_dir is None or save_dir is None):
         raise AistppError("--anno-dir, --smpl-dir and --save-dir are required")

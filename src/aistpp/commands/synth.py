@@ -24,6 +24,7 @@ def command(
     videos: Annotated[Optional[bool], typer.Option("--videos/--no-videos", help="Render the 60 fps H.264 videos (default) or skip them.")] = None,
     noise_px: Annotated[Optional[float], typer.Option("--noise-px", help="Std of the 2D detection noise in pixels (at the written image size). Default 2.")] = None,
     joint_set: Annotated[Optional[str], typer.Option("--joint-set", help="Also write keypoints2d_full in this joint set with its exact 3D keypoints3d_full: coco17 (default: none), body25 or halpe26 (heels, big and small toes, neck, mid-hip; halpe26 also the head top).")] = None,
+    planted_feet: Annotated[Optional[bool], typer.Option("--planted-feet/--sliding-feet", help="Let the dancer's path follow its feet, so a supporting foot (its lowest heel or toe) never slides on the floor (ground truth for foot-contact tests); default: a drawn path the feet slide along.")] = None,
     overwrite: Annotated[Optional[bool], typer.Option("--overwrite", help="Write into a non-empty --out, replacing what synth wrote there before.")] = None,
     workers: Workers = None,
     executor: ExecutorOpt = None,
@@ -38,7 +39,7 @@ def command(
     if executor == "ray":
         raise AistppError("synth runs with --executor serial or processes")
     values = dict(out=out, seed=seed, sequences=sequences, frames=frames, settings=settings, views=views,
-                  image_scale=image_scale, videos=videos, noise_px=noise_px, joint_set=joint_set, overwrite=overwrite,
+                  image_scale=image_scale, videos=videos, noise_px=noise_px, joint_set=joint_set, planted_feet=planted_feet, overwrite=overwrite,
                   workers=workers, executor=executor, quiet=quiet)
     cfg = build_config(SynthConfig, values, config, "synth")
     summary = generate(cfg.out, cfg)

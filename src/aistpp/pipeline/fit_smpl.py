@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from aistpp.core.joints import COCO17, NUM_SMPL
 from aistpp.core.runner import RunOptions, RunReport, report_stage, run_jobs
+from aistpp.pipeline.fit_smpl_feet import FeetWeights
 from aistpp.pipeline.fit_smpl_init import OPT_JOINTS
 from aistpp.errors import AistppError
 
@@ -319,6 +320,8 @@ class FitSmplConfig(RunOptions):
     sequence_names: list[str] | None = None
     weights: FitWeights = FitWeights()
     solve: Solve = Solve()
+    feet: bool = True  # with heel / toe keypoints (keypoints3d_full): fit ankles and feet (fit_smpl_feet)
+    feet_weights: FeetWeights = FeetWeights()
 
 
 def resolve_device(device: str) -> str:
@@ -416,6 +419,9 @@ def fit_smpl_sequence(name: str, config: FitSmplConfig) -> dict:
         if exc.path is None:
             raise AistppError(f"'{key}': {exc} (re-run triangulation or drop the sequence)", path) from None
         raise
+    feet_info = {}
+    if config.feet:
+        feet_info = refine_feet(res, data, targets, times, fps, config, path)
     extra = {"smpl_betas": res["smpl_betas"]} if "smpl_betas" in res else {}
     if not all(np.isfinite(res[k]).all() for k in ("smpl_poses", "smpl_trans", "smpl_scaling")):
         raise AistppError("the fit diverged (NaN or inf poses): nothing was written", path)  # never replace a result
@@ -440,7 +446,64 @@ def fit_smpl_sequence(name: str, config: FitSmplConfig) -> dict:
     if any(issubclass(w.category, NotConverged) for w in caught):
         info["warning"] = f"stopped at the iteration cap ({config.iterations}) before converging"
     info.update({f"error_{j}": float(e) for j, e in zip(COCO17, errs)})
-    return info
+    return info | feet_info
+
+
+def _coco_errors(res: dict, targets: np.ndarray, config: FitSmplConfig) -> None:
+    """Set ``smpl_loss`` and ``joint_error_cm`` of ``res`` from its poses (as ``fit_smpl`` does)."""
+    import torch
+
+    fast = _fast_model(str(config.smpl_dir), config.gender, resolve_device(config.device))
+    kw = dict(dtype=fast.dtype, device=fast.device)
+    betas = res.get("smpl_betas")
+    with torch.no_grad():
+        pts = fast.forward(torch.as_tensor(res["smpl_poses"], **kw), torch.as_tensor(res["smpl_trans"], **kw),
+                           float(res["smpl_scaling"][0]),
+                           None if betas is None else torch.as_tensor(betas[: fast.num_betas], **kw))
+    err = np.linalg.norm(pts[:, fast.coco_index()].cpu().numpy() - targets, axis=-1)
+    mask = np.isfinite(err)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        res["joint_error_cm"] = np.nanmean(np.where(mask, err, np.nan), axis=0)
+        res["smpl_loss"] = float(np.nanmean(np.where(mask, err**2, np.nan)) / 3)
+
+
+@functools.lru_cache(maxsize=4)
+def _feet_model(smpl_dir: str, gender: str, device: str):
+    from aistpp.core.body import load_smpl_data, smpl_model_path
+    from aistpp.pipeline.fit_smpl_feet import feet_model
+
+    return feet_model(load_smpl_data(smpl_model_path(smpl_dir, gender)), device=device)
+
+
+def refine_feet(res: dict, data: dict, targets: np.ndarray, times: np.ndarray | None, fps: float,
+                config: FitSmplConfig, path: Path) -> dict:
+    """With heel and toe keypoints in ``data`` (keypoints3d_full(_optim) + joint_set), refine the
+    legs of the body fit ``res`` in place (``fit_smpl_feet.fit_feet``); returns report metrics
+    (empty when the keypoints have no feet: the body fit is then the result, unchanged)."""
+    from aistpp.core.joint_sets import REGISTRY
+    from aistpp.pipeline.fit_smpl_feet import fit_feet, foot_targets
+
+    key = "keypoints3d_full_optim" if config.keypoints == "optim" and "keypoints3d_full_optim" in data \
+        else "keypoints3d_full"
+    if key not in data or data.get("joint_set") not in REGISTRY:
+        return {}
+    feet = foot_targets(data[key], REGISTRY[data["joint_set"]].names)
+    if feet is None or not np.isfinite(feet).all(-1).any():
+        return {}
+    if len(feet) != len(targets):
+        raise AistppError(f"'{key}' has {len(feet)} frames, the COCO-17 keypoints {len(targets)}", path)
+    report_stage(path.stem, "fit feet")
+    model = _feet_model(str(config.smpl_dir), config.gender, resolve_device(config.device))
+    t = frame_times(len(targets), times, fps)
+    betas = res.get("smpl_betas")
+    out = fit_feet(model, res["smpl_poses"], res["smpl_trans"], float(res["smpl_scaling"][0]), targets, feet, t,
+                   betas=None if betas is None else betas[: model.num_betas], weights=config.feet_weights,
+                   max_gap_s=config.solve.max_gap_s)
+    res["smpl_poses"] = out["smpl_poses"]
+    _coco_errors(res, targets, config)  # the legs moved: the COCO-17 errors of the result
+    return {"feet_error_cm": float(np.nanmean(out["foot_error_cm"])), "planted_pct": 100.0 * float(out["planted"].mean()),
+            "feet_converged": bool(out["converged"])}
 
 
 def run_fit_smpl(config: FitSmplConfig) -> RunReport:

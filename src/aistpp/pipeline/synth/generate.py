@@ -56,6 +56,7 @@ class SynthConfig(BaseModel):
     low_conf_rate: float = Field(0.03, ge=0.0, le=1.0)
     distractor_rate: float = Field(0.03, ge=0.0, le=1.0)
     joint_set: Literal["coco17", "body25", "halpe26"] = "coco17"  # keypoints2d_full's set (synth.keypoints)
+    planted_feet: bool = False  # the root path follows the feet: a supporting foot does not slide
     overwrite: bool = False
     executor: Literal["serial", "processes"] = "processes"
     workers: int | None = Field(None, ge=1)
@@ -112,7 +113,7 @@ def synth_sequence(name: str, config: SynthConfig, index: dict[str, int], settin
     rng = np.random.default_rng([config.seed, 2, index[name]])
     model = load_smpl(paths["smpl"])
     rig = formats.load_cameras(paths["cameras"] / f"{setting[name]}.json")
-    motion = make_motion(config.frames, rng, model=model)
+    motion = make_motion(config.frames, rng, model=model, planted=config.planted_feet)
     points = smpl_forward(model, motion["smpl_poses"], motion["smpl_trans"], motion["smpl_scaling"])
     kp3d = points[:, COCO_TO_SMPL].astype(np.float32)
     det = make_detections(rig, kp3d, rng, noise_px=config.noise_px, outlier_rate=config.outlier_rate,
