@@ -135,10 +135,13 @@ def test_points_and_jacobian_agree_with_smplx_and_autograd(planted):
     names = {"left_knee": 4, "left_ankle": 7, "right_knee": 5, "right_ankle": 8, "left_big_toe": 29,
              "left_small_toe": 30, "left_heel": 31, "right_big_toe": 32, "right_small_toe": 33, "right_heel": 34}
     np.testing.assert_allclose(pts, peer[:, [names[n] for n in ff.POINT_NAMES]], atol=2e-3)  # smplx in float32
-    cols = [3 * j + c for j in ff.JOINTS for c in range(3)]
+    lay = ff.feet_layout(model.model)
+    cols = [3 * j + c for j in lay.joints for c in range(3)]
     for t in range(2):
-        f = lambda x: model.forward(torch.cat([P[t:t + 1, :0], x[None]], 1) if False else  # noqa: E731
-                                    P[t:t + 1].index_put((torch.tensor([0]).repeat(len(cols)), torch.tensor(cols)), x),
-                                    T[t:t + 1], s)[0, ff._POINT_INDEX]
+        def f(x, t=t):
+            p = P[t:t + 1].clone()
+            p[0, cols] = x
+            return model.forward(p, T[t:t + 1], s)[0, lay.point_index]
+
         auto = torch.autograd.functional.jacobian(f, P[t, cols]).numpy()
         np.testing.assert_allclose(J[t], auto, atol=1e-5)

@@ -8,7 +8,9 @@
     + a small pose prior + soft joint limits (hinge knees/elbows, no impossible twists)
     (+ a shape prior when betas are fitted).
 
-Only the 24 joints and the 5 face vertices are posed (``aistpp.core.fast_smpl``). Axis-angle
+Only the skeleton joints and the landmarks the keypoints observe are posed (``aistpp.core.fast_smpl``;
+for SMPL and COCO-17: the 24 joints and the 5 face vertices). The body model and the keypoint set
+come with the poser (``fast.model``, ``fast.joint_set``; SMPL and COCO-17 by default). Axis-angle
 output is made continuous across frames (no 2 pi flips). ``fit_smpl_sequence`` is the
 per-sequence job and ``run_fit_smpl`` maps it over sequences with the shared runner.
 """
@@ -24,36 +26,17 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from aistpp.core.joints import COCO17, NUM_SMPL
 from aistpp.core.runner import RunOptions, RunReport, report_stage, run_jobs
 from aistpp.pipeline.fit_smpl_feet import FeetWeights
-from aistpp.pipeline.fit_smpl_init import OPT_JOINTS
+from aistpp.pipeline.fit_smpl_init import FitLayout, fit_layout
 from aistpp.errors import AistppError
 
-# Soft joint limits (rad) on the local axis-angle components (x, y, z) of the left side;
-# right joints mirror y and z. Generous anatomical ranges; hinges nearly pure.
-_LEFT_LIMITS = {
-    1: ((-2.6, 0.7), (-0.9, 0.9), (-0.6, 1.5)),   # hip: flex/extend, twist, abduct
-    4: ((-0.05, 2.7), (-0.15, 0.15), (-0.15, 0.15)),  # knee: hinge about x, flexes +
-    16: ((-1.6, 1.6), (-1.8, 1.2), (-1.7, 1.7)),  # shoulder
-    18: ((-0.8, 0.8), (-2.8, 0.05), (-0.15, 0.15)),  # elbow: hinge about y, flexes -
-    13: ((-0.6, 0.6), (-0.6, 0.6), (-0.6, 0.6)),  # collar
-}
-_CENTRE_LIMITS = {3: 0.7, 6: 0.6, 9: 0.6, 12: 0.9, 15: 0.9}
-_MIRROR = {1: 2, 4: 5, 16: 17, 18: 19, 13: 14}
 
-
-def joint_limits() -> np.ndarray:
-    """(len(OPT_JOINTS), 3, 2) rad: low/high per axis of each optimised joint."""
-    lim = {}
-    for j, rng in _LEFT_LIMITS.items():
-        lim[j] = np.array(rng, float)
-        m = np.array(rng, float)
-        m[1:] = -m[1:, ::-1]
-        lim[_MIRROR[j]] = m
-    for j, r in _CENTRE_LIMITS.items():
-        lim[j] = np.array([[-r, r]] * 3)
-    return np.stack([lim[j] for j in OPT_JOINTS])
+def joint_limits(layout: FitLayout | None = None) -> np.ndarray:
+    """(O, 3, 2) rad: low/high per axis of each optimised joint (the body model's ``limits``;
+    default SMPL fitted to COCO-17)."""
+    layout = layout or fit_layout()
+    return layout.model.joint_limits(layout.opt_joints)
 
 
 class FitWeights(BaseModel):
@@ -108,12 +91,13 @@ def fit_smpl(fast, targets: np.ndarray, weights: FitWeights | None = None, fit_b
              solve: Solve | None = None, on_stage=None, threads: int | None = 1) -> dict:
     """Fit SMPL motion to COCO-17 targets.
 
-    fast: an ``aistpp.core.fast_smpl.FastSMPL``; targets (N, 17, 3) cm (NaN = missing);
+    fast: an ``aistpp.core.fast_smpl.FastSMPL`` (its ``model`` and ``joint_set``); targets
+    (N, K, 3) cm in that joint set (COCO-17: K = 17; NaN = missing);
     times (N,) s, increasing (default i / fps). ``iterations``: the cap on Levenberg-Marquardt
-    steps per solve (a ``NotConverged`` warning when hit). Returns ``smpl_poses`` (N, 72) rad,
-    ``smpl_trans`` (N, 3) cm, ``smpl_scaling`` (1,), ``smpl_betas`` (10,) when ``fit_betas``,
-    ``smpl_loss`` (mean squared coordinate error, cm^2), ``joint_error_cm`` (17,) mean distance
-    per COCO joint, ``loss`` (the objective per frame, frame-weighted over windows),
+    steps per solve (a ``NotConverged`` warning when hit). Returns ``smpl_poses`` (N, pose_size) rad,
+    ``smpl_trans`` (N, 3) cm, ``smpl_scaling`` (1,), ``smpl_betas`` (shape_size,) when ``fit_betas``,
+    ``smpl_loss`` (mean squared coordinate error, cm^2), ``joint_error_cm`` (K,) mean distance
+    per keypoint, ``loss`` (the objective per frame, frame-weighted over windows),
     ``converged`` (every solve met the tolerance), ``iterations`` (the most any solve took),
     ``solves`` (per solve: frames, iterations, converged, loss), ``fps`` (median frame rate).
     ``threads``: torch intra-op threads during the fit (default 1: use the runner's workers).
@@ -169,25 +153,27 @@ def _fit(fast, targets, w: FitWeights, fit_betas, iterations, times, fps, cfg: S
     from aistpp.pipeline import fit_smpl_solve as fs
     from aistpp.pipeline.fit_smpl_init import initial_fit
 
+    layout = fit_layout(fast.model, fast.joint_set)
+    bm, k_pts = layout.model, layout.num_keypoints
     targets = np.asarray(targets, np.float64)
-    if targets.ndim != 3 or targets.shape[1:] != (len(COCO17), 3):
-        raise AistppError(f"expected COCO-17 targets (N, 17, 3), got {targets.shape}")
+    if targets.ndim != 3 or targets.shape[1:] != (k_pts, 3):
+        raise AistppError(f"expected '{layout.joint_set}' targets (N, {k_pts}, 3), got {targets.shape}")
     mask_np = np.isfinite(targets).all(-1)
     if not mask_np.any():
         raise AistppError("no finite 3D keypoint in the sequence")
     n = len(targets)
     t = frame_times(n, times, fps)
-    cidx = fast.coco_index()
+    cidx = fast.observed_index()
     J0, V0 = fast.rest()
     rest_pts = torch.cat([J0, V0]).cpu().numpy()
-    init = initial_fit(targets, rest_pts[cidx], rest_pts[:NUM_SMPL], t)
-    opt = list(OPT_JOINTS)
-    theta0 = np.zeros((fs.P, n))
+    init = initial_fit(targets, rest_pts[cidx], rest_pts[:fast.num_joints], t, layout)
+    opt = list(layout.opt_joints)
+    theta0 = np.zeros((layout.P, n))
     theta0[3:6] = init["trans"].T
-    lim = joint_limits()  # start inside the limits: their penalty is stiff, a poor model far outside
+    lim = joint_limits(layout)  # start inside the limits: their penalty is stiff, a poor model far outside
     theta0[6:] = np.clip(init["poses"][:, opt], lim[..., 0], lim[..., 1]).reshape(n, -1).T
     s0 = init["scaling"]
-    solver = fs.Solver(fast, w, lim, _twist_axes())
+    solver = fs.Solver(fast, w, lim, _twist_axes(layout))
     kw = dict(dtype=fast.dtype, device=fast.device)
 
     def frames(idx, smooth: float = 1.0) -> fs.Frames:
@@ -227,7 +213,7 @@ def _fit(fast, targets, w: FitWeights, fit_betas, iterations, times, fps, cfg: S
     loss = sum(s["loss"] * s["frames"] for s in body_solves) / sum(s["frames"] for s in body_solves)
 
     scale = s0 * float(np.exp(log_s))
-    coco, root_rv = np.zeros((n, len(COCO17), 3)), np.zeros((n, 3))
+    coco, root_rv = np.zeros((n, k_pts, 3)), np.zeros((n, 3))
     with torch.no_grad():  # window by window: memory does not grow with the length
         bt = None if betas is None else torch.as_tensor(betas, **kw)
         for a in range(0, n, cfg.window):
@@ -237,7 +223,7 @@ def _fit(fast, targets, w: FitWeights, fit_betas, iterations, times, fps, cfg: S
             pts = fast.forward_frames_last(solver._full(R16), bt)[cidx] * scale + th[3:6][None]
             coco[idx] = pts.permute(2, 0, 1).cpu().numpy()
             root_rv[idx] = _matrix_to_rotvec(R16[0].permute(2, 0, 1).cpu().numpy())
-    poses = np.zeros((n, NUM_SMPL, 3))
+    poses = np.zeros((n, fast.num_joints, 3))
     poses[:, 0] = root_rv
     poses[:, opt] = theta[6:].T.reshape(n, len(opt), 3)
     poses = continuous_rotvec(poses)
@@ -247,7 +233,7 @@ def _fit(fast, targets, w: FitWeights, fit_betas, iterations, times, fps, cfg: S
         warnings.simplefilter("ignore", RuntimeWarning)
         per_joint = np.nanmean(err_masked, axis=0)
     out = {
-        "smpl_poses": poses.reshape(n, 72).astype(np.float32),
+        "smpl_poses": poses.reshape(n, -1).astype(np.float32),
         "smpl_trans": theta[3:6].T.astype(np.float32),
         "smpl_scaling": np.array([scale], np.float32),
         "smpl_loss": float(np.nanmean(np.where(mask_np, err**2, np.nan)) / 3),
@@ -259,7 +245,7 @@ def _fit(fast, targets, w: FitWeights, fit_betas, iterations, times, fps, cfg: S
         "fps": float(1.0 / np.median(np.diff(t))) if n > 1 else float(fps),
     }
     if betas is not None:
-        b = np.zeros(10, np.float32)
+        b = np.zeros(bm.shape_size, np.float32)
         b[: fast.num_betas] = betas
         out["smpl_betas"] = b
     return out
@@ -285,14 +271,15 @@ def _summary(res: dict, frames: int, what: str) -> dict:
             "loss": res["loss"]}
 
 
-def _twist_axes() -> np.ndarray:
-    """(15, 3): the twist component of each optimised joint (y for legs, x for arms, none else)."""
-    axes = np.zeros((len(OPT_JOINTS), 3))
-    for k, j in enumerate(OPT_JOINTS):
-        if j in (1, 2, 4, 5):
-            axes[k, 1] = 1.0
-        elif j in (16, 17, 18, 19):
-            axes[k, 0] = 1.0
+def _twist_axes(layout: FitLayout | None = None) -> np.ndarray:
+    """(O, 3): the twist component of each optimised joint (the body model's ``twist_axes``;
+    SMPL: y for legs, x for arms, none else)."""
+    layout = layout or fit_layout()
+    axes = np.zeros((len(layout.opt_joints), 3))
+    for k, j in enumerate(layout.opt_joints):
+        axis = layout.model.twist_axes.get(layout.model.joint_names[j])
+        if axis is not None:
+            axes[k, axis] = 1.0
     return axes
 
 
@@ -309,18 +296,25 @@ class FitSmplConfig(RunOptions):
     anno_dir: Path
     smpl_dir: Path
     save_dir: Path
-    gender: Literal["neutral", "male", "female"] = "neutral"
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    keypoints: Literal["optim", "raw"] = "optim"
-    fit_betas: bool = False
+    gender: Literal["neutral", "male", "female"] = Field("neutral", description="Which SMPL_<GENDER>.pkl.")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where to fit (cuda fails clearly when absent).")
+    keypoints: Literal["optim", "raw"] = Field("optim", description="Fit keypoints3d_optim, or the plain "
+                                               "triangulation keypoints3d (raw).")
+    fit_betas: bool = Field(False, description="Also fit body shape; writes smpl_betas (10,). Else betas = 0, as "
+                            "in AIST++.")
     iterations: int = Field(default=200, ge=1, le=100_000,
-                            description="cap on solver steps per solve (warning when hit)")
-    fps: float | None = Field(default=None, gt=0, le=10_000,
-                              description="frame rate; default: the keypoints' timestamps, else 60")
+                            description="Cap on solver steps per solve; the fit stops earlier once converged "
+                            "(relative objective change < 1e-5) and warns when it hits the cap.")
+    fps: float | None = Field(default=None, gt=0, le=10_000, description="Frame rate of the keypoints (uniform).",
+                              json_schema_extra={"unset": "their timestamps (keypoints3d, else keypoints2d/<seq>.pkl), "
+                                                 "else 60"})
     sequence_names: list[str] | None = None
+    body_model: str = "smpl"  # a name of aistpp.core.body_models
     weights: FitWeights = FitWeights()
     solve: Solve = Solve()
-    feet: bool = True  # with heel / toe keypoints (keypoints3d_full): fit ankles and feet (fit_smpl_feet)
+    feet: bool = Field(True, description="With heel and toe keypoints (keypoints3d_full: HALPE-26, BODY_25, "
+                       "WholeBody-133), fit the ankles and feet too, a planted foot held in place; --no-feet: the "
+                       "body fit only.")
     feet_weights: FeetWeights = FeetWeights()
 
 
@@ -336,14 +330,11 @@ def resolve_device(device: str) -> str:
 
 
 @functools.lru_cache(maxsize=4)
-def _fast_model(smpl_dir: str, gender: str, device: str):
-    from aistpp.core.body import load_smpl_data, smpl_model_path
-    from aistpp.core.fast_smpl import FastSMPL
+def _fast_model(smpl_dir: str, gender: str, device: str, body_model: str = "smpl"):
+    from aistpp.core.body_models import get_body_model
 
-    path = smpl_model_path(smpl_dir, gender)
-    if not path.is_file():
-        raise AistppError(f"SMPL model file not found (put SMPL_{gender.upper()}.pkl in --smpl-dir)", path)
-    return FastSMPL(load_smpl_data(path), device=device)
+    bm = get_body_model(body_model)
+    return bm.poser(bm.load_data(bm.require_file(smpl_dir, gender)), device=device)
 
 
 DEFAULT_FPS = 60.0
@@ -405,10 +396,10 @@ def fit_smpl_sequence(name: str, config: FitSmplConfig) -> dict:
     data = formats.load_keypoints3d(path)
     key = "keypoints3d_optim" if config.keypoints == "optim" and "keypoints3d_optim" in data else "keypoints3d"
     targets = data[key]
-    if targets.shape[1] != len(COCO17):
-        raise AistppError(f"'{key}' has {targets.shape[1]} joints, expected COCO-17", path)
+    fast = _fast_model(str(config.smpl_dir), config.gender, resolve_device(config.device), config.body_model)
+    if targets.shape[1] != len(fast.observed_index()):
+        raise AistppError(f"'{key}' has {targets.shape[1]} joints, expected {fast.joint_set}", path)
     times, fps, time_source = sequence_times(name, data, config)
-    fast = _fast_model(str(config.smpl_dir), config.gender, resolve_device(config.device))
     report_stage(name, "initialise")
     try:
         with warnings.catch_warnings(record=True) as caught:
@@ -429,7 +420,7 @@ def fit_smpl_sequence(name: str, config: FitSmplConfig) -> dict:
     from aistpp.core.body import motion_extra  # the motion records its body model: smpl_gender, body_model
 
     formats.save_motion(Path(config.save_dir) / f"{name}.pkl", res["smpl_poses"], res["smpl_trans"],
-                        res["smpl_scaling"], res["smpl_loss"], **extra, **motion_extra(config.gender))
+                        res["smpl_scaling"], res["smpl_loss"], **extra, **motion_extra(config.gender, fast.model))
     errs = res["joint_error_cm"]
     info = {
         "frames": len(targets),
@@ -445,7 +436,9 @@ def fit_smpl_sequence(name: str, config: FitSmplConfig) -> dict:
     }
     if any(issubclass(w.category, NotConverged) for w in caught):
         info["warning"] = f"stopped at the iteration cap ({config.iterations}) before converging"
-    info.update({f"error_{j}": float(e) for j, e in zip(COCO17, errs)})
+    from aistpp.core.joint_sets import REGISTRY
+
+    info.update({f"error_{j}": float(e) for j, e in zip(REGISTRY[fast.joint_set].names, errs)})
     return info | feet_info
 
 
@@ -453,14 +446,14 @@ def _coco_errors(res: dict, targets: np.ndarray, config: FitSmplConfig) -> None:
     """Set ``smpl_loss`` and ``joint_error_cm`` of ``res`` from its poses (as ``fit_smpl`` does)."""
     import torch
 
-    fast = _fast_model(str(config.smpl_dir), config.gender, resolve_device(config.device))
+    fast = _fast_model(str(config.smpl_dir), config.gender, resolve_device(config.device), config.body_model)
     kw = dict(dtype=fast.dtype, device=fast.device)
     betas = res.get("smpl_betas")
     with torch.no_grad():
         pts = fast.forward(torch.as_tensor(res["smpl_poses"], **kw), torch.as_tensor(res["smpl_trans"], **kw),
                            float(res["smpl_scaling"][0]),
                            None if betas is None else torch.as_tensor(betas[: fast.num_betas], **kw))
-    err = np.linalg.norm(pts[:, fast.coco_index()].cpu().numpy() - targets, axis=-1)
+    err = np.linalg.norm(pts[:, fast.observed_index()].cpu().numpy() - targets, axis=-1)
     mask = np.isfinite(err)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -469,11 +462,12 @@ def _coco_errors(res: dict, targets: np.ndarray, config: FitSmplConfig) -> None:
 
 
 @functools.lru_cache(maxsize=4)
-def _feet_model(smpl_dir: str, gender: str, device: str):
-    from aistpp.core.body import load_smpl_data, smpl_model_path
+def _feet_model(smpl_dir: str, gender: str, device: str, body_model: str = "smpl"):
+    from aistpp.core.body_models import get_body_model
     from aistpp.pipeline.fit_smpl_feet import feet_model
 
-    return feet_model(load_smpl_data(smpl_model_path(smpl_dir, gender)), device=device)
+    bm = get_body_model(body_model)
+    return feet_model(bm.load_data(bm.require_file(smpl_dir, gender)), bm, device=device)
 
 
 def refine_feet(res: dict, data: dict, targets: np.ndarray, times: np.ndarray | None, fps: float,
@@ -488,13 +482,13 @@ def refine_feet(res: dict, data: dict, targets: np.ndarray, times: np.ndarray | 
         else "keypoints3d_full"
     if key not in data or data.get("joint_set") not in REGISTRY:
         return {}
-    feet = foot_targets(data[key], REGISTRY[data["joint_set"]].names)
+    model = _feet_model(str(config.smpl_dir), config.gender, resolve_device(config.device), config.body_model)
+    feet = foot_targets(data[key], data["joint_set"], model.model)
     if feet is None or not np.isfinite(feet).all(-1).any():
         return {}
     if len(feet) != len(targets):
         raise AistppError(f"'{key}' has {len(feet)} frames, the COCO-17 keypoints {len(targets)}", path)
     report_stage(path.stem, "fit feet")
-    model = _feet_model(str(config.smpl_dir), config.gender, resolve_device(config.device))
     t = frame_times(len(targets), times, fps)
     betas = res.get("smpl_betas")
     out = fit_feet(model, res["smpl_poses"], res["smpl_trans"], float(res["smpl_scaling"][0]), targets, feet, t,
@@ -510,13 +504,12 @@ def run_fit_smpl(config: FitSmplConfig) -> RunReport:
     """Fit every selected sequence that has 3D keypoints."""
     from aistpp.core.dataset import AISTDataset
 
-    from aistpp.core.body import smpl_model_path
+    from aistpp.core.body_models import get_body_model
 
+    bm = get_body_model(config.body_model)
     if not Path(config.smpl_dir).exists():
-        raise AistppError("SMPL folder not found (--smpl-dir)", config.smpl_dir)
-    model_path = smpl_model_path(config.smpl_dir, config.gender)
-    if not model_path.is_file():
-        raise AistppError(f"SMPL model file not found (put SMPL_{config.gender.upper()}.pkl in --smpl-dir)", model_path)
+        raise AistppError(f"{bm.title} folder not found (--smpl-dir)", config.smpl_dir)
+    bm.require_file(config.smpl_dir, config.gender)
     if not (config.executor == "ray" and config.device == "cuda"):
         # on a Ray cluster the GPUs are on the workers, not necessarily here: each task checks
         config = config.model_copy(update={"device": resolve_device(config.device)})

@@ -1,7 +1,8 @@
 """Feet in the SMPL fit: ankles and feet from heel and toe keypoints, and a foot-contact prior.
 
 COCO-17 observes no rotation below the knee, so the body fit (``fit_smpl``) leaves SMPL's
-ankles and feet (joints 7, 8, 10, 11) at zero. With heel, big-toe and small-toe keypoints (a
+ankles and feet (joints 7, 8, 10, 11) at zero. The joints and the foot landmarks come from the
+body model by name (``feet_layout``). With heel, big-toe and small-toe keypoints (a
 richer joint set triangulated into ``keypoints3d_full``: HALPE-26, BODY_25, WholeBody-133) this
 stage refines each leg after the body fit, the pelvis (root orientation, translation, scale,
 betas) held: the unknowns per frame are the local axis-angles of hip, knee, ankle and foot of
@@ -23,28 +24,57 @@ shapes included). The residual blocks and their Jacobians live here, outside the
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import lru_cache
+
 import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 from scipy.linalg import solveh_banded
 
+from aistpp.core.body_models import SMPL, BodyModel
 from aistpp.core.joint_sets import COCO17
-from aistpp.core.joints import NUM_SMPL, SMPL_VERTEX_JOINTS
+from aistpp.errors import AistppError
 
 SIDES = ("left", "right")
-LEG_JOINTS = {"left": (1, 4, 7, 10), "right": (2, 5, 8, 11)}  # hip, knee, ankle, foot
-FOOT_POINTS = ("heel", "big_toe", "small_toe")
-JOINTS = tuple(j for s in SIDES for j in LEG_JOINTS[s])  # the 8 rotations solved
-U = 3 * len(JOINTS)  # unknowns per frame
-_VERTEX_ID = dict(SMPL_VERTEX_JOINTS)
-FOOT_VERTEX_IDS = tuple(_VERTEX_ID[f"{s}_{p}"] for s in SIDES for p in FOOT_POINTS)  # (6,) body-model vertices
-# Observed points per frame: per side knee and ankle joints, then its three foot vertices.
+LEG = ("hip", "knee", "ankle", "foot")  # the joints solved per side, from the pelvis down
+FOOT_POINTS = ("heel", "big_toe", "small_toe")  # keypoints observed by the body model's foot landmarks
+U = 3 * len(SIDES) * len(LEG)  # unknowns per frame
+# Observed points per frame: per side knee and ankle joints, then its three foot landmarks.
 POINT_NAMES = tuple(n for s in SIDES for n in (f"{s}_knee", f"{s}_ankle") + tuple(f"{s}_{p}" for p in FOOT_POINTS))
-_POINT_INDEX = np.array([{"knee": 4, "ankle": 7}[n.split("_", 1)[1]] + (1 if n.startswith("right") else 0)
-                         if n.split("_", 1)[1] in ("knee", "ankle") else
-                         NUM_SMPL + FOOT_VERTEX_IDS.index(_VERTEX_ID[n]) for n in POINT_NAMES])
-# Soft limits (rad) of ankle and foot (local x, y, z; symmetric, so the same for both sides).
-_LIMITS = {"ankle": ((-0.9, 0.9), (-0.5, 0.5), (-0.5, 0.5)), "foot": ((-0.6, 0.6), (-0.25, 0.25), (-0.25, 0.25))}
+FOOT_NAMES = tuple(f"{s}_{p}" for s in SIDES for p in FOOT_POINTS)
+FOOT_POINT_ORDER = {n: k for k, n in enumerate(FOOT_NAMES)}
+
+
+@dataclass(frozen=True)
+class FeetLayout:
+    """What the feet stage needs of a body model (by joint and landmark names, so SMPL-H / SMPL-X
+    bodies fit too): ``joints`` (8,) the solved joints, ``vertex_ids`` (6,) the foot landmarks'
+    vertices (``FOOT_NAMES`` order), ``point_index`` (10,) each ``POINT_NAMES`` point in the poser's
+    outputs (joints, then ``vertex_ids``), ``distal`` (U,) bool: ankle and foot unknowns,
+    ``limits`` (U, 2) rad (the model's ``limits``; +-inf where it has none)."""
+
+    joints: tuple[int, ...]
+    vertex_ids: tuple[int, ...]
+    point_index: np.ndarray
+    distal: np.ndarray
+    limits: np.ndarray
+
+
+@lru_cache(maxsize=8)
+def feet_layout(bm: BodyModel = SMPL) -> FeetLayout:
+    names = [f"{s}_{j}" for s in SIDES for j in LEG]
+    missing = [n for n in names if n not in bm.joint_names]
+    marks = {lm.name: lm.vertex for lm in bm.landmarks}
+    missing += [n for n in FOOT_NAMES if n not in marks]
+    if missing:
+        raise AistppError(f"the {bm.title} body model has no {', '.join(missing)}: its feet cannot be fitted")
+    joints = tuple(bm.index(n) for n in names)
+    vids = tuple(marks[n] for n in FOOT_NAMES)
+    index = np.array([bm.index(n) if n in bm.joint_names else bm.num_joints + FOOT_NAMES.index(n) for n in POINT_NAMES])
+    distal = np.repeat([n.split("_", 1)[1] in ("ankle", "foot") for n in names], 3)
+    limits = bm.joint_limits(joints).reshape(U, 2)
+    return FeetLayout(joints, vids, index, distal, limits)
 
 
 class FeetWeights(BaseModel):
@@ -63,13 +93,16 @@ class FeetWeights(BaseModel):
     tol: float = Field(1e-5, gt=0, lt=1)  # converged: an accepted step lowers the objective by less (relative)
 
 
-def foot_targets(full: np.ndarray, names: tuple[str, ...]) -> np.ndarray | None:
-    """(N, 6, 3) cm heel, big toe, small toe of each side (left first) from a joint set's points
-    ``full`` (N, J, 3) in the order ``names``; None when the set lacks any of them."""
-    wanted = [f"{s}_{p}" for s in SIDES for p in FOOT_POINTS]
-    if not set(wanted) <= set(names):
+def foot_targets(full: np.ndarray, joint_set: str, bm: BodyModel = SMPL) -> np.ndarray | None:
+    """(N, 6, 3) cm the keypoints of ``joint_set`` (points ``full`` (N, J, 3) in its order) that
+    the body model's foot landmarks observe (``BodyModel.observation``), in ``FOOT_NAMES`` order;
+    None when the model observes no such set or the set lacks any of them."""
+    if joint_set not in bm.observes:
         return None
-    return np.asarray(full, np.float64)[:, [names.index(n) for n in wanted]]
+    seen = bm.observation(joint_set)
+    if not set(FOOT_NAMES) <= set(seen):
+        return None
+    return np.asarray(full, np.float64)[:, [seen.index(n) for n in FOOT_NAMES]]
 
 
 SPEED_FRAMES = 6  # frames over which a planted point's speed is measured (a tenth of a second at 60 fps)
@@ -136,30 +169,21 @@ def _close(mask: np.ndarray, gap: int, p: np.ndarray, times: np.ndarray, speed_c
 def points_and_jacobian(feet_model, poses: torch.Tensor, trans: torch.Tensor, scale: float,
                         betas: torch.Tensor | None, eps: float = 1e-6) -> tuple[np.ndarray, np.ndarray]:
     """The observed points (n, 10, 3) cm (``POINT_NAMES``) and their Jacobian (n, 10, 3, U) in the
-    leg rotations ``JOINTS``: central differences (step ``eps`` rad, float64: about 1e-9 relative),
+    leg rotations (``FeetLayout.joints``): central differences (step ``eps`` rad, float64: about 1e-9 relative),
     every unknown's pair of poses posed in one batch. ``feet_model``: a ``FastSMPL`` whose
-    vertices are ``FOOT_VERTEX_IDS``."""
+    vertices are the layout's (``feet_model``)."""
+    lay = feet_layout(feet_model.model)
     n = len(poses)
-    cols = torch.as_tensor([3 * j + c for j in JOINTS for c in range(3)], device=poses.device)
+    cols = torch.as_tensor([3 * j + c for j in lay.joints for c in range(3)], device=poses.device)
     batch = poses[None].repeat(2 * U + 1, 1, 1)  # base, then +eps / -eps of each unknown
     k = torch.arange(U, device=poses.device)
     batch[1 + k, :, cols] += eps
     batch[1 + U + k, :, cols] -= eps
     with torch.no_grad():
         out = feet_model.forward(batch.reshape(-1, poses.shape[1]), trans.repeat(2 * U + 1, 1), scale, betas)
-    out = out[:, _POINT_INDEX].reshape(2 * U + 1, n, len(POINT_NAMES), 3).cpu().numpy()
+    out = out[:, lay.point_index].reshape(2 * U + 1, n, len(POINT_NAMES), 3).cpu().numpy()
     jac = (out[1:U + 1] - out[U + 1:]) / (2 * eps)  # (U, n, 10, 3)
     return out[0], np.moveaxis(jac, 0, -1)
-
-
-def _limits() -> np.ndarray:
-    """(U, 2) rad: bounds of each unknown (hips and knees unbounded here: ``keep`` holds them)."""
-    out = np.tile([-np.inf, np.inf], (U, 1))
-    for k, j in enumerate(JOINTS):
-        part = {7: "ankle", 8: "ankle", 10: "foot", 11: "foot"}.get(j)
-        if part:
-            out[3 * k:3 * k + 3] = _LIMITS[part]
-    return out
 
 
 class FeetTerms:
@@ -169,15 +193,15 @@ class FeetTerms:
     (``fit_smpl_solve.temporal_coefficients``), dt (n-1,) s, theta0 (n, U) the body fit's angles.
     """
 
-    def __init__(self, w: FeetWeights, y, planted, coef, q, dt, theta0):
+    def __init__(self, w: FeetWeights, y, planted, coef, q, dt, theta0, layout: FeetLayout):
         self.w, self.coef, self.q, self.theta0 = w, coef, q, theta0
         self.mask = np.isfinite(y).all(-1)
         self.y = np.where(self.mask[..., None], y, 0.0)
         self.pair = planted[1:] & planted[:-1]  # (n-1, 10) both ends planted
         self.cw = w.contact / np.maximum(dt, 1e-9)  # (n-1,) per (cm)^2 of displacement
-        self.lim = _limits()
-        self.prior = np.array([w.pose if j in (7, 8, 10, 11) else w.keep for j in JOINTS for _ in range(3)])
-        self.prior_at = np.where([j in (7, 8, 10, 11) for j in JOINTS for _ in range(3)], 0.0, 1.0)
+        self.lim = np.where(layout.distal[:, None], layout.limits, [-np.inf, np.inf])  # hips, knees: ``keep``
+        self.prior = np.where(layout.distal, w.pose, w.keep)
+        self.prior_at = np.where(layout.distal, 0.0, 1.0)
 
     def _prior_res(self, theta):
         ref = self.theta0 * self.prior_at  # ankles and feet towards zero, hips and knees towards the body fit
@@ -264,11 +288,12 @@ def banded_solve(D: np.ndarray, U1: np.ndarray, U2: np.ndarray, g: np.ndarray, d
 
 
 # ---- the stage ---------------------------------------------------------------------------------
-def feet_model(data: dict, device: str = "cpu"):
-    """A ``FastSMPL`` of the model dict ``data`` posing the 24 joints and the six foot vertices."""
+def feet_model(data: dict, bm: BodyModel = SMPL, device: str = "cpu"):
+    """A ``FastSMPL`` of the model dict ``data`` (of body model ``bm``) posing its joints and the
+    six foot landmarks (``feet_layout``)."""
     from aistpp.core.fast_smpl import FastSMPL
 
-    return FastSMPL(data, vertex_ids=FOOT_VERTEX_IDS, device=device)
+    return FastSMPL(data, vertex_ids=feet_layout(bm).vertex_ids, device=device, model=bm)
 
 
 def fit_feet(model, poses: np.ndarray, trans: np.ndarray, scaling: float, coco: np.ndarray, feet: np.ndarray,
@@ -276,10 +301,10 @@ def fit_feet(model, poses: np.ndarray, trans: np.ndarray, scaling: float, coco: 
              max_gap_s: float = 0.5, window: int = 600, overlap: int = 40) -> dict:
     """Refine the legs of a body fit with foot keypoints.
 
-    model: ``feet_model``; poses (N, 72) rad, trans (N, 3) cm, scaling, betas: the body fit;
+    model: ``feet_model``; poses (N, pose_size) rad, trans (N, 3) cm, scaling, betas: the body fit;
     coco (N, 17, 3) cm the COCO-17 targets it was fitted to; feet (N, 6, 3) cm heel, big toe,
     small toe of each side (``foot_targets``; NaN missing); times (N,) s. Returns ``smpl_poses``
-    (N, 72) with hips, knees, ankles and feet refined, ``planted`` (N, 10) bool (``POINT_NAMES``),
+    (N, pose_size) with hips, knees, ankles and feet refined, ``planted`` (N, 10) bool (``POINT_NAMES``),
     ``points`` (N, 10, 3) cm the fitted points, ``foot_error_cm`` (6,) mean distance to the foot
     targets, ``iterations`` (the most a window took) and ``converged``.
     """
@@ -287,6 +312,7 @@ def fit_feet(model, poses: np.ndarray, trans: np.ndarray, scaling: float, coco: 
     from aistpp.pipeline.fit_smpl_solve import temporal_coefficients
 
     w = weights or FeetWeights()
+    lay = feet_layout(model.model)
     n = len(poses)
     where = {name: k for k, name in enumerate(COCO17)}
     y = np.full((n, len(POINT_NAMES), 3), np.nan)
@@ -297,7 +323,7 @@ def fit_feet(model, poses: np.ndarray, trans: np.ndarray, scaling: float, coco: 
     planted[:, is_foot] = support_points(y[:, is_foot], contacts(y[:, is_foot], times, w.contact_height_cm,
                                                                  w.contact_speed_cm_s))
     kw = dict(dtype=model.dtype, device=model.device)
-    cols = np.array([3 * j + c for j in JOINTS for c in range(3)])
+    cols = np.array([3 * j + c for j in lay.joints for c in range(3)])
     out = np.asarray(poses, np.float64).copy()
     theta_all = np.zeros((n, U))
     iters, converged = 0, True
@@ -305,7 +331,7 @@ def fit_feet(model, poses: np.ndarray, trans: np.ndarray, scaling: float, coco: 
     for a, b, wt in windows(n, window, overlap):
         idx = np.arange(a, b)
         coef, q = temporal_coefficients(times[idx], max_gap_s)
-        terms = FeetTerms(w, y[idx], planted[idx], coef, q, np.diff(times[idx]), out[idx][:, cols])
+        terms = FeetTerms(w, y[idx], planted[idx], coef, q, np.diff(times[idx]), out[idx][:, cols], lay)
         theta, it, ok = _lm(model, terms, out[idx], trans[idx], scaling, bt, cols, kw, w)
         theta_all[idx] += wt[:, None] * theta
         iters, converged = max(iters, it), converged and ok
@@ -318,13 +344,10 @@ def fit_feet(model, poses: np.ndarray, trans: np.ndarray, scaling: float, coco: 
             "iterations": iters, "converged": converged}
 
 
-FOOT_POINT_ORDER = {f"{s}_{p}": 3 * i + k for i, s in enumerate(SIDES) for k, p in enumerate(FOOT_POINTS)}
-
-
 def _points(model, poses, trans, scaling, betas, kw):
     with torch.no_grad():
         p = model.forward(torch.as_tensor(poses, **kw), torch.as_tensor(trans, **kw), scaling, betas)
-    return p[:, _POINT_INDEX].cpu().numpy(), None
+    return p[:, feet_layout(model.model).point_index].cpu().numpy(), None
 
 
 def _lm(model, terms: FeetTerms, poses, trans, scaling, betas, cols, kw, w: FeetWeights):

@@ -2,7 +2,7 @@
 
 Every point is a point of the body model, so its ground truth is exact:
 - COCO-17 as ``keypoints3d_from_motion`` (SMPL joints and smplx's face vertices);
-- heels, big and small toes: the vertices smplx reads them from (``SMPL_VERTEX_JOINTS``; the
+- heels, big and small toes: the vertices smplx reads them from (``SMPL.landmarks``; the
   synthetic mesh holds vertices at those landmarks, ``body_model.landmark_vertices``);
 - ``neck`` = the midpoint of the shoulders and ``mid_hip`` that of the hips (OpenPose's and the
   synthetic OpenPose files' convention, ``openpose.body25_from_coco``);
@@ -17,19 +17,18 @@ from __future__ import annotations
 
 import numpy as np
 
+from aistpp.core.body_models import SMPL
 from aistpp.core.joint_sets import COCO17, REGISTRY
-from aistpp.core.joints import COCO_TO_SMPL, NUM_SMPL, SMPL24, SMPL_VERTEX_JOINTS
 from aistpp.pipeline.synth.detections import FOOT_NAMES
 
 SYNTH_JOINT_SETS = ("coco17", "body25", "halpe26")  # the sets synth can write (--joint-set)
 _MIDPOINTS = {"neck": ("left_shoulder", "right_shoulder"), "mid_hip": ("left_hip", "right_hip")}
-_VERTEX_OUTPUT = {name: NUM_SMPL + i for i, (name, _) in enumerate(SMPL_VERTEX_JOINTS)}
 
 
 def head_top_vertex(v_template: np.ndarray, weights: np.ndarray) -> int:
     """Vertex id of the top of the head: the highest (+y) template vertex (V, 3) whose largest
     skinning weight (V, 24) is the head joint's."""
-    head = np.asarray(weights).argmax(axis=1) == SMPL24.index("head")
+    head = np.asarray(weights).argmax(axis=1) == SMPL.index("head")
     ids = np.flatnonzero(head)
     return int(ids[np.argmax(np.asarray(v_template)[ids, 1])])
 
@@ -37,11 +36,11 @@ def head_top_vertex(v_template: np.ndarray, weights: np.ndarray) -> int:
 def set_points_3d(set_name: str, points45: np.ndarray, head_top: np.ndarray | None = None) -> np.ndarray:
     """Exact 3D points (N, J, 3) cm of the joint set ``set_name`` (one of ``SYNTH_JOINT_SETS``).
 
-    points45 (N, 45, 3) cm: smplx's SMPL output joints (``smpl_forward``); head_top (N, 3) cm
-    the posed ``head_top_vertex`` (needed by sets that have one).
+    points45 (N, 45, 3) cm: smplx's SMPL output points (``smpl_forward``; ``SMPL.output_names``);
+    head_top (N, 3) cm the posed ``head_top_vertex`` (needed by sets that have one).
     """
-    by_name = {name: points45[:, int(i)] for name, i in zip(COCO17, COCO_TO_SMPL)}
-    by_name.update({name: points45[:, _VERTEX_OUTPUT[name]] for name in FOOT_NAMES})
+    by_name = {name: points45[:, int(i)] for name, i in zip(COCO17, SMPL.observed_index("coco17"))}
+    by_name.update({name: points45[:, SMPL.output_names.index(name)] for name in FOOT_NAMES})
     by_name.update({name: (by_name[a] + by_name[b]) / 2 for name, (a, b) in _MIDPOINTS.items()})
     if head_top is not None:
         by_name["head_top"] = np.asarray(head_top)
