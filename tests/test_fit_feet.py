@@ -145,3 +145,19 @@ def test_points_and_jacobian_agree_with_smplx_and_autograd(planted):
 
         auto = torch.autograd.functional.jacobian(f, P[t, cols]).numpy()
         np.testing.assert_allclose(J[t], auto, atol=1e-5)
+
+
+@pytest.mark.parametrize("n", [1, 2, 5])
+def test_short_sequences_and_missing_foot_points(planted, n):
+    """A frame or two, and a foot point missing: finite poses, the other points still fitted."""
+    data, seq, fits = planted
+    model = ff.feet_model(load_smpl_data(smpl_model_path(data.smpl_dir, "neutral")))
+    kp = formats.load_keypoints3d(data.anno_dir / "keypoints3d" / f"{seq}.pkl")
+    body = fits[False][0]
+    feet = ff.foot_targets(kp["keypoints3d_full_optim"][:n], "halpe26")
+    feet[0, :3] = np.nan  # the left foot unseen in the first frame
+    out = ff.fit_feet(model, body["smpl_poses"][:n], body["smpl_trans"][:n], float(body["smpl_scaling"][0]),
+                      kp["keypoints3d_optim"][:n], feet, np.arange(n) / 60.0)
+    assert np.isfinite(out["smpl_poses"]).all() and out["converged"]
+    assert np.nanmax(out["foot_error_cm"]) < 2.0
+    assert np.isnan(out["foot_error_cm"][:3]).all() == (n == 1)
