@@ -164,3 +164,32 @@ def test_keypoints3d_full_keys_are_checked(tmp_path):
     formats.save_keypoints3d(path, kp, kp, keypoints3d_full=np.zeros((4, 26, 3)),
                              keypoints3d_full_optim=np.zeros((4, 26, 3)), joint_set="halpe26")
     assert formats.load_keypoints3d(path)["keypoints3d_full_optim"].dtype == np.float32
+
+
+def test_cli_synth_joint_set_then_triangulate_and_fit(tmp_path):
+    """aistpp synth --joint-set halpe26 --planted-feet -> triangulate -> fit-smpl on the command line:
+    the full set flows through and fit-smpl reports its feet."""
+    from typer.testing import CliRunner
+
+    from aistpp.cli import app
+
+    run = CliRunner()
+    out = tmp_path / "d"
+    res = run.invoke(app, ["synth", "--out", str(out), "--sequences", "1", "--frames", "40", "--no-videos",
+                           "--joint-set", "halpe26", "--planted-feet", "--executor", "serial", "--quiet"])
+    assert res.exit_code == 0, res.output
+    anno = out / "annotations"
+    res = run.invoke(app, ["triangulate", "--anno-dir", str(anno), "--save-dir", str(tmp_path / "keypoints3d"), "--quiet"])
+    assert res.exit_code == 0, res.output
+    (seq,) = [p.stem for p in (tmp_path / "keypoints3d").glob("*.pkl")]
+    assert formats.load_keypoints3d(tmp_path / "keypoints3d" / f"{seq}.pkl")["joint_set"] == "halpe26"
+    report = tmp_path / "fit.json"
+    res = run.invoke(app, ["fit-smpl", "--anno-dir", str(tmp_path), "--smpl-dir", str(out / "smpl"), "--save-dir",
+                           str(tmp_path / "m"), "--quiet", "--fps", "60", "--report", str(report)])
+    assert res.exit_code == 0, res.output
+    import json
+
+    items = json.loads(report.read_text())["items"]
+    assert items[0]["info"]["feet_error_cm"] < 2.0
+    res = run.invoke(app, ["synth", "--out", str(tmp_path / "e"), "--joint-set", "wholebody133"])
+    assert res.exit_code == 2 and "joint" in res.output.lower()
