@@ -221,7 +221,7 @@ class FeetTerms:
         d = pts[1:] - pts[:-1]
         E += float((self.cw[:, None] * self.pair * (d**2).sum(-1)).sum())
         r, excess = self._prior_res(theta)
-        return E + float((self.prior * r**2).sum() + (w.limits * excess**2).sum())
+        return E + float((self.prior * np.square(r)).sum() + (w.limits * excess**2).sum())
 
     def normal_equations(self, pts: np.ndarray, J: np.ndarray, theta: np.ndarray):
         """Gradient g (n, U) (halved) and blocks D (n, U, U), U1 (n-1, U, U), U2 (n-2, U, U)."""
@@ -229,7 +229,7 @@ class FeetTerms:
         n = len(pts)
         c2 = w.robust_cm**2
         r = pts - self.y
-        irls = self.mask / np.sqrt(1 + (r**2).sum(-1) / c2)  # (n, 10)
+        irls = self.mask / np.sqrt(1 + np.square(r).sum(-1) / c2)  # (n, 10)
         Jf = J.reshape(n, -1, U)  # (n, 30, U)
         wr = (irls[..., None] * np.ones(3)).reshape(n, -1)  # (n, 30)
         D = _jtwj(Jf, wr, Jf)
