@@ -694,3 +694,29 @@ def test_vis_2d_full_joint_set_draws_the_feet(tmp_path):
         assert info["frames"] == n
         _, frames = decode(out / "t_cam01.mp4")
         assert near(frames[1][150, 200], JOINT_COLORS[1]) == drawn, frames[1][150, 200]
+
+
+def test_vis_3d_full_joint_set_draws_the_triangulated_feet(tmp_path):
+    """--mode 3d --joints full projects keypoints3d_full (here HALPE-26's left heel) through the
+    camera; the default draws the COCO-17 keypoints3d only."""
+    from aistpp.core.joint_sets import HALPE26
+
+    rig = aist_like_ring(num_views=1, size=(320, 240), focal=300, names=("cam01",))
+    n = 3
+    heel3d = np.array([5.0, 10.0, 0.0])
+    px = rig.project(heel3d[None, None])[0, 0, 0]
+    full = np.full((n, 26, 3), np.nan, np.float32)
+    full[:, HALPE26.index("left_heel")] = heel3d
+    coco = np.full((n, 17, 3), np.nan, np.float32)
+    anno = tmp_path / "anno"
+    formats.save_keypoints3d(anno / "keypoints3d" / "t.pkl", coco, coco, keypoints3d_full=full,
+                             keypoints3d_full_optim=full, joint_set="halpe26")
+    formats.save_cameras(anno / "cameras" / "r.json", rig)
+    formats.write_mapping(anno / "cameras" / "mapping.txt", {"t": "r"})
+    x, y = np.round(px).astype(int)
+    for joints, drawn in (("full", True), ("coco17", False)):
+        out = tmp_path / joints
+        info = vis_video("t_cam01", VisConfig(anno_dir=anno, save_dir=out, video_name="t_cam01", mode="3d", joints=joints))
+        assert info["frames"] == n
+        _, frames = decode(out / "t_cam01.mp4")
+        assert near(frames[1][y, x], JOINT_COLORS[1]) == drawn, frames[1][y, x]

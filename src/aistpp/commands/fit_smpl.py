@@ -9,7 +9,7 @@ from aistpp.config import build_config
 from aistpp.pipeline.fit_smpl import FitSmplConfig
 
 OPTIONS = ("anno_dir", "smpl_dir", "save_dir", "gender", "device", "keypoints", "--fit-betas/--no-fit-betas",
-           "iterations", "fps")
+           "iterations", "fps", "feet")
 
 
 @user_errors

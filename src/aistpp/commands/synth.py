@@ -10,8 +10,8 @@ from aistpp.core.body_models import SMPL
 from aistpp.config import build_config
 from aistpp.pipeline.synth.generate import SynthConfig
 
-OPTIONS = ("out", "seed", "sequences", "frames", "settings", "views", "image_scale", "videos", "noise_px", "overwrite",
-           "workers", "executor", "quiet")
+OPTIONS = ("out", "seed", "sequences", "frames", "settings", "views", "image_scale", "videos", "noise_px", "joint_set",
+           "--planted-feet/--sliding-feet", "overwrite", "workers", "executor", "quiet")
 
 
 @user_errors

@@ -310,7 +310,9 @@ def keypoints2d_views(data: dict, names: tuple[str, ...] | list[str], path: str 
 
 # ---- keypoints3d -------------------------------------------------------------------
 def load_keypoints3d(path: str | Path) -> dict:
-    """Read ``keypoints3d/<seq>.pkl``: ``keypoints3d`` and ``keypoints3d_optim`` (N, J, 3) cm."""
+    """Read ``keypoints3d/<seq>.pkl``: ``keypoints3d`` and ``keypoints3d_optim`` (N, J, 3) cm, plus
+    any extra keys; aistpp's are checked when present: ``joint_set`` str and ``keypoints3d_full``,
+    ``keypoints3d_full_optim`` (N, J_full, 3) cm float32 in that joint set's order."""
     path = Path(path)
     data = _load_dict(path, KP3D_KEYS, "keypoints3d")
     out = dict(data)
@@ -323,11 +325,33 @@ def load_keypoints3d(path: str | Path) -> dict:
         out["keypoints3d_optim"] = _array(path, data, "keypoints3d_optim", 3, (3,))
         if out["keypoints3d_optim"].shape != out["keypoints3d"].shape:
             raise AistppError("'keypoints3d_optim' and 'keypoints3d' differ in shape", path)
+    _check_kp3d_extras(path, out)
     return out
+
+
+def _check_kp3d_extras(path: Path, data: dict) -> None:
+    """The full joint set's keys, when present: (N, J_full, 3) cm with the frames of ``keypoints3d``
+    and a ``joint_set`` naming the set."""
+    N = len(data["keypoints3d"])
+    full = [k for k in ("keypoints3d_full", "keypoints3d_full_optim") if k in data]
+    if full and not (isinstance(data.get("joint_set"), str) and 0 < len(data["joint_set"]) <= 64):
+        raise AistppError(f"'{full[0]}' needs a 'joint_set' naming its joint set", path)
+    for key in full:
+        arr = _array(path, data, key, 3, (3,))
+        if len(arr) != N or (len(full) == 2 and arr.shape != np.shape(data[full[0]])):
+            raise AistppError(f"'{key}' has shape {arr.shape}, expected ({N}, J, 3) like the other keys", path)
+        if np.nanmax(np.abs(arr), initial=0) > MAX_COORD_CM:
+            raise AistppError(f"'{key}' holds positions beyond {MAX_COORD_CM:g} cm: not a capture", path)
+        data[key] = arr
 
 
 def save_keypoints3d(path: str | Path, keypoints3d: np.ndarray, keypoints3d_optim: np.ndarray,
                      overwrite: bool = True, **extra: Any) -> None:
+    """Write ``keypoints3d`` and ``keypoints3d_optim`` (N, 17, 3) cm and ``extra`` keys (arrays of
+    the full joint set as float32; see ``load_keypoints3d``)."""
+    for key in ("keypoints3d_full", "keypoints3d_full_optim"):
+        if key in extra:
+            extra[key] = np.asarray(extra[key], np.float32)
     obj = {
         "keypoints3d": np.asarray(keypoints3d, np.float32),
         "keypoints3d_optim": np.asarray(keypoints3d_optim, np.float32),

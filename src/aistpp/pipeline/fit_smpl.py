@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from aistpp.core.body_models import SMPL
 from aistpp.core.runner import RunOptions, RunReport, report_stage, run_jobs
+from aistpp.pipeline.fit_smpl_feet import FeetWeights
 from aistpp.pipeline.fit_smpl_init import FitLayout, fit_layout
 from aistpp.errors import AistppError
 
@@ -313,6 +314,10 @@ class FitSmplConfig(RunOptions):
     body_model: str = Field("smpl", description="The body model fitted (a name of aistpp.core.body_models).")
     weights: FitWeights = FitWeights()
     solve: Solve = Solve()
+    feet: bool = Field(True, description="With heel and toe keypoints (keypoints3d_full: HALPE-26, BODY_25, "
+                       "WholeBody-133), fit the ankles and feet too, a planted foot held in place; --no-feet: the "
+                       "body fit only.")
+    feet_weights: FeetWeights = FeetWeights()
 
 
 def resolve_device(device: str) -> str:
@@ -397,7 +402,10 @@ def fit_smpl_sequence(name: str, config: FitSmplConfig) -> dict:
     targets = data[key]
     from aistpp.core.body_models import get_body_model
 
-    joint_set = data.get("joint_set") if isinstance(data.get("joint_set"), str) else None  # else the model's
+    # 'joint_set' names the set of 'keypoints3d_full' when that is there (the released keys are then
+    # COCO-17, as in keypoints2d); without it, the set of the keypoints3d arrays themselves.
+    named = data.get("joint_set") if isinstance(data.get("joint_set"), str) else None
+    joint_set = None if "keypoints3d_full" in data else named  # None: the model's default set
     observes = get_body_model(config.body_model).observes
     if joint_set is not None and joint_set not in observes:
         raise AistppError(f"the keypoints are '{joint_set}', which the {config.body_model} body model does not "
@@ -417,6 +425,9 @@ def fit_smpl_sequence(name: str, config: FitSmplConfig) -> dict:
         if exc.path is None:
             raise AistppError(f"'{key}': {exc} (re-run triangulation or drop the sequence)", path) from None
         raise
+    feet_info = {}
+    if config.feet:
+        feet_info = refine_feet(res, data, targets, times, fps, config, path)
     extra = {"smpl_betas": res["smpl_betas"]} if "smpl_betas" in res else {}
     if not all(np.isfinite(res[k]).all() for k in ("smpl_poses", "smpl_trans", "smpl_scaling")):
         raise AistppError("the fit diverged (NaN or inf poses): nothing was written", path)  # never replace a result
@@ -443,7 +454,65 @@ def fit_smpl_sequence(name: str, config: FitSmplConfig) -> dict:
     from aistpp.core.joint_sets import REGISTRY
 
     info.update({f"error_{j}": float(e) for j, e in zip(REGISTRY[fast.joint_set].names, errs)})
-    return info
+    return info | feet_info
+
+
+def _coco_errors(res: dict, targets: np.ndarray, config: FitSmplConfig) -> None:
+    """Set ``smpl_loss`` and ``joint_error_cm`` of ``res`` from its poses (as ``fit_smpl`` does)."""
+    import torch
+
+    fast = _fast_model(str(config.smpl_dir), config.gender, resolve_device(config.device), config.body_model)
+    kw = dict(dtype=fast.dtype, device=fast.device)
+    betas = res.get("smpl_betas")
+    with torch.no_grad():
+        pts = fast.forward(torch.as_tensor(res["smpl_poses"], **kw), torch.as_tensor(res["smpl_trans"], **kw),
+                           float(res["smpl_scaling"][0]),
+                           None if betas is None else torch.as_tensor(betas[: fast.num_betas], **kw))
+    err = np.linalg.norm(pts[:, fast.observed_index()].cpu().numpy() - targets, axis=-1)
+    mask = np.isfinite(err)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        res["joint_error_cm"] = np.nanmean(np.where(mask, err, np.nan), axis=0)
+        res["smpl_loss"] = float(np.nanmean(np.where(mask, err**2, np.nan)) / 3)
+
+
+@functools.lru_cache(maxsize=4)
+def _feet_model(smpl_dir: str, gender: str, device: str, body_model: str = "smpl"):
+    from aistpp.core.body_models import get_body_model
+    from aistpp.pipeline.fit_smpl_feet import feet_model
+
+    bm = get_body_model(body_model)
+    return feet_model(bm.load_data(bm.require_file(smpl_dir, gender)), bm, device=device)
+
+
+def refine_feet(res: dict, data: dict, targets: np.ndarray, times: np.ndarray | None, fps: float,
+                config: FitSmplConfig, path: Path) -> dict:
+    """With heel and toe keypoints in ``data`` (keypoints3d_full(_optim) + joint_set), refine the
+    legs of the body fit ``res`` in place (``fit_smpl_feet.fit_feet``); returns report metrics
+    (empty when the keypoints have no feet: the body fit is then the result, unchanged)."""
+    from aistpp.core.joint_sets import REGISTRY
+    from aistpp.pipeline.fit_smpl_feet import fit_feet, foot_targets
+
+    key = "keypoints3d_full_optim" if config.keypoints == "optim" and "keypoints3d_full_optim" in data \
+        else "keypoints3d_full"
+    if key not in data or data.get("joint_set") not in REGISTRY:
+        return {}
+    model = _feet_model(str(config.smpl_dir), config.gender, resolve_device(config.device), config.body_model)
+    feet = foot_targets(data[key], data["joint_set"], model.model)
+    if feet is None or not np.isfinite(feet).all(-1).any():
+        return {}
+    if len(feet) != len(targets):
+        raise AistppError(f"'{key}' has {len(feet)} frames, the COCO-17 keypoints {len(targets)}", path)
+    report_stage(path.stem, "fit feet")
+    t = frame_times(len(targets), times, fps)
+    betas = res.get("smpl_betas")
+    out = fit_feet(model, res["smpl_poses"], res["smpl_trans"], float(res["smpl_scaling"][0]), targets, feet, t,
+                   betas=None if betas is None else betas[: model.num_betas], weights=config.feet_weights,
+                   max_gap_s=config.solve.max_gap_s)
+    res["smpl_poses"] = out["smpl_poses"]
+    _coco_errors(res, targets, config)  # the legs moved: the COCO-17 errors of the result
+    return {"feet_error_cm": float(np.nanmean(out["foot_error_cm"])), "planted_pct": 100.0 * float(out["planted"].mean()),
+            "feet_converged": bool(out["converged"])}
 
 
 def run_fit_smpl(config: FitSmplConfig) -> RunReport:

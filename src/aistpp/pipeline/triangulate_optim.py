@@ -4,7 +4,7 @@ Minimises over all frames of a sequence (N, J, 3) cm
 
     sum_obs  huber(|proj(X) - x| / sigma_px)            (inlier observations, weighted by confidence)
   + sum      |X[n+1] - 2 X[n] + X[n-1]|^2 / sigma_accel^2  (per joint and frame)
-  + sum      (|X[a] - X[b]| - L_ab)^2 / sigma_bone^2      (COCO bones, every frame)
+  + sum      (|X[a] - X[b]| - L_ab)^2 / sigma_bone^2      (the joint set's bones, every frame)
 
 with per-sequence bone lengths ``L`` estimated as the median length over the initial
 triangulation. It is solved by Gauss-Newton with iteratively reweighted (Huber) reprojection
@@ -205,11 +205,12 @@ def optimise_keypoints3d(rig: CameraRig, xy: np.ndarray, weights: np.ndarray, po
     rig: V cameras; xy (V, N, J, 2) undistorted normalised observations (``CameraRig.undistort``;
     NaN missing); weights (V, N, J) per observation (confidence, 0 for outliers / unused);
     points3d (N, J, 3) cm initial triangulation (NaN where unknown). Joints missing for at most
-    ``max_gap`` frames are filled; longer gaps stay NaN. ``bones`` (B, 2): the joint pairs whose
-    lengths are held (default COCO-17's; another joint set's ``JointSet.bones``).
+    ``max_gap`` frames are filled; longer gaps stay NaN. ``bones`` (B, 2): the joint set's skeleton
+    (``JointSet.bones``; default COCO-17's), whose lengths are held constant.
     """
     opt = options or OptimOptions()
     N, J, _ = points3d.shape
+    bones = np.asarray(bones, np.int64).reshape(-1, 2)
     lengths = bone_lengths(points3d, bones)
     init, active = short_gaps_filled(points3d, opt.max_gap)
     w = np.where(np.isfinite(xy).all(axis=-1), weights, 0.0)

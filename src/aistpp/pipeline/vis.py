@@ -63,8 +63,9 @@ class VisConfig(RunOptions):
     end: int | None = Field(None, ge=1, description="Stop before this annotation frame.",
                             json_schema_extra={"unset": "the last"})
     labels: bool = Field(False, description="Write joint names beside the joints.")
-    joints: Literal["coco17", "full"] = Field("coco17", description="2d mode: COCO-17, or every point of the "
-                                              "detector's own joint set (keypoints2d_full: feet, hands) with its skeleton.")
+    joints: Literal["coco17", "full"] = Field("coco17", description="2d / 3d modes: COCO-17, or every point of "
+                                              "the detector's own joint set (keypoints2d_full; in 3d the triangulated "
+                                              "keypoints3d_full: feet, hands) with its skeleton.")
     min_confidence: float = Field(0.15, ge=0.0, le=1.0, description="2d mode: skip joints below this confidence.")
     alpha: float = Field(0.6, ge=0.0, le=1.0)
     gender: Optional[Literal["neutral", "male", "female"]] = None  # None: the motion's smpl_gender, else male
@@ -125,7 +126,8 @@ def annotation_points(mode: Mode, rig: CameraRig, data: dict, model=None) -> tup
 
     ``2d``: data["keypoints2d"] (V, N, 17, 3) as detected (data["keypoints2d_full"] (V, N, J, 3)
     in data["joint_set"] when given: every point the detector found, feet, hands); ``3d``: data["keypoints3d"]
-    (N, 17, 3) cm projected through ``rig`` (distortion included); ``smpl``: the 24 SMPL joints
+    (N, 17, 3) cm projected through ``rig`` (distortion included; data["keypoints3d_full"] (N, J, 3)
+    in data["joint_set"] when given); ``smpl``: the 24 SMPL joints
     of data["motion"] posed with the dataset's scaling, projected.
     """
     if mode == "2d":
@@ -135,6 +137,8 @@ def annotation_points(mode: Mode, rig: CameraRig, data: dict, model=None) -> tup
         kp = data["keypoints2d"]
         return kp[..., :2], kp[..., 2], "coco17"
     if mode == "3d":
+        if "keypoints3d_full" in data:  # the full joint set's optimised 3D points (feet, hands)
+            return rig.project(data["keypoints3d_full"]), None, data["joint_set"]
         return rig.project(data["keypoints3d"]), None, "coco17"
     if mode == "smpl":
         m = data["motion"]
@@ -396,6 +400,11 @@ def vis_video(name: str, config: VisConfig) -> dict:
         n_anno = data["keypoints2d"].shape[1]
     elif mode == "3d":
         data["keypoints3d"] = ds.load_keypoints3d(seq, optim=True)
+        if config.joints == "full":
+            kp3d = formats.load_keypoints3d(ds.layout.file("keypoints3d", seq))
+            key = "keypoints3d_full_optim" if "keypoints3d_full_optim" in kp3d else "keypoints3d_full"
+            if key in kp3d and kp3d.get("joint_set") in REGISTRY:
+                data.update(keypoints3d_full=kp3d[key], joint_set=kp3d["joint_set"])
         n_anno = len(data["keypoints3d"])
     else:
         data["motion"] = ds.load_motion(seq)

@@ -39,6 +39,8 @@ _FIT_LEFT = {
     "left_shoulder": ((-1.6, 1.6), (-1.8, 1.2), (-1.7, 1.7)),
     "left_elbow": ((-0.8, 0.8), (-2.8, 0.05), (-0.15, 0.15)),  # hinge about y, flexes -
     "left_collar": ((-0.6, 0.6), (-0.6, 0.6), (-0.6, 0.6)),
+    "left_ankle": ((-0.9, 0.9), (-0.5, 0.5), (-0.5, 0.5)),  # flex / extend, twist, roll (the feet stage)
+    "left_foot": ((-0.6, 0.6), (-0.25, 0.25), (-0.25, 0.25)),  # the toes' base
 }
 _FIT_CENTRE = {"spine1": 0.7, "spine2": 0.6, "spine3": 0.6, "neck": 0.9, "head": 0.9}
 
@@ -92,7 +94,11 @@ SMPL = BodyModel(
     num_vertices=6890,
     file_name="SMPL_{GENDER}.pkl",
     landmarks=tuple(Landmark(*lm) for lm in _LANDMARKS),
-    observes={"coco17": None},  # every COCO-17 keypoint has an SMPL output of its name (hips: the hip joints)
+    # every COCO-17 keypoint has an SMPL output of its name (hips: the hip joints); the sets with feet add
+    # heels and toes (smplx's foot landmarks; the feet stage, pipeline/fit_smpl_feet.py, reads only those:
+    # by name a detector's "neck", the shoulders' midpoint, would meet SMPL's neck joint, which is higher)
+    observes={"coco17": None, "halpe26": None, "body25": None, "body25b": None, "wholebody133": None,
+              "halpe136": None},
     limits=_fit_limits(0),
     motion_range=_motion_range(0),
     twist_axes={"left_hip": 1, "right_hip": 1, "left_knee": 1, "right_knee": 1,

@@ -4,9 +4,11 @@
 <out>/smpl/SMPL_{NEUTRAL,MALE,FEMALE}.pkl       generated body model (SMPL file format)
 <out>/annotations/cameras/setting<k>.json, mapping.txt   ground-truth cameras
 <out>/annotations/motions/<seq>.pkl            ground-truth SMPL motion (smpl_gender "neutral")
-<out>/annotations/keypoints3d/<seq>.pkl        exact COCO-17 keypoints (both keys)
+<out>/annotations/keypoints3d/<seq>.pkl        exact COCO-17 keypoints (both keys); with --joint-set
+                                               body25 / halpe26 also the exact keypoints3d_full(_optim)
 <out>/annotations/keypoints2d/<seq>.pkl        noisy detections (timestamps in microseconds like
-                                               the release: frame i at round(i * 1e6 / 60))
+                                               the release: frame i at round(i * 1e6 / 60)); with
+                                               --joint-set also keypoints2d_full + joint_set (feet...)
 <out>/annotations/splits/pose_{train,val}.txt, ignore_list.txt (empty)
 <out>/detections/<video>/<video>_<frame:012d>_keypoints.json   the same detections, OpenPose BODY_25
 <out>/videos/<video>.mp4                       60 fps H.264 renders (unless videos=False)
@@ -55,6 +57,12 @@ class SynthConfig(BaseModel):
     missing_frame_rate: float = Field(0.01, ge=0.0, le=1.0)
     low_conf_rate: float = Field(0.03, ge=0.0, le=1.0)
     distractor_rate: float = Field(0.03, ge=0.0, le=1.0)
+    joint_set: Literal["coco17", "body25", "halpe26"] = Field(
+        "coco17", description="Also write keypoints2d_full in this joint set with its exact 3D keypoints3d_full: coco17 "
+        "(none), body25 or halpe26 (heels, big and small toes, neck, mid-hip; halpe26 also the head top).")
+    planted_feet: bool = Field(False, description="Let the dancer's path follow its feet, so a supporting foot (its "
+                               "lowest heel or toe) does not slide on the floor (ground truth for foot contact); "
+                               "default: a drawn path the feet slide along.")
     overwrite: bool = Field(False, description="Write into a non-empty --out, replacing what synth wrote there before.")
     executor: Literal["serial", "processes"] = Field("processes", description="How sequences are written: one after "
                                                      "another, or in local processes.")
@@ -112,18 +120,19 @@ def synth_sequence(name: str, config: SynthConfig, index: dict[str, int], settin
     rng = np.random.default_rng([config.seed, 2, index[name]])
     model = load_smpl(paths["smpl"])
     rig = formats.load_cameras(paths["cameras"] / f"{setting[name]}.json")
-    motion = make_motion(config.frames, rng, model=model)
+    motion = make_motion(config.frames, rng, model=model, planted=config.planted_feet)
     points = smpl_forward(model, motion["smpl_poses"], motion["smpl_trans"], motion["smpl_scaling"])
     kp3d = points[:, SMPL.observed_index("coco17")].astype(np.float32)
     det = make_detections(rig, kp3d, rng, noise_px=config.noise_px, outlier_rate=config.outlier_rate,
                           missing_frame_rate=config.missing_frame_rate, low_conf_rate=config.low_conf_rate,
                           feet3d=points[:, FOOT_TO_SMPL])
+    extra2d, extra3d = full_set_keypoints(config, model, motion, points, rig, det, index[name])
     anno = paths["anno"]
     formats.save_motion(anno / "motions" / f"{name}.pkl", motion["smpl_poses"], motion["smpl_trans"],
                         motion["smpl_scaling"], motion["smpl_loss"], **motion_extra("neutral"))  # posed with load_smpl's default
-    formats.save_keypoints3d(anno / "keypoints3d" / f"{name}.pkl", kp3d, kp3d)
+    formats.save_keypoints3d(anno / "keypoints3d" / f"{name}.pkl", kp3d, kp3d, **extra3d)
     formats.save_keypoints2d(anno / "keypoints2d" / f"{name}.pkl", det["keypoints2d"], det["det_scores"],
-                             formats.frame_timestamps(config.frames))
+                             formats.frame_timestamps(config.frames), **extra2d)
     body25 = body25_from_coco(det["keypoints2d"], det["feet2d"])  # (V, N, 25, 3)
     V = len(rig)
     can_hide = (~det["missing"]) & (det["det_scores"] > 0.4)
@@ -136,6 +145,8 @@ def synth_sequence(name: str, config: SynthConfig, index: dict[str, int], settin
                              distractors)
     truth = {k: det[k] for k in ("clean", "missing", "swapped", "outlier", "low_conf", "visible")}
     truth.update(feet2d=det["feet2d"], distractor=has_distractor, setting=setting[name])
+    if extra3d:
+        truth.update(keypoints3d_full=extra3d["keypoints3d_full"], joint_set=config.joint_set)
     formats.save_pickle(paths["truth"] / f"{name}.pkl", truth)
     if config.videos:
         from aistpp.core.render import outward_faces
@@ -157,6 +168,32 @@ def synth_sequence(name: str, config: SynthConfig, index: dict[str, int], settin
                               colours, decals)
     return {"frames": config.frames, "missed view-frames": int(det["missing"].sum()),
             "outliers": int(det["outlier"].sum()), "distractors": int(has_distractor.sum())}
+
+
+def full_set_keypoints(config: SynthConfig, model, motion: dict, points: np.ndarray, rig, det: dict,
+                       index: int) -> tuple[dict, dict]:
+    """The extra keys of keypoints2d and keypoints3d for ``config.joint_set`` (none for coco17):
+    detections ``keypoints2d_full`` (V, N, J, 3) and exact ``keypoints3d_full(_optim)`` (N, J, 3) cm.
+    The head top's detection noise has its own generator (seed, 4, index): the COCO-17 data stay
+    the same bytes whatever the set."""
+    from aistpp.core.body import smpl_forward
+    from aistpp.core.joint_sets import REGISTRY
+    from aistpp.pipeline.synth.keypoints import detect_points, head_top_vertex, set_detections, set_points_3d
+
+    if config.joint_set == "coco17":
+        return {}, {}
+    head3d = head2d = None
+    if "head_top" in REGISTRY[config.joint_set].names:
+        vid = head_top_vertex(model.v_template.numpy(), model.lbs_weights.numpy())
+        _, verts = smpl_forward(model, motion["smpl_poses"], motion["smpl_trans"], motion["smpl_scaling"],
+                                vertices=True)
+        head3d = verts[:, vid]
+        head2d = detect_points(rig, head3d[:, None], det["missing"], np.random.default_rng([config.seed, 4, index]),
+                               config.noise_px, config.low_conf_rate)
+    full3d = set_points_3d(config.joint_set, points, head3d).astype(np.float32)
+    full2d = set_detections(config.joint_set, det["keypoints2d"], det["feet2d"], head2d)
+    return ({"keypoints2d_full": full2d, "joint_set": config.joint_set},
+            {"keypoints3d_full": full3d, "keypoints3d_full_optim": full3d, "joint_set": config.joint_set})
 
 
 def generate(out_dir: str | Path, config: SynthConfig | None = None) -> dict:

@@ -105,7 +105,38 @@ def _root(t: np.ndarray, beat_hz: float, centers: np.ndarray, width: float, rng)
     return rot.as_rotvec(), path
 
 
-def make_motion(num_frames: int, rng: np.random.Generator, model=None, fps: float = FPS) -> dict:
+def plant_feet(body_points: np.ndarray, hold_cm: float = 0.3, blend: int = 9) -> np.ndarray:
+    """Horizontal root path (N, 2) cm (x, z), starting at 0, that keeps the supporting foot point in place.
+
+    body_points (N, P, 3) cm: the foot points (heels, toes) posed without horizontal translation,
+    the lowest on the floor. In each frame the lowest point supports the body, until another is
+    ``hold_cm`` lower. The path moves so that the supporting point stays where it is; around a
+    change of support the two points share that role over ``blend`` frames (a Hann window), so
+    the feet accelerate smoothly: there both slide a little, everywhere else the support is exact.
+    """
+    q = body_points[..., [0, 2]]
+    y = body_points[..., 1]
+    N, P = y.shape
+    support = np.empty(N, int)
+    k = int(np.argmin(y[0]))
+    for t in range(N):
+        low = int(np.argmin(y[t]))
+        if low != k and y[t, low] < y[t, k] - hold_cm:
+            k = low
+        support[t] = k
+    share = np.zeros((N, P))
+    share[np.arange(N), support] = 1.0
+    if blend > 1 and N > 1:
+        win = np.hanning(blend + 2)[1:-1]
+        pad = np.pad(share, ((blend // 2, blend - 1 - blend // 2), (0, 0)), mode="edge")
+        share = np.stack([np.convolve(pad[:, p], win / win.sum(), mode="valid") for p in range(P)], axis=1)
+    step = np.zeros((N, 2))
+    step[1:] = -np.einsum("np,npc->nc", share[1:], q[1:] - q[:-1])  # each point's own motion, undone
+    return np.cumsum(step, axis=0)
+
+
+def make_motion(num_frames: int, rng: np.random.Generator, model=None, fps: float = FPS,
+                planted: bool = False) -> dict:
     """A dance-like motion in the AIST++ convention, for ``model``'s body model (default SMPL).
 
     Returns ``smpl_poses`` (N, pose_size) float32 axis-angle (global orientation first),
@@ -113,6 +144,9 @@ def make_motion(num_frames: int, rng: np.random.Generator, model=None, fps: floa
     model is in metres, the world in cm), ``smpl_loss`` 0.0.
     With ``model`` (a ``smplx.SMPL``, see ``aistpp.core.body.load_smpl``) the lowest foot point touches the floor y = 0 in every
     frame except during hops; without it the root height is a nominal 0.93 x scaling.
+    ``planted`` (with ``model``): the root path is not drawn but follows the feet, so the
+    supporting foot point (the lowest heel or toe) does not slide (``plant_feet``: exactly, away
+    from the changes of support); the other random draws are the same as without it.
     """
     if num_frames < 1:
         raise ValueError("num_frames must be >= 1")
@@ -144,6 +178,12 @@ def make_motion(num_frames: int, rng: np.random.Generator, model=None, fps: floa
         joints = smpl_forward(model, poses, np.zeros_like(trans), scaling)  # (N, outputs, 3) cm
         feet = joints[:, [bm.output_names.index(n) for n in bm.floor_points], 1]
         trans[:, 1] = -feet.min(axis=1) + lift
+        if planted:
+            marks = {lm.name for lm in bm.landmarks}  # the heels and toes among the floor points
+            heels_toes = [bm.output_names.index(n) for n in bm.floor_points if n in marks]
+            contact = joints[:, heels_toes] + trans[:, None, 1:2] * np.array([0.0, 1.0, 0.0])
+            planted_path = plant_feet(contact)
+            trans[:, [0, 2]] = planted_path - planted_path.mean(axis=0)  # centred: a constant shift slides nothing
     return {
         "smpl_poses": poses.astype(np.float32),
         "smpl_trans": trans.astype(np.float32),
