@@ -220,6 +220,40 @@ def test_cli_user_errors(body, tmp_path):
     assert res.exit_code == 2 and "not found" in res.output
 
 
+def test_cuda_path_without_a_gpu(body, tmp_path, monkeypatch):
+    """--device cuda as far as it goes here: the solver's tensors all stay on the model's device
+    (run on torch's 'meta' device, which has no data: a tensor made on the host instead would
+    show up as a host tensor); a CUDA device reported available but unusable (this CPU build)
+    fails in one line, exit 2, naming the device, and nothing is written."""
+    from aistpp.cli import app
+    from aistpp.pipeline import fit_smpl as fit_mod
+    from aistpp.pipeline import fit_smpl_solve as fs
+    from aistpp.pipeline.fit_smpl import FitWeights, _twist_axes, joint_limits
+
+    fast = FastSMPL(body[0], device="meta")
+    solver = fs.Solver(fast, FitWeights(), joint_limits(), _twist_axes())
+    n, kw = 5, dict(dtype=torch.float64, device="meta")
+    fr = fs.Frames(torch.zeros(17, 3, n, **kw), torch.ones(17, n, **kw), torch.zeros(3, 3, n, **kw),
+                   torch.zeros(n - 2, 3, **kw), torch.zeros(n - 2, **kw))
+    theta, log_s, betas = torch.zeros(fs.P, n, **kw), torch.zeros((), **kw), torch.zeros(10, **kw)
+    H = solver.normal_equations(theta, log_s, betas, fr, 95.0, True)
+    assert set(H) == {"D", "U1", "U2", "B", "C"} and all(v.device.type == "meta" for v in H.values())
+    assert H["B"].shape == (n, fs.P, 11) and solver.objective(theta, log_s, betas, fr, 95.0).device.type == "meta"
+    if torch.cuda.is_available():
+        return  # a real GPU: the benchmark compares the devices
+    _, model, smpl_dir = body
+    anno = _anno(tmp_path, model, n=5)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    fit_mod._fast_model.cache_clear()
+    out = tmp_path / "o"
+    res = CliRunner().invoke(app, ["fit-smpl", "--anno-dir", str(anno), "--smpl-dir", str(smpl_dir),
+                                   "--save-dir", str(out), "--executor", "serial", "--device", "cuda"])
+    fit_mod._fast_model.cache_clear()
+    assert res.exit_code == 2, res.output
+    assert "--device cuda" in res.output and len(res.output.strip().splitlines()) == 1
+    assert not list(out.glob("*.pkl"))
+
+
 def test_cli_frame_rate_and_convergence_report(body, tmp_path):
     """The frame rate comes from keypoints2d's timestamps (microseconds) unless --fps is given;
     convergence, iterations and the final loss reach the table and the JSON report; a cap that

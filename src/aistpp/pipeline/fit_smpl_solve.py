@@ -107,14 +107,14 @@ class Solver:
         # How each COCO point is carried by each joint's rigid transform: joints by their parent,
         # vertices by their skinning weights; Wsub[c, m, k] = weight of k if k is in m's subtree.
         nj = NUM_SMPL
-        Wc = np.zeros((len(self.cidx), nj))
+        Wc = torch.zeros(len(self.cidx), nj, **kw)  # on the model's device (no copy back to the host)
         for c, i in enumerate(self.cidx):
             if i < nj:
                 Wc[c, SMPL_PARENTS[i]] = 1.0
             else:
-                Wc[c] = fast.weights[i - nj].cpu().numpy()
-        S = _subtree()[list(ROTS)]
-        self.Wsub = torch.as_tensor(Wc[:, None, :] * S[None], **kw)  # (17, 16, 24)
+                Wc[c] = fast.weights[i - nj]
+        S = torch.as_tensor(_subtree()[list(ROTS)], **kw)
+        self.Wsub = Wc[:, None, :] * S[None]  # (17, 16, 24)
         self.eye = torch.eye(3, **kw)[:, :, None]
 
     # ---- model ---------------------------------------------------------------------
@@ -167,7 +167,7 @@ class Solver:
         d(points)/d(globals), JR (n, 16, 9, 3) d(local rotation)/d(own 3 unknowns), M (n, 17, 3, 3)
         the robust loss' Hessian in each point's residual (0 where missing)."""
         n = theta.shape[-1]
-        s = s0 * float(torch.exp(log_s))
+        s = s0 * torch.exp(log_s)  # a tensor: no host round trip
         R16 = self.rotations(theta, fr)
         points, Rg, tg, v_posed, t_rel = self.fast.forward_frames_last(self._full(R16), betas, parts=True)
         carried = (Rg[None] * v_posed[:, None, None]).sum(3) + t_rel[None]  # (K, 24, 3, n)
