@@ -23,6 +23,7 @@ from typing import Callable
 import numpy as np
 import torch
 from numpy.linalg import LinAlgError
+from scipy.linalg.lapack import dpotrf as potrf, dtrtri as trtri
 
 
 @dataclass
@@ -83,17 +84,21 @@ def block_cholesky(D: np.ndarray, U1: np.ndarray, U2: np.ndarray, damping: float
     U2[t] = H[t, t+2]) with the diagonal scaled by (1 + damping): per frame the diagonal block
     L0[t] (stored inverted) and the blocks L1[t] = L[t, t-1], L2[t] = L[t, t-2]. O(n) in time and memory."""
     n, P = len(D), D.shape[1]
-    L0, L1, L2 = np.zeros_like(D), np.zeros_like(D), np.zeros_like(D)
+    L0, L12 = np.zeros_like(D), np.zeros((n, P, 2 * P))
+    L1, L2 = L12[:, :, :P], L12[:, :, P:]  # views: L[t, t-1], L[t, t-2]
     idx = np.arange(P)
     for t in range(n):
         S = D[t].copy()
         S[idx, idx] *= 1 + damping
         S[idx, idx] += 1e-9
-        if t >= 1:
-            S -= L1[t] @ L1[t].T
         if t >= 2:
-            S -= L2[t] @ L2[t].T
-        L0[t] = np.linalg.inv(np.linalg.cholesky(S))  # stored inverted; LinAlgError if not positive
+            S -= L12[t] @ L12[t].T  # [L1 L2] [L1 L2]^T in one product
+        elif t == 1:
+            S -= L1[t] @ L1[t].T
+        c, info = potrf(S, lower=1)
+        if info:
+            raise LinAlgError(f"not positive definite (frame {t})")
+        L0[t], info = trtri(c, lower=1)  # stored inverted (triangular inverse)
         if t + 1 < n:
             rhs = U1[t].T - (L2[t + 1] @ L1[t].T if t >= 1 else 0.0)
             L1[t + 1] = rhs @ L0[t].T
