@@ -36,27 +36,30 @@ GENDERS = ("neutral", "male", "female")
 
 
 class SynthConfig(BaseModel):
-    """Options of ``aistpp synth`` (see the command for their help texts)."""
+    """Options of ``aistpp synth`` (the descriptions are the options' help)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    out: Path
-    seed: int = 0
-    sequences: int = Field(2, ge=1, le=1000)
-    frames: int = Field(240, ge=2, le=1_000_000)
-    settings: int = Field(1, ge=1)
-    views: int = Field(9, ge=2, le=99)
-    image_scale: float = Field(0.5, gt=0.0, le=2.0)
-    videos: bool = True
-    noise_px: float = Field(2.0, ge=0.0)
+    out: Path = Field(description="Folder to write the dataset into (must be empty unless --overwrite).")
+    seed: int = Field(0, description="Random seed: the same seed writes the same dataset.")
+    sequences: int = Field(2, ge=1, le=1000, description="Number of sequences.")
+    frames: int = Field(240, ge=2, le=1_000_000, description="Frames per sequence (60 fps).")
+    settings: int = Field(1, ge=1, description="Camera settings (rigs); sequences are dealt to them in turn.")
+    views: int = Field(9, ge=2, le=99, description="Cameras per setting (c01, c02, ...).")
+    image_scale: float = Field(0.5, gt=0.0, le=2.0, description="Image size and intrinsics relative to 1920x1080 "
+                               "(0.5 = 960x540, focal ~800).")
+    videos: bool = Field(True, description="Render the 60 fps H.264 videos, or skip them.")
+    noise_px: float = Field(2.0, ge=0.0, description="Std of the 2D detection noise in pixels (at the written image "
+                            "size).")
     outlier_rate: float = Field(0.004, ge=0.0, le=1.0)
     missing_frame_rate: float = Field(0.01, ge=0.0, le=1.0)
     low_conf_rate: float = Field(0.03, ge=0.0, le=1.0)
     distractor_rate: float = Field(0.03, ge=0.0, le=1.0)
-    overwrite: bool = False
-    executor: Literal["serial", "processes"] = "processes"
-    workers: int | None = Field(None, ge=1)
-    quiet: bool = False
+    overwrite: bool = Field(False, description="Write into a non-empty --out, replacing what synth wrote there before.")
+    executor: Literal["serial", "processes"] = Field("processes", description="How sequences are written: one after "
+                                                     "another, or in local processes.")
+    workers: int | None = Field(None, ge=1, description="Parallel workers.", json_schema_extra={"unset": "number of cores"})
+    quiet: bool = Field(False, description="No progress bar and no listing (for scripts).")
 
 
 def sequence_names(count: int, rng: np.random.Generator) -> list[str]:
@@ -100,7 +103,7 @@ def _prepare(out: Path, overwrite: bool) -> None:
 def synth_sequence(name: str, config: SynthConfig, index: dict[str, int], setting: dict[str, str]) -> dict:
     """Generate and write one sequence (motion, keypoints, detections, videos); returns counts."""
     from aistpp.core.body import load_smpl, motion_extra, smpl_forward
-    from aistpp.core.joints import COCO_TO_SMPL
+    from aistpp.core.body_models import SMPL
     from aistpp.pipeline.synth.detections import FOOT_TO_SMPL, make_detections
     from aistpp.pipeline.synth.motion import make_motion
     from aistpp.pipeline.synth.openpose import body25_from_coco, make_distractor, write_openpose_video
@@ -111,7 +114,7 @@ def synth_sequence(name: str, config: SynthConfig, index: dict[str, int], settin
     rig = formats.load_cameras(paths["cameras"] / f"{setting[name]}.json")
     motion = make_motion(config.frames, rng, model=model)
     points = smpl_forward(model, motion["smpl_poses"], motion["smpl_trans"], motion["smpl_scaling"])
-    kp3d = points[:, COCO_TO_SMPL].astype(np.float32)
+    kp3d = points[:, SMPL.observed_index("coco17")].astype(np.float32)
     det = make_detections(rig, kp3d, rng, noise_px=config.noise_px, outlier_rate=config.outlier_rate,
                           missing_frame_rate=config.missing_frame_rate, low_conf_rate=config.low_conf_rate,
                           feet3d=points[:, FOOT_TO_SMPL])
@@ -155,6 +158,7 @@ def generate(out_dir: str | Path, config: SynthConfig | None = None) -> dict:
     Raises ``AistppError`` if ``out_dir`` is not empty and ``config.overwrite`` is false.
     """
     from aistpp.core.runner import RunOptions, run_jobs
+    from aistpp.core.body_models import SMPL
     from aistpp.pipeline.synth.body_model import make_body_model, write_body_model
     from aistpp.pipeline.synth.rig import make_rig, scale_rig
 
@@ -167,7 +171,7 @@ def generate(out_dir: str | Path, config: SynthConfig | None = None) -> dict:
     names = sequence_names(config.sequences, rng)
     paths["smpl"].mkdir(parents=True, exist_ok=True)
     for gender in GENDERS:
-        write_body_model(paths["smpl"] / f"SMPL_{gender.upper()}.pkl", make_body_model(gender))
+        write_body_model(SMPL.model_path(paths["smpl"], gender), make_body_model(gender))
     settings = [f"setting{k + 1}" for k in range(config.settings)]
     for k, s in enumerate(settings):
         rig = scale_rig(make_rig(k, np.random.default_rng([config.seed, 1, k]), num_views=config.views),

@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from aistpp.config import end_after_start
 from aistpp.core.cameras import CameraRig
 from aistpp.core.dataset import AISTDataset
 from aistpp.core.draw import SKELETONS, bone_sides
-from aistpp.core.joints import COCO_TO_SMPL
+from aistpp.core.body_models import SMPL
 from aistpp.core.names import parse_name
 from aistpp.core.video import ANNOTATION_FPS, find_music
 from aistpp.errors import AistppError
@@ -36,20 +37,29 @@ class ViewConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     anno_dir: Path
-    out: Path
+    out: Path = Field(description="The HTML file to write.")
     smpl_dir: Path | None = None
     sequence_names: list[str] | None = None
-    compare_dir: Path | None = None
-    music_dir: Path | None = None
-    keypoints: Literal["optim", "plain"] = "optim"
-    mesh: bool = True  # with --smpl-dir and a motion
-    joint_colour: Literal["auto", "reprojection", "confidence", "none"] = "auto"
-    layout: Literal["side", "overlay"] = "side"
-    gender: Literal["neutral", "male", "female"] | None = None  # None: the motion's smpl_gender, else male
-    start: int = Field(0, ge=0)  # first frame shown
-    end: int | None = Field(None, ge=1)  # stop before this frame (default: the last)
+    compare_dir: Path | None = Field(None, description="A second annotation folder (rebuilt, generated, ...): its "
+                                     "tracks are overlaid in another colour, with the per-frame joint error where "
+                                     "both have the sequence.")
+    music_dir: Path | None = Field(None, description="Folder of the music named by tag (mWA2.wav, .mp3, ...): the "
+                                   "first sequence's music is embedded and plays in sync.")
+    keypoints: Literal["optim", "plain"] = Field("optim", description="Skeleton from keypoints3d_optim (plain "
+                                                 "triangulation when absent) or keypoints3d (plain).")
+    mesh: bool = Field(True, description="Show the SMPL mesh of each motion (needs --smpl-dir).")
+    joint_colour: Literal["auto", "reprojection", "confidence", "none"] = Field(
+        "auto", description="Colour joints by per-frame reprojection error (px) or detection confidence, from "
+        "keypoints2d; auto: reprojection when the cameras are there.")
+    layout: Literal["side", "overlay"] = Field("side", description="Sequences side by side, or all at their own "
+                                               "place (overlay).")
+    gender: Literal["neutral", "male", "female"] | None = Field(None, description="Body model of the mesh.")
+    start: int = Field(0, ge=0, description="First frame to show; the music starts at start/60 s.")
+    end: int | None = Field(None, ge=1, description="Stop before this frame.", json_schema_extra={"unset": "the last"})
     max_error_px: float = Field(20.0, gt=0)  # reprojection error shown as the hottest colour
     min_confidence: float = Field(0.15, ge=0, le=1)
+
+    _frames = model_validator(mode="after")(end_after_start)
 
 
 # ---- pure array functions ---------------------------------------------------------------
@@ -145,18 +155,19 @@ def _skeleton(ds: AISTDataset, seq: str, config: ViewConfig, motion: dict | None
         pts = data[key][config.start:config.end]
         joint_set = data.get("joint_set") if isinstance(data.get("joint_set"), str) else None
         if joint_set is None:
-            joint_set = "coco17" if pts.shape[1] == 17 else "smpl24" if pts.shape[1] == 24 else f"{pts.shape[1]} joints"
+            joint_set = "coco17" if pts.shape[1] == 17 else SMPL.skeleton_name if pts.shape[
+                1] == SMPL.num_joints else f"{pts.shape[1]} joints"
         return pts, joint_set, key
-    if motion is not None and model is not None:  # a motion only: its SMPL joints at the COCO-17 places
-        from aistpp.core.body import smpl_forward
+    if motion is not None and model is not None:  # a motion only: its body model's points at the COCO-17 places
+        from aistpp.core.body import module_body_model, smpl_forward
 
         joints = smpl_forward(model, motion["smpl_poses"], motion["smpl_trans"], motion["smpl_scaling"])
-        return joints[:, COCO_TO_SMPL], "coco17", "smpl joints"
+        return joints[:, module_body_model(model).observed_index("coco17")], "coco17", "smpl joints"
     return None, None, None
 
 
 def _track(ds: AISTDataset, seq: str, config: ViewConfig, source: str, models: dict) -> dict | None:
-    from aistpp.core.body import load_smpl, smpl_model_path
+    from aistpp.core.body import load_smpl, motion_body_model
     from aistpp.pipeline.view.mesh import faces_of, pack_mesh
 
     motion = ds.load_motion(seq) if ds.layout.file("motions", seq).is_file() else None
@@ -166,13 +177,10 @@ def _track(ds: AISTDataset, seq: str, config: ViewConfig, source: str, models: d
     model = None
     gender = None
     if motion is not None and config.smpl_dir is not None:
-        gender = _gender(config, motion)
-        if gender not in models:
-            path = smpl_model_path(config.smpl_dir, gender)
-            if not path.is_file():
-                raise AistppError(f"SMPL model file for gender '{gender}' not found (pass --gender or --smpl-dir)", path)
-            models[gender] = load_smpl(config.smpl_dir, gender)
-        model = models[gender]
+        gender, bm = _gender(config, motion), motion_body_model(motion)
+        if (bm.name, gender) not in models:
+            models[(bm.name, gender)] = load_smpl(config.smpl_dir, gender, body_model=bm)  # checks the file
+        model = models[(bm.name, gender)]
     pts, joint_set, key = _skeleton(ds, seq, config, motion, model)
     if pts is None and (model is None or not config.mesh):
         return None
