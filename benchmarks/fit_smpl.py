@@ -156,7 +156,7 @@ def main() -> None:
     torch.set_num_threads(1)  # small tensors: on this shared 2-core machine extra threads only contend
     data, model = body_model()
     fast = FastSMPL(data)
-    console = Console()
+    console = Console(width=200)
 
     rows = sweep(model, fast)
     table = Table(title="fit-smpl accuracy: 1 cm noise, 5 % missing (24-joint error vs the 1,000-frame 60 fps figure)")
