@@ -220,6 +220,40 @@ def test_cli_user_errors(body, tmp_path):
     assert res.exit_code == 2 and "not found" in res.output
 
 
+def test_cuda_path_without_a_gpu(body, tmp_path, monkeypatch):
+    """--device cuda as far as it goes here: the solver's tensors all stay on the model's device
+    (run on torch's 'meta' device, which has no data: a tensor made on the host instead would
+    show up as a host tensor); a CUDA device reported available but unusable (this CPU build)
+    fails in one line, exit 2, naming the device, and nothing is written."""
+    from aistpp.cli import app
+    from aistpp.pipeline import fit_smpl as fit_mod
+    from aistpp.pipeline import fit_smpl_solve as fs
+    from aistpp.pipeline.fit_smpl import FitWeights, _twist_axes, joint_limits
+
+    fast = FastSMPL(body[0], device="meta")
+    solver = fs.Solver(fast, FitWeights(), joint_limits(), _twist_axes())
+    n, kw = 5, dict(dtype=torch.float64, device="meta")
+    fr = fs.Frames(torch.zeros(17, 3, n, **kw), torch.ones(17, n, **kw), torch.zeros(3, 3, n, **kw),
+                   torch.zeros(n - 2, 3, **kw), torch.zeros(n - 2, **kw))
+    theta, log_s, betas = torch.zeros(fs.P, n, **kw), torch.zeros((), **kw), torch.zeros(10, **kw)
+    H = solver.normal_equations(theta, log_s, betas, fr, 95.0, True)
+    assert set(H) == {"D", "U1", "U2", "B", "C"} and all(v.device.type == "meta" for v in H.values())
+    assert H["B"].shape == (n, fs.P, 11) and solver.objective(theta, log_s, betas, fr, 95.0).device.type == "meta"
+    if torch.cuda.is_available():
+        return  # a real GPU: the benchmark compares the devices
+    _, model, smpl_dir = body
+    anno = _anno(tmp_path, model, n=5)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    fit_mod._fast_model.cache_clear()
+    out = tmp_path / "o"
+    res = CliRunner().invoke(app, ["fit-smpl", "--anno-dir", str(anno), "--smpl-dir", str(smpl_dir),
+                                   "--save-dir", str(out), "--executor", "serial", "--device", "cuda"])
+    fit_mod._fast_model.cache_clear()
+    assert res.exit_code == 2, res.output
+    assert "--device cuda" in res.output and len(res.output.strip().splitlines()) == 1
+    assert not list(out.glob("*.pkl"))
+
+
 def test_cli_frame_rate_and_convergence_report(body, tmp_path):
     """The frame rate comes from keypoints2d's timestamps (microseconds) unless --fps is given;
     convergence, iterations and the final loss reach the table and the JSON report; a cap that
@@ -312,9 +346,60 @@ def test_solver_jacobians_match_autograd(body):
             assert torch.allclose(JR[k, m], JRref[m, :, :, k, col:col + 3, k].reshape(9, 3), atol=1e-12)
 
 
+def test_normal_equations_are_gauss_newton(body):
+    """The assembled residual blocks = J^T H J from autograd: J the Jacobian of the model's points
+    and rotations in every unknown (frames, scale, betas), H the Hessian of the objective in them,
+    plus the priors' Hessian; uneven frame times. (The acceleration's effect on the scale and betas
+    was once left out of the border and corner.)"""
+    from scipy.spatial.transform import Rotation
+
+    from aistpp.pipeline import fit_smpl_solve as fs
+    from aistpp.pipeline.fit_smpl import FitWeights, _twist_axes, joint_limits
+
+    data = dict(body[0], posedirs=np.zeros_like(body[0]["posedirs"]))
+    fast = FastSMPL(data, num_betas=3)
+    solver = fs.Solver(fast, FitWeights(), joint_limits(), _twist_axes())
+    n, rng, P = 6, np.random.default_rng(4), fs.P
+    theta = torch.tensor(rng.normal(0, 0.4, (P, n)))
+    theta[3:6] = torch.tensor(rng.normal(0, 5, (3, n)))
+    root0 = torch.tensor(Rotation.random(n, random_state=2).as_matrix().transpose(1, 2, 0).copy())
+    c, q = fs.temporal_coefficients(np.cumsum(rng.uniform(0.01, 0.05, n)), 0.5)
+    fr = fs.Frames(torch.tensor(rng.normal(0, 20, (17, 3, n))), torch.tensor((rng.random((17, n)) > 0.1) * 1.0),
+                   root0, torch.tensor(c), torch.tensor(q))
+    log_s, betas, s0 = torch.tensor(0.05, dtype=torch.float64), torch.tensor(rng.normal(0, 1, 3)), 95.0
+    H = solver.normal_equations(theta, log_s, betas, fr, s0, True)
+    x0 = torch.cat([theta.T.reshape(-1), log_s.reshape(1), betas])
+
+    def split(x):
+        return x[: n * P].reshape(n, P).T, x[n * P], x[n * P + 1:]
+
+    def model(x):
+        pts, R = solver.model(*split(x), fr, s0)
+        return torch.cat([pts.reshape(-1), R.reshape(-1)])
+
+    k = 17 * 3 * n
+    J = torch.autograd.functional.jacobian(model, x0)
+    Hm = torch.autograd.functional.hessian(lambda v: solver.cost(v[:k].reshape(17, 3, n), v[k:].reshape(16, 3, 3, n),
+                                                                 theta, betas, fr), model(x0))
+    Hp = torch.autograd.functional.hessian(lambda x: solver.cost(*solver.model(theta, log_s, betas, fr, s0),
+                                                                 split(x)[0], split(x)[2], fr), x0)
+    ref = (J.T @ Hm @ J + Hp).numpy()
+    blk = lambda i, j: ref[i * P:(i + 1) * P, j * P:(j + 1) * P]  # noqa: E731
+    tol = 1e-8 * np.abs(ref).max()
+    for t in range(n):
+        assert np.abs(H["D"][t].numpy() - blk(t, t)).max() < tol
+        assert np.abs(H["B"][t].numpy() - ref[t * P:(t + 1) * P, n * P:]).max() < tol
+        if t + 1 < n:
+            assert np.abs(H["U1"][t].numpy() - blk(t, t + 1)).max() < tol
+        if t + 2 < n:
+            assert np.abs(H["U2"][t].numpy() - blk(t, t + 2)).max() < tol
+    assert np.abs(H["C"].numpy() - ref[n * P:, n * P:]).max() < tol
+
+
 def test_block_cholesky_step_matches_dense():
     """The O(n) block-pentadiagonal solve with a Schur-complemented border = a dense solve."""
     from aistpp.pipeline import fit_smpl_solve as fs
+    from aistpp.pipeline.fit_smpl_lm import lm_step
 
     rng = np.random.default_rng(3)
     n, P, G = 7, fs.P, 3
@@ -331,9 +416,9 @@ def test_block_cholesky_step_matches_dense():
           "U2": np.stack([blk(t, t + 2) for t in range(n - 2)]), "B": H[: n * P, n * P:].reshape(n, P, G),
           "C": H[n * P:, n * P:]}
     g = rng.normal(0, 1, n * P + G)
-    d, dg = fs.lm_step(Hd, g[: n * P].reshape(n, P), g[n * P:], 0.0)
+    d, dg = lm_step(Hd, g[: n * P].reshape(n, P), g[n * P:], 0.0)
     assert np.allclose(np.r_[d.reshape(-1), dg], np.linalg.solve(H, -g), atol=1e-6)
-    d, _ = fs.lm_step(Hd, g[: n * P].reshape(n, P), None, 0.0)
+    d, _ = lm_step(Hd, g[: n * P].reshape(n, P), None, 0.0)
     assert np.allclose(d.reshape(-1), np.linalg.solve(H[: n * P, : n * P], -g[: n * P]), atol=1e-6)
 
 
@@ -353,7 +438,7 @@ def test_windows_cover_and_blend():
 def sweep():
     """synth's body model (smplx for the truth) and a 60 fps dance that breaks the fitter's
     assumptions: sharp accents (80 ms bumps) on the limbs, moving wrists and ankles (which the
-    fitter keeps at zero) and a non-zero body shape (it fits betas = 0); 1 cm noise, 5 % of the
+    fitter keeps at zero) and a body shape of sd 0.5 per beta (it fits betas = 0); 1 cm noise, 5 % of the
     joints missing. Returns the fit-and-score function and the reference figure (480 frames,
     60 fps: two windows; the benchmark sweeps 1,000 to 20,000)."""
     from smplx import SMPL
@@ -371,7 +456,7 @@ def sweep():
     for _ in range(12):  # accents: a joint jerks by up to 0.25 rad and back within ~0.1 s
         j = rng.choice([1, 2, 4, 5, 16, 17, 18, 19])
         poses[:, j] += rng.uniform(-0.25, 0.25, 3) * np.exp(-0.5 * ((t - rng.uniform(0, t[-1])) / 0.04) ** 2)[:, None]
-    betas = rng.normal(0, 0.25, 10)
+    betas = rng.normal(0, 0.5, 10)  # realistic body variety: shape sd 0.5
     gt = smpl_forward(model, poses.reshape(n, 72), m["smpl_trans"], m["smpl_scaling"], betas=betas)
     y = gt[:, COCO_TO_SMPL] + rng.normal(0, 1.0, (n, 17, 3))
     y[rng.random((n, 17)) < 0.05] = np.nan
@@ -393,7 +478,7 @@ CASES = {  # name: (frame indices into the 60 fps motion, fps given, times given
     "60 frames": (np.arange(60), 60, False, 1.2),
     "250 frames": (np.arange(250), 60, False, 1.2),
     "30 fps": (np.arange(0, 480, 2), 30, False, 1.2),
-    "20 fps": (np.arange(0, 480, 3), 20, False, 1.3),
+    "20 fps": (np.arange(0, 480, 3), 20, False, 1.2),
     "1.5 fps": (np.arange(0, 480, 40), 1.5, False, 2.5),
     "2 s gaps": (np.r_[0:60, 180:300, 420:480], None, True, 1.2),
 }
@@ -401,8 +486,8 @@ CASES = {  # name: (frame indices into the 60 fps motion, fps given, times given
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_accuracy_every_length_and_rate(sweep, case):
-    """24-joint error against the 480-frame 60 fps figure: within 1.2x for 10 to 250 frames, 30 fps
-    and 2-second gaps; 1.3x at 20 fps (a third of the data per second) and under 2 cm at >= 20 fps;
+    """24-joint error against the 480-frame 60 fps figure: within 1.2x for 10 to 250 frames, 30 and
+    20 fps and 2-second gaps, and under 2 cm at >= 20 fps;
     2.5x at 1.5 fps, where frames 0.67 s apart are fitted one by one, with nothing to smooth over
     (it was 10x when the temporal terms assumed contiguous 60 fps frames)."""
     error, ref = sweep

@@ -328,6 +328,13 @@ def resolve_device(device: str) -> str:
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda" and not torch.cuda.is_available():
         raise AistppError("--device cuda: no CUDA device is available here (use --device cpu or auto)")
+    if device == "cuda":
+        try:  # reported available is not usable (driver, a CPU-only build): fail here, before any job
+            torch.empty(1, device="cuda")
+        except (RuntimeError, AssertionError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise AistppError(f"--device cuda: CUDA is reported but cannot be used ({first}); "
+                              "use --device cpu") from None
     return device
 
 

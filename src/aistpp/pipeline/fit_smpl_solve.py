@@ -15,9 +15,10 @@ i-1, i, i+1, ``A_i`` that of the local rotation matrices (1/s^2) and h_i = (t_{i
 whose intervals exceed ``max_gap_s`` is left out: frames far apart in time are not smoothed together.
 
 The gradient is exact (autograd); the Hessian is Gauss-Newton with analytic Jacobians (the pose
-blend shapes' effect on the face vertices is left out there), IRLS weights for rho. Temporal terms
-couple frames at most two apart, so the Hessian is block-pentadiagonal (51 x 51 blocks), solved by
-a banded Cholesky (the globals by a Schur complement). Each step costs O(n) and the number of steps
+blend shapes' effect on the face vertices is left out there), IRLS weights for rho, assembled from
+residual blocks (``fit_smpl_lm``: data, point acceleration, rotation acceleration; another term is
+one more block). Temporal terms couple frames at most two apart, so the Hessian is
+block-pentadiagonal (51 x 51 blocks), solved by a block Cholesky (the globals by a Schur complement). Each step costs O(n) and the number of steps
 does not grow with n. Stops when an accepted step lowers E by less than ``tol`` (relative).
 """
 
@@ -31,6 +32,7 @@ from numpy.linalg import LinAlgError
 
 from aistpp.core.fast_smpl import _mm, axis_angle_to_matrix_fl
 from aistpp.pipeline.fit_smpl_init import fit_layout
+from aistpp.pipeline.fit_smpl_lm import ResidualBlock, assemble, lm_step
 
 # The layout of SMPL fitted to COCO-17 (each Solver has its own: ``fit_layout``).
 _DEFAULT = fit_layout()
@@ -98,14 +100,14 @@ class Solver:
         # How each keypoint is carried by each joint's rigid transform: joints by their parent,
         # vertices by their skinning weights; Wsub[c, m, k] = weight of k if k is in m's subtree.
         nj, parents = fast.num_joints, fast.parents
-        Wc = np.zeros((len(self.cidx), nj))
+        Wc = torch.zeros(len(self.cidx), nj, **kw)  # on the model's device (no copy back to the host)
         for c, i in enumerate(self.cidx):
             if i < nj:
                 Wc[c, parents[i]] = 1.0
             else:
-                Wc[c] = fast.weights[i - nj].cpu().numpy()
-        S = fast.model.subtree[list(self.rots)]
-        self.Wsub = torch.as_tensor(Wc[:, None, :] * S[None], **kw)  # (K, O + 1, J)
+                Wc[c] = fast.weights[i - nj]
+        S = torch.as_tensor(fast.model.subtree[list(self.rots)], **kw)
+        self.Wsub = Wc[:, None, :] * S[None]  # (K, O + 1, J)
         self.eye = torch.eye(3, **kw)[:, :, None]
 
     # ---- model ---------------------------------------------------------------------
@@ -121,12 +123,16 @@ class Solver:
         eye = self.eye.expand(3, 3, n)
         return torch.stack([R16[slots[j]] if j in slots else eye for j in range(self.fast.num_joints)])
 
-    def objective(self, theta, log_s, betas, fr: Frames, s0: float) -> torch.Tensor:
-        w = self.w
-        n = theta.shape[-1]
+    def model(self, theta, log_s, betas, fr: Frames, s0: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """World keypoints (K, 3, n) cm and the local rotations R16 (O + 1, 3, 3, n)."""
         R16 = self.rotations(theta, fr)
         body_pts = self.fast.forward_frames_last(self._full(R16), betas)[self.cidx]
-        pts = body_pts * (s0 * torch.exp(log_s)) + theta[3:6][None]
+        return body_pts * (s0 * torch.exp(log_s)) + theta[3:6][None], R16
+
+    def cost(self, pts, R16, theta, betas, fr: Frames) -> torch.Tensor:
+        """E from the model's points and rotations (and theta for the priors)."""
+        w = self.w
+        n = theta.shape[-1]
         c2 = w.robust_cm**2
         d2 = ((pts - fr.y) ** 2).sum(1)
         total = (2 * c2 * (torch.sqrt(1 + d2 / c2) - 1) * fr.mask).sum()
@@ -144,6 +150,9 @@ class Solver:
             total = total + w.betas * (betas**2).sum()
         return total
 
+    def objective(self, theta, log_s, betas, fr: Frames, s0: float) -> torch.Tensor:
+        return self.cost(*self.model(theta, log_s, betas, fr, s0), theta, betas, fr)
+
     # ---- Gauss-Newton pieces ---------------------------------------------------------
     @torch.no_grad()
     def jacobians(self, theta, log_s, betas, fr: Frames, s0: float):
@@ -151,7 +160,7 @@ class Solver:
         d(points)/d(globals), JR (n, 16, 9, 3) d(local rotation)/d(own 3 unknowns), M (n, 17, 3, 3)
         the robust loss' Hessian in each point's residual (0 where missing)."""
         n = theta.shape[-1]
-        s = s0 * float(torch.exp(log_s))
+        s = s0 * torch.exp(log_s)  # a tensor: no host round trip
         R16 = self.rotations(theta, fr)
         points, Rg, tg, v_posed, t_rel = self.fast.forward_frames_last(self._full(R16), betas, parts=True)
         carried = (Rg[None] * v_posed[:, None, None]).sum(3) + t_rel[None]  # (K, J, 3, n)
@@ -210,6 +219,34 @@ class Solver:
                 cols.append(fwAD.unpack_dual(out).tangent[self.cidx])
         return torch.stack(cols, -1).permute(2, 0, 1, 3).reshape(R16.shape[-1], -1, betas.numel())
 
+    def residual_blocks(self, theta, log_s, betas, fr: Frames, s0: float, fit_globals: bool) -> list[ResidualBlock]:
+        """E's least-squares terms as residual blocks (``fit_smpl_lm``): the data (one frame,
+        IRLS weights of the robust loss), the points' and the rotations' acceleration (three
+        frames each, globals included: the scale and the betas move the points too)."""
+        w = self.w
+        n = theta.shape[-1]
+        Jd4, Jg4, JR, M = self.jacobians(theta, log_s, betas, fr, s0)
+        Jd, Jg = Jd4.reshape(n, -1, self.P), Jg4.reshape(n, -1, Jg4.shape[-1]) if fit_globals else None
+        nc = len(self.cidx)
+
+        def robust(X):  # (n, 51, k): each point's 3 x 3 IRLS Hessian
+            return torch.einsum("ncxy,ncyk->ncxk", M, X.reshape(n, nc, 3, -1)).reshape(X.shape)
+
+        blocks = [ResidualBlock(Jd, robust, Jg=Jg)]
+        if len(fr.q):
+            c, q = fr.coef, fr.q
+            blocks.append(ResidualBlock(Jd, w.accel * q, c, Jg=Jg))
+
+            def rot_gram(d):  # each rotation moves with its own 3 unknowns only: 16 (3 x 3) blocks
+                X = torch.einsum("nmrp,nmrq->nmpq", JR[: n - d], JR[d:])
+                out = torch.zeros(n - d, self.P, self.P, **self.kw)
+                for r, col in enumerate(self.cols):
+                    out[:, col:col + 3, col:col + 3] = X[:, r]
+                return out
+
+            blocks.append(ResidualBlock(None, w.rot_accel * q, c, gram=rot_gram))
+        return blocks
+
     @torch.no_grad()
     def normal_equations(self, theta, log_s, betas, fr: Frames, s0: float, fit_globals: bool):
         """Gauss-Newton Hessian of E: diagonal blocks D (n, P, P), the blocks one and two frames
@@ -217,96 +254,17 @@ class Solver:
         ``fit_globals`` the border B (n, P, G) and corner C (G, G)."""
         w = self.w
         n = theta.shape[-1]
-        Jd4, Jg4, JR, M = self.jacobians(theta, log_s, betas, fr, s0)
-        MJ = torch.einsum("ncxy,ncyp->ncxp", M, Jd4)
-        D = torch.einsum("ncxp,ncxq->npq", Jd4, MJ)
-        P = self.P
-        Jd = Jd4.reshape(n, -1, P)
-        U1 = torch.zeros(max(n - 1, 0), P, P, **self.kw)
-        U2 = torch.zeros(max(n - 2, 0), P, P, **self.kw)
-        if len(fr.q):
-            X = [torch.einsum("nrp,nrq->npq", Jd[: n - k], Jd[k:]) for k in range(3)]
-            XR = [torch.einsum("nmrp,nmrq->nmpq", JR[: n - k], JR[k:]) for k in range(3)]
-            c, q = fr.coef, fr.q
-
-            def add(block, start, off, cw):  # block[start + i] += cw_i * (accel X + rot_accel XR)
-                m = len(cw)
-                block[start:start + m] += w.accel * cw[:, None, None] * X[off][start:start + m]
-                for r, col in enumerate(self.cols):
-                    block[start:start + m, col:col + 3, col:col + 3] += \
-                        w.rot_accel * cw[:, None, None] * XR[off][start:start + m, r]
-
-            for a in range(3):
-                add(D, a, 0, q * c[:, a] ** 2)
-            add(U1, 0, 1, q * c[:, 0] * c[:, 1])
-            add(U1, 1, 1, q * c[:, 1] * c[:, 2])
-            add(U2, 0, 2, q * c[:, 0] * c[:, 2])
+        G = (1 + (0 if betas is None else betas.numel())) if fit_globals else 0
+        out = assemble(self.residual_blocks(theta, log_s, betas, fr, s0, fit_globals), n, self.P, G, self.kw)
         body = theta[6:].reshape(len(self.opt), 3, n)
         outside = ((body > self.lim[:, :, 1]) | (body < self.lim[:, :, 0])).to(body.dtype)
         prior = (w.pose + w.twist * self.twist**2 + w.limits * outside).reshape(-1, n).T  # (n, 45)
-        D[:, 6:, 6:] += torch.diag_embed(prior)
+        out["D"][:, 6:, 6:] += torch.diag_embed(prior)
         scale = 2.0 / n
-        out = {"D": D * scale, "U1": U1 * scale, "U2": U2 * scale}
-        if fit_globals:
-            out["B"] = torch.einsum("ncxp,ncxg->npg", MJ, Jg4) * scale
-            C = torch.einsum("ncxg,ncxy,ncyh->gh", Jg4, M, Jg4) * scale
-            if betas is not None:
-                C[1:, 1:] += 2 * w.betas * torch.eye(betas.numel(), **self.kw)
-            out["C"] = C
+        out = {k: v * scale for k, v in out.items()}
+        if fit_globals and betas is not None:
+            out["C"][1:, 1:] += 2 * w.betas * torch.eye(betas.numel(), **self.kw)
         return out
-
-
-def block_cholesky(D: np.ndarray, U1: np.ndarray, U2: np.ndarray, damping: float):
-    """Cholesky factor of the block-pentadiagonal H (blocks D[t] = H[t, t], U1[t] = H[t, t+1],
-    U2[t] = H[t, t+2]) with the diagonal scaled by (1 + damping): per frame the diagonal block
-    L0[t] (stored inverted) and the blocks L1[t] = L[t, t-1], L2[t] = L[t, t-2]. O(n) in time and memory."""
-    n = len(D)
-    L0, L1, L2 = np.zeros_like(D), np.zeros_like(D), np.zeros_like(D)
-    idx = np.arange(D.shape[-1])
-    for t in range(n):
-        S = D[t].copy()
-        S[idx, idx] *= 1 + damping
-        S[idx, idx] += 1e-9
-        if t >= 1:
-            S -= L1[t] @ L1[t].T
-        if t >= 2:
-            S -= L2[t] @ L2[t].T
-        L0[t] = np.linalg.inv(np.linalg.cholesky(S))  # stored inverted; LinAlgError if not positive
-        if t + 1 < n:
-            rhs = U1[t].T - (L2[t + 1] @ L1[t].T if t >= 1 else 0.0)
-            L1[t + 1] = rhs @ L0[t].T
-        if t + 2 < n:
-            L2[t + 2] = U2[t].T @ L0[t].T
-    return L0, L1, L2
-
-
-def block_solve(factor, b: np.ndarray) -> np.ndarray:
-    """Solve H x = b with ``block_cholesky``'s factor; b (n, P, k)."""
-    L0, L1, L2 = factor
-    n = len(b)
-    z = np.zeros_like(b)
-    for t in range(n):
-        r = b[t] - (L1[t] @ z[t - 1] if t >= 1 else 0.0) - (L2[t] @ z[t - 2] if t >= 2 else 0.0)
-        z[t] = L0[t] @ r
-    x = np.zeros_like(b)
-    for t in range(n - 1, -1, -1):
-        r = z[t] - (L1[t + 1].T @ x[t + 1] if t + 1 < n else 0.0) - (L2[t + 2].T @ x[t + 2] if t + 2 < n else 0.0)
-        x[t] = L0[t].T @ r
-    return x
-
-
-def lm_step(H: dict, g: np.ndarray, gg: np.ndarray | None, damping: float):
-    """Solve (H + damping diag H) delta = -g; g (n, P), gg (G,) for the globals (or None).
-    Returns (delta (n, P), delta_globals (G,) or None); raises LinAlgError if not positive."""
-    factor = block_cholesky(H["D"], H["U1"], H["U2"], damping)
-    if gg is None:
-        return -block_solve(factor, g[..., None])[..., 0], None
-    B, C = H["B"], H["C"].copy()
-    C[np.diag_indices_from(C)] *= 1 + damping
-    sol = block_solve(factor, np.concatenate([g[..., None], B], -1))  # (n, P, 1 + G)
-    S = C - np.einsum("npg,nph->gh", B, sol[..., 1:])
-    dg = np.linalg.solve(S, -(gg - np.einsum("npg,np->g", B, sol[..., 0])))
-    return -(sol[..., 0] + sol[..., 1:] @ dg), dg
 
 
 def solve(solver: Solver, theta0: np.ndarray, log_s0: float, betas0, fr: Frames, s0: float,
