@@ -90,7 +90,7 @@ class FeetWeights(BaseModel):
     limits: float = Field(2000.0, ge=0, le=1e9)
     contact_height_cm: float = Field(3.0, gt=0, le=100)
     contact_speed_cm_s: float = Field(15.0, gt=0, le=1000)
-    iterations: int = Field(50, ge=1, le=1000)
+    iterations: int = Field(100, ge=1, le=1000)
     tol: float = Field(1e-5, gt=0, lt=1)  # converged: an accepted step lowers the objective by less (relative)
 
 

@@ -68,16 +68,13 @@ def design_joints(p: Proportions) -> np.ndarray:
 
 
 def _end_points(joints: np.ndarray, p: Proportions) -> dict[int, np.ndarray]:
-    """Where the leaf joints' body parts end: head top, fingertips, toe tips, and the heels behind
-    the ankles (so the heel moves with the foot, not with the shin) (construction frame)."""
+    """Where the leaf joints' body parts end: head top, fingertips, toe tips (construction frame)."""
     x0, hx = p.arm_x, p.leg_x
     ends = {_HEAD: np.array([0.0, 1.74, 0.0])}
     for j, s in zip(_HANDS, (1, -1)):
         ends[j] = np.array([s * (x0 + 0.70), joints[j, 1], joints[j, 2]])
     for j, s in zip(_FEET, (1, -1)):
         ends[j] = np.array([s * (hx + 0.01), 0.02, 0.17])
-    for j, s in ((7, 1), (8, -1)):
-        ends[j] = np.array([s * hx, 0.03, -0.09])
     return ends
 
 
