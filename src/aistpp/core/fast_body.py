@@ -146,7 +146,9 @@ class BodyFK:
     def forward_matrices(self, rot: torch.Tensor, shape: torch.Tensor | None = None,
                          parts: bool = False):
         """Body-frame points (N, J + K, 3) m from local rotations (N, J, 3, 3); with ``parts``
-        also the global rotations (N, J, 3, 3) and joint positions (N, J, 3)."""
+        also the global rotations ``Rg`` (N, J, 3, 3), joint positions ``tg`` (N, J, 3), the
+        vertices with pose correctives ``v_posed`` (N, K, 3) and the joints' skinning
+        translations ``t_rel`` (N, J, 3) (a vertex carried by joint k alone: Rg_k v_posed + t_rel_k)."""
         J, V = self.rest(shape)
         r = rot.permute(1, 2, 3, 0)  # (J, 3, 3, N): frames last, 3x3 products elementwise
         n = r.shape[-1]
@@ -167,7 +169,8 @@ class BodyFK:
         verts = (Rb * v_posed[:, None]).sum(2) + tb
         points = torch.cat([tg_all, verts]).permute(2, 0, 1)
         if parts:
-            return points, Rg_all.permute(3, 0, 1, 2), tg_all.permute(2, 0, 1)
+            return (points, Rg_all.permute(3, 0, 1, 2), tg_all.permute(2, 0, 1), v_posed.permute(2, 0, 1),
+                    t_rel.permute(2, 0, 1))
         return points
 
     def forward(self, pose: torch.Tensor, trans: torch.Tensor, scaling, betas=None, expression=None) -> torch.Tensor:

@@ -373,7 +373,31 @@ def load_motion(path: str | Path) -> dict:
         if not 1 <= betas.size <= 300 or not np.isfinite(betas).all() or np.abs(betas).max() > 100:
             raise AistppError("'smpl_betas' must be up to 300 finite shape coefficients (|b| <= 100)", path)
         out["smpl_betas"] = betas
+    _check_model_keys(path, data, out, len(poses))
     return out
+
+
+# SMPL-H / SMPL-X motions (``body_model`` "smplh" / "smplx"): the model's extra pose keys, (N, width)
+_MODEL_KEYS = {"left_hand_pose": 45, "right_hand_pose": 45, "jaw_pose": 3, "leye_pose": 3, "reye_pose": 3,
+               "expression": None}
+
+
+def _check_model_keys(path: Path, data: dict, out: dict, n: int) -> None:
+    if "body_model" in data and data["body_model"] not in ("smpl", "smplh", "smplx"):
+        raise AistppError(f"unknown 'body_model' {data['body_model']!r} (smpl, smplh or smplx)", path)
+    for key, width in _MODEL_KEYS.items():
+        if key in data:
+            arr = _array(path, data, key, 2)
+            if len(arr) != n or (width is not None and arr.shape[1] != width) or arr.shape[1] > 400:
+                raise AistppError(f"'{key}' has shape {arr.shape}, expected ({n}, {width or 'E'})", path)
+            if not np.isfinite(arr).all() or np.abs(arr).max(initial=0) > MAX_POSE_RAD:
+                raise AistppError(f"'{key}' must hold finite values up to {MAX_POSE_RAD:g}", path)
+            out[key] = arr
+    if "betas" in data:
+        betas = _numbers(path, data, "betas").reshape(-1)
+        if not 1 <= betas.size <= 300 or not np.isfinite(betas).all() or np.abs(betas).max() > 100:
+            raise AistppError("'betas' must be up to 300 finite shape coefficients (|b| <= 100)", path)
+        out["betas"] = betas
 
 
 def save_motion(path: str | Path, smpl_poses: np.ndarray, smpl_trans: np.ndarray, smpl_scaling: float | np.ndarray,

@@ -309,6 +309,8 @@ class FitSmplConfig(RunOptions):
     smpl_dir: Path
     save_dir: Path
     gender: Literal["neutral", "male", "female"] = "neutral"
+    model: Literal["smpl", "smplh", "smplx"] = Field(
+        default="smpl", description="body model: smpl (SMPL_<GENDER>.pkl), smplh or smplx (<KIND>_<GENDER>.npz|pkl)")
     device: Literal["auto", "cpu", "cuda"] = "auto"
     keypoints: Literal["optim", "raw"] = "optim"
     fit_betas: bool = False
@@ -333,10 +335,14 @@ def resolve_device(device: str) -> str:
 
 
 @functools.lru_cache(maxsize=4)
-def _fast_model(smpl_dir: str, gender: str, device: str):
+def _fast_model(smpl_dir: str, gender: str, device: str, model: str = "smpl"):
     from aistpp.core.body import load_smpl_data, smpl_model_path
     from aistpp.core.fast_smpl import FastSMPL
 
+    if model != "smpl":  # SMPL-H / SMPL-X: the body stage poses the model's body view
+        from aistpp.pipeline.fit_smplx import load_model
+
+        return load_model(smpl_dir, model, gender, device)[2]
     path = smpl_model_path(smpl_dir, gender)
     if not path.is_file():
         raise AistppError(f"SMPL model file not found (put SMPL_{gender.upper()}.pkl in --smpl-dir)", path)
@@ -405,7 +411,7 @@ def fit_smpl_sequence(name: str, config: FitSmplConfig) -> dict:
     if targets.shape[1] != len(COCO17):
         raise AistppError(f"'{key}' has {targets.shape[1]} joints, expected COCO-17", path)
     times, fps, time_source = sequence_times(name, data, config)
-    fast = _fast_model(str(config.smpl_dir), config.gender, resolve_device(config.device))
+    fast = _fast_model(str(config.smpl_dir), config.gender, resolve_device(config.device), config.model)
     report_stage(name, "initialise")
     try:
         with warnings.catch_warnings(record=True) as caught:
@@ -419,11 +425,20 @@ def fit_smpl_sequence(name: str, config: FitSmplConfig) -> dict:
     extra = {"smpl_betas": res["smpl_betas"]} if "smpl_betas" in res else {}
     if not all(np.isfinite(res[k]).all() for k in ("smpl_poses", "smpl_trans", "smpl_scaling")):
         raise AistppError("the fit diverged (NaN or inf poses): nothing was written", path)  # never replace a result
-    report_stage(name, "write")
     from aistpp.core.body import motion_extra  # the motion records its body model: smpl_gender, body_model
 
+    model_keys, hand_info = {}, {}
+    if config.model != "smpl":  # stage two: wrists and fingers (SMPL-H / SMPL-X)
+        from aistpp.pipeline.fit_smplx import fit_extras, hand_targets, load_model
+
+        report_stage(name, "fit hands")
+        fk = load_model(str(config.smpl_dir), config.model, config.gender, resolve_device(config.device))[1]
+        model_keys, hand_info = fit_extras(config.model, fk, res, hand_targets(data, config.keypoints, path))
+        res["smpl_poses"] = model_keys.pop("smpl_poses")
+    report_stage(name, "write")
     formats.save_motion(Path(config.save_dir) / f"{name}.pkl", res["smpl_poses"], res["smpl_trans"],
-                        res["smpl_scaling"], res["smpl_loss"], **extra, **motion_extra(config.gender))
+                        res["smpl_scaling"], res["smpl_loss"], **extra, **model_keys,
+                        **dict(motion_extra(config.gender), body_model=config.model))
     errs = res["joint_error_cm"]
     info = {
         "frames": len(targets),
@@ -437,6 +452,9 @@ def fit_smpl_sequence(name: str, config: FitSmplConfig) -> dict:
         "fit_s": time.perf_counter() - start,
         "scaling": float(res["smpl_scaling"][0]),
     }
+    if "hand_error_cm" in hand_info:
+        info["hand_frames"] = hand_info["hand_frames"]
+        info["hand_error_cm"] = float(np.nanmean(hand_info["hand_error_cm"]))
     if any(issubclass(w.category, NotConverged) for w in caught):
         info["warning"] = f"stopped at the iteration cap ({config.iterations}) before converging"
     info.update({f"error_{j}": float(e) for j, e in zip(COCO17, errs)})
@@ -451,9 +469,15 @@ def run_fit_smpl(config: FitSmplConfig) -> RunReport:
 
     if not Path(config.smpl_dir).exists():
         raise AistppError("SMPL folder not found (--smpl-dir)", config.smpl_dir)
-    model_path = smpl_model_path(config.smpl_dir, config.gender)
-    if not model_path.is_file():
-        raise AistppError(f"SMPL model file not found (put SMPL_{config.gender.upper()}.pkl in --smpl-dir)", model_path)
+    if config.model == "smpl":
+        model_path = smpl_model_path(config.smpl_dir, config.gender)
+        if not model_path.is_file():
+            raise AistppError(f"SMPL model file not found (put SMPL_{config.gender.upper()}.pkl in --smpl-dir)",
+                              model_path)
+    else:  # found and validated here, once: a bad file is one error, not one per sequence
+        from aistpp.core.smplx_files import load_model_data, model_file
+
+        load_model_data(model_file(config.smpl_dir, config.model, config.gender), config.model)
     if not (config.executor == "ray" and config.device == "cuda"):
         # on a Ray cluster the GPUs are on the workers, not necessarily here: each task checks
         config = config.model_copy(update={"device": resolve_device(config.device)})
