@@ -14,8 +14,8 @@ from aistpp.errors import AistppError
 
 Gender = Annotated[Optional[str], typer.Option("--gender", help="neutral (default), male or female: which SMPL_<GENDER>.pkl.")]
 BodyModel = Annotated[Optional[str], typer.Option(
-    "--model", help="smpl (default): SMPL_<GENDER>.pkl; smplh / smplx: SMPLH_ / SMPLX_<GENDER>.npz or .pkl in --smpl-dir "
-    "(wrists and fingers fitted where keypoints3d_full holds WholeBody hand points; writes left_hand_pose, "
+    "--model", help="smpl (default): SMPL_<GENDER>.pkl; smplh / smplx: SMPLH_ / SMPLX_<GENDER>.npz or .pkl in "
+    "--smpl-dir (wrists and fingers fitted where keypoints3d_full holds WholeBody hand points; writes left_hand_pose, "
     "right_hand_pose, betas, and for smplx jaw_pose, leye_pose, reye_pose, expression at zero).")]
 KeypointsOpt = Annotated[Optional[str], typer.Option(
     "--keypoints", help="optim (default): fit keypoints3d_optim; raw: fit the plain triangulation keypoints3d.")]
@@ -50,7 +50,8 @@ def command(
     from aistpp.pipeline.fit_smpl import FitSmplConfig, run_fit_smpl
 
     values = dict(
-        anno_dir=anno_dir, smpl_dir=smpl_dir, save_dir=save_dir, gender=gender, model=model, device=device, keypoints=keypoints,
+        anno_dir=anno_dir, smpl_dir=smpl_dir, save_dir=save_dir, gender=gender, model=model, device=device,
+        keypoints=keypoints,
         fit_betas=fit_betas, iterations=iterations, fps=fps, **run,
     )  # fmt: skip
     if config is None and (anno_dir is None or smpl_dir is None or save_dir is None):

@@ -53,7 +53,8 @@ def load_model(smpl_dir: str, kind: str, gender: str, device: str):
     return data, BodyFK(data, kind, device=device), FastSMPL(body_view(data, kind), device=device)
 
 
-def fit_extras(kind: str, fk, res: dict, hands: np.ndarray | None, weights=None, iterations: int = 10) -> tuple[dict, dict]:
+def fit_extras(kind: str, fk, res: dict, hands: np.ndarray | None, weights=None,
+               iterations: int = 10) -> tuple[dict, dict]:
     """Stage two on a body fit ``res`` (``fit_smpl``'s result): the motion's keys (see the module
     docstring; ``smpl_poses`` with the fitted wrists) and metrics (``hand_error_cm`` per point,
     ``hand_frames``)."""
