@@ -316,3 +316,61 @@ def test_without_hand_points_the_hands_stay_at_rest(models, tmp_path):
                             float(mo["smpl_scaling"][0]))
     coco = model_keypoints(joints, "smplx", "coco17")
     assert np.linalg.norm(coco - truth[:, :17], axis=-1).mean() < 1.5
+
+
+# ---- export ---------------------------------------------------------------------------------
+def _bvh_positions(path, names, frames: int):
+    import bvhio
+
+    root = bvhio.readAsHierarchy(str(path))
+    layout = root.layout()
+    have = [j.Name for j, _, _ in layout]
+    out = []
+    for f in range(frames):
+        root.loadPose(f)
+        pos = [[j.PositionWorld.x, j.PositionWorld.y, j.PositionWorld.z] for j, _, _ in layout]
+        out.append([pos[have.index(n)] for n in names])
+    return np.asarray(out)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_export_bvh_and_npz_with_fingers(models, kind, tmp_path):
+    """Item 4: BVH with every model joint (fingers included) read back by bvhio equals smplx's
+    joints; the npz posed by smplx (its own keys, no scale) is the motion at model size."""
+    folder, _ = models[kind]
+    n = 3
+    pose, motion, _, _ = ground_truth(kind, folder, n, seed=5)
+    from aistpp.core.fast_body import split_pose
+
+    keys = split_pose(kind, pose)
+    anno = tmp_path / "anno"
+    (anno / "motions").mkdir(parents=True)
+    name = "gWA_sFM_cAll_d27_mWA2_ch21"
+    extra = {k: v for k, v in keys.items() if k != "smpl_poses"}
+    formats.save_motion(anno / "motions" / f"{name}.pkl", keys["smpl_poses"], motion["smpl_trans"],
+                        motion["smpl_scaling"], 0.0, body_model=kind, smpl_gender="neutral", **extra)
+    trans, scale = motion["smpl_trans"].astype(np.float64), float(motion["smpl_scaling"][0])
+    joints, verts = peer_points(peer(kind, folder / model_file_name(kind, "neutral"), n), kind, pose, trans, scale)
+    names = JOINT_NAMES[kind]
+    base = ["export", "--anno-dir", str(anno), "--smpl-dir", str(folder), "--executor", "serial", "--quiet"]
+    res = CliRunner().invoke(app, base + ["--save-dir", str(tmp_path / "bvh"), "--no-floor"])
+    assert res.exit_code == 0, res.output
+    text = (tmp_path / "bvh" / f"{name}.bvh").read_text()
+    assert "JOINT left_index3" in text and "JOINT right_thumb1" in text
+    got = _bvh_positions(tmp_path / "bvh" / f"{name}.bvh", names, n)
+    assert np.abs(got - joints[:, : len(names)]).max() < 1e-3  # cm
+    res = CliRunner().invoke(app, base + ["--save-dir", str(tmp_path / "npz"), "--format", "npz"])
+    assert res.exit_code == 0, res.output
+    with np.load(tmp_path / "npz" / f"{name}.npz", allow_pickle=False) as z:
+        data = {k: z[k] for k in z.files}
+    assert data["poses"].shape == (n, 3 * len(names)) and str(data["surface_model_type"]) == kind
+    T = lambda a: torch.as_tensor(np.asarray(a, np.float64))  # noqa: E731
+    kw = {k: T(data[k]) for k in ("global_orient", "body_pose", "left_hand_pose", "right_hand_pose")}
+    if kind == "smplx":
+        kw.update({k: T(data[k]) for k in ("jaw_pose", "leye_pose", "reye_pose", "expression")})
+    with torch.no_grad():
+        out = peer(kind, folder / model_file_name(kind, "neutral"), n)(
+            betas=T(np.tile(data["betas"], (n, 1))), transl=T(data["trans"]), **kw)
+    lowest = verts[..., 1].min()
+    expected = (joints[:, : len(names)] - [0, lowest, 0]) / scale
+    assert np.abs(out.joints[:, : len(names)].numpy() - expected).max() < 1e-5

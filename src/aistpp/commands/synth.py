@@ -23,6 +23,7 @@ def command(
     image_scale: Annotated[Optional[float], typer.Option("--image-scale", help="Image size and intrinsics relative to 1920x1080 (0.5 = 960x540, focal ~800). Default 0.5.")] = None,
     videos: Annotated[Optional[bool], typer.Option("--videos/--no-videos", help="Render the 60 fps H.264 videos (default) or skip them.")] = None,
     noise_px: Annotated[Optional[float], typer.Option("--noise-px", help="Std of the 2D detection noise in pixels (at the written image size). Default 2.")] = None,
+    body_models: Annotated[Optional[str], typer.Option("--body-models", help="Also write synthetic SMPL-H / SMPL-X model files (comma-separated: smplh,smplx) with fingers, in the files' own layout (SMPLH_<GENDER>.pkl, SMPLX_<GENDER>.npz), for fit-smpl --model. Default: none.")] = None,
     overwrite: Annotated[Optional[bool], typer.Option("--overwrite", help="Write into a non-empty --out, replacing what synth wrote there before.")] = None,
     workers: Workers = None,
     executor: ExecutorOpt = None,
@@ -38,6 +39,7 @@ def command(
         raise AistppError("synth runs with --executor serial or processes")
     values = dict(out=out, seed=seed, sequences=sequences, frames=frames, settings=settings, views=views,
                   image_scale=image_scale, videos=videos, noise_px=noise_px, overwrite=overwrite,
+                  body_models=None if body_models is None else [m.strip() for m in body_models.split(",") if m.strip()],
                   workers=workers, executor=executor, quiet=quiet)
     cfg = build_config(SynthConfig, values, config, "synth")
     summary = generate(cfg.out, cfg)
@@ -50,6 +52,9 @@ def command(
     V, N = summary["views"], summary["frames"]
     S = len(summary["sequences"])
     table.add_row("body model (SMPL format)", f"{paths['smpl']}/SMPL_{{NEUTRAL,MALE,FEMALE}}.pkl")
+    for kind in dict.fromkeys(cfg.body_models):
+        table.add_row(f"body model ({kind.upper()} format)", f"{paths['smpl']}/{kind.upper()}_{{NEUTRAL,MALE,FEMALE}}."
+                      + ("npz" if kind == "smplx" else "pkl"))
     table.add_row(f"{len(summary['settings'])} camera setting(s), {V} views, {w}x{h} (ground truth)",
                   f"{paths['cameras']}/")
     table.add_row(f"{S} sequences x {N} frames: motions, keypoints3d, keypoints2d, splits",

@@ -2,6 +2,7 @@
 
 ```
 <out>/smpl/SMPL_{NEUTRAL,MALE,FEMALE}.pkl       generated body model (SMPL file format)
+<out>/smpl/SMPLX_<GENDER>.npz, SMPLH_<GENDER>.pkl   with ``body_models``: SMPL-X / SMPL-H format (fingers)
 <out>/annotations/cameras/setting<k>.json, mapping.txt   ground-truth cameras
 <out>/annotations/motions/<seq>.pkl            ground-truth SMPL motion (smpl_gender "neutral")
 <out>/annotations/keypoints3d/<seq>.pkl        exact COCO-17 keypoints (both keys)
@@ -53,6 +54,7 @@ class SynthConfig(BaseModel):
     missing_frame_rate: float = Field(0.01, ge=0.0, le=1.0)
     low_conf_rate: float = Field(0.03, ge=0.0, le=1.0)
     distractor_rate: float = Field(0.03, ge=0.0, le=1.0)
+    body_models: list[Literal["smplh", "smplx"]] = []  # also write these model files (synth.body_model_x)
     overwrite: bool = False
     executor: Literal["serial", "processes"] = "processes"
     workers: int | None = Field(None, ge=1)
@@ -168,6 +170,12 @@ def generate(out_dir: str | Path, config: SynthConfig | None = None) -> dict:
     paths["smpl"].mkdir(parents=True, exist_ok=True)
     for gender in GENDERS:
         write_body_model(paths["smpl"] / f"SMPL_{gender.upper()}.pkl", make_body_model(gender))
+    if config.body_models:
+        from aistpp.pipeline.synth.body_model_x import make_body_model_x, model_file_name, write_body_model_x
+
+        for kind in dict.fromkeys(config.body_models):
+            for gender in GENDERS:
+                write_body_model_x(paths["smpl"] / model_file_name(kind, gender), make_body_model_x(kind, gender))
     settings = [f"setting{k + 1}" for k in range(config.settings)]
     for k, s in enumerate(settings):
         rig = scale_rig(make_rig(k, np.random.default_rng([config.seed, 1, k]), num_views=config.views),
