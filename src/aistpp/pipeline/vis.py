@@ -111,6 +111,8 @@ def annotation_points(mode: Mode, rig: CameraRig, data: dict, model=None) -> tup
         return rig.project(data["keypoints3d"]), None, "coco17"
     if mode == "smpl":
         m = data["motion"]
+        if hasattr(model, "skeleton"):  # SMPL-H / SMPL-X (vis_models.ModelPoser): every joint, the fingers
+            return rig.project(model.points(m)), None, model.skeleton
         joints = smpl_forward(model, m["smpl_poses"], m["smpl_trans"], m["smpl_scaling"])[:, :24]
         return rig.project(joints), None, "smpl24"
     raise ValueError(f"no points for mode {mode!r}")
@@ -118,9 +120,9 @@ def annotation_points(mode: Mode, rig: CameraRig, data: dict, model=None) -> tup
 
 def draw_set(image: np.ndarray, points: np.ndarray, skeleton: str, confidence, threshold: float, labels: bool):
     """``draw_named_skeleton`` for ``coco17`` / ``smpl24``, else the bones and sides of that joint set."""
-    if skeleton in SKELETONS:
+    if isinstance(skeleton, str) and skeleton in SKELETONS:
         return draw_named_skeleton(image, points, skeleton, confidence, threshold, labels)
-    s = REGISTRY[skeleton]
+    s = REGISTRY[skeleton] if isinstance(skeleton, str) else skeleton  # a registry set, or vis_models.Skeleton
     return draw_skeleton(image, points, s.bones, s.sides, confidence, threshold, s.names if labels else None)
 
 
@@ -151,6 +153,9 @@ def _mesh_vertices(model, motion: dict, start: int, end: int) -> Iterator[np.nda
     """Posed SMPL vertices (6890, 3) cm for frames start..end-1, computed MESH_CHUNK at a time."""
     for s in range(start, end, MESH_CHUNK):
         e = min(s + MESH_CHUNK, end)
+        if hasattr(model, "vertices"):  # SMPL-H / SMPL-X
+            yield from model.vertices(motion, s, e)
+            continue
         _, verts = smpl_forward(model, motion["smpl_poses"][s:e], motion["smpl_trans"][s:e],
                                 motion["smpl_scaling"], vertices=True)
         yield from verts
@@ -308,8 +313,14 @@ def check_inputs(name: str, config: VisConfig) -> tuple[AISTDataset, str, Camera
     kind = {"2d": "keypoints2d", "3d": "keypoints3d"}.get(config.mode, "motions")
     _require(ds.layout.file(kind, seq), f"{kind} file for --mode {config.mode}")
     if config.mode in ("smpl", "mesh"):
-        gender = motion_gender(ds.load_motion(seq), config.gender)
-        _require(smpl_model_path(config.smpl_dir, gender), f"SMPL model file of a {gender} motion (pass --smpl-dir)")
+        motion = ds.load_motion(seq)
+        gender = motion_gender(motion, config.gender)
+        if motion.get("body_model", "smpl") != "smpl":  # SMPL-H / SMPL-X: its own file (an error names it)
+            from aistpp.core.smplx_files import model_file
+
+            model_file(config.smpl_dir, str(motion["body_model"]), gender)
+        else:
+            _require(smpl_model_path(config.smpl_dir, gender), f"SMPL model file of a {gender} motion (pass --smpl-dir)")
     if config.video_dir is not None:
         for v in views:
             check_video(video_file(ds, seq, v), config.any_fps)
@@ -365,7 +376,13 @@ def vis_video(name: str, config: VisConfig) -> dict:
         n_anno = len(data["keypoints3d"])
     else:
         data["motion"] = ds.load_motion(seq)
-        model = load_smpl(config.smpl_dir, motion_gender(data["motion"], config.gender))
+        gender = motion_gender(data["motion"], config.gender)
+        if data["motion"].get("body_model", "smpl") != "smpl":
+            from aistpp.pipeline.vis_models import ModelPoser
+
+            model = ModelPoser(config.smpl_dir, str(data["motion"]["body_model"]), gender)
+        else:
+            model = load_smpl(config.smpl_dir, gender)
         n_anno = len(data["motion"]["smpl_poses"])
 
     sources: list[Path | None] = [None] * len(rig)
