@@ -418,3 +418,29 @@ def test_vis_smpl_mode_draws_the_fingers(models, tmp_path):
         ys, xs = np.nonzero(diff)
         inside = (xs >= lo[0]) & (xs <= hi[0]) & (ys >= lo[1]) & (ys <= hi[1])
         assert inside.mean() > 0.99, inside.mean()
+
+
+def test_hand_jacobian_matches_autograd(models):
+    """The hand stage's analytic Jacobian (pose correctives included) equals autograd's."""
+    from aistpp.core.fast_smpl import axis_angle_to_matrix
+    from aistpp.core.smplx_joints import SIDES, hand_index
+    from aistpp.pipeline import fit_hands as fh
+
+    _, data = models["smplx"]
+    fk = BodyFK(load_model_data(models["smplx"][0] / model_file_name("smplx", "neutral"), "smplx"), "smplx")
+    rng = np.random.default_rng(0)
+    n = 3
+    pose = torch.as_tensor(rng.normal(0, 0.5, (n, fk.nj, 3)))
+    slots = fh.hand_slots("smplx")
+    slot_t = torch.as_tensor(slots.reshape(-1))
+    idx = np.stack([hand_index("smplx", s) for s in SIDES])
+    x = pose[:, slot_t].reshape(n, 2, 48).clone()
+    _, J = fh._jacobian(fk, fh._Carry(fk, "smplx", idx, slots), x, pose, slot_t, slots, 90.0, None)
+
+    def f(xx):
+        full = torch.index_copy(pose, 1, slot_t, xx.reshape(n, 32, 3))
+        return (fk.forward_matrices(axis_angle_to_matrix(full)) * 90.0)[:, torch.as_tensor(idx)]
+
+    Ja = torch.autograd.functional.jacobian(f, x)  # (n, 2, 21, 3, n, 2, 48)
+    Ja = torch.stack([torch.stack([Ja[i, h, :, :, i, h].reshape(63, 48) for h in range(2)]) for i in range(n)])
+    assert (J - Ja).abs().max() < 1e-9 * Ja.abs().max()

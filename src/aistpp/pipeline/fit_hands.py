@@ -9,10 +9,12 @@ damping on 48 x 48 normal equations:
     E = sum_k m_k rho(|p_k - y_k|^2)          robust (Charbonnier, scale ``robust_cm``) point error
         + pose |theta|^2 + twist (theta . a)^2   a small prior; finger twist (about the bone) is
                                                observed by no point and stays near zero
-        + smooth |theta_t - theta_(t-1)|^2      (via a Gauss-Seidel sweep: not here; see ``smooth``)
+
+(no temporal term: each frame's hand is fitted on its own, from a closed-form start,
+``initial_hands``).
 
 Jacobians are analytic (a point carried by joint m moves by omega x (p - t_m), omega the
-world angular velocity of m's rotation), Gauss-Newton (the pose correctives' change is left out).
+world angular velocity of m's rotation), the fingertips' pose correctives included (exact Gauss-Newton).
 """
 
 from __future__ import annotations
@@ -32,7 +34,6 @@ class HandWeights(BaseModel):
     robust_cm: float = Field(2.0, gt=0, le=1e4)
     pose: float = Field(0.02, ge=0, le=1e6)  # squared axis-angle of wrist and finger joints
     twist: float = Field(2.0, ge=0, le=1e6)  # extra on finger twist about the bone
-    smooth: float = Field(0.0, ge=0, le=1e6)  # reserved: temporal smoothing of the hand poses
 
 
 def hand_slots(kind: str) -> np.ndarray:
@@ -197,7 +198,7 @@ class _Carry:
 
 def _jacobian(fk, carry: _Carry, x, base, slot_t, slots, s, shape):
     """Points (n, 2, 21, 3) cm and their Jacobian (n, 2, 63, 48) in the 48 unknowns per hand
-    (Gauss-Newton: the pose correctives' change is left out)."""
+    (exact: the fingertip vertices' pose correctives included)."""
     from aistpp.pipeline.fit_smpl_solve import right_jacobian
 
     n = x.shape[0]
