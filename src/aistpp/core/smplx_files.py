@@ -41,21 +41,27 @@ MAX_MEMBER_BYTES = 2 << 30
 _PREFIX = {"smplh": "SMPLH", "smplx": "SMPLX"}
 
 
-def model_file(model_dir: str | Path, kind: Kind, gender: str = "neutral") -> Path:
-    """The model file of ``kind`` and ``gender`` under ``model_dir``: ``<PREFIX>_<GENDER>.npz``
-    or ``.pkl`` (npz first for SMPL-X, pkl first for SMPL-H, as ``smplx`` defaults), also in a
-    ``smplx/`` or ``smplh/`` subfolder (``smplx.create``'s layout); ``model_dir`` may be the file."""
+def candidates(model_dir: str | Path, kind: Kind, gender: str = "neutral") -> list[Path]:
+    """Where the model file of ``kind`` and ``gender`` may be, in the order looked at:
+    ``<PREFIX>_<GENDER>.npz`` or ``.pkl`` (npz first for SMPL-X, pkl first for SMPL-H, as ``smplx``
+    defaults) in ``model_dir``, then in its ``smplx/`` or ``smplh/`` subfolder (``smplx.create``'s
+    layout); ``model_dir`` may be the file itself."""
     model_dir = Path(model_dir)
     if model_dir.suffix in (".npz", ".pkl"):
-        return model_dir
+        return [model_dir]
     exts = (".npz", ".pkl") if kind == "smplx" else (".pkl", ".npz")
     name = f"{_PREFIX[kind]}_{gender.upper()}"
-    candidates = [d / f"{name}{e}" for d in (model_dir, model_dir / kind) for e in exts]
-    for c in candidates:
+    return [d / f"{name}{e}" for d in (model_dir, model_dir / kind) for e in exts]
+
+
+def model_file(model_dir: str | Path, kind: Kind, gender: str = "neutral") -> Path:
+    """The first of ``candidates`` that is a file, or an error naming the file to put there."""
+    found = candidates(model_dir, kind, gender)
+    for c in found:
         if c.is_file():
             return c
-    raise AistppError(f"{kind.upper()} model file not found (put {name}.npz or {name}.pkl in --smpl-dir)",
-                      candidates[0])
+    name = f"{_PREFIX[kind]}_{gender.upper()}"
+    raise AistppError(f"{kind.upper()} model file not found (put {name}.npz or {name}.pkl in --smpl-dir)", found[0])
 
 
 # ---- reading -------------------------------------------------------------------------------
