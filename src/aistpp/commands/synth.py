@@ -24,6 +24,7 @@ def command(
     videos: Annotated[Optional[bool], typer.Option("--videos/--no-videos", help="Render the 60 fps H.264 videos (default) or skip them.")] = None,
     noise_px: Annotated[Optional[float], typer.Option("--noise-px", help="Std of the 2D detection noise in pixels (at the written image size). Default 2.")] = None,
     body_models: Annotated[Optional[str], typer.Option("--body-models", help="Also write synthetic SMPL-H / SMPL-X model files (comma-separated: smplh,smplx) with fingers, in the files' own layout (SMPLH_<GENDER>.pkl, SMPLX_<GENDER>.npz), for fit-smpl --model. Default: none.")] = None,
+    hands: Annotated[Optional[str], typer.Option("--hands", help="smplx or smplh: the dancer's hands move (fingers and wrists), posed by that synthetic model (written to the smpl folder): the motions are that model's (with left_hand_pose, right_hand_pose...), keypoints3d also holds the exact WholeBody-133 keypoints3d_full and keypoints2d the detected keypoints2d_full (joint_set wholebody133; face points NaN). Default: no hands (SMPL motions).")] = None,
     overwrite: Annotated[Optional[bool], typer.Option("--overwrite", help="Write into a non-empty --out, replacing what synth wrote there before.")] = None,
     workers: Workers = None,
     executor: ExecutorOpt = None,
@@ -39,7 +40,7 @@ def command(
         raise AistppError("synth runs with --executor serial or processes")
     values = dict(out=out, seed=seed, sequences=sequences, frames=frames, settings=settings, views=views,
                   image_scale=image_scale, videos=videos, noise_px=noise_px, overwrite=overwrite,
-                  body_models=None if body_models is None else [m.strip() for m in body_models.split(",") if m.strip()],
+                  hands=hands, body_models=None if body_models is None else [m.strip() for m in body_models.split(",") if m.strip()],
                   workers=workers, executor=executor, quiet=quiet)
     cfg = build_config(SynthConfig, values, config, "synth")
     summary = generate(cfg.out, cfg)

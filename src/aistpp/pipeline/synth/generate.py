@@ -3,6 +3,9 @@
 ```
 <out>/smpl/SMPL_{NEUTRAL,MALE,FEMALE}.pkl       generated body model (SMPL file format)
 <out>/smpl/SMPLX_<GENDER>.npz, SMPLH_<GENDER>.pkl   with ``body_models``: SMPL-X / SMPL-H format (fingers)
+with ``hands`` ("smplx" / "smplh"): the motions are that model's, hands moving (``synth.hands``),
+keypoints3d also has the exact ``keypoints3d_full`` and keypoints2d the detected ``keypoints2d_full``
+in WholeBody-133 (``joint_set``; face points NaN); the videos still show the SMPL body (no fingers)
 <out>/annotations/cameras/setting<k>.json, mapping.txt   ground-truth cameras
 <out>/annotations/motions/<seq>.pkl            ground-truth SMPL motion (smpl_gender "neutral")
 <out>/annotations/keypoints3d/<seq>.pkl        exact COCO-17 keypoints (both keys)
@@ -23,7 +26,7 @@ import functools
 import shutil
 import time
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Optional
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -55,6 +58,7 @@ class SynthConfig(BaseModel):
     low_conf_rate: float = Field(0.03, ge=0.0, le=1.0)
     distractor_rate: float = Field(0.03, ge=0.0, le=1.0)
     body_models: list[Literal["smplh", "smplx"]] = []  # also write these model files (synth.body_model_x)
+    hands: Optional[Literal["smplh", "smplx"]] = None  # moving hands posed by that model (synth.hands)
     overwrite: bool = False
     executor: Literal["serial", "processes"] = "processes"
     workers: int | None = Field(None, ge=1)
@@ -113,16 +117,31 @@ def synth_sequence(name: str, config: SynthConfig, index: dict[str, int], settin
     rig = formats.load_cameras(paths["cameras"] / f"{setting[name]}.json")
     motion = make_motion(config.frames, rng, model=model)
     points = smpl_forward(model, motion["smpl_poses"], motion["smpl_trans"], motion["smpl_scaling"])
+    extra2d, extra3d, motion_keys = {}, {}, motion_extra("neutral")  # posed with load_smpl's default
+    if config.hands:  # the same dance with moving hands, posed by the SMPL-H / SMPL-X model
+        from aistpp.pipeline.synth.hands import hand_sequence
+
+        hs = hand_sequence(paths["smpl"], config.hands, motion, rng)
+        motion, points = hs["motion"], hs["points45"]
+        motion_keys = dict(motion_keys, **{k: v for k, v in motion.items() if k not in (
+            "smpl_poses", "smpl_trans", "smpl_scaling", "smpl_loss")})
+        extra3d = {"keypoints3d_full": hs["wholebody"].astype(np.float32), "joint_set": "wholebody133"}
     kp3d = points[:, COCO_TO_SMPL].astype(np.float32)
     det = make_detections(rig, kp3d, rng, noise_px=config.noise_px, outlier_rate=config.outlier_rate,
                           missing_frame_rate=config.missing_frame_rate, low_conf_rate=config.low_conf_rate,
                           feet3d=points[:, FOOT_TO_SMPL])
     anno = paths["anno"]
+    if config.hands:
+        from aistpp.pipeline.synth.hands import hand_detections
+
+        full = hand_detections(rig, extra3d["keypoints3d_full"], det["missing"], rng, config.noise_px)
+        full[:, :, :17] = det["keypoints2d"]  # the body as detected, faults included
+        extra2d = {"keypoints2d_full": full, "joint_set": "wholebody133"}
     formats.save_motion(anno / "motions" / f"{name}.pkl", motion["smpl_poses"], motion["smpl_trans"],
-                        motion["smpl_scaling"], motion["smpl_loss"], **motion_extra("neutral"))  # posed with load_smpl's default
-    formats.save_keypoints3d(anno / "keypoints3d" / f"{name}.pkl", kp3d, kp3d)
+                        motion["smpl_scaling"], motion["smpl_loss"], **motion_keys)
+    formats.save_keypoints3d(anno / "keypoints3d" / f"{name}.pkl", kp3d, kp3d, **extra3d)
     formats.save_keypoints2d(anno / "keypoints2d" / f"{name}.pkl", det["keypoints2d"], det["det_scores"],
-                             formats.frame_timestamps(config.frames))
+                             formats.frame_timestamps(config.frames), **extra2d)
     body25 = body25_from_coco(det["keypoints2d"], det["feet2d"])  # (V, N, 25, 3)
     V = len(rig)
     can_hide = (~det["missing"]) & (det["det_scores"] > 0.4)
@@ -170,10 +189,10 @@ def generate(out_dir: str | Path, config: SynthConfig | None = None) -> dict:
     paths["smpl"].mkdir(parents=True, exist_ok=True)
     for gender in GENDERS:
         write_body_model(paths["smpl"] / f"SMPL_{gender.upper()}.pkl", make_body_model(gender))
-    if config.body_models:
+    if config.body_models or config.hands:
         from aistpp.pipeline.synth.body_model_x import make_body_model_x, model_file_name, write_body_model_x
 
-        for kind in dict.fromkeys(config.body_models):
+        for kind in dict.fromkeys(config.body_models + ([config.hands] if config.hands else [])):
             for gender in GENDERS:
                 write_body_model_x(paths["smpl"] / model_file_name(kind, gender), make_body_model_x(kind, gender))
     settings = [f"setting{k + 1}" for k in range(config.settings)]

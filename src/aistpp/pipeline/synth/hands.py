@@ -92,3 +92,47 @@ def model_keypoints(points: np.ndarray, kind: str, set_name: str) -> np.ndarray:
         if i is not None:
             out[:, k] = points[:, i]
     return out
+
+
+def hand_sequence(smpl_dir, kind: str, motion: dict, rng) -> dict:
+    """A synthetic sequence's motion with hands, posed by the synthetic ``kind`` model in
+    ``smpl_dir`` (``<KIND>_NEUTRAL``): ``motion`` (the input's keys with the wrists of
+    ``smpl_poses`` moved, plus the model's pose keys and ``body_model``), ``points45`` (N, 45, 3)
+    cm in ``smplx.SMPL``'s output order (what synth reads COCO-17 and the feet from; each hand
+    joint: the middle finger's first joint) and ``wholebody`` (N, 133, 3) cm, WholeBody-133
+    (face points NaN)."""
+    from aistpp.core.fast_body import BodyFK, full_pose, split_pose
+    from aistpp.core.joints import SMPLX_OUTPUT
+    from aistpp.core.smplx_files import load_model_data, model_file
+    from aistpp.core.smplx_joints import output_names
+
+    data = load_model_data(model_file(smpl_dir, kind, "neutral"), kind)
+    fk = BodyFK(data, kind)
+    n = len(motion["smpl_poses"])
+    hands = make_hand_motion(n, rng, fk.rest()[0].cpu().numpy(), kind)
+    pose = full_pose(kind, motion["smpl_poses"], **hands)
+    pose[:, 20], pose[:, 21] = hands["wrists"][:, 0], hands["wrists"][:, 1]
+    points = fk.pose_numpy(pose, motion["smpl_trans"], motion["smpl_scaling"])
+    names = output_names(kind)
+    alias = {"left_hand": "left_middle1", "right_hand": "right_middle1"}
+    points45 = points[:, [names.index(alias.get(n, n)) for n in SMPLX_OUTPUT]]
+    keys = split_pose(kind, pose)
+    out = dict(motion)
+    out["smpl_poses"] = keys.pop("smpl_poses").astype(np.float32)
+    out.update({k: v.astype(np.float32) for k, v in keys.items()}, body_model=kind, betas=np.zeros(10, np.float32))
+    if kind == "smplx":
+        out["expression"] = np.zeros((n, 10), np.float32)
+    return {"motion": out, "points45": points45, "wholebody": model_keypoints(points, kind, "wholebody133")}
+
+
+def hand_detections(rig, wholebody: np.ndarray, missing: np.ndarray, rng, noise_px: float = 2.0) -> np.ndarray:
+    """(V, N, 133, 3) float32 WholeBody-133 detections: projections with Gaussian pixel noise,
+    confidence 0.9; NaN for the face points, points outside the image and ``missing`` (V, N) frames."""
+    px = rig.project(wholebody)  # (V, N, 133, 2)
+    px = px + rng.normal(0, noise_px, px.shape)
+    w, h = rig.sizes[:, 0][:, None, None], rig.sizes[:, 1][:, None, None]
+    inside = (px[..., 0] >= 0) & (px[..., 0] < w) & (px[..., 1] >= 0) & (px[..., 1] < h)
+    ok = inside & np.isfinite(px).all(-1) & ~np.asarray(missing, bool)[:, :, None]
+    out = np.concatenate([px, np.full(px.shape[:-1] + (1,), 0.9)], -1)
+    out[~ok] = np.nan
+    return out.astype(np.float32)
