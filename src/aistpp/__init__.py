@@ -11,6 +11,7 @@ The Python API works on arrays and on the dataset's own files::
 __version__ = "0.1.0"
 
 from aistpp.core.body import load_smpl, load_smpl_data, smpl_forward
+from aistpp.core.body_models import SMPL, BodyModel, get_body_model
 from aistpp.core.cameras import CameraRig
 from aistpp.core.dataset import AISTDataset, AnnotationLayout
 from aistpp.core.formats import (
@@ -23,8 +24,9 @@ from aistpp.core.safe_pickle import safe_load
 from aistpp.errors import AistppError
 
 __all__ = [
-    "AISTDataset", "AnnotationLayout", "AistppError", "CameraRig", "COCO17", "COCO_BONES", "COCO_TO_SMPL",
-    "SMPL24", "load_cameras", "load_keypoints2d", "load_keypoints3d", "load_motion", "load_smpl",
+    "AISTDataset", "AnnotationLayout", "AistppError", "BodyModel", "CameraRig", "COCO17", "COCO_BONES",
+    "COCO_TO_SMPL",
+    "SMPL", "SMPL24", "get_body_model", "load_cameras", "load_keypoints2d", "load_keypoints3d", "load_motion", "load_smpl",
     "load_smpl_data", "parse_name", "safe_load", "save_cameras", "save_keypoints2d", "save_keypoints3d",
     "save_motion", "smpl_forward", "split_video_name", "video_name",
 ]  # fmt: skip

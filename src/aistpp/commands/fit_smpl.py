@@ -13,7 +13,7 @@ from aistpp.commands._common import (
 from aistpp.errors import AistppError
 
 Gender = Annotated[Optional[str], typer.Option("--gender", help="neutral (default), male or female: which SMPL_<GENDER>.pkl.")]
-BodyModel = Annotated[Optional[str], typer.Option(
+ModelOpt = Annotated[Optional[str], typer.Option(
     "--model", help="smpl (default): SMPL_<GENDER>.pkl; smplh / smplx: SMPLH_ / SMPLX_<GENDER>.npz or .pkl in "
     "--smpl-dir (wrists and fingers fitted where keypoints3d_full holds WholeBody hand points; writes left_hand_pose, "
     "right_hand_pose, betas, and for smplx jaw_pose, leye_pose, reye_pose, expression at zero).")]
@@ -36,7 +36,7 @@ def command(
     smpl_dir: SmplDir = None,
     save_dir: SaveDir = None,
     gender: Gender = None,
-    model: BodyModel = None,
+    model: ModelOpt = None,
     device: Device = None,
     keypoints: KeypointsOpt = None,
     fit_betas: FitBetas = None,
@@ -50,7 +50,7 @@ def command(
     from aistpp.pipeline.fit_smpl import FitSmplConfig, run_fit_smpl
 
     values = dict(
-        anno_dir=anno_dir, smpl_dir=smpl_dir, save_dir=save_dir, gender=gender, model=model, device=device,
+        anno_dir=anno_dir, smpl_dir=smpl_dir, save_dir=save_dir, gender=gender, body_model=model, device=device,
         keypoints=keypoints,
         fit_betas=fit_betas, iterations=iterations, fps=fps, **run,
     )  # fmt: skip

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from aistpp.core.joints import SMPL24, SMPL_PARENTS
+from aistpp.core.body_models import SMPL
 
 ORDERS = ("ZXY", "XYZ")
 
@@ -32,7 +32,8 @@ def _children(parents: np.ndarray) -> dict[int, list[int]]:
 
 
 def bvh_text(rest_joints: np.ndarray, root_positions: np.ndarray, local_rotations: np.ndarray, fps: float,
-             order: str = "ZXY", names: tuple[str, ...] = SMPL24, parents: np.ndarray = SMPL_PARENTS) -> str:
+             order: str = "ZXY", names: tuple[str, ...] = SMPL.joint_names,
+             parents: np.ndarray = SMPL.parent_array) -> str:
     """The BVH file for a skeleton and its motion.
 
     rest_joints (J, 3): rest positions (only differences parent -> child are used);

@@ -67,7 +67,9 @@ class SmplLayout(BaseModel):
     smpl_dir: Path
 
     def path(self, gender: Literal["neutral", "male", "female"] = "neutral") -> Path:
-        return self.smpl_dir / f"SMPL_{gender.upper()}.pkl"
+        from aistpp.core.body_models import SMPL
+
+        return SMPL.model_path(self.smpl_dir, gender)
 
 
 class AISTDataset:

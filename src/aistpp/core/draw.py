@@ -10,7 +10,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from aistpp.core.joints import COCO17, COCO_BONES, COCO_SIDE, SMPL24, SMPL_BONES, SMPL_SIDE
+from aistpp.core.body_models import SMPL
+from aistpp.core.joints import COCO17, COCO_BONES, COCO_SIDE
 
 # BGR colours by side (0 centre, 1 left, 2 right), for bones and joints.
 BONE_COLORS = ((0, 220, 255), (255, 160, 0), (0, 60, 255))  # yellow, blue, red
@@ -20,7 +21,7 @@ _SHIFT = 4
 # Named skeletons: (bones (B, 2), side per joint (J,), joint names).
 SKELETONS = {
     "coco17": (COCO_BONES, COCO_SIDE, COCO17),
-    "smpl24": (SMPL_BONES, SMPL_SIDE, SMPL24),
+    SMPL.skeleton_name: (SMPL.bones, SMPL.sides, SMPL.joint_names),
 }
 
 

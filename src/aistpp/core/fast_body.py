@@ -8,8 +8,8 @@ Torch, differentiable, float64 by default. ``body_view(data, kind)`` is the mode
 SMPL's 24-joint skeleton (each hand one joint) for the unchanged COCO-17 body fit.
 
 Pose layout (``full_pose``): (N, J, 3) axis-angle in the model files' joint order
-(``smplx_joints.JOINT_NAMES``), assembled from AIST++'s ``smpl_poses`` (N, 72: the 22 body
-joints, then SMPL's two hand joints, unused here) and smplx's extra keys.
+(``smplx_joints.JOINT_NAMES``), assembled from AIST++'s ``smpl_poses`` (N, ``SMPL.pose_size``: the
+22 body joints, then SMPL's two hand joints, unused here) and smplx's extra keys.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from aistpp.core.fast_smpl import _dense, _mm, axis_angle_to_matrix
-from aistpp.core.joint_sets import SMPL24
+from aistpp.core.body_models.smpl import SMPL
 from aistpp.core.smplx_joints import JOINT_NAMES, SMPLX55, VERTEX_IDS
 
 SHAPE_SPACE = 300  # smplx: files with fewer shape directions give at most 10 betas
@@ -40,8 +40,8 @@ def shape_columns(kind: str, num_dirs: int, num_betas: int, num_expression: int)
 
 
 def full_pose(kind: str, smpl_poses: np.ndarray, **extra: np.ndarray) -> np.ndarray:
-    """(N, J, 3) axis-angle from ``smpl_poses`` (N, 72) and the extra keys (``left_hand_pose``
-    (N, 45) ..., missing ones zero)."""
+    """(N, J, 3) axis-angle from ``smpl_poses`` (N, ``SMPL.pose_size``) and the extra keys
+    (``left_hand_pose`` (N, 45) ..., missing ones zero)."""
     names = JOINT_NAMES[kind]
     p = np.asarray(smpl_poses, np.float64).reshape(len(smpl_poses), -1, 3)
     out = np.zeros((len(p), len(names), 3))
@@ -60,12 +60,13 @@ def full_pose(kind: str, smpl_poses: np.ndarray, **extra: np.ndarray) -> np.ndar
 
 
 def split_pose(kind: str, pose: np.ndarray) -> dict:
-    """Inverse of ``full_pose``: ``smpl_poses`` (N, 72) (SMPL's hand slots zero) and the extra keys."""
+    """Inverse of ``full_pose``: ``smpl_poses`` (N, ``SMPL.pose_size``; SMPL's hand slots zero) and
+    the extra keys."""
     names = JOINT_NAMES[kind]
     n = len(pose)
-    body = np.zeros((n, 24, 3))
+    body = np.zeros((n, SMPL.num_joints, 3))
     body[:, :22] = pose[:, :22]
-    out = {"smpl_poses": body.reshape(n, 72)}
+    out = {"smpl_poses": body.reshape(n, -1)}
     for key in EXTRA_POSE_KEYS[kind]:
         if key.endswith("hand_pose"):
             start = names.index(f"{key.split('_')[0]}_index1")
@@ -195,41 +196,38 @@ class BodyFK:
 
 
 def body_view(data: dict, kind: str) -> dict:
-    """The model as an SMPL-format dict (24 joints, SMPL's vertex ids for the face and feet
-    vertex joints): joints 0-21 as they are, each hand one joint (22, 23) at its middle
-    finger's first joint carrying all of the hand's weights, the jaw's and eyes' weights on the
-    head, pose correctives of joints 1-21 (exact while hands, jaw and eyes are at rest).
-    ``fast_smpl.FastSMPL`` poses it exactly like ``BodyFK`` poses the model with those at rest."""
-    from aistpp.core.joints import SMPL_PARENTS
+    """The model as a file of ``SMPL``'s layout (its joints, its vertex ids for the face and feet
+    landmarks): joints 0-21 as they are, each SMPL hand joint at its middle finger's first joint
+    carrying all of the hand's weights, the jaw's and eyes' weights on the head, pose correctives
+    of joints 1-21 (exact while hands, jaw and eyes are at rest). ``SMPL.poser`` poses it exactly
+    like ``BodyFK`` poses the model with those at rest."""
     from aistpp.core.smplx_joints import VERTEX_IDS as VIDS
 
     names = JOINT_NAMES[kind]
+    hand = {"left": SMPL.index("left_hand"), "right": SMPL.index("right_hand")}
     W = _dense(data["weights"])
-    w24 = np.zeros((len(W), 24))
+    w24 = np.zeros((len(W), SMPL.num_joints))
     w24[:, :22] = W[:, :22]
     for j, name in enumerate(names[22:], start=22):
-        col = 15 if name in SMPLX55[22:25] else (22 if name.startswith("left_") else 23)
+        col = SMPL.index("head") if name in SMPLX55[22:25] else hand[name.split("_", 1)[0]]
         w24[:, col] += W[:, j]
     jreg = data["J_regressor"]
     jreg = jreg.toarray() if hasattr(jreg, "toarray") else np.asarray(jreg, np.float64)
     rows = list(range(22)) + [names.index("left_middle1"), names.index("right_middle1")]
     pd = _dense(data["posedirs"])
-    posedirs = np.concatenate([pd[:, :, : 21 * 9], np.zeros((len(W), 3, 18))], axis=2)
+    posedirs = np.concatenate([pd[:, :, : 21 * 9], np.zeros((len(W), 3, SMPL.pose_blend_size - 21 * 9))], axis=2)
     out = {"v_template": _dense(data["v_template"]), "J_regressor": jreg[rows], "weights": w24,
-           "posedirs": posedirs, "shapedirs": _dense(data["shapedirs"])[:, :, :10],
-           "kintree_table": np.stack([SMPL_PARENTS, np.arange(24)]), "f": np.asarray(data["f"])}
+           "posedirs": posedirs, "shapedirs": _dense(data["shapedirs"])[:, :, :SMPL.shape_size],
+           "kintree_table": np.stack([SMPL.parent_array, np.arange(SMPL.num_joints)]), "f": np.asarray(data["f"])}
     if VIDS[kind] != VIDS["smplh"]:  # SMPL-X: move its vertex joints to SMPL's ids
         order = np.arange(len(W))
         src, dst = np.array(VIDS[kind]), np.array(VIDS["smplh"])
         order[dst] = src
-        rest = np.setdiff1d(np.arange(len(W)), src)
-        free = np.setdiff1d(np.arange(len(W)), dst)
-        order[free] = rest
+        order[np.setdiff1d(np.arange(len(W)), dst)] = np.setdiff1d(np.arange(len(W)), src)
         for key in ("v_template", "weights", "posedirs", "shapedirs"):
             out[key] = out[key][order]
         out["J_regressor"] = out["J_regressor"][:, order]
         inv = np.empty_like(order)
         inv[order] = np.arange(len(order))
         out["f"] = inv[out["f"]]
-    assert len(SMPL24) == 24
     return out

@@ -336,9 +336,22 @@ def save_keypoints3d(path: str | Path, keypoints3d: np.ndarray, keypoints3d_opti
 
 
 # ---- motions -----------------------------------------------------------------------
+def _motion_body_model(path: Path, data: dict):
+    """The body model a motions file names (``body_model``; SMPL when absent), or an error."""
+    from aistpp.core.body_models import BODY_MODELS, SMPL
+
+    name = data.get("body_model", SMPL.name)
+    if not isinstance(name, str) and isinstance(name, np.ndarray) and name.size == 1:
+        name = str(name.reshape(-1)[0])
+    if not isinstance(name, str) or name not in BODY_MODELS:
+        raise AistppError(f"'body_model' must be one of {', '.join(BODY_MODELS)}", path)
+    return BODY_MODELS[name]
+
+
 def load_motion(path: str | Path) -> dict:
-    """Read ``motions/<seq>.pkl``: ``smpl_poses`` (N, 72), ``smpl_trans`` (N, 3) cm,
-    ``smpl_scaling`` (1,), ``smpl_loss`` float (``smpl_betas`` (10,) when present)."""
+    """Read ``motions/<seq>.pkl``: ``smpl_poses`` (N, 3 J) for the J joints of the motion's
+    ``body_model`` (default SMPL: 24), ``smpl_trans`` (N, 3) cm, ``smpl_scaling`` (1,),
+    ``smpl_loss`` float (``smpl_betas`` (shape size,) when present)."""
     path = Path(path)
     data = _load_dict(path, (), "motions")
     if "smpl_poses" not in data and ("keypoints3d" in data or "keypoints2d" in data):
@@ -348,7 +361,8 @@ def load_motion(path: str | Path) -> dict:
     missing = [k for k in ("smpl_poses", "smpl_trans", "smpl_scaling") if k not in data]
     if missing:
         raise AistppError(f"not a motions file: missing key(s) {', '.join(missing)}", path)
-    poses = _array(path, data, "smpl_poses", 2, (72,))
+    bm = _motion_body_model(path, data)  # SMPL-H / SMPL-X motions keep SMPL's smpl_poses (motion_pose_size)
+    poses = _array(path, data, "smpl_poses", 2, (getattr(bm, "motion_pose_size", bm.pose_size),))
     trans = _array(path, data, "smpl_trans", 2, (3,))
     if len(trans) != len(poses):
         raise AistppError(f"'smpl_trans' has {len(trans)} frames, 'smpl_poses' {len(poses)}", path)
@@ -383,8 +397,6 @@ _MODEL_KEYS = {"left_hand_pose": 45, "right_hand_pose": 45, "jaw_pose": 3, "leye
 
 
 def _check_model_keys(path: Path, data: dict, out: dict, n: int) -> None:
-    if "body_model" in data and data["body_model"] not in ("smpl", "smplh", "smplx"):
-        raise AistppError(f"unknown 'body_model' {data['body_model']!r} (smpl, smplh or smplx)", path)
     for key, width in _MODEL_KEYS.items():
         if key in data:
             arr = _array(path, data, key, 2)

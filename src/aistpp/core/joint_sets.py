@@ -34,6 +34,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from aistpp.core.body_models.smpl import SMPL
 from aistpp.errors import AistppError
 
 # ---- names ---------------------------------------------------------------------------------
@@ -82,17 +83,6 @@ BLAZEPOSE33 = (
     "left_hand_thumb", "right_hand_thumb", "left_hip", "right_hip", "left_knee", "right_knee",
     "left_ankle", "right_ankle", "left_heel", "right_heel", "left_foot_index", "right_foot_index",
 )  # fmt: skip
-SMPL24 = (
-    "pelvis", "left_hip", "right_hip", "spine1", "left_knee", "right_knee",
-    "spine2", "left_ankle", "right_ankle", "spine3", "left_foot", "right_foot",
-    "neck", "left_collar", "right_collar", "head", "left_shoulder",
-    "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
-    "left_hand", "right_hand",
-)  # fmt: skip
-SMPL_PARENTS = np.array(
-    [-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19, 20, 21]
-)
-
 # ---- skeletons, as pairs of names ---------------------------------------------------------------
 _COCO_FACE = (("nose", "left_eye"), ("nose", "right_eye"), ("left_eye", "left_ear"), ("right_eye", "right_ear"))
 _COCO_TORSO = (("left_shoulder", "right_shoulder"), ("left_shoulder", "left_hip"), ("right_shoulder", "right_hip"),
@@ -183,6 +173,13 @@ def _mirror(name: str) -> str:
     return name
 
 
+def skeleton_set(model) -> JointSet:
+    """A body model's skeleton as a joint set (``smpl24``: for drawing fitted motions)."""
+    names = model.joint_names
+    return JointSet(model.skeleton_name, f"{model.title}-{len(names)}", names,
+                    tuple((names[p], names[c]) for c, p in enumerate(model.parents) if p >= 0), (model.name,))
+
+
 REGISTRY: dict[str, JointSet] = {s.name: s for s in (
     JointSet("coco17", "COCO-17", COCO17, _COCO_BONES, ("coco", "coco_17")),
     JointSet("coco18", "OpenPose COCO-18", OPENPOSE_COCO18, _COCO18, ("openpose_coco", "coco_18")),
@@ -194,8 +191,7 @@ REGISTRY: dict[str, JointSet] = {s.name: s for s in (
              ("coco_wholebody", "wholebody", "coco133", "coco_wholebody_133", "rtmpose_wholebody")),
     JointSet("blazepose33", "BlazePose / MediaPipe Pose (33)", BLAZEPOSE33, _BLAZEPOSE,
              ("blazepose", "mediapipe", "mediapipe33", "mediapipe_pose")),
-    JointSet("smpl24", "SMPL-24", SMPL24, tuple((SMPL24[p], SMPL24[c]) for c, p in enumerate(SMPL_PARENTS) if p >= 0),
-             ("smpl",)),
+    skeleton_set(SMPL),
 )}  # fmt: skip
 JOINT_SETS = {name: s.names for name, s in REGISTRY.items()}  # name -> joint names (the older interface)
 DETECTOR_SETS = tuple(n for n in REGISTRY if n != "smpl24")

@@ -4,8 +4,8 @@ Facts (from the model files' layout that ``smplx`` reads):
 
 - SMPL-H: 52 joints: SMPL's first 22 (pelvis ... right_wrist), then 15 per hand, left then
   right, each hand as index1-3, middle1-3, pinky1-3, ring1-3, thumb1-3 (MANO's order); the
-  first joint of each finger hangs from its wrist. 6890 vertices; pose correctives for 51
-  joints (459 = 51 x 9).
+  first joint of each finger hangs from its wrist. SMPL's mesh (vertices and vertex joints);
+  pose correctives for 51 joints (459 = 51 x 9).
 - SMPL-X: 55 joints: the same 22 body joints, jaw, left and right eye (all three hang from
   the head), then the two hands as in SMPL-H. 10475 vertices; 486 = 54 x 9 pose correctives;
   ``shapedirs`` hold the body shape coefficients and then the expression coefficients.
@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from aistpp.core.joint_sets import HANDS42, SMPL24, SMPL_PARENTS
+from aistpp.core.body_models.smpl import SMPL
+from aistpp.core.joint_sets import HANDS42
 
-BODY22 = SMPL24[:22]
+BODY22 = SMPL.joint_names[:22]  # SMPL's body without its two hand joints
 MANO_FINGERS = ("index", "middle", "pinky", "ring", "thumb")  # the model files' finger order
 WHOLEBODY_FINGERS = ("thumb", "forefinger", "middle_finger", "ring_finger", "pinky_finger")
 _MODEL_FINGER = dict(zip(WHOLEBODY_FINGERS, ("thumb", "index", "middle", "ring", "pinky")))
@@ -46,13 +47,13 @@ VERTEX_JOINT_NAMES = (
     "right_big_toe", "right_small_toe", "right_heel", "left_thumb", "left_index", "left_middle", "left_ring",
     "left_pinky", "right_thumb", "right_index", "right_middle", "right_ring", "right_pinky",
 )  # fmt: skip
+_SMPL_LANDMARK = {lm.name: lm.vertex for lm in SMPL.landmarks}
 VERTEX_IDS = {
-    "smplh": (332, 6260, 2800, 4071, 583, 3216, 3226, 3387, 6617, 6624, 6787,
-              2746, 2319, 2445, 2556, 2673, 6191, 5782, 5905, 6016, 6133),
+    "smplh": tuple(_SMPL_LANDMARK[n] for n in VERTEX_JOINT_NAMES),  # SMPL-H has SMPL's mesh and vertex joints
     "smplx": (9120, 9929, 9448, 616, 6, 5770, 5780, 8846, 8463, 8474, 8635,
               5361, 4933, 5058, 5169, 5286, 8079, 7669, 7794, 7905, 8022),
 }  # fmt: skip
-NUM_VERTICES = {"smplh": 6890, "smplx": 10475}
+NUM_VERTICES = {"smplh": SMPL.num_vertices, "smplx": 10475}
 NUM_LANDMARKS = 51  # SMPL-X's static face landmarks
 NUM_DYNAMIC_LANDMARKS = (79, 17)  # SMPL-X's face-contour table: (yaw bins, points)
 
@@ -61,7 +62,7 @@ def parents(kind: str) -> np.ndarray:
     """(J,) int: each joint's parent (-1 for the root) in the model files' order."""
     names = JOINT_NAMES[kind]
     out = np.full(len(names), -1)
-    out[:22] = SMPL_PARENTS[:22]
+    out[:22] = SMPL.parent_array[:22]
     for j, name in enumerate(names[22:], start=22):
         if name in ("jaw", "left_eye_smplhf", "right_eye_smplhf"):
             out[j] = names.index("head")

@@ -18,7 +18,7 @@ import numpy as np
 
 from aistpp.core import formats
 from aistpp.core.align import rig_errors, similarity_transform
-from aistpp.core.body import load_smpl, motion_gender, smpl_forward
+from aistpp.core.body import motion_module, skeleton_joints
 from aistpp.core.cameras import CameraRig
 from aistpp.core.dataset import AISTDataset
 from aistpp.errors import AistppError
@@ -127,10 +127,7 @@ def compare_datasets(anno_dir: Path, reference_dir: Path, smpl_dir: Path | None 
     models: dict = {}
 
     def model(motion: dict):  # each motion posed with the body model it was made with (release: male)
-        gender = motion_gender(motion)
-        if gender not in models:
-            models[gender] = load_smpl(smpl_dir, gender)
-        return models[gender]
+        return motion_module(smpl_dir, motion, cache=models)
 
     identity = (1.0, np.eye(3), np.zeros(3))
     for seq in common:
@@ -146,8 +143,8 @@ def compare_datasets(anno_dir: Path, reference_dir: Path, smpl_dir: Path | None 
         ma, mb = est.layout.file("motions", seq), ref.layout.file("motions", seq)
         if smpl_dir and ma.exists() and mb.exists():
             a, b = formats.load_motion(ma), formats.load_motion(mb)
-            ja = smpl_forward(model(a), a["smpl_poses"], a["smpl_trans"], a["smpl_scaling"])[:, :24]
-            jb = smpl_forward(model(b), b["smpl_poses"], b["smpl_trans"], b["smpl_scaling"])[:, :24]
+            ja = skeleton_joints(model(a), a["smpl_poses"], a["smpl_trans"], a["smpl_scaling"])
+            jb = skeleton_joints(model(b), b["smpl_poses"], b["smpl_trans"], b["smpl_scaling"])
             row["smpl_joint_error_cm"] = _mpjpe(_apply(T, ja), jb)
         if row:
             out["sequences"][seq] = row

@@ -5,8 +5,8 @@ with SMPL in metres and ``smpl_scaling`` about 100 (the cm conversion times the 
 
 - ``bvh``: the SMPL skeleton at the motion's scale, so the file's joints are the dataset's
   world joints (in ``units``, with ``up`` as the vertical axis). See ``aistpp.core.bvh``.
-- ``npz`` (AMASS-style): SMPL parameters with no scale: ``poses`` (N, 72), ``trans`` (N, 3)
-  metres, ``betas`` (10,) zeros, ``gender``, ``mocap_framerate``. The scale is folded in by
+- ``npz`` (AMASS-style): body-model parameters with no scale: ``poses`` (N, 3 J), ``trans`` (N, 3)
+  metres, ``betas`` (shape size,) zeros, ``gender``, ``mocap_framerate``. The scale is folded in by
   dividing the translation by ``smpl_scaling``: SMPL(poses) + trans / s = world / s, the same
   motion with a standard-size SMPL body (translation is *not* simply cm / 100).
 
@@ -31,7 +31,8 @@ import numpy as np
 from pydantic import Field
 
 from aistpp.core import formats
-from aistpp.core.body import load_smpl, load_smpl_data, motion_gender, require_smpl_model, smpl_model_path
+from aistpp.core.body_models import SMPL, BodyModel
+from aistpp.core.body import load_smpl, motion_body_model, motion_gender, require_smpl_model
 from aistpp.core.bvh import bvh_text, write_bvh
 from aistpp.core.cameras import rodrigues
 from aistpp.core.runner import RunOptions, RunReport, run_jobs
@@ -58,9 +59,9 @@ class ExportConfig(RunOptions):
     batch: int = Field(1024, ge=1)
 
 
-def _rest_joints(smpl_dir: Path, gender: str) -> np.ndarray:
-    """SMPL rest joints (24, 3), metres, betas = 0."""
-    data = load_smpl_data(smpl_model_path(smpl_dir, gender))
+def _rest_joints(smpl_dir: Path, gender: str, body_model: BodyModel = SMPL) -> np.ndarray:
+    """The body model's rest joints (J, 3), metres, betas = 0."""
+    data = body_model.load_data(body_model.require_file(smpl_dir, gender))
     return np.asarray(data["J_regressor"] @ np.asarray(data["v_template"], np.float64), np.float64)
 
 
@@ -80,13 +81,13 @@ def export_arrays(poses: np.ndarray, trans: np.ndarray, scaling: float, rest_joi
                   fmt: str, up: str = "y", units: str = "cm", floor_offset: float = 0.0) -> dict:
     """The exported arrays of one motion (frames already chosen).
 
-    poses (N, 3 J) axis-angle (SMPL: J = 24), trans (N, 3) cm, scaling: AIST++'s; rest_joints (J, 3) m.
+    poses (N, 3 J) axis-angle, trans (N, 3) cm, scaling: AIST++'s; rest_joints (J, 3) m.
     ``floor_offset``: the lowest vertex height (world cm, along the up axis after turning),
-    subtracted. Returns for ``bvh``: ``rest`` (24, 3), ``root`` (N, 3), ``rotations``
-    (N, 24, 3, 3) in ``units``; for ``npz``: ``poses``, ``trans`` (metres, unscaled).
+    subtracted. Returns for ``bvh``: ``rest`` (J, 3), ``root`` (N, 3), ``rotations``
+    (N, J, 3, 3) in ``units``; for ``npz``: ``poses``, ``trans`` (metres, unscaled).
     """
     A = Z_UP if up == "z" else np.eye(3)
-    R = rodrigues(poses.reshape(-1, 3)).reshape(len(poses), -1, 3, 3)
+    R = rodrigues(poses.reshape(-1, 3)).reshape(len(poses), len(rest_joints), 3, 3)
     up_axis = A @ np.array([0.0, 1.0, 0.0])
     if fmt == "bvh":
         k = 0.01 if units == "m" else 1.0
@@ -112,8 +113,8 @@ def output_path(name: str, config: ExportConfig) -> Path:
 
 
 @functools.lru_cache(maxsize=2)
-def _model(smpl_dir: str, gender: str):
-    return load_smpl(smpl_dir, gender)
+def _model(smpl_dir: str, gender: str, body_model: str = "smpl"):
+    return load_smpl(smpl_dir, gender, body_model=body_model)
 
 
 def export_sequence(name: str, config: ExportConfig) -> dict:
@@ -127,25 +128,25 @@ def export_sequence(name: str, config: ExportConfig) -> dict:
     poses = np.asarray(motion["smpl_poses"], np.float64)[::step]
     trans = np.asarray(motion["smpl_trans"], np.float64)[::step]
     scaling = float(motion["smpl_scaling"][0])
-    gender = motion_gender(motion, config.gender)
-    if motion.get("body_model", "smpl") != "smpl":
+    gender, bm = motion_gender(motion, config.gender), motion_body_model(motion)
+    if bm.name != "smpl":  # SMPL-H / SMPL-X: every joint of the model, fingers included
         return _export_model_x(name, motion, step, gender, config)
-    require_smpl_model(config.smpl_dir, gender)
-    rest = _rest_joints(config.smpl_dir, gender)
+    rest = _rest_joints(config.smpl_dir, gender, bm)
     offset = 0.0
     if config.floor:
         # height is measured along the source's +y, which the turn maps onto the new up axis
-        offset = lowest_point(_model(str(config.smpl_dir), gender), poses, trans, scaling,
+        offset = lowest_point(_model(str(config.smpl_dir), gender, bm.name), poses, trans, scaling,
                               np.array([0.0, 1.0, 0.0]), config.batch)
     arrays = export_arrays(poses, trans, scaling, rest, config.format, config.up, config.units, offset)
     out = output_path(name, config)
     if config.format == "bvh":
-        write_bvh(out, bvh_text(arrays["rest"], arrays["root"], arrays["rotations"], config.fps, config.order))
+        write_bvh(out, bvh_text(arrays["rest"], arrays["root"], arrays["rotations"], config.fps, config.order,
+                                bm.joint_names, bm.parent_array))
     else:
         with formats.atomic_path(out) as tmp:
             with open(tmp, "wb") as f:
                 np.savez(f, poses=arrays["poses"].astype(np.float32), trans=arrays["trans"].astype(np.float32),
-                         betas=np.zeros(10, np.float32), gender=np.array(gender),
+                         betas=np.zeros(bm.shape_size, np.float32), gender=np.array(gender),
                          mocap_framerate=np.array(float(config.fps)),
                          source_scaling=np.array(scaling, np.float32))
     return {"frames": len(poses), "fps": config.fps, "scaling": scaling, "floor_cm": offset, "output": str(out)}
@@ -157,7 +158,7 @@ def _export_model_x(name: str, motion: dict, step: int, gender: str, config: Exp
     from aistpp.core.smplx_joints import JOINT_NAMES, parents
     from aistpp.pipeline.fit_smplx import load_model
 
-    kind = str(motion["body_model"])
+    kind = motion_body_model(motion).name
     _, fk, _ = load_model(str(config.smpl_dir), kind, gender, "cpu")
     extras = {k: None if motion.get(k) is None else np.asarray(motion[k])[::step] for k in EXTRA_POSE_KEYS[kind]}
     pose = full_pose(kind, np.asarray(motion["smpl_poses"])[::step], **extras)  # (N, J, 3)

@@ -30,6 +30,7 @@ import numpy as np
 from pydantic import Field
 
 from aistpp.core import formats
+from aistpp.core.body_models import SMPL
 from aistpp.core.runner import RunOptions, RunReport, run_jobs
 from aistpp.errors import AistppError
 from aistpp.pipeline.metrics import (
@@ -58,16 +59,16 @@ class FeaturesConfig(RunOptions):
 
 
 @functools.lru_cache(maxsize=3)
-def _fast(smpl_dir: str, gender: str):
-    from aistpp.core.body import load_smpl_data, require_smpl_model
-    from aistpp.core.fast_smpl import FastSMPL
+def _fast(smpl_dir: str, gender: str, body_model: str = "smpl"):
+    from aistpp.core.body_models import get_body_model
 
-    return FastSMPL(load_smpl_data(require_smpl_model(smpl_dir, gender)))
+    bm = get_body_model(body_model)
+    return bm.poser(bm.load_data(bm.require_file(smpl_dir, gender)))
 
 
 def smpl_joints(fast, motion: dict) -> np.ndarray:
-    """The 24 SMPL joints (N, 24, 3) in metres at SMPL scale: ``smpl_poses`` with translation
-    ``smpl_trans / smpl_scaling`` and no scaling (the reference features' input)."""
+    """The skeleton joints (N, J, 3) (SMPL: 24) in metres at the model's scale: ``smpl_poses``
+    with translation ``smpl_trans / smpl_scaling`` and no scaling (the reference features' input)."""
     import torch
 
     scaling = float(np.asarray(motion["smpl_scaling"]).reshape(-1)[0])
@@ -79,11 +80,11 @@ def smpl_joints(fast, motion: dict) -> np.ndarray:
                        torch.as_tensor(np.asarray(motion["smpl_trans"]) / scaling, dtype=torch.float64), 1.0)
     finally:
         torch.set_num_threads(prev)
-    return pts[:, :24].numpy()
+    return pts[:, :fast.num_joints].numpy()
 
 
 def sequence_features(joints: np.ndarray, fps: float = 60.0) -> dict[str, np.ndarray | float]:
-    """(N, 24, 3) m -> every per-motion quantity the metrics use (see the module docstring)."""
+    """(N, J, 3) m SMPL joints -> every per-motion quantity the metrics use (see the module docstring)."""
     bailando = bailando_joints(joints)
     step = max(1, int(round(fps / PFC_FPS)))
     return {
@@ -94,15 +95,16 @@ def sequence_features(joints: np.ndarray, fps: float = 60.0) -> dict[str, np.nda
 
 
 def load_joints(path: Path) -> np.ndarray:
-    """``<name>.npy`` joints (N, 24, 3) or (N, 72) -> (N, 24, 3) float64, checked."""
+    """``<name>.npy`` SMPL joints (N, J, 3) or (N, 3 J) -> (N, J, 3) float64, checked (J = 24)."""
+    J = SMPL.num_joints
     try:
         arr = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as exc:
         raise AistppError(f"not a readable .npy array ({exc})", path) from None
-    if arr.ndim == 2 and arr.shape[1] == 72:
-        arr = arr.reshape(len(arr), 24, 3)
-    if arr.ndim != 3 or arr.shape[1:] != (24, 3) or not np.issubdtype(arr.dtype, np.number):
-        raise AistppError(f"expected joints (N, 24, 3) or (N, 72), found {arr.shape} {arr.dtype}", path)
+    if arr.ndim == 2 and arr.shape[1] == 3 * J:
+        arr = arr.reshape(len(arr), J, 3)
+    if arr.ndim != 3 or arr.shape[1:] != (J, 3) or not np.issubdtype(arr.dtype, np.number):
+        raise AistppError(f"expected joints (N, {J}, 3) or (N, {3 * J}), found {arr.shape} {arr.dtype}", path)
     if not np.isfinite(arr).all():
         raise AistppError("joints hold NaN or infinite values", path)
     return arr.astype(np.float64)

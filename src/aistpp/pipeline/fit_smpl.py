@@ -8,7 +8,9 @@
     + a small pose prior + soft joint limits (hinge knees/elbows, no impossible twists)
     (+ a shape prior when betas are fitted).
 
-Only the 24 joints and the 5 face vertices are posed (``aistpp.core.fast_smpl``). Axis-angle
+Only the skeleton joints and the landmarks the keypoints observe are posed (``aistpp.core.fast_smpl``;
+for SMPL and COCO-17: the 24 joints and the 5 face vertices). The body model and the keypoint set
+come with the poser (``fast.model``, ``fast.joint_set``; SMPL and COCO-17 by default). Axis-angle
 output is made continuous across frames (no 2 pi flips). ``fit_smpl_sequence`` is the
 per-sequence job and ``run_fit_smpl`` maps it over sequences with the shared runner.
 """
@@ -24,35 +26,16 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from aistpp.core.joints import COCO17, NUM_SMPL
 from aistpp.core.runner import RunOptions, RunReport, report_stage, run_jobs
-from aistpp.pipeline.fit_smpl_init import OPT_JOINTS
+from aistpp.pipeline.fit_smpl_init import FitLayout, fit_layout
 from aistpp.errors import AistppError
 
-# Soft joint limits (rad) on the local axis-angle components (x, y, z) of the left side;
-# right joints mirror y and z. Generous anatomical ranges; hinges nearly pure.
-_LEFT_LIMITS = {
-    1: ((-2.6, 0.7), (-0.9, 0.9), (-0.6, 1.5)),   # hip: flex/extend, twist, abduct
-    4: ((-0.05, 2.7), (-0.15, 0.15), (-0.15, 0.15)),  # knee: hinge about x, flexes +
-    16: ((-1.6, 1.6), (-1.8, 1.2), (-1.7, 1.7)),  # shoulder
-    18: ((-0.8, 0.8), (-2.8, 0.05), (-0.15, 0.15)),  # elbow: hinge about y, flexes -
-    13: ((-0.6, 0.6), (-0.6, 0.6), (-0.6, 0.6)),  # collar
-}
-_CENTRE_LIMITS = {3: 0.7, 6: 0.6, 9: 0.6, 12: 0.9, 15: 0.9}
-_MIRROR = {1: 2, 4: 5, 16: 17, 18: 19, 13: 14}
 
-
-def joint_limits() -> np.ndarray:
-    """(len(OPT_JOINTS), 3, 2) rad: low/high per axis of each optimised joint."""
-    lim = {}
-    for j, rng in _LEFT_LIMITS.items():
-        lim[j] = np.array(rng, float)
-        m = np.array(rng, float)
-        m[1:] = -m[1:, ::-1]
-        lim[_MIRROR[j]] = m
-    for j, r in _CENTRE_LIMITS.items():
-        lim[j] = np.array([[-r, r]] * 3)
-    return np.stack([lim[j] for j in OPT_JOINTS])
+def joint_limits(layout: FitLayout | None = None) -> np.ndarray:
+    """(O, 3, 2) rad: low/high per axis of each optimised joint (the body model's ``limits``;
+    default SMPL fitted to COCO-17)."""
+    layout = layout or fit_layout()
+    return layout.model.joint_limits(layout.opt_joints)
 
 
 class FitWeights(BaseModel):
@@ -107,12 +90,13 @@ def fit_smpl(fast, targets: np.ndarray, weights: FitWeights | None = None, fit_b
              solve: Solve | None = None, on_stage=None, threads: int | None = 1) -> dict:
     """Fit SMPL motion to COCO-17 targets.
 
-    fast: an ``aistpp.core.fast_smpl.FastSMPL``; targets (N, 17, 3) cm (NaN = missing);
+    fast: an ``aistpp.core.fast_smpl.FastSMPL`` (its ``model`` and ``joint_set``); targets
+    (N, K, 3) cm in that joint set (COCO-17: K = 17; NaN = missing);
     times (N,) s, increasing (default i / fps). ``iterations``: the cap on Levenberg-Marquardt
-    steps per solve (a ``NotConverged`` warning when hit). Returns ``smpl_poses`` (N, 72) rad,
-    ``smpl_trans`` (N, 3) cm, ``smpl_scaling`` (1,), ``smpl_betas`` (10,) when ``fit_betas``,
-    ``smpl_loss`` (mean squared coordinate error, cm^2), ``joint_error_cm`` (17,) mean distance
-    per COCO joint, ``loss`` (the objective per frame, frame-weighted over windows),
+    steps per solve (a ``NotConverged`` warning when hit). Returns ``smpl_poses`` (N, pose_size) rad,
+    ``smpl_trans`` (N, 3) cm, ``smpl_scaling`` (1,), ``smpl_betas`` (shape_size,) when ``fit_betas``,
+    ``smpl_loss`` (mean squared coordinate error, cm^2), ``joint_error_cm`` (K,) mean distance
+    per keypoint, ``loss`` (the objective per frame, frame-weighted over windows),
     ``converged`` (every solve met the tolerance), ``iterations`` (the most any solve took),
     ``solves`` (per solve: frames, iterations, converged, loss), ``fps`` (median frame rate).
     ``threads``: torch intra-op threads during the fit (default 1: use the runner's workers).
@@ -168,25 +152,27 @@ def _fit(fast, targets, w: FitWeights, fit_betas, iterations, times, fps, cfg: S
     from aistpp.pipeline import fit_smpl_solve as fs
     from aistpp.pipeline.fit_smpl_init import initial_fit
 
+    layout = fit_layout(fast.model, fast.joint_set)
+    bm, k_pts = layout.model, layout.num_keypoints
     targets = np.asarray(targets, np.float64)
-    if targets.ndim != 3 or targets.shape[1:] != (len(COCO17), 3):
-        raise AistppError(f"expected COCO-17 targets (N, 17, 3), got {targets.shape}")
+    if targets.ndim != 3 or targets.shape[1:] != (k_pts, 3):
+        raise AistppError(f"expected '{layout.joint_set}' targets (N, {k_pts}, 3), got {targets.shape}")
     mask_np = np.isfinite(targets).all(-1)
     if not mask_np.any():
         raise AistppError("no finite 3D keypoint in the sequence")
     n = len(targets)
     t = frame_times(n, times, fps)
-    cidx = fast.coco_index()
+    cidx = fast.observed_index()
     J0, V0 = fast.rest()
     rest_pts = torch.cat([J0, V0]).cpu().numpy()
-    init = initial_fit(targets, rest_pts[cidx], rest_pts[:NUM_SMPL], t)
-    opt = list(OPT_JOINTS)
-    theta0 = np.zeros((fs.P, n))
+    init = initial_fit(targets, rest_pts[cidx], rest_pts[:fast.num_joints], t, layout)
+    opt = list(layout.opt_joints)
+    theta0 = np.zeros((layout.P, n))
     theta0[3:6] = init["trans"].T
-    lim = joint_limits()  # start inside the limits: their penalty is stiff, a poor model far outside
+    lim = joint_limits(layout)  # start inside the limits: their penalty is stiff, a poor model far outside
     theta0[6:] = np.clip(init["poses"][:, opt], lim[..., 0], lim[..., 1]).reshape(n, -1).T
     s0 = init["scaling"]
-    solver = fs.Solver(fast, w, lim, _twist_axes())
+    solver = fs.Solver(fast, w, lim, _twist_axes(layout))
     kw = dict(dtype=fast.dtype, device=fast.device)
 
     def frames(idx, smooth: float = 1.0) -> fs.Frames:
@@ -226,7 +212,7 @@ def _fit(fast, targets, w: FitWeights, fit_betas, iterations, times, fps, cfg: S
     loss = sum(s["loss"] * s["frames"] for s in body_solves) / sum(s["frames"] for s in body_solves)
 
     scale = s0 * float(np.exp(log_s))
-    coco, root_rv = np.zeros((n, len(COCO17), 3)), np.zeros((n, 3))
+    coco, root_rv = np.zeros((n, k_pts, 3)), np.zeros((n, 3))
     with torch.no_grad():  # window by window: memory does not grow with the length
         bt = None if betas is None else torch.as_tensor(betas, **kw)
         for a in range(0, n, cfg.window):
@@ -236,7 +222,7 @@ def _fit(fast, targets, w: FitWeights, fit_betas, iterations, times, fps, cfg: S
             pts = fast.forward_frames_last(solver._full(R16), bt)[cidx] * scale + th[3:6][None]
             coco[idx] = pts.permute(2, 0, 1).cpu().numpy()
             root_rv[idx] = _matrix_to_rotvec(R16[0].permute(2, 0, 1).cpu().numpy())
-    poses = np.zeros((n, NUM_SMPL, 3))
+    poses = np.zeros((n, fast.num_joints, 3))
     poses[:, 0] = root_rv
     poses[:, opt] = theta[6:].T.reshape(n, len(opt), 3)
     poses = continuous_rotvec(poses)
@@ -246,7 +232,7 @@ def _fit(fast, targets, w: FitWeights, fit_betas, iterations, times, fps, cfg: S
         warnings.simplefilter("ignore", RuntimeWarning)
         per_joint = np.nanmean(err_masked, axis=0)
     out = {
-        "smpl_poses": poses.reshape(n, 72).astype(np.float32),
+        "smpl_poses": poses.reshape(n, -1).astype(np.float32),
         "smpl_trans": theta[3:6].T.astype(np.float32),
         "smpl_scaling": np.array([scale], np.float32),
         "smpl_loss": float(np.nanmean(np.where(mask_np, err**2, np.nan)) / 3),
@@ -258,7 +244,7 @@ def _fit(fast, targets, w: FitWeights, fit_betas, iterations, times, fps, cfg: S
         "fps": float(1.0 / np.median(np.diff(t))) if n > 1 else float(fps),
     }
     if betas is not None:
-        b = np.zeros(10, np.float32)
+        b = np.zeros(bm.shape_size, np.float32)
         b[: fast.num_betas] = betas
         out["smpl_betas"] = b
     return out
@@ -284,14 +270,15 @@ def _summary(res: dict, frames: int, what: str) -> dict:
             "loss": res["loss"]}
 
 
-def _twist_axes() -> np.ndarray:
-    """(15, 3): the twist component of each optimised joint (y for legs, x for arms, none else)."""
-    axes = np.zeros((len(OPT_JOINTS), 3))
-    for k, j in enumerate(OPT_JOINTS):
-        if j in (1, 2, 4, 5):
-            axes[k, 1] = 1.0
-        elif j in (16, 17, 18, 19):
-            axes[k, 0] = 1.0
+def _twist_axes(layout: FitLayout | None = None) -> np.ndarray:
+    """(O, 3): the twist component of each optimised joint (the body model's ``twist_axes``;
+    SMPL: y for legs, x for arms, none else)."""
+    layout = layout or fit_layout()
+    axes = np.zeros((len(layout.opt_joints), 3))
+    for k, j in enumerate(layout.opt_joints):
+        axis = layout.model.twist_axes.get(layout.model.joint_names[j])
+        if axis is not None:
+            axes[k, axis] = 1.0
     return axes
 
 
@@ -309,8 +296,6 @@ class FitSmplConfig(RunOptions):
     smpl_dir: Path
     save_dir: Path
     gender: Literal["neutral", "male", "female"] = "neutral"
-    model: Literal["smpl", "smplh", "smplx"] = Field(
-        default="smpl", description="body model: smpl (SMPL_<GENDER>.pkl), smplh or smplx (<KIND>_<GENDER>.npz|pkl)")
     device: Literal["auto", "cpu", "cuda"] = "auto"
     keypoints: Literal["optim", "raw"] = "optim"
     fit_betas: bool = False
@@ -319,6 +304,7 @@ class FitSmplConfig(RunOptions):
     fps: float | None = Field(default=None, gt=0, le=10_000,
                               description="frame rate; default: the keypoints' timestamps, else 60")
     sequence_names: list[str] | None = None
+    body_model: str = "smpl"  # a name of aistpp.core.body_models
     weights: FitWeights = FitWeights()
     solve: Solve = Solve()
 
@@ -335,18 +321,12 @@ def resolve_device(device: str) -> str:
 
 
 @functools.lru_cache(maxsize=4)
-def _fast_model(smpl_dir: str, gender: str, device: str, model: str = "smpl"):
-    from aistpp.core.body import load_smpl_data, smpl_model_path
-    from aistpp.core.fast_smpl import FastSMPL
+def _fast_model(smpl_dir: str, gender: str, device: str, body_model: str = "smpl"):
+    """The body stage's poser (SMPL-H / SMPL-X: their body seen as SMPL's skeleton, ``BodyModel.poser``)."""
+    from aistpp.core.body_models import get_body_model
 
-    if model != "smpl":  # SMPL-H / SMPL-X: the body stage poses the model's body view
-        from aistpp.pipeline.fit_smplx import load_model
-
-        return load_model(smpl_dir, model, gender, device)[2]
-    path = smpl_model_path(smpl_dir, gender)
-    if not path.is_file():
-        raise AistppError(f"SMPL model file not found (put SMPL_{gender.upper()}.pkl in --smpl-dir)", path)
-    return FastSMPL(load_smpl_data(path), device=device)
+    bm = get_body_model(body_model)
+    return bm.poser(bm.load_data(bm.require_file(smpl_dir, gender)), device=device)
 
 
 DEFAULT_FPS = 60.0
@@ -408,10 +388,10 @@ def fit_smpl_sequence(name: str, config: FitSmplConfig) -> dict:
     data = formats.load_keypoints3d(path)
     key = "keypoints3d_optim" if config.keypoints == "optim" and "keypoints3d_optim" in data else "keypoints3d"
     targets = data[key]
-    if targets.shape[1] != len(COCO17):
-        raise AistppError(f"'{key}' has {targets.shape[1]} joints, expected COCO-17", path)
+    fast = _fast_model(str(config.smpl_dir), config.gender, resolve_device(config.device), config.body_model)
+    if targets.shape[1] != len(fast.observed_index()):
+        raise AistppError(f"'{key}' has {targets.shape[1]} joints, expected {fast.joint_set}", path)
     times, fps, time_source = sequence_times(name, data, config)
-    fast = _fast_model(str(config.smpl_dir), config.gender, resolve_device(config.device), config.model)
     report_stage(name, "initialise")
     try:
         with warnings.catch_warnings(record=True) as caught:
@@ -427,18 +407,21 @@ def fit_smpl_sequence(name: str, config: FitSmplConfig) -> dict:
         raise AistppError("the fit diverged (NaN or inf poses): nothing was written", path)  # never replace a result
     from aistpp.core.body import motion_extra  # the motion records its body model: smpl_gender, body_model
 
+    from aistpp.core.body_models import get_body_model
+
+    kind = get_body_model(config.body_model).name
     model_keys, hand_info = {}, {}
-    if config.model != "smpl":  # stage two: wrists and fingers (SMPL-H / SMPL-X)
+    if kind != "smpl":  # stage two: wrists and fingers (SMPL-H / SMPL-X)
         from aistpp.pipeline.fit_smplx import fit_extras, hand_targets, load_model
 
         report_stage(name, "fit hands")
-        fk = load_model(str(config.smpl_dir), config.model, config.gender, resolve_device(config.device))[1]
-        model_keys, hand_info = fit_extras(config.model, fk, res, hand_targets(data, config.keypoints, path))
+        fk = load_model(str(config.smpl_dir), kind, config.gender, resolve_device(config.device))[1]
+        model_keys, hand_info = fit_extras(kind, fk, res, hand_targets(data, config.keypoints, path))
         res["smpl_poses"] = model_keys.pop("smpl_poses")
     report_stage(name, "write")
     formats.save_motion(Path(config.save_dir) / f"{name}.pkl", res["smpl_poses"], res["smpl_trans"],
                         res["smpl_scaling"], res["smpl_loss"], **extra, **model_keys,
-                        **dict(motion_extra(config.gender), body_model=config.model))
+                        **dict(motion_extra(config.gender, fast.model), body_model=kind))
     errs = res["joint_error_cm"]
     info = {
         "frames": len(targets),
@@ -457,7 +440,9 @@ def fit_smpl_sequence(name: str, config: FitSmplConfig) -> dict:
         info["hand_error_cm"] = float(np.nanmean(hand_info["hand_error_cm"]))
     if any(issubclass(w.category, NotConverged) for w in caught):
         info["warning"] = f"stopped at the iteration cap ({config.iterations}) before converging"
-    info.update({f"error_{j}": float(e) for j, e in zip(COCO17, errs)})
+    from aistpp.core.joint_sets import REGISTRY
+
+    info.update({f"error_{j}": float(e) for j, e in zip(REGISTRY[fast.joint_set].names, errs)})
     return info
 
 
@@ -465,19 +450,14 @@ def run_fit_smpl(config: FitSmplConfig) -> RunReport:
     """Fit every selected sequence that has 3D keypoints."""
     from aistpp.core.dataset import AISTDataset
 
-    from aistpp.core.body import smpl_model_path
+    from aistpp.core.body_models import get_body_model
 
+    bm = get_body_model(config.body_model)
     if not Path(config.smpl_dir).exists():
-        raise AistppError("SMPL folder not found (--smpl-dir)", config.smpl_dir)
-    if config.model == "smpl":
-        model_path = smpl_model_path(config.smpl_dir, config.gender)
-        if not model_path.is_file():
-            raise AistppError(f"SMPL model file not found (put SMPL_{config.gender.upper()}.pkl in --smpl-dir)",
-                              model_path)
-    else:  # found and validated here, once: a bad file is one error, not one per sequence
-        from aistpp.core.smplx_files import load_model_data, model_file
-
-        load_model_data(model_file(config.smpl_dir, config.model, config.gender), config.model)
+        raise AistppError(f"{bm.title} folder not found (--smpl-dir)", config.smpl_dir)
+    path = bm.require_file(config.smpl_dir, config.gender)
+    if bm.name != "smpl":  # found and validated here, once: a bad file is one error, not one per sequence
+        bm.load_data(path)
     if not (config.executor == "ray" and config.device == "cuda"):
         # on a Ray cluster the GPUs are on the workers, not necessarily here: each task checks
         config = config.model_copy(update={"device": resolve_device(config.device)})

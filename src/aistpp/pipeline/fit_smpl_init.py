@@ -1,4 +1,7 @@
-"""Closed-form initialisation of an SMPL fit to COCO-17 keypoints (numpy, all frames at once).
+"""Closed-form initialisation of a body-model fit (SMPL to COCO-17 by default; numpy, all frames at once).
+
+The fit's layout (``fit_layout``) comes from the body model and the joint set: the joints whose
+rotation moves a keypoint (optimised), the torso keypoints, the limb chains.
 
 1. scale: least squares over limb bone lengths (pose-invariant, medians over frames);
 2. global orientation: Kabsch of the rest torso (shoulders, hips) onto each frame's torso;
@@ -11,24 +14,63 @@
 
 from __future__ import annotations
 
+import functools
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 
-from aistpp.core.joints import COCO17, COCO_BONES
+from aistpp.core.body_models import SMPL, BodyModel
 
-C = {name: i for i, name in enumerate(COCO17)}
-# Joints whose rotation COCO-17 observes (directly or through the chain); the rest
-# (ankles, feet, wrists, hands) move no COCO keypoint and stay at zero.
-OPT_JOINTS = (1, 2, 3, 4, 5, 6, 9, 12, 13, 14, 15, 16, 17, 18, 19)
-TORSO = [C["left_shoulder"], C["right_shoulder"], C["left_hip"], C["right_hip"]]
-# Limb chains: (SMPL root joint, SMPL hinge joint, COCO root, COCO hinge, COCO end, hinge axis, sign)
-LIMBS = (
-    (1, 4, C["left_hip"], C["left_knee"], C["left_ankle"], 0, 1.0),
-    (2, 5, C["right_hip"], C["right_knee"], C["right_ankle"], 0, 1.0),
-    (16, 18, C["left_shoulder"], C["left_elbow"], C["left_wrist"], 1, -1.0),
-    (17, 19, C["right_shoulder"], C["right_elbow"], C["right_wrist"], 1, 1.0),
-)
+
+@dataclass(frozen=True)
+class FitLayout:
+    """What a fit of ``model`` to ``joint_set`` keypoints optimises and how it starts.
+
+    ``opt_joints``: joints whose rotation moves a keypoint (the rest, e.g. SMPL's ankles, feet,
+    wrists and hands for COCO-17, move none and stay at zero); ``rots`` = (root,) + opt_joints;
+    ``P`` unknowns per frame (root rotation update, translation, 3 per optimised joint) and
+    ``cols`` the first column of each rotation of ``rots``; ``observed`` (K,) index of each
+    keypoint into the poser's output; ``torso`` keypoint indices; ``limbs``: (root joint, hinge
+    joint, end joint, root keypoint, hinge keypoint, end keypoint, hinge axis, sign);
+    ``limb_bones`` (B, 2) keypoint pairs both observed by skeleton joints (scale, outliers).
+    """
+
+    model: BodyModel
+    joint_set: str
+    num_keypoints: int
+    opt_joints: tuple[int, ...]
+    torso: tuple[int, ...]
+    limbs: tuple[tuple, ...]
+    limb_bones: np.ndarray
+
+    @property
+    def rots(self) -> tuple[int, ...]:
+        return (0,) + self.opt_joints
+
+    @property
+    def P(self) -> int:
+        return 6 + 3 * len(self.opt_joints)
+
+    @property
+    def cols(self) -> list[int]:
+        return [0] + [6 + 3 * k for k in range(len(self.opt_joints))]
+
+
+@functools.lru_cache(maxsize=16)
+def fit_layout(model: BodyModel = SMPL, joint_set: str = "coco17") -> FitLayout:
+    """The ``FitLayout`` of ``model`` fitted to ``joint_set`` keypoints."""
+    from aistpp.core.joint_sets import REGISTRY
+
+    obs = model.observation(joint_set)
+    kp = {name: k for k, name in enumerate(obs) if name}
+    joints = set(model.joint_names)
+    limbs = tuple((model.index(lb.root), model.index(lb.hinge), model.index(lb.end), kp[lb.root], kp[lb.hinge],
+                   kp[lb.end], lb.axis, lb.sign) for lb in model.limbs if {lb.root, lb.hinge, lb.end} <= set(kp))
+    bones = np.array([(a, b) for a, b in REGISTRY[joint_set].bones if obs[a] in joints and obs[b] in joints],
+                     int).reshape(-1, 2)
+    return FitLayout(model, joint_set, len(obs), model.moved_joints(joint_set),
+                     tuple(kp[n] for n in model.torso if n in kp), limbs, bones)
 
 
 def fill_gaps(targets: np.ndarray, times: np.ndarray | None = None) -> np.ndarray:
@@ -98,15 +140,16 @@ def axis_rotation(axis: int, angle: np.ndarray) -> np.ndarray:
 
 
 def initial_fit(targets: np.ndarray, rest_coco: np.ndarray, rest_joints: np.ndarray,
-                times: np.ndarray | None = None) -> dict:
-    """Initial SMPL parameters for COCO-17 targets.
+                times: np.ndarray | None = None, layout: FitLayout | None = None) -> dict:
+    """Initial body-model parameters for keypoint targets (``layout``: default SMPL to COCO-17).
 
-    targets (N, 17, 3) cm (NaN allowed); rest_coco (17, 3) and rest_joints (24, 3) metres
-    (the model at zero pose); times (N,) s (gaps are bridged in time). Returns ``poses``
-    (N, 24, 3) rad, ``trans`` (N, 3) cm, ``scaling`` float and ``root`` (N, 3, 3) the global
-    orientation matrices.
+    targets (N, K, 3) cm (NaN allowed); rest_coco (K, 3) the keypoints and rest_joints (J, 3)
+    the joints, metres (the model at zero pose); times (N,) s (gaps are bridged in time). Returns
+    ``poses`` (N, J, 3) rad, ``trans`` (N, 3) cm, ``scaling`` float and ``root`` (N, 3, 3) the
+    global orientation matrices.
     """
-    limb_bones = COCO_BONES[4:]  # torso, arms, legs (not the face)
+    layout = layout or fit_layout()
+    limb_bones = layout.limb_bones  # torso, arms, legs (not the face)
     lengths = np.linalg.norm(targets[:, limb_bones[:, 0]] - targets[:, limb_bones[:, 1]], axis=-1)
     with warnings.catch_warnings():  # a bone missing in every frame: NaN, no warning
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -117,6 +160,7 @@ def initial_fit(targets: np.ndarray, rest_coco: np.ndarray, rest_joints: np.ndar
     ok = np.isfinite(lt)
     scaling = float((lt[ok] * lm[ok]).sum() / (lm[ok] ** 2).sum()) if ok.any() else 100.0
 
+    TORSO = list(layout.torso)
     P = rest_coco[TORSO] - rest_coco[TORSO].mean(0)
     Q = y[:, TORSO] - y[:, TORSO].mean(1, keepdims=True)
     R0 = kabsch(np.broadcast_to(P, Q.shape), Q)
@@ -126,11 +170,11 @@ def initial_fit(targets: np.ndarray, rest_coco: np.ndarray, rest_joints: np.ndar
     c = centroid - scaling * np.einsum("nij,j->ni", R0, rest_coco[TORSO].mean(0))
     trans = c - scaling * j0 + scaling * np.einsum("nij,j->ni", R0, j0)
 
-    poses = np.zeros((n, 24, 3))
+    poses = np.zeros((n, len(rest_joints), 3))
     poses[:, 0] = rotvec(R0)
-    forward = np.einsum("nij,j->ni", R0, [0.0, 0.0, 1.0])
-    for root, hinge, c_root, c_hinge, c_end, axis, sign in LIMBS:
-        end = {4: 7, 5: 8, 18: 20, 19: 21}[hinge]
+    front = np.asarray(layout.model.forward_axis, np.float64)
+    forward = np.einsum("nij,j->ni", R0, front)
+    for root, hinge, end, c_root, c_hinge, c_end, axis, sign in layout.limbs:
         upper_rest = rest_joints[hinge] - rest_joints[root]
         lower_rest = rest_joints[end] - rest_joints[hinge]
         upper = y[:, c_hinge] - y[:, c_root]
@@ -141,7 +185,7 @@ def initial_fit(targets: np.ndarray, rest_coco: np.ndarray, rest_joints: np.ndar
         flex = np.clip(np.arccos(np.clip(cosang, -1, 1)) - np.arccos(np.clip(cos_rest, -1, 1)), 0, 2.6)
         H = axis_rotation(axis, sign * flex)  # (N, 3, 3) local hinge rotation
         lower_bent = np.einsum("nij,j->ni", H, lower_rest)
-        a = np.stack([np.broadcast_to(upper_rest, (n, 3)), lower_bent, np.broadcast_to([0.0, 0.0, 1.0], (n, 3))], 1)
+        a = np.stack([np.broadcast_to(upper_rest, (n, 3)), lower_bent, np.broadcast_to(front, (n, 3))], 1)
         a = a / np.linalg.norm(a, axis=-1, keepdims=True)
         b = np.stack([upper, lower, forward], 1)
         b = b / (np.linalg.norm(b, axis=-1, keepdims=True) + 1e-9)

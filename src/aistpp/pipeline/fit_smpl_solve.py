@@ -30,22 +30,13 @@ import torch
 from numpy.linalg import LinAlgError
 
 from aistpp.core.fast_smpl import _mm, axis_angle_to_matrix_fl
-from aistpp.core.joints import NUM_SMPL, SMPL_PARENTS
-from aistpp.pipeline.fit_smpl_init import OPT_JOINTS
-ROTS = (0,) + OPT_JOINTS  # rotations with unknowns
-P = 6 + 3 * len(OPT_JOINTS)  # unknowns per frame
-COLS = [0] + [6 + 3 * k for k in range(len(OPT_JOINTS))]  # first column of each rotation in ROTS
+from aistpp.pipeline.fit_smpl_init import fit_layout
 
-
-def _subtree() -> np.ndarray:
-    """(24, 24) bool: [m, k] = joint k is m or a descendant of m."""
-    S = np.eye(NUM_SMPL, dtype=bool)
-    for k in range(1, NUM_SMPL):
-        p = SMPL_PARENTS[k]
-        while p >= 0:
-            S[p, k] = True
-            p = SMPL_PARENTS[p] if p > 0 else -1
-    return S
+# The layout of SMPL fitted to COCO-17 (each Solver has its own: ``fit_layout``).
+_SMPL_COCO = fit_layout()
+ROTS = _SMPL_COCO.rots  # rotations with unknowns
+P = _SMPL_COCO.P  # unknowns per frame
+COLS = _SMPL_COCO.cols  # first column of each rotation in ROTS
 
 
 def temporal_coefficients(times: np.ndarray, max_gap_s: float) -> tuple[np.ndarray, np.ndarray]:
@@ -99,34 +90,36 @@ class Solver:
         self.fast, self.w = fast, weights
         kw = dict(dtype=fast.dtype, device=fast.device)
         self.kw = kw
-        self.cidx = fast.coco_index()
-        self.lim = torch.as_tensor(lim, **kw)[..., None]  # (15, 3, 2, 1)
-        self.twist = torch.as_tensor(twist_axis, **kw)[..., None]  # (15, 3, 1)
-        # How each COCO point is carried by each joint's rigid transform: joints by their parent,
+        layout = fit_layout(fast.model, fast.joint_set)
+        self.opt, self.rots, self.P, self.cols = layout.opt_joints, layout.rots, layout.P, layout.cols
+        self.cidx = fast.observed_index()
+        self.lim = torch.as_tensor(lim, **kw)[..., None]  # (O, 3, 2, 1) for the O optimised joints
+        self.twist = torch.as_tensor(twist_axis, **kw)[..., None]  # (O, 3, 1)
+        # How each keypoint is carried by each joint's rigid transform: joints by their parent,
         # vertices by their skinning weights; Wsub[c, m, k] = weight of k if k is in m's subtree.
-        nj = NUM_SMPL
+        nj, parents = fast.num_joints, fast.parents
         Wc = np.zeros((len(self.cidx), nj))
         for c, i in enumerate(self.cidx):
             if i < nj:
-                Wc[c, SMPL_PARENTS[i]] = 1.0
+                Wc[c, parents[i]] = 1.0
             else:
                 Wc[c] = fast.weights[i - nj].cpu().numpy()
-        S = _subtree()[list(ROTS)]
-        self.Wsub = torch.as_tensor(Wc[:, None, :] * S[None], **kw)  # (17, 16, 24)
+        S = fast.model.subtree[list(self.rots)]
+        self.Wsub = torch.as_tensor(Wc[:, None, :] * S[None], **kw)  # (K, O + 1, J)
         self.eye = torch.eye(3, **kw)[:, :, None]
 
     # ---- model ---------------------------------------------------------------------
     def rotations(self, theta: torch.Tensor, fr: Frames) -> torch.Tensor:
-        """(16, 3, 3, n) local rotations of ROTS (root: root0 Exp(droot))."""
-        body = theta[6:].reshape(len(OPT_JOINTS), 3, -1)
+        """(O + 1, 3, 3, n) local rotations of ``rots`` (root: root0 Exp(droot))."""
+        body = theta[6:].reshape(len(self.opt), 3, -1)
         root = _mm(fr.root0, axis_angle_to_matrix_fl(theta[:3]))
         return torch.cat([root[None], axis_angle_to_matrix_fl(body)])
 
     def _full(self, R16: torch.Tensor) -> torch.Tensor:
         n = R16.shape[-1]
-        slots = {j: k for k, j in enumerate(ROTS)}
+        slots = {j: k for k, j in enumerate(self.rots)}
         eye = self.eye.expand(3, 3, n)
-        return torch.stack([R16[slots[j]] if j in slots else eye for j in range(NUM_SMPL)])
+        return torch.stack([R16[slots[j]] if j in slots else eye for j in range(self.fast.num_joints)])
 
     def objective(self, theta, log_s, betas, fr: Frames, s0: float) -> torch.Tensor:
         w = self.w
@@ -143,7 +136,7 @@ class Solver:
             cr = c[:, None]
             A = cr[0] * R16[..., :-2] + cr[1] * R16[..., 1:-1] + cr[2] * R16[..., 2:]
             total = total + (fr.q * (w.accel * (a**2).sum((0, 1)) + w.rot_accel * (A**2).sum((0, 1, 2)))).sum()
-        body = theta[6:].reshape(len(OPT_JOINTS), 3, n)
+        body = theta[6:].reshape(len(self.opt), 3, n)
         excess = torch.relu(body - self.lim[:, :, 1]) + torch.relu(self.lim[:, :, 0] - body)
         total = total + (w.pose * body**2 + w.twist * (body * self.twist) ** 2 + w.limits * excess**2).sum()
         total = total / n
@@ -161,23 +154,23 @@ class Solver:
         s = s0 * float(torch.exp(log_s))
         R16 = self.rotations(theta, fr)
         points, Rg, tg, v_posed, t_rel = self.fast.forward_frames_last(self._full(R16), betas, parts=True)
-        carried = (Rg[None] * v_posed[:, None, None]).sum(3) + t_rel[None]  # (K, 24, 3, n)
-        nj = NUM_SMPL
+        carried = (Rg[None] * v_posed[:, None, None]).sum(3) + t_rel[None]  # (K, J, 3, n)
+        nj = self.fast.num_joints
         Y = torch.zeros(len(self.cidx), nj, 3, n, **self.kw)
         for c, i in enumerate(self.cidx):
             if i < nj:
-                Y[c, SMPL_PARENTS[i]] = tg[i]
+                Y[c, self.fast.parents[i]] = tg[i]
             else:
                 Y[c] = carried[i - nj]
-        rots = list(ROTS)
+        rots = list(self.rots)
         A = torch.einsum("cmk,ckxn->cmxn", self.Wsub, Y) - self.Wsub.sum(-1)[..., None, None] * tg[rots][None]
-        r16 = torch.cat([theta[:3][None], theta[6:].reshape(len(OPT_JOINTS), 3, n)])
+        r16 = torch.cat([theta[:3][None], theta[6:].reshape(len(self.opt), 3, n)])
         Jr = right_jacobian(r16)  # (16, 3, 3, n)
         GJ = (Rg[rots][:, :, :, None] * Jr[:, None]).sum(2)  # (16, 3x, 3i, n)
         # d p_c / d delta_mi = s * (GJ[m, :, i] x A[c, m])
         cross = torch.linalg.cross(GJ.permute(0, 2, 1, 3)[None], A[:, :, None], dim=3)  # (17, 16, 3i, 3x, n)
-        Jd = torch.zeros(n, len(self.cidx), 3, P, **self.kw)
-        for m, col in enumerate(COLS):
+        Jd = torch.zeros(n, len(self.cidx), 3, self.P, **self.kw)
+        for m, col in enumerate(self.cols):
             Jd[..., col:col + 3] = s * cross[:, m].permute(3, 0, 2, 1)
         Jd[..., 3:6] = torch.eye(3, **self.kw)
         body_pts = points[self.cidx]
@@ -190,7 +183,7 @@ class Solver:
         for i in range(3):  # d R_m / d delta_mi = R_m [Jr_m e_i]x
             K = _skew(Jr[:, :, i])
             dR.append((R16[:, :, :, None] * K[:, None]).sum(2))  # (16, 3, 3, n)
-        JR = torch.stack(dR, -2).permute(4, 0, 1, 2, 3).reshape(n, len(ROTS), 9, 3)
+        JR = torch.stack(dR, -2).permute(4, 0, 1, 2, 3).reshape(n, len(self.rots), 9, 3)
         # Hessian of rho(|r|^2) in r (halved): rho' across, rho' + 2 s rho'' = (1 + s/c^2)^-1.5 along r
         c2 = self.w.robust_cm**2
         r = (pts - fr.y).permute(2, 0, 1)  # (n, 17, 3)
@@ -227,6 +220,7 @@ class Solver:
         Jd4, Jg4, JR, M = self.jacobians(theta, log_s, betas, fr, s0)
         MJ = torch.einsum("ncxy,ncyp->ncxp", M, Jd4)
         D = torch.einsum("ncxp,ncxq->npq", Jd4, MJ)
+        P = self.P
         Jd = Jd4.reshape(n, -1, P)
         U1 = torch.zeros(max(n - 1, 0), P, P, **self.kw)
         U2 = torch.zeros(max(n - 2, 0), P, P, **self.kw)
@@ -238,7 +232,7 @@ class Solver:
             def add(block, start, off, cw):  # block[start + i] += cw_i * (accel X + rot_accel XR)
                 m = len(cw)
                 block[start:start + m] += w.accel * cw[:, None, None] * X[off][start:start + m]
-                for r, col in enumerate(COLS):
+                for r, col in enumerate(self.cols):
                     block[start:start + m, col:col + 3, col:col + 3] += \
                         w.rot_accel * cw[:, None, None] * XR[off][start:start + m, r]
 
@@ -247,7 +241,7 @@ class Solver:
             add(U1, 0, 1, q * c[:, 0] * c[:, 1])
             add(U1, 1, 1, q * c[:, 1] * c[:, 2])
             add(U2, 0, 2, q * c[:, 0] * c[:, 2])
-        body = theta[6:].reshape(len(OPT_JOINTS), 3, n)
+        body = theta[6:].reshape(len(self.opt), 3, n)
         outside = ((body > self.lim[:, :, 1]) | (body < self.lim[:, :, 0])).to(body.dtype)
         prior = (w.pose + w.twist * self.twist**2 + w.limits * outside).reshape(-1, n).T  # (n, 45)
         D[:, 6:, 6:] += torch.diag_embed(prior)
@@ -268,7 +262,7 @@ def block_cholesky(D: np.ndarray, U1: np.ndarray, U2: np.ndarray, damping: float
     L0[t] (stored inverted) and the blocks L1[t] = L[t, t-1], L2[t] = L[t, t-2]. O(n) in time and memory."""
     n = len(D)
     L0, L1, L2 = np.zeros_like(D), np.zeros_like(D), np.zeros_like(D)
-    idx = np.arange(P)
+    idx = np.arange(D.shape[-1])
     for t in range(n):
         S = D[t].copy()
         S[idx, idx] *= 1 + damping

@@ -73,7 +73,7 @@ def sequence_quality(ds: AISTDataset, seq: str, fast=None, min_confidence: float
         with torch.no_grad():
             pts = fast(torch.as_tensor(m["smpl_poses"], dtype=torch.float64),
                        torch.as_tensor(m["smpl_trans"], dtype=torch.float64), float(m["smpl_scaling"][0]))
-        coco = pts.numpy()[:, fast.coco_index()]
+        coco = pts.numpy()[:, fast.observed_index("coco17")]
         n = min(len(coco), len(kp3d))
         d = np.linalg.norm(coco[:n] - kp3d[:n], axis=-1)
         if np.isfinite(d).any():
@@ -123,10 +123,9 @@ def dataset_info(anno_dir: Path, video_dir: Path | None = None, count_frames: bo
         if smpl_dir is not None:
             import functools
 
-            from aistpp.core.body import load_smpl_data, require_smpl_model
-            from aistpp.core.fast_smpl import FastSMPL
+            from aistpp.pipeline.features import _fast
 
-            models = functools.lru_cache(maxsize=3)(lambda g: FastSMPL(load_smpl_data(require_smpl_model(smpl_dir, g))))
+            models = functools.lru_cache(maxsize=3)(lambda g: _fast(str(smpl_dir), g))
         info["quality"] = {s: sequence_quality(ds, s, models=models) for s in seqs
                            if ds.layout.file("keypoints3d", s).exists()}
     if video_dir is not None:

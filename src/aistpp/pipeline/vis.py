@@ -19,7 +19,10 @@ import cv2
 import numpy as np
 from pydantic import Field, field_validator
 
-from aistpp.core.body import load_smpl, motion_gender, smpl_forward, smpl_model_path
+from aistpp.core.body import (
+    load_smpl, module_body_model, motion_body_model, motion_gender, skeleton_joints, smpl_forward,
+)  # fmt: skip
+from aistpp.core.body_models import SMPL
 from aistpp.core.cameras import CameraRig
 from aistpp.core.dataset import AISTDataset
 from aistpp.core.draw import SKELETONS, draw_named_skeleton, draw_skeleton
@@ -113,8 +116,8 @@ def annotation_points(mode: Mode, rig: CameraRig, data: dict, model=None) -> tup
         m = data["motion"]
         if hasattr(model, "skeleton"):  # SMPL-H / SMPL-X (vis_models.ModelPoser): every joint, the fingers
             return rig.project(model.points(m)), None, model.skeleton
-        joints = smpl_forward(model, m["smpl_poses"], m["smpl_trans"], m["smpl_scaling"])[:, :24]
-        return rig.project(joints), None, "smpl24"
+        joints = skeleton_joints(model, m["smpl_poses"], m["smpl_trans"], m["smpl_scaling"])
+        return rig.project(joints), None, module_body_model(model).skeleton_name
     raise ValueError(f"no points for mode {mode!r}")
 
 
@@ -150,7 +153,7 @@ def _frames(path: Path | None, size: tuple[int, int], start: int, end: int) -> I
 
 
 def _mesh_vertices(model, motion: dict, start: int, end: int) -> Iterator[np.ndarray]:
-    """Posed SMPL vertices (6890, 3) cm for frames start..end-1, computed MESH_CHUNK at a time."""
+    """Posed mesh vertices (V, 3) cm for frames start..end-1, computed MESH_CHUNK at a time."""
     for s in range(start, end, MESH_CHUNK):
         e = min(s + MESH_CHUNK, end)
         if hasattr(model, "vertices"):  # SMPL-H / SMPL-X
@@ -309,18 +312,13 @@ def check_inputs(name: str, config: VisConfig) -> tuple[AISTDataset, str, Camera
     views = list(full.names) if view is None else [full.names[full.index(view)]]
     if config.mode in ("smpl", "mesh"):
         if config.smpl_dir is None:
-            raise AistppError(f"--mode {config.mode} needs the SMPL model: pass --smpl-dir (folder of SMPL_MALE.pkl for released motions)")
+            raise AistppError(f"--mode {config.mode} needs the SMPL model: pass --smpl-dir "
+                              f"(folder of {SMPL.model_path('.', 'male').name} for released motions)")
     kind = {"2d": "keypoints2d", "3d": "keypoints3d"}.get(config.mode, "motions")
     _require(ds.layout.file(kind, seq), f"{kind} file for --mode {config.mode}")
     if config.mode in ("smpl", "mesh"):
         motion = ds.load_motion(seq)
-        gender = motion_gender(motion, config.gender)
-        if motion.get("body_model", "smpl") != "smpl":  # SMPL-H / SMPL-X: its own file (an error names it)
-            from aistpp.core.smplx_files import model_file
-
-            model_file(config.smpl_dir, str(motion["body_model"]), gender)
-        else:
-            _require(smpl_model_path(config.smpl_dir, gender), f"SMPL model file of a {gender} motion (pass --smpl-dir)")
+        motion_body_model(motion).require_file(config.smpl_dir, motion_gender(motion, config.gender))
     if config.video_dir is not None:
         for v in views:
             check_video(video_file(ds, seq, v), config.any_fps)
@@ -376,13 +374,13 @@ def vis_video(name: str, config: VisConfig) -> dict:
         n_anno = len(data["keypoints3d"])
     else:
         data["motion"] = ds.load_motion(seq)
-        gender = motion_gender(data["motion"], config.gender)
-        if data["motion"].get("body_model", "smpl") != "smpl":
+        bm, gender = motion_body_model(data["motion"]), motion_gender(data["motion"], config.gender)
+        if bm.name != "smpl":  # SMPL-H / SMPL-X: the model's joints with the fingers, its mesh
             from aistpp.pipeline.vis_models import ModelPoser
 
-            model = ModelPoser(config.smpl_dir, str(data["motion"]["body_model"]), gender)
+            model = ModelPoser(config.smpl_dir, bm.name, gender)
         else:
-            model = load_smpl(config.smpl_dir, gender)
+            model = load_smpl(config.smpl_dir, gender, body_model=bm)
         n_anno = len(data["motion"]["smpl_poses"])
 
     sources: list[Path | None] = [None] * len(rig)

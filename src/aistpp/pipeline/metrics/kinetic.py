@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from aistpp.core.joints import SMPL24
+from aistpp.core.body_models import SMPL
 
-KINETIC = tuple(f"{j}_{k}" for j in SMPL24 for k in ("ke_horizontal", "ke_vertical", "energy_expenditure"))
+KINETIC = tuple(f"{j}_{k}" for j in SMPL.joint_names for k in ("ke_horizontal", "ke_vertical", "energy_expenditure"))
 UP_AXES = {"x": 0, "y": 1, "z": 2}
 
 

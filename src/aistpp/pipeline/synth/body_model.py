@@ -5,7 +5,7 @@ one: 6890 vertices and 13776 faces forming one closed, outward-wound surface (se
 ``body_mesh``), a T-pose template in metres (+y up, facing +z, the body's left is +x, pelvis
 near y = -0.23 like SMPL), SMPL's 24 joints regressed from the surface by convex weights,
 smooth skinning weights, ten shape directions and zero pose correctives. The vertex ids
-smplx reads joints from (``aistpp.core.joints.SMPL_VERTEX_JOINTS``: nose, eyes, ears, toes,
+smplx reads joints from (``SMPL.landmarks``: nose, eyes, ears, toes,
 heels, fingertips) hold vertices at those landmarks.
 
     data = make_body_model("neutral")       # dict with SMPL's keys
@@ -22,13 +22,16 @@ import scipy.sparse as sp
 from scipy.optimize import nnls
 
 from aistpp.core.formats import write_bytes_atomic
-from aistpp.core.joints import NUM_SMPL, SMPL24, SMPL_PARENTS, SMPL_VERTEX_JOINTS
+from aistpp.core.body_models import SMPL
 from aistpp.errors import AistppError
 from aistpp.pipeline.synth.body_mesh import PROPORTIONS, Proportions, body_surface
 
-NUM_VERTICES = 6890
-NUM_BETAS = 10
-NUM_POSE_BASIS = 207  # 23 joints x 9 rotation-matrix entries
+NUM_VERTICES = SMPL.num_vertices
+NUM_BETAS = SMPL.shape_size
+NUM_POSE_BASIS = SMPL.pose_blend_size  # 9 rotation-matrix entries per non-root joint
+NUM_JOINTS = SMPL.num_joints
+PARENTS = SMPL.parent_array
+LANDMARKS = tuple((lm.name, lm.vertex) for lm in SMPL.landmarks)  # the vertices smplx reads joints from
 HEIGHT = {"neutral": 1.72, "male": 1.79, "female": 1.64}  # m, heel to crown
 PELVIS_Y = -0.23  # m, SMPL's template has its pelvis about here
 ROOT_PARENT = np.uint32(0xFFFFFFFF)  # kintree_table's parent of the root, as in the released files
@@ -45,8 +48,8 @@ def design_joints(p: Proportions) -> np.ndarray:
     }  # fmt: skip
     centre = {"pelvis": (0, 0.93, -0.01), "spine1": (0, 1.04, -0.02), "spine2": (0, 1.17, -0.015),
               "spine3": (0, 1.23, -0.01), "neck": (0, 1.49, -0.02), "head": (0, 1.565, 0.0)}
-    out = np.zeros((NUM_SMPL, 3))
-    for j, name in enumerate(SMPL24):
+    out = np.zeros((NUM_JOINTS, 3))
+    for j, name in enumerate(SMPL.joint_names):
         if name in centre:
             out[j] = centre[name]
         else:
@@ -70,8 +73,8 @@ def _end_points(joints: np.ndarray, p: Proportions) -> dict[int, np.ndarray]:
 def _segments(joints: np.ndarray, p: Proportions) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Bone segments: starts (S, 3), ends (S, 3), and the joint (S,) whose rotation moves each."""
     starts, ends, owner = [], [], []
-    for child in range(1, NUM_SMPL):
-        parent = SMPL_PARENTS[child]
+    for child in range(1, NUM_JOINTS):
+        parent = PARENTS[child]
         starts.append(joints[parent]), ends.append(joints[child]), owner.append(parent)
     for j, end in _end_points(joints, p).items():
         starts.append(joints[j]), ends.append(end), owner.append(j)
@@ -103,7 +106,7 @@ def skinning_weights(v: np.ndarray, f: np.ndarray, joints: np.ndarray, p: Propor
     a, b, owner = _segments(joints, p)
     closest, t = _closest_on_segments(v, a, b)
     dist = np.linalg.norm(v[:, None] - closest, axis=-1) + np.maximum(0.0, -t) * np.linalg.norm(b - a, axis=1)
-    w = np.zeros((len(v), NUM_SMPL))
+    w = np.zeros((len(v), NUM_JOINTS))
     w[np.arange(len(v)), owner[dist.argmin(axis=1)]] = 1.0
     avg = vertex_adjacency(f, len(v))
     for _ in range(iterations):
@@ -172,7 +175,7 @@ def add_face_features(v: np.ndarray) -> np.ndarray:
 
 
 def landmark_vertices(v: np.ndarray, p: Proportions) -> dict[str, int]:
-    """Vertex id (in ``v``'s order) of each landmark of ``SMPL_VERTEX_JOINTS``, found by casting
+    """Vertex id (in ``v``'s order) of each landmark of ``LANDMARKS``, found by casting
     rays at the surface (construction frame)."""
     x0, hx = p.arm_x, p.leg_x
     x, y, z = v.T
@@ -197,8 +200,8 @@ def place_landmarks(v: np.ndarray, f: np.ndarray, picks: dict[str, int]) -> tupl
     """Renumber vertices so that SMPL's landmark ids hold the picked vertices (old ids in
     ``picks``): returns the order (V,) (new id -> old id; the new vertices are ``v[order]``)
     and the faces (F, 3) renumbered (same triangles, same winding)."""
-    target = np.array([vid for _, vid in SMPL_VERTEX_JOINTS])
-    chosen = np.array([picks[name] for name, _ in SMPL_VERTEX_JOINTS])
+    target = np.array([vid for _, vid in LANDMARKS])
+    chosen = np.array([picks[name] for name, _ in LANDMARKS])
     if len(np.unique(chosen)) != len(chosen):
         raise RuntimeError("two landmarks fell on the same vertex")
     order = np.full(len(v), -1)
@@ -219,7 +222,7 @@ def shape_directions(v: np.ndarray, w: np.ndarray, joints: np.ndarray) -> np.nda
     pelvis = joints[0]
     dirs[:, :, 0] = 0.03 * (v - pelvis)
     # girth: away from each vertex's skinning-weighted nearest bone point
-    starts, ends = joints[SMPL_PARENTS[1:]], joints[1:]
+    starts, ends = joints[PARENTS[1:]], joints[1:]
     closest, _ = _closest_on_segments(v, starts, ends)
     near = np.linalg.norm(v[:, None] - closest, axis=-1).argmin(axis=1)
     dirs[:, :, 1] = 0.08 * (v - closest[np.arange(len(v)), near])
@@ -247,9 +250,9 @@ def shape_directions(v: np.ndarray, w: np.ndarray, joints: np.ndarray) -> np.nda
 # ---- the model -----------------------------------------------------------------------
 def kintree_table() -> np.ndarray:
     """(2, 24) uint32: parents (root's parent 2**32 - 1) over joint ids 0..23, as in SMPL files."""
-    parents = SMPL_PARENTS.astype(np.int64).copy()
+    parents = PARENTS.astype(np.int64).copy()
     parents[0] = int(ROOT_PARENT)
-    return np.stack([parents, np.arange(NUM_SMPL)]).astype(np.uint32)
+    return np.stack([parents, np.arange(NUM_JOINTS)]).astype(np.uint32)
 
 
 def make_body_model(gender: str = "neutral") -> dict:

@@ -14,11 +14,13 @@ from __future__ import annotations
 import numpy as np
 
 from aistpp.core.cameras import CameraRig
-from aistpp.core.joints import COCO_FLIP, COCO_TO_SMPL, SMPL_VERTEX_JOINTS
+from aistpp.core.body_models import SMPL
+from aistpp.core.joints import COCO_FLIP
 
+COCO_TO_SMPL = SMPL.observed_index("coco17")
 # smplx output indices of the foot points in OpenPose BODY_25 order (left then right).
 FOOT_NAMES = ("left_big_toe", "left_small_toe", "left_heel", "right_big_toe", "right_small_toe", "right_heel")
-FOOT_TO_SMPL = np.array([24 + [n for n, _ in SMPL_VERTEX_JOINTS].index(name) for name in FOOT_NAMES])
+FOOT_TO_SMPL = np.array([SMPL.output_names.index(name) for name in FOOT_NAMES])
 FOOT_FLIP = np.array([3, 4, 5, 0, 1, 2])
 # "Wrong limb" outliers: joint -> a joint on another limb it may be confused with.
 _WRONG_LIMB = {9: (10, 13, 15), 10: (9, 14, 16), 7: (8, 13), 8: (7, 14), 15: (16, 9), 16: (15, 10),
@@ -31,7 +33,7 @@ def keypoints3d_from_motion(model, motion: dict) -> np.ndarray:
 
 
 def smpl_points(model, motion: dict) -> np.ndarray:
-    """All 45 smplx output joints (N, 45, 3) cm of a motion, world frame."""
+    """All smplx output points (N, SMPL.num_outputs, 3) cm of a motion, world frame."""
     from aistpp.core.body import smpl_forward
 
     return smpl_forward(model, motion["smpl_poses"], motion["smpl_trans"], motion["smpl_scaling"])

@@ -106,7 +106,7 @@ def _prepare(out: Path, overwrite: bool) -> None:
 def synth_sequence(name: str, config: SynthConfig, index: dict[str, int], setting: dict[str, str]) -> dict:
     """Generate and write one sequence (motion, keypoints, detections, videos); returns counts."""
     from aistpp.core.body import load_smpl, motion_extra, smpl_forward
-    from aistpp.core.joints import COCO_TO_SMPL
+    from aistpp.core.body_models import SMPL
     from aistpp.pipeline.synth.detections import FOOT_TO_SMPL, make_detections
     from aistpp.pipeline.synth.motion import make_motion
     from aistpp.pipeline.synth.openpose import body25_from_coco, make_distractor, write_openpose_video
@@ -126,7 +126,7 @@ def synth_sequence(name: str, config: SynthConfig, index: dict[str, int], settin
         motion_keys = dict(motion_keys, **{k: v for k, v in motion.items() if k not in (
             "smpl_poses", "smpl_trans", "smpl_scaling", "smpl_loss")})
         extra3d = {"keypoints3d_full": hs["wholebody"].astype(np.float32), "joint_set": "wholebody133"}
-    kp3d = points[:, COCO_TO_SMPL].astype(np.float32)
+    kp3d = points[:, SMPL.observed_index("coco17")].astype(np.float32)
     det = make_detections(rig, kp3d, rng, noise_px=config.noise_px, outlier_rate=config.outlier_rate,
                           missing_frame_rate=config.missing_frame_rate, low_conf_rate=config.low_conf_rate,
                           feet3d=points[:, FOOT_TO_SMPL])
@@ -176,6 +176,7 @@ def generate(out_dir: str | Path, config: SynthConfig | None = None) -> dict:
     Raises ``AistppError`` if ``out_dir`` is not empty and ``config.overwrite`` is false.
     """
     from aistpp.core.runner import RunOptions, run_jobs
+    from aistpp.core.body_models import SMPL
     from aistpp.pipeline.synth.body_model import make_body_model, write_body_model
     from aistpp.pipeline.synth.rig import make_rig, scale_rig
 
@@ -188,7 +189,7 @@ def generate(out_dir: str | Path, config: SynthConfig | None = None) -> dict:
     names = sequence_names(config.sequences, rng)
     paths["smpl"].mkdir(parents=True, exist_ok=True)
     for gender in GENDERS:
-        write_body_model(paths["smpl"] / f"SMPL_{gender.upper()}.pkl", make_body_model(gender))
+        write_body_model(SMPL.model_path(paths["smpl"], gender), make_body_model(gender))
     if config.body_models or config.hands:
         from aistpp.pipeline.synth.body_model_x import make_body_model_x, model_file_name, write_body_model_x
 

@@ -102,7 +102,7 @@ def hand_sequence(smpl_dir, kind: str, motion: dict, rng) -> dict:
     joint: the middle finger's first joint) and ``wholebody`` (N, 133, 3) cm, WholeBody-133
     (face points NaN)."""
     from aistpp.core.fast_body import BodyFK, full_pose, split_pose
-    from aistpp.core.joints import SMPLX_OUTPUT
+    from aistpp.core.body_models import SMPL
     from aistpp.core.smplx_files import load_model_data, model_file
     from aistpp.core.smplx_joints import output_names
 
@@ -115,7 +115,7 @@ def hand_sequence(smpl_dir, kind: str, motion: dict, rng) -> dict:
     points = fk.pose_numpy(pose, motion["smpl_trans"], motion["smpl_scaling"])
     names = output_names(kind)
     alias = {"left_hand": "left_middle1", "right_hand": "right_middle1"}
-    points45 = points[:, [names.index(alias.get(n, n)) for n in SMPLX_OUTPUT]]
+    points45 = points[:, [names.index(alias.get(n, n)) for n in SMPL.output_names]]
     keys = split_pose(kind, pose)
     out = dict(motion)
     out["smpl_poses"] = keys.pop("smpl_poses").astype(np.float32)

@@ -14,55 +14,31 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from aistpp.core.body_models import SMPL, BodyModel
+
 FPS = 60
-FOOT_JOINTS = (7, 8, 10, 11)  # ankles and feet among SMPL's 24 joints
-FOOT_VERTEX_JOINTS = tuple(range(29, 35))  # smplx's big toe, small toe, heel joints (both feet)
-
-# (joint, axis, low, high) in radians: the range each joint axis may take.
-# Axes of the left limbs; the right limb mirrors y and z (see _mirror).
-_LIMITS = (
-    (3, 0, -0.15, 0.35), (3, 1, -0.35, 0.35), (3, 2, -0.2, 0.2),      # spine1: bend, twist, side
-    (6, 0, -0.1, 0.2), (6, 1, -0.2, 0.2), (6, 2, -0.1, 0.1),          # spine2
-    (9, 0, -0.1, 0.2), (9, 1, -0.2, 0.2), (9, 2, -0.1, 0.1),          # spine3
-    (12, 0, -0.2, 0.3), (12, 1, -0.4, 0.4), (12, 2, -0.2, 0.2),       # neck
-    (15, 0, -0.2, 0.2), (15, 1, -0.3, 0.3), (15, 2, -0.15, 0.15),     # head
-    (1, 0, -1.3, 0.35), (1, 1, -0.3, 0.4), (1, 2, -0.05, 0.6),        # left hip: flex(-), twist, abduct(+)
-    (4, 0, 0.0, 1.6),                                                 # left knee: flex (+) only
-    (7, 0, -0.35, 0.45), (7, 2, -0.15, 0.15),                          # left ankle
-    (13, 1, -0.15, 0.15), (13, 2, -0.2, 0.25),                         # left collar
-    (16, 0, -0.6, 0.6), (16, 1, -1.2, 0.5), (16, 2, -1.3, 0.9),        # left shoulder: twist, fwd(-), up(+)
-    (18, 1, -2.2, 0.0),                                               # left elbow: flex (-) only
-    (20, 0, -0.5, 0.5), (20, 2, -0.4, 0.4),                            # left wrist
-)  # fmt: skip
-_LEFT_RIGHT = {1: 2, 4: 5, 7: 8, 10: 11, 13: 14, 16: 17, 18: 19, 20: 21, 22: 23}
 
 
-def _dof_table() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Joint (D,), axis (D,), low (D,), high (D,), partner (D,) (index of the mirrored DOF or -1)."""
-    rows = []
-    for j, a, lo, hi in _LIMITS:
-        rows.append((j, a, lo, hi))
-        if j in _LEFT_RIGHT:  # mirror: rotations about y and z change sign for the right side
-            if a == 0:
-                rows.append((_LEFT_RIGHT[j], a, lo, hi))
-            else:
-                rows.append((_LEFT_RIGHT[j], a, -hi, -lo))
+def _dof_table(bm: BodyModel = SMPL) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Joint (D,), axis (D,), low (D,), high (D,), partner (D,) (on the left side, the index of
+    the mirrored DOF, else -1): the body model's ``motion_range``."""
+    rows = [(bm.index(name), a, lo, hi) for (name, a), (lo, hi) in bm.motion_range.items()]
     table = np.array(rows)
     joint, axis = table[:, 0].astype(int), table[:, 1].astype(int)
     partner = np.full(len(rows), -1)
     for i, (j, a) in enumerate(zip(joint, axis)):
-        if j in _LEFT_RIGHT:
-            partner[i] = np.flatnonzero((joint == _LEFT_RIGHT[j]) & (axis == a))[0]
+        if bm.sides[j] == 1:
+            partner[i] = np.flatnonzero((joint == bm.mirror[j]) & (axis == a))[0]
     return joint, axis, table[:, 2], table[:, 3], partner
 
 
-def joint_limits() -> np.ndarray:
-    """Per-axis limits of body-pose rotations: (24, 3, 2) radians (low, high); 0 where fixed.
+def joint_limits(bm: BodyModel = SMPL) -> np.ndarray:
+    """Per-axis limits of body-pose rotations: (J, 3, 2) radians (low, high); 0 where fixed.
 
     Row 0 (the global orientation) is unbounded (+-inf).
     """
-    joint, axis, lo, hi, _ = _dof_table()
-    lim = np.zeros((24, 3, 2))
+    joint, axis, lo, hi, _ = _dof_table(bm)
+    lim = np.zeros((bm.num_joints, 3, 2))
     lim[joint, axis, 0] = lo
     lim[joint, axis, 1] = hi
     lim[0] = [-np.inf, np.inf]
@@ -75,9 +51,10 @@ def _blend_weights(t: np.ndarray, centers: np.ndarray, width: float) -> np.ndarr
     return w / w.sum(axis=1, keepdims=True)
 
 
-def _body_pose(t: np.ndarray, beat_hz: float, centers: np.ndarray, width: float, rng) -> np.ndarray:
-    """Body joint rotations (N, 24, 3) axis-angle (row 0 left zero)."""
-    joint, axis, lo, hi, partner = _dof_table()
+def _body_pose(t: np.ndarray, beat_hz: float, centers: np.ndarray, width: float, rng,
+               bm: BodyModel = SMPL) -> np.ndarray:
+    """Body joint rotations (N, J, 3) axis-angle (row 0 left zero)."""
+    joint, axis, lo, hi, partner = _dof_table(bm)
     K, D = len(centers), len(joint)
     # Each move: offset inside [lo, hi]; swing amplitude fits between offset and both limits.
     offset = lo + (hi - lo) * rng.uniform(0.2, 0.8, (K, D))
@@ -96,7 +73,7 @@ def _body_pose(t: np.ndarray, beat_hz: float, centers: np.ndarray, width: float,
     values = offset + amp * np.sin(2 * np.pi * beat_hz * mult * t_ + phase)  # (N, K, D)
     w = _blend_weights(t, centers, width)
     dof = np.einsum("nk,nkd->nd", w, values)
-    pose = np.zeros((len(t), 24, 3))
+    pose = np.zeros((len(t), bm.num_joints, 3))
     pose[:, joint, axis] = dof
     return pose
 
@@ -128,12 +105,12 @@ def _root(t: np.ndarray, beat_hz: float, centers: np.ndarray, width: float, rng)
 
 
 def make_motion(num_frames: int, rng: np.random.Generator, model=None, fps: float = FPS) -> dict:
-    """A dance-like SMPL motion in the AIST++ convention.
+    """A dance-like motion in the AIST++ convention, for ``model``'s body model (default SMPL).
 
-    Returns ``smpl_poses`` (N, 72) float32 axis-angle (global orientation first),
+    Returns ``smpl_poses`` (N, pose_size) float32 axis-angle (global orientation first),
     ``smpl_trans`` (N, 3) float32 cm and ``smpl_scaling`` (1,) float32 (about 90-100: the
     model is in metres, the world in cm), ``smpl_loss`` 0.0.
-    With ``model`` (a ``smplx.SMPL``) the lowest foot point touches the floor y = 0 in every
+    With ``model`` (a ``smplx.SMPL``, see ``aistpp.core.body.load_smpl``) the lowest foot point touches the floor y = 0 in every
     frame except during hops; without it the root height is a nominal 0.93 x scaling.
     """
     if num_frames < 1:
@@ -145,10 +122,13 @@ def make_motion(num_frames: int, rng: np.random.Generator, model=None, fps: floa
     steps = rng.uniform(1.5, 3.0, int(duration / 1.5) + 4)
     centers = np.cumsum(steps) - steps[0] - rng.uniform(0, 1.5)
     width = 0.6
-    pose = _body_pose(t, beat_hz, centers, width, rng)
+    from aistpp.core.body import module_body_model
+
+    bm = SMPL if model is None else module_body_model(model)
+    pose = _body_pose(t, beat_hz, centers, width, rng, bm)
     orient, path = _root(t, beat_hz, centers, width, rng)
     pose[:, 0] = orient
-    poses = pose.reshape(num_frames, 72)
+    poses = pose.reshape(num_frames, bm.pose_size)
     scaling = rng.uniform(90.0, 100.0)
     trans = np.zeros((num_frames, 3))
     trans[:, [0, 2]] = path
@@ -160,8 +140,8 @@ def make_motion(num_frames: int, rng: np.random.Generator, model=None, fps: floa
     else:
         from aistpp.core.body import smpl_forward
 
-        joints = smpl_forward(model, poses, np.zeros_like(trans), scaling)  # (N, 45, 3) cm
-        feet = joints[:, list(FOOT_JOINTS) + list(FOOT_VERTEX_JOINTS), 1]
+        joints = smpl_forward(model, poses, np.zeros_like(trans), scaling)  # (N, outputs, 3) cm
+        feet = joints[:, [bm.output_names.index(n) for n in bm.floor_points], 1]
         trans[:, 1] = -feet.min(axis=1) + lift
     return {
         "smpl_poses": poses.astype(np.float32),

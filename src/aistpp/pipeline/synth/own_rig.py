@@ -53,7 +53,7 @@ def _frame_file(view_index: int, view: str, frame: int) -> str:
 def write_own_rig(out: Path, frames: int = 90, seed: int = 0, videos: bool = True) -> dict:
     """Write the recording under ``out`` (see the module docstring); returns what it wrote."""
     from aistpp.core.body import load_smpl, smpl_forward
-    from aistpp.core.joints import COCO_TO_SMPL
+    from aistpp.core.body_models import SMPL
     from aistpp.pipeline.synth.body_model import make_body_model, write_body_model
     from aistpp.pipeline.synth.detections import FOOT_TO_SMPL, make_detections
     from aistpp.pipeline.synth.motion import make_motion
@@ -61,12 +61,12 @@ def write_own_rig(out: Path, frames: int = 90, seed: int = 0, videos: bool = Tru
 
     out = Path(out)
     rng = np.random.default_rng([seed, 17])
-    write_body_model(out / "smpl" / "SMPL_NEUTRAL.pkl", make_body_model("neutral"))
+    write_body_model(SMPL.model_path(out / "smpl", "neutral"), make_body_model("neutral"))
     model = load_smpl(out / "smpl")
     rig = own_rig(rng)
     motion = make_motion(frames, rng, model=model)
     points = smpl_forward(model, motion["smpl_poses"], motion["smpl_trans"], motion["smpl_scaling"])
-    kp3d = points[:, COCO_TO_SMPL].astype(np.float32)
+    kp3d = points[:, SMPL.observed_index("coco17")].astype(np.float32)
     det = make_detections(rig, kp3d, rng, noise_px=1.0, outlier_rate=0.0, missing_frame_rate=0.02,
                           feet3d=points[:, FOOT_TO_SMPL])
     body25 = body25_from_coco(det["keypoints2d"], det["feet2d"])

@@ -52,7 +52,7 @@ def body_colours(template: np.ndarray, weights: np.ndarray, rng: np.random.Gener
     (SMPL's frame: +y up, facing +z), ``weights`` (M, 24) its skinning weights; the garments are
     the regions of the joints that move them, the face features are placed around SMPL's
     landmark vertices. Colours are drawn from ``rng`` (skin tone, hue and shade of each garment)."""
-    from aistpp.core.joints import SMPL_VERTEX_JOINTS
+    from aistpp.core.body_models import SMPL
 
     v = np.asarray(template, np.float64)
     part = np.asarray(weights).argmax(axis=1)
@@ -61,7 +61,7 @@ def body_colours(template: np.ndarray, weights: np.ndarray, rng: np.random.Gener
     out[np.isin(part, _SHIRT)] = _hsv_bgr(rng.random(), rng.uniform(0.45, 0.85), rng.uniform(0.55, 0.95))
     out[np.isin(part, _TROUSERS)] = _hsv_bgr(rng.random(), rng.uniform(0.35, 0.7), rng.uniform(0.25, 0.5))
     out[np.isin(part, _SHOES)] = _hsv_bgr(rng.random(), rng.uniform(0.3, 0.8), rng.uniform(0.3, 0.8))
-    lm = {name: v[i] for name, i in SMPL_VERTEX_JOINTS}
+    lm = {m.name: v[m.vertex] for m in SMPL.landmarks}
     eyes = (lm["left_eye"] + lm["right_eye"]) / 2
     head = part == 15
     d = v - eyes

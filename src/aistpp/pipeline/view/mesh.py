@@ -12,7 +12,7 @@ rest_v = template_v + sum_c coeff[n, c] * corrective[c, v]            (cm, body 
 The template has betas = 0 (the dataset's convention); ``s`` is ``smpl_scaling``; R[n, b] and
 p[n, b] = s * t[n, b] + smpl_trans[n] are bone b's rotation and world offset at frame n; each
 vertex keeps its four largest skinning weights. SMPL's pose-corrective blend shapes
-(``posedirs`` times the 207 pose features, linear, exact) are sent as their principal
+(``posedirs`` times the 9 (J - 1) pose features, linear, exact) are sent as their principal
 components over the sequence, as few as keep every vertex within ``CORRECTIVE_TOLERANCE`` of
 them on the frames checked (none for a model without them, like synth's). ``error_cm``
 reports the worst vertex distance to smplx's full output over the frames checked.
@@ -66,7 +66,8 @@ def bone_transforms(model, poses: np.ndarray, trans: np.ndarray, scaling: float,
 
 
 def pose_features(poses: np.ndarray) -> np.ndarray:
-    """SMPL's pose features (N, 207): the 23 body joints' (R - I), flattened as smplx does."""
+    """The pose features (N, 9 (J - 1)) of poses (N, 3 J): the non-root joints' (R - I),
+    flattened as smplx does (SMPL: 23 joints)."""
     import torch
     from smplx.lbs import batch_rodrigues
 
@@ -138,7 +139,7 @@ def pack_mesh(model, motion: dict, check_frames: int = 120) -> dict:
     R, p = bone_transforms(model, poses, trans, scale)
     n = len(poses)
     frames = np.unique(np.linspace(0, n - 1, min(n, check_frames)).round().astype(int)) if n else np.zeros(0, int)
-    posedirs = model.posedirs.detach().cpu().numpy().astype(np.float64)  # (207, V*3)
+    posedirs = model.posedirs.detach().cpu().numpy().astype(np.float64)  # (9 (J - 1), V*3)
     # the correctives are in body units (metres for SMPL); the tolerance is in world cm
     comps, coeffs = corrective_components(pose_features(poses), posedirs, frames, CORRECTIVE_TOLERANCE / scale) if n else (np.zeros((0, 1)), np.zeros((0, 0)))
     c_step = np.maximum(np.abs(comps).max(1), 1e-12) / 32767 if len(comps) else np.zeros(0)

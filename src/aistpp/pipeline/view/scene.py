@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from aistpp.core.cameras import CameraRig
 from aistpp.core.dataset import AISTDataset
 from aistpp.core.draw import SKELETONS, bone_sides
-from aistpp.core.joints import COCO_TO_SMPL
+from aistpp.core.body_models import SMPL
 from aistpp.core.names import parse_name
 from aistpp.core.video import ANNOTATION_FPS, find_music
 from aistpp.errors import AistppError
@@ -145,18 +145,19 @@ def _skeleton(ds: AISTDataset, seq: str, config: ViewConfig, motion: dict | None
         pts = data[key][config.start:config.end]
         joint_set = data.get("joint_set") if isinstance(data.get("joint_set"), str) else None
         if joint_set is None:
-            joint_set = "coco17" if pts.shape[1] == 17 else "smpl24" if pts.shape[1] == 24 else f"{pts.shape[1]} joints"
+            joint_set = "coco17" if pts.shape[1] == 17 else SMPL.skeleton_name if pts.shape[
+                1] == SMPL.num_joints else f"{pts.shape[1]} joints"
         return pts, joint_set, key
-    if motion is not None and model is not None:  # a motion only: its SMPL joints at the COCO-17 places
-        from aistpp.core.body import smpl_forward
+    if motion is not None and model is not None:  # a motion only: its body model's points at the COCO-17 places
+        from aistpp.core.body import module_body_model, smpl_forward
 
         joints = smpl_forward(model, motion["smpl_poses"], motion["smpl_trans"], motion["smpl_scaling"])
-        return joints[:, COCO_TO_SMPL], "coco17", "smpl joints"
+        return joints[:, module_body_model(model).observed_index("coco17")], "coco17", "smpl joints"
     return None, None, None
 
 
 def _track(ds: AISTDataset, seq: str, config: ViewConfig, source: str, models: dict) -> dict | None:
-    from aistpp.core.body import load_smpl, smpl_model_path
+    from aistpp.core.body import load_smpl, motion_body_model
     from aistpp.pipeline.view.mesh import faces_of, pack_mesh
 
     motion = ds.load_motion(seq) if ds.layout.file("motions", seq).is_file() else None
@@ -166,13 +167,10 @@ def _track(ds: AISTDataset, seq: str, config: ViewConfig, source: str, models: d
     model = None
     gender = None
     if motion is not None and config.smpl_dir is not None:
-        gender = _gender(config, motion)
-        if gender not in models:
-            path = smpl_model_path(config.smpl_dir, gender)
-            if not path.is_file():
-                raise AistppError(f"SMPL model file for gender '{gender}' not found (pass --gender or --smpl-dir)", path)
-            models[gender] = load_smpl(config.smpl_dir, gender)
-        model = models[gender]
+        gender, bm = _gender(config, motion), motion_body_model(motion)
+        if (bm.name, gender) not in models:
+            models[(bm.name, gender)] = load_smpl(config.smpl_dir, gender, body_model=bm)  # checks the file
+        model = models[(bm.name, gender)]
     pts, joint_set, key = _skeleton(ds, seq, config, motion, model)
     if pts is None and (model is None or not config.mesh):
         return None
