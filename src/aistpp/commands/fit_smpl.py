@@ -10,12 +10,13 @@ from aistpp.commands._common import (
     AnnoDir, ConfigFile, Device, SaveDir, SmplDir, console, err_console, print_dry_run, print_report, runner_options,
     user_errors,
 )  # fmt: skip
+from aistpp.core.body_models import SMPL
 from aistpp.errors import AistppError
 
 Gender = Annotated[Optional[str], typer.Option("--gender", help="neutral (default), male or female: which SMPL_<GENDER>.pkl.")]
 ModelOpt = Annotated[Optional[str], typer.Option(
-    "--model", help="smpl (default): SMPL_<GENDER>.pkl; smplh / smplx: SMPLH_ / SMPLX_<GENDER>.npz or .pkl in "
-    "--smpl-dir (wrists and fingers fitted where keypoints3d_full holds WholeBody hand points; writes left_hand_pose, "
+    "--model", help=f"smpl (default): {SMPL.file_name.replace('{GENDER}', '<GENDER>')}; smplh / smplx: "
+    "SMPLH_ / SMPLX_<GENDER>.npz or .pkl in --smpl-dir (wrists and fingers fitted where keypoints3d_full holds WholeBody hand points; writes left_hand_pose, "
     "right_hand_pose, betas, and for smplx jaw_pose, leye_pose, reye_pose, expression at zero).")]
 KeypointsOpt = Annotated[Optional[str], typer.Option(
     "--keypoints", help="optim (default): fit keypoints3d_optim; raw: fit the plain triangulation keypoints3d.")]

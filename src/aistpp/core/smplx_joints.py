@@ -47,9 +47,9 @@ VERTEX_JOINT_NAMES = (
     "right_big_toe", "right_small_toe", "right_heel", "left_thumb", "left_index", "left_middle", "left_ring",
     "left_pinky", "right_thumb", "right_index", "right_middle", "right_ring", "right_pinky",
 )  # fmt: skip
-_SMPL_LANDMARK = {lm.name: lm.vertex for lm in SMPL.landmarks}
+_LANDMARK_VERTEX = {lm.name: lm.vertex for lm in SMPL.landmarks}
 VERTEX_IDS = {
-    "smplh": tuple(_SMPL_LANDMARK[n] for n in VERTEX_JOINT_NAMES),  # SMPL-H has SMPL's mesh and vertex joints
+    "smplh": tuple(_LANDMARK_VERTEX[n] for n in VERTEX_JOINT_NAMES),  # SMPL-H has SMPL's mesh and vertex joints
     "smplx": (9120, 9929, 9448, 616, 6, 5770, 5780, 8846, 8463, 8474, 8635,
               5361, 4933, 5058, 5169, 5286, 8079, 7669, 7794, 7905, 8022),
 }  # fmt: skip

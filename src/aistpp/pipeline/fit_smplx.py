@@ -6,7 +6,7 @@ Stage two (``fit_hands``) fits wrists and fingers where the keypoints3d file car
 points (``keypoints3d_full(_optim)`` in a joint set with WholeBody hands: ``wholebody133``,
 ``halpe136``). Jaw, eyes and expression stay at zero (no face keypoints are fitted).
 
-The motion written keeps the AIST++ layout (``smpl_poses`` (N, 72): the 22 body joints, wrists
+The motion written keeps the AIST++ layout (``smpl_poses`` (N, SMPL's pose size): the 22 body joints, wrists
 included, then SMPL's two hand joints at zero; ``smpl_trans``; ``smpl_scaling``) and adds the
 model's own keys as ``smplx`` names them: ``left_hand_pose`` / ``right_hand_pose`` (N, 45) full
 axis-angle of the 15 finger joints (``use_pca=False, flat_hand_mean=True``), for SMPL-X

@@ -82,10 +82,9 @@ class SmplxFamily(BodyModel):
         """The body stage's poser: the model's body seen as SMPL's 24-joint skeleton
         (``fast_body.body_view``; exact while hands, jaw and eyes are at rest). Hands:
         ``fast_body.BodyFK`` (``pipeline.fit_hands``)."""
-        from aistpp.core.body_models.smpl import SMPL as SMPL_MODEL
         from aistpp.core.fast_body import body_view
 
-        return SMPL_MODEL.poser(body_view(data, self.name), joint_set=joint_set, **kw)
+        return SMPL.poser(body_view(data, self.name), joint_set=joint_set, **kw)
 
 
 def _model(kind: str, title: str, file_name: str, pose_parts, expression_size: int, smplx_class: str) -> SmplxFamily:
