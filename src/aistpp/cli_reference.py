@@ -26,11 +26,13 @@ def render_cli_reference() -> str:
             lines.append("Arguments: " + ", ".join(f"`{p.name.upper()}`" for p in args))
             lines.append("")
         lines.extend(["| option | help |", "|---|---|"])
+        here = typer.Context(cmd, info_name=path, parent=ctx)
         for p in cmd.params:
             if getattr(p, "param_type_name", "") != "option" or getattr(p, "hidden", False):
                 continue
-            names = ", ".join(f"`{o}`" for o in p.opts + p.secondary_opts)
-            lines.append(f"| {names} | {(p.help or '').replace('|', '/')} |")
+            names, text = p.get_help_record(here)  # "--mode <2d|3d>", "help  [default: 2d; x>=0]"
+            cells = (" / ".join(f"`{n.strip()}`" for n in names.split(" / ")), " ".join(text.split()))
+            lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
         lines.append("")
 
     for name in group.list_commands(ctx):

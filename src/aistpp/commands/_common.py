@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import functools
 import inspect
-import sys
+import types
+import typing
 import warnings
 from pathlib import Path
-from typing import Annotated, Callable, Optional
+from typing import Annotated, Any, Callable, Optional, Sequence
 
 import typer
+from pydantic import BaseModel
 from rich.console import Console, ConsoleDimensions
 from rich.markup import escape
 from rich.table import Table
+from typer._click.exceptions import UsageError  # typer vendors click (typer >= 0.29)
+from typer.core import TyperCommand
 
 from aistpp.core.runner import RunReport
 from aistpp.errors import AistppError, AistppWarning
@@ -39,56 +43,56 @@ class WideWhenPiped(Console):
 console = WideWhenPiped()
 err_console = WideWhenPiped(stderr=True)
 
-# ---- shared option types (Typer style: Annotated) ------------------------------------
-AnnoDir = Annotated[Optional[Path], typer.Option("--anno-dir", help="AIST++ annotation folder (motions/, keypoints2d/, keypoints3d/, cameras/, splits/).")]
-VideoDir = Annotated[Optional[Path], typer.Option("--video-dir", help="Folder of the videos, <video_name>.mp4.")]
-SmplDir = Annotated[Optional[Path], typer.Option("--smpl-dir", help="Folder holding SMPL_NEUTRAL.pkl, SMPL_MALE.pkl (the released motions' model), SMPL_FEMALE.pkl.")]
-SaveDir = Annotated[Optional[Path], typer.Option("--save-dir", help="Output folder (created if missing).")]
-KeypointsDir = Annotated[Optional[Path], typer.Option("--keypoints-dir", help="Folder of 2D detections, one subfolder or file per video.")]
-CamerasDir = Annotated[Optional[Path], typer.Option("--cameras-dir", help="Camera folder (mapping.txt, <setting>.json); default <anno-dir>/cameras.")]
-SequenceNames = Annotated[Optional[list[str]], typer.Option("--sequence-names", help="Sequences to process (repeat or comma-separate); default all.")]
-Split = Annotated[Optional[str], typer.Option("--split", help="Process the sequences of splits/<NAME>.txt.")]
-IncludeIgnored = Annotated[Optional[bool], typer.Option("--include-ignored/--skip-ignored", help="Also process sequences on ignore_list.txt (default: skip them).")]
-Device = Annotated[Optional[str], typer.Option("--device", help="auto, cpu or cuda (cuda fails clearly when absent). Default auto.")]
-Workers = Annotated[Optional[int], typer.Option("--workers", min=1, help="Parallel workers (default: number of cores).")]
-ExecutorOpt = Annotated[Optional[str], typer.Option("--executor", help="serial, processes (default) or ray.")]
-RayAddress = Annotated[Optional[str], typer.Option("--ray-address", help="Ray cluster address (auto or HOST:PORT); default: start a local Ray.")]
-GpusPerTask = Annotated[Optional[float], typer.Option("--gpus-per-task", help="GPU share each Ray task asks for with --device cuda (default 1).")]
-Overwrite = Annotated[Optional[bool], typer.Option("--overwrite/--no-overwrite", help="Redo sequences whose outputs exist (default: skip them).")]
-DryRun = Annotated[Optional[bool], typer.Option("--dry-run", help="List what would run, run nothing.")]
-Quiet = Annotated[Optional[bool], typer.Option("--quiet", help="No progress bar (for scripts).")]
-ReportFile = Annotated[Optional[Path], typer.Option("--report", help="Write a JSON report of the run here.")]
-LogFile = Annotated[Optional[Path], typer.Option("--log-file", help="Append one JSON line per sequence here.")]
-MotionGender = Annotated[Optional[str], typer.Option("--gender", help="Body model the motions were made with: neutral, male or female (default: the motion's smpl_gender, else male, the model the released AIST++ motions were fitted with).")]
+# ---- options generated from a config model -------------------------------------------------
+# A command names the fields of its pydantic config that it offers as options, in help order; each
+# option's type, choices (Literal), range (ge/le), default and help come from the model. A bool field
+# is ``--name`` when it defaults to False, ``--name/--no-name`` when True; an entry may give the flags
+# itself ("--labels/--no-labels").
+SELECT = ("sequence_names", "split", "--include-ignored/--skip-ignored")
+BATCH = ("workers", "executor", "ray_address", "--overwrite/--no-overwrite", "dry_run", "quiet", "report", "log_file")
+
 ConfigFile = Annotated[Optional[Path], typer.Option("--config", help="TOML file supplying any option (command-line values win).")]
 
 
-RUNNER_OPTIONS = {"workers": Workers, "executor": ExecutorOpt, "ray_address": RayAddress, "overwrite": Overwrite,
-                  "dry_run": DryRun, "quiet": Quiet, "report": ReportFile, "log_file": LogFile}
-SELECTION_OPTIONS = {"sequence_names": SequenceNames, "split": Split, "include_ignored": IncludeIgnored}
+def batch_options(select: bool = True, gpus: bool = False) -> tuple[str, ...]:
+    """The runner's options of a batch command: the sequence selection when ``select``, workers ...
+    log file, and ``--gpus-per-task`` when ``gpus``."""
+    return (*(SELECT if select else ()), *BATCH, *(("gpus_per_task",) if gpus else ()))
 
 
-def runner_options(select: bool = True, gpus: bool = False) -> Callable:
-    """Give a batch command the shared runner options (``--workers`` ... ``--log-file``), the
-    sequence selection (``--sequence-names``, ``--split``, ``--include-ignored``) when
-    ``select``, and ``--gpus-per-task`` when ``gpus``. The command declares a ``run`` parameter
-    and receives them there as a dict of config values (``None`` = not given)."""
-    extra = {**(SELECTION_OPTIONS if select else {}), **RUNNER_OPTIONS, **({"gpus_per_task": GpusPerTask} if gpus else {})}
+def shared_option(name: str, required: bool = False) -> Any:
+    """``typer.Option`` of a field many configs share (``FIELD_HELP``), for commands without a config model."""
+    from aistpp.config import FIELD_HELP
+
+    text, unset = FIELD_HELP[name]
+    return typer.Option("--" + name.replace("_", "-"), help=text, show_default=(unset or False) if not required else False)
+
+
+def options_from(model: type[BaseModel], options: Sequence[str]) -> Callable:
+    """Give a command the options ``options`` (field names, or flags for a bool field) of ``model``.
+
+    The command is ``fn(given, ...)``: ``given`` holds only the values typed on the command line
+    (``--a,b`` lists split), for ``build_config(model, given, config, section)`` to put over the
+    ``--config`` TOML file, itself over the model's defaults. Its other parameters (``config``, options
+    that are no config field) stay as they are, after the generated ones."""
+    generated = [_option(model, spec) for spec in options]
+    lists = {p.name for p in generated if typing.get_origin(_strip_optional(p.annotation.__origin__)) is list}
 
     def decorate(fn: Callable) -> Callable:
         sig = inspect.signature(fn, eval_str=True)
-        own = [p for p in sig.parameters.values() if p.name != "run"]
-        shared = [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=a)
-                  for n, a in extra.items()]
-        last = [p for p in own if p.name == "config"]  # --config stays last in the help
-        params = [p for p in own if p.name != "config"] + shared + last
+        own = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for name, p in sig.parameters.items() if name != "given"]
+        ctx = inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context)
+        params = [ctx, *generated, *own]
 
         @functools.wraps(fn)
-        def wrapper(**kwargs):
-            run = {n: kwargs.pop(n, None) for n in extra}
-            if "sequence_names" in run:
-                run["sequence_names"] = split_names(run["sequence_names"])
-            return fn(run=run, **kwargs)
+        def wrapper(ctx: typer.Context, **kwargs):
+            given = {}
+            for p in generated:
+                value = kwargs.pop(p.name)
+                source = ctx.get_parameter_source(p.name)
+                if source is not None and source.name != "DEFAULT":
+                    given[p.name] = split_names(value) if p.name in lists else value
+            return fn(given, **kwargs)
 
         wrapper.__signature__ = sig.replace(parameters=params)
         wrapper.__annotations__ = {p.name: p.annotation for p in params}
@@ -97,11 +101,77 @@ def runner_options(select: bool = True, gpus: bool = False) -> Callable:
     return decorate
 
 
+def _strip_optional(annotation: Any) -> Any:
+    args = typing.get_args(annotation)
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType) and type(None) in args:
+        rest = [a for a in args if a is not type(None)]
+        return rest[0] if len(rest) == 1 else str
+    return annotation
+
+
+def _option(model: type[BaseModel], spec: str) -> inspect.Parameter:
+    """The Typer parameter of one field: its type, flags, default, choices, range and help."""
+    from aistpp.config import FIELD_HELP
+
+    name = spec.split("/")[0].removeprefix("--").replace("-", "_") if spec.startswith("--") else spec
+    field = model.model_fields[name]
+    shared_help, shared_unset = FIELD_HELP.get(name, (None, None))
+    extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+    kind = _strip_optional(field.annotation)
+    metavar = extra.get("metavar")
+    if typing.get_origin(kind) is list:
+        item = typing.get_args(kind)[0]
+        choices = typing.get_args(item) if typing.get_origin(item) is typing.Literal else ("str",)
+        metavar = metavar or "<" + "|".join(map(str, choices)) + ">,..."
+        kind = list[str]
+    elif not (typing.get_origin(kind) is typing.Literal or kind in (str, int, float, bool, Path)):
+        kind = str  # parsed by the model's validator (e.g. WIDTHxHEIGHT)
+    required = field.is_required()
+    default = None if required else field.get_default(call_default_factory=True)
+    flag = "--" + name.replace("_", "-")
+    if spec.startswith("--"):
+        flag = spec
+    elif kind is bool and default:
+        flag = f"{flag}/--no-{flag[2:]}"
+    text = (field.description or shared_help or "").strip()
+    if required:
+        text += " Required, here or in --config."
+    unset = extra.get("unset") or shared_unset
+    kwargs: dict[str, Any] = dict(help=text, show_default=(unset or False) if default is None else True)
+    if typing.get_origin(kind) is typing.Literal:  # any case accepted; the choices shown as the model spells them
+        kwargs["case_sensitive"] = False
+        metavar = metavar or "<" + "|".join(map(str, typing.get_args(kind))) + ">"
+    if metavar:
+        kwargs["metavar"] = metavar
+    for bound in field.metadata:
+        if getattr(bound, "ge", None) is not None:
+            kwargs["min"] = bound.ge
+        if getattr(bound, "le", None) is not None:
+            kwargs["max"] = bound.le
+    annotation = Optional[kind] if default is None else kind
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default,
+                             annotation=Annotated[annotation, typer.Option(flag, **kwargs)])
+
+
 def split_names(values: list[str] | None) -> list[str] | None:
     """``--sequence-names a,b --sequence-names c`` -> [a, b, c]."""
     if not values:
         return None
     return [n.strip() for v in values for n in v.split(",") if n.strip()]
+
+
+class OneLineUsageErrors(TyperCommand):
+    """A command whose usage errors (a value out of range or not a choice, a missing or unknown option)
+    print as one line on stderr with exit 2, like every other user error (Typer's own is a box)."""
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except UsageError as exc:
+            where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+            message = exc.format_message().replace("Value error, ", "")  # pydantic's prefix in typer's message
+            err_console.print(f"[bold red]error:[/] {escape(message)}{where}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
 
 
 def user_errors(fn: Callable) -> Callable:
@@ -128,10 +198,6 @@ def user_errors(fn: Callable) -> Callable:
             raise typer.Exit(2) from None
 
     return wrapper
-
-
-def not_implemented(command: str) -> None:
-    raise AistppError(f"'aistpp {command}' is not implemented yet")
 
 
 def print_report(report: RunReport, columns: tuple[str, ...] = (), quiet: bool = False) -> None:
@@ -176,9 +242,19 @@ def print_dry_run(report: RunReport) -> None:
                   "(dry run: nothing was written)")
 
 
-def run_options(**values) -> "RunOptions":
-    """A validated ``RunOptions`` from the runner options of a command (``None`` = default)."""
-    from aistpp.config import build_config
-    from aistpp.core.runner import RunOptions
-
-    return build_config(RunOptions, values)
+def run_batch(cfg: Any, run: Callable[[Any], RunReport], columns: tuple[str, ...] = (),
+              notes: Callable[[RunReport], None] | None = None) -> RunReport | None:
+    """Run a batch command's pipeline ``run(cfg)``. With ``--dry-run``: what would run (returns None).
+    Else: each item's ``info["warnings"]``, ``notes(report)`` (the command's own warnings), the table of
+    ``columns`` and the done/skipped/failed line (exit 1 or 2 on failures, see ``print_report``)."""
+    report = run(cfg)
+    if cfg.dry_run:
+        print_dry_run(report)
+        return None
+    for it in report.items:
+        for warning in it.info.get("warnings", []):
+            err_console.print(f"[yellow]warning[/] {it.name}: {warning}", highlight=False, soft_wrap=True)
+    if notes is not None:
+        notes(report)
+    print_report(report, columns=columns, quiet=cfg.quiet)
+    return report

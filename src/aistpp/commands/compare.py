@@ -9,15 +9,14 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from aistpp.commands._common import AnnoDir, SmplDir, console, user_errors
-from aistpp.errors import AistppError
+from aistpp.commands._common import console, shared_option, user_errors
 
 
 @user_errors
 def command(
-    anno_dir: AnnoDir = None,
-    reference_dir: Annotated[Optional[Path], typer.Option("--reference-dir", help="The annotation folder to compare against (e.g. the released AIST++).")] = None,
-    smpl_dir: SmplDir = None,
+    anno_dir: Annotated[Path, shared_option("anno_dir")],
+    reference_dir: Annotated[Path, typer.Option("--reference-dir", help="The annotation folder to compare against (e.g. the released AIST++).")],
+    smpl_dir: Annotated[Optional[Path], shared_option("smpl_dir")] = None,
     align: Annotated[bool, typer.Option("--align/--no-align", help="Align each setting's rig to the reference by a similarity transform first.")] = True,
     view_map: Annotated[Optional[str], typer.Option("--view-map", help="How our views map to the reference's, OURS=THEIRS,... (e.g. c01=cam01,c02=cam02); without it rigs with differently named views are refused.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the comparison as JSON.")] = False,
@@ -25,8 +24,6 @@ def command(
     """Compare what both annotation sets hold: cameras per setting, 3D keypoints and SMPL joints per sequence."""
     from aistpp.pipeline.compare import compare_datasets, parse_view_map
 
-    if anno_dir is None or reference_dir is None:
-        raise AistppError("--anno-dir and --reference-dir are required")
     res = compare_datasets(anno_dir, reference_dir, smpl_dir, align, parse_view_map(view_map))
     if as_json:
         typer.echo(json.dumps(res, indent=2))

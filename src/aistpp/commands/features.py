@@ -10,50 +10,31 @@ from typing import Annotated, Optional
 
 import typer
 
-from aistpp.commands._common import (
-    AnnoDir, ConfigFile, MotionGender, SmplDir, console, print_dry_run, print_report, runner_options, user_errors,
-)  # fmt: skip
-from aistpp.errors import AistppError
+from aistpp.commands._common import ConfigFile, batch_options, console, options_from, run_batch, user_errors
+from aistpp.config import build_config
+from aistpp.pipeline.features import PROTOCOLS, FeaturesConfig
 
-FpsOpt = Annotated[Optional[float], typer.Option("--fps", help="Frame rate of the motions (default 60, the reference's frame time 1/60 s).")]
+OPTIONS = ("anno_dir", "smpl_dir", "joints_dir", "save_dir", "fps", "gender")
 
 
 @user_errors
-@runner_options()
-def features_command(
-    anno_dir: AnnoDir = None,
-    smpl_dir: SmplDir = None,
-    joints_dir: Annotated[Optional[Path], typer.Option("--joints-dir", help="Instead of --anno-dir/--smpl-dir: generated joints, <name>.npy (N, 24, 3) or (N, 72), metres at SMPL scale, +y up, SMPL order.")] = None,
-    save_dir: Annotated[Optional[Path], typer.Option("--save-dir", help="Output folder (default <anno-dir or joints-dir>/features).")] = None,
-    fps: FpsOpt = None,
-    gender: MotionGender = None,
-    config: ConfigFile = None,
-    run: dict | None = None,
-) -> None:
+@options_from(FeaturesConfig, OPTIONS + batch_options())
+def features_command(given: dict, config: ConfigFile = None) -> None:
     """Per motion: the AIST++ API's kinetic (72) and geometric (32) features on all frames and
     under Bailando's protocol, motion beats and EDGE's PFC (<seq>.*.npy and <seq>.features.json)."""
-    from aistpp.config import build_config
-    from aistpp.pipeline.features import FeaturesConfig, run_features
+    from aistpp.pipeline.features import run_features
 
-    values = dict(anno_dir=anno_dir, smpl_dir=smpl_dir, joints_dir=joints_dir, save_dir=save_dir, fps=fps,
-                  gender=gender.lower() if gender else None, **run)
-    if config is None and joints_dir is None and (anno_dir is None or smpl_dir is None):
-        raise AistppError("--anno-dir and --smpl-dir are required (or --joints-dir for joint arrays)")
-    cfg = build_config(FeaturesConfig, values, config, "features")
-    result = run_features(cfg)
-    if cfg.dry_run:
-        print_dry_run(result)
-        return
-    print_report(result, columns=("frames", "gender", "pfc"), quiet=cfg.quiet)
+    cfg = build_config(FeaturesConfig, given, config, "features")
+    run_batch(cfg, run_features, columns=("frames", "gender", "pfc"))
 
 
 @user_errors
 def metrics_command(
-    pred: Annotated[Optional[Path], typer.Option("--pred", help="Feature folder of the generated motions (written by aistpp features).")] = None,
-    gt: Annotated[Optional[Path], typer.Option("--gt", help="Feature folder of the ground-truth motions.")] = None,
-    protocol: Annotated[Optional[list[str]], typer.Option("--protocol", help="bailando (default: FID_k, FID_g, Div_k, Div_g, GT Div), full (the same on all frames), bas (Beat Alignment Score), pfc (EDGE's Physical Foot Contact); repeat or comma-separate.")] = None,
+    pred: Annotated[Path, typer.Option("--pred", help="Feature folder of the generated motions (written by aistpp features).")],
+    gt: Annotated[Path, typer.Option("--gt", help="Feature folder of the ground-truth motions.")],
+    protocol: Annotated[list[str], typer.Option("--protocol", metavar=f"<{'|'.join(PROTOCOLS)}>,...", help="bailando (FID_k, FID_g, Div_k, Div_g, GT Div), full (the same on all frames), bas (Beat Alignment Score), pfc (EDGE's Physical Foot Contact); repeat or comma-separate.")] = ["bailando"],  # noqa: B006
     beats: Annotated[Optional[Path], typer.Option("--beats", help="For bas: folder of beat files <seq>.txt or <music tag>.txt (beat times in seconds).")] = None,
-    music_dir: Annotated[Optional[Path], typer.Option("--music-dir", help="For bas: folder of songs <music tag>.wav|mp3|..., beats tracked with librosa (pip install 'aistpp[music]').")] = None,
+    music_dir: Annotated[Optional[Path], typer.Option("--music-dir", help="For bas: folder of songs <music tag>.wav|mp3|..., beats tracked with librosa (the optional 'music' extra of aistpp).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
 ) -> None:
     """FID_k, FID_g (lower is closer to the ground truth), Div_k, Div_g of both sets (Bailando's
@@ -62,9 +43,7 @@ def metrics_command(
 
     from aistpp.pipeline.features import metrics_report
 
-    if pred is None or gt is None:
-        raise AistppError("--pred and --gt are required (folders written by 'aistpp features')")
-    protocols = tuple(p.strip().lower() for item in (protocol or ["bailando"]) for p in item.split(",") if p.strip())
+    protocols = tuple(p.strip().lower() for item in protocol for p in item.split(",") if p.strip())
     result = metrics_report(pred, gt, protocols, beats, music_dir)
     if as_json:
         print(json.dumps(result, indent=2))

@@ -2,74 +2,44 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated, Literal, Optional
 
 import typer
 
 from aistpp.commands._common import (
-    AnnoDir, ConfigFile, Device, SaveDir, SmplDir, console, err_console, print_dry_run, print_report, runner_options,
-    user_errors,
+    ConfigFile, batch_options, console, err_console, options_from, run_batch, user_errors,
 )  # fmt: skip
-from aistpp.core.body_models import SMPL
-from aistpp.errors import AistppError
+from aistpp.config import build_config
+from aistpp.pipeline.fit_smpl import FitSmplConfig
 
-Gender = Annotated[Optional[str], typer.Option("--gender", help="neutral (default), male or female: which SMPL_<GENDER>.pkl.")]
-ModelOpt = Annotated[Optional[str], typer.Option(
-    "--model", help=f"smpl (default): {SMPL.file_name.replace('{GENDER}', '<GENDER>')}; smplh / smplx: "
-    "SMPLH_ / SMPLX_<GENDER>.npz or .pkl in --smpl-dir (wrists and fingers fitted where keypoints3d_full holds WholeBody hand points; writes left_hand_pose, "
-    "right_hand_pose, betas, and for smplx jaw_pose, leye_pose, reye_pose, expression at zero).")]
-KeypointsOpt = Annotated[Optional[str], typer.Option(
-    "--keypoints", help="optim (default): fit keypoints3d_optim; raw: fit the plain triangulation keypoints3d.")]
-FitBetas = Annotated[Optional[bool], typer.Option(
-    "--fit-betas/--no-fit-betas", help="Also fit body shape; writes smpl_betas (10,). Default: betas = 0, as in AIST++.")]
-Iterations = Annotated[Optional[int], typer.Option(
-    "--iterations", min=1, help="Cap on solver steps per solve (default 200); the fit stops earlier once converged "
-    "(relative objective change < 1e-5) and warns when it hits the cap.")]
-Fps = Annotated[Optional[float], typer.Option(
-    "--fps", min=0.001, help="Frame rate of the keypoints (uniform). Default: their timestamps (keypoints3d, else "
-    "keypoints2d/<seq>.pkl, microseconds), else 60.")]
+OPTIONS = ("anno_dir", "smpl_dir", "save_dir", "gender", "device", "keypoints", "--fit-betas/--no-fit-betas",
+           "iterations", "fps")
+# --model sets the config's body_model (its TOML key); the flag is the issue's, shorter than the field
+ModelOpt = Annotated[Optional[Literal["smpl", "smplh", "smplx"]], typer.Option(
+    "--model", case_sensitive=False, metavar="<smpl|smplh|smplx>", show_default="smpl",
+    help=FitSmplConfig.model_fields["body_model"].description)]
 
 
 @user_errors
-@runner_options(gpus=True)
-def command(
-    anno_dir: AnnoDir = None,
-    smpl_dir: SmplDir = None,
-    save_dir: SaveDir = None,
-    gender: Gender = None,
-    model: ModelOpt = None,
-    device: Device = None,
-    keypoints: KeypointsOpt = None,
-    fit_betas: FitBetas = None,
-    iterations: Iterations = None,
-    fps: Fps = None,
-    config: ConfigFile = None,
-    run: dict | None = None,
-) -> None:
+@options_from(FitSmplConfig, OPTIONS + batch_options(gpus=True))
+def command(given: dict, config: ConfigFile = None, model: ModelOpt = None) -> None:
     """Write ``<save-dir>/<seq>.pkl`` (smpl_poses, smpl_trans, smpl_scaling, smpl_loss) per sequence."""
-    from aistpp.config import build_config
-    from aistpp.pipeline.fit_smpl import FitSmplConfig, run_fit_smpl
+    from aistpp.pipeline.fit_smpl import run_fit_smpl
 
-    values = dict(
-        anno_dir=anno_dir, smpl_dir=smpl_dir, save_dir=save_dir, gender=gender, body_model=model, device=device,
-        keypoints=keypoints,
-        fit_betas=fit_betas, iterations=iterations, fps=fps, **run,
-    )  # fmt: skip
-    if config is None and (anno_dir is None or smpl_dir is None or save_dir is None):
-        raise AistppError("--anno-dir, --smpl-dir and --save-dir are required")
-    cfg = build_config(FitSmplConfig, values, config, "fit-smpl")
-    result = run_fit_smpl(cfg)
-    if cfg.dry_run:
-        print_dry_run(result)
-        return
-    for it in result.items:  # before print_report, which exits on failures
+    if model is not None:
+        given = dict(given, body_model=model.lower())
+    cfg = build_config(FitSmplConfig, given, config, "fit-smpl")
+    report = run_batch(cfg, run_fit_smpl, notes=_iteration_caps,
+                       columns=("frames", "fps", "error_cm", "converged", "iterations", "loss", "scaling"))
+    if report is not None and not cfg.quiet:
+        _print_joint_errors(report)
+
+
+def _iteration_caps(report) -> None:
+    for it in report.items:
         if it.status == "done" and it.info.get("warning"):
             err_console.print(f"[yellow]warning[/] {it.name}: {it.info['warning']} (raise --iterations)",
                               highlight=False, soft_wrap=True)
-    print_report(result, columns=("frames", "fps", "error_cm", "converged", "iterations", "loss", "scaling"),
-                 quiet=cfg.quiet)
-    if not cfg.quiet:
-        _print_joint_errors(result)
 
 
 def _print_joint_errors(result) -> None:

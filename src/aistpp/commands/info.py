@@ -3,29 +3,27 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Optional
 
 import typer
 from rich.table import Table
 
-from aistpp.commands._common import AnnoDir, SmplDir, VideoDir, console, user_errors
-from aistpp.errors import AistppError
+from aistpp.commands._common import console, shared_option, user_errors
 
 
 @user_errors
 def command(
-    anno_dir: AnnoDir = None,
-    video_dir: VideoDir = None,
-    smpl_dir: SmplDir = None,
+    anno_dir: Annotated[Path, shared_option("anno_dir")],
+    video_dir: Annotated[Optional[Path], shared_option("video_dir")] = None,
+    smpl_dir: Annotated[Optional[Path], shared_option("smpl_dir")] = None,
     quality: Annotated[bool, typer.Option("--quality", help="Score every sequence: median reprojection error (px) of keypoints3d_optim against the 2D keypoints, and with --smpl-dir the SMPL fit error (cm); lists the worst.")] = False,
-    worst: Annotated[int, typer.Option("--worst", min=1, help="With --quality: how many of the worst sequences to list (default 10).")] = 10,
+    worst: Annotated[int, typer.Option("--worst", min=1, help="With --quality: how many of the worst sequences to list.")] = 10,
     frames: Annotated[bool, typer.Option("--frames/--no-frames", help="Read every annotation file to count frames.")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     from aistpp.pipeline.info import dataset_info
 
-    if anno_dir is None:
-        raise AistppError("--anno-dir is required")
     info = dataset_info(anno_dir, video_dir, frames, quality, smpl_dir)
     if as_json:
         typer.echo(json.dumps(info, indent=2))

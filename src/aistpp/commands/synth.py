@@ -2,47 +2,23 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated, Optional
-
 import typer
 from rich.table import Table
 
-from aistpp.commands._common import ConfigFile, ExecutorOpt, Quiet, Workers, console, user_errors
-from aistpp.errors import AistppError
+from aistpp.commands._common import ConfigFile, console, options_from, user_errors
+from aistpp.config import build_config
+from aistpp.pipeline.synth.generate import SynthConfig
+
+OPTIONS = ("out", "seed", "sequences", "frames", "settings", "views", "image_scale", "videos", "noise_px", "body_models",
+           "hands", "overwrite", "workers", "executor", "quiet")
 
 
 @user_errors
-def command(
-    out: Annotated[Optional[Path], typer.Option("--out", help="Folder to write the dataset into (must be empty unless --overwrite).")] = None,
-    seed: Annotated[Optional[int], typer.Option("--seed", help="Random seed: the same seed writes the same dataset. Default 0.")] = None,
-    sequences: Annotated[Optional[int], typer.Option("--sequences", min=1, help="Number of sequences. Default 2.")] = None,
-    frames: Annotated[Optional[int], typer.Option("--frames", min=2, help="Frames per sequence (60 fps). Default 240.")] = None,
-    settings: Annotated[Optional[int], typer.Option("--settings", min=1, help="Camera settings (rigs); sequences are dealt to them in turn. Default 1.")] = None,
-    views: Annotated[Optional[int], typer.Option("--views", min=2, help="Cameras per setting. Default 9 (c01..c09).")] = None,
-    image_scale: Annotated[Optional[float], typer.Option("--image-scale", help="Image size and intrinsics relative to 1920x1080 (0.5 = 960x540, focal ~800). Default 0.5.")] = None,
-    videos: Annotated[Optional[bool], typer.Option("--videos/--no-videos", help="Render the 60 fps H.264 videos (default) or skip them.")] = None,
-    noise_px: Annotated[Optional[float], typer.Option("--noise-px", help="Std of the 2D detection noise in pixels (at the written image size). Default 2.")] = None,
-    body_models: Annotated[Optional[str], typer.Option("--body-models", help="Also write synthetic SMPL-H / SMPL-X model files (comma-separated: smplh,smplx) with fingers, in the files' own layout (SMPLH_<GENDER>.pkl, SMPLX_<GENDER>.npz), for fit-smpl --model. Default: none.")] = None,
-    hands: Annotated[Optional[str], typer.Option("--hands", help="smplx or smplh: the dancer's hands move (fingers and wrists), posed by that synthetic model (written to the smpl folder): the motions are that model's (with left_hand_pose, right_hand_pose...), keypoints3d also holds the exact WholeBody-133 keypoints3d_full and keypoints2d the detected keypoints2d_full (joint_set wholebody133; face points NaN). Default: no hands (SMPL motions).")] = None,
-    overwrite: Annotated[Optional[bool], typer.Option("--overwrite", help="Write into a non-empty --out, replacing what synth wrote there before.")] = None,
-    workers: Workers = None,
-    executor: ExecutorOpt = None,
-    quiet: Quiet = None,
-    config: ConfigFile = None,
-) -> None:
-    from aistpp.config import build_config
-    from aistpp.pipeline.synth.generate import SynthConfig, generate
+@options_from(SynthConfig, OPTIONS)
+def command(given: dict, config: ConfigFile = None) -> None:
+    from aistpp.pipeline.synth.generate import generate
 
-    if out is None and config is None:
-        raise AistppError("--out is required: the folder to write the dataset into")
-    if executor == "ray":
-        raise AistppError("synth runs with --executor serial or processes")
-    values = dict(out=out, seed=seed, sequences=sequences, frames=frames, settings=settings, views=views,
-                  image_scale=image_scale, videos=videos, noise_px=noise_px, overwrite=overwrite,
-                  hands=hands, body_models=None if body_models is None else [m.strip() for m in body_models.split(",") if m.strip()],
-                  workers=workers, executor=executor, quiet=quiet)
-    cfg = build_config(SynthConfig, values, config, "synth")
+    cfg = build_config(SynthConfig, given, config, "synth")
     summary = generate(cfg.out, cfg)
     report = summary["report"]
     table = Table(title=f"synthetic AIST++ dataset in {cfg.out}")
@@ -53,7 +29,7 @@ def command(
     V, N = summary["views"], summary["frames"]
     S = len(summary["sequences"])
     table.add_row("body model (SMPL format)", f"{paths['smpl']}/SMPL_{{NEUTRAL,MALE,FEMALE}}.pkl")
-    for kind in dict.fromkeys(cfg.body_models):
+    for kind in dict.fromkeys((cfg.body_models or []) + ([cfg.hands] if cfg.hands else [])):
         table.add_row(f"body model ({kind.upper()} format)", f"{paths['smpl']}/{kind.upper()}_{{NEUTRAL,MALE,FEMALE}}."
                       + ("npz" if kind == "smplx" else "pkl"))
     table.add_row(f"{len(summary['settings'])} camera setting(s), {V} views, {w}x{h} (ground truth)",

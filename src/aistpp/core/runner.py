@@ -31,20 +31,23 @@ Executor = Literal["serial", "processes", "ray"]
 
 
 class RunOptions(BaseModel):
-    """How to run a batch (shared by every multi-sequence command)."""
+    """How to run a batch (shared by every multi-sequence command). The descriptions are the options' help."""
 
-    executor: Executor = "processes"
-    workers: int | None = Field(default=None, ge=1, le=1024, description="parallel workers (default: cores)")
-    overwrite: bool = False
-    dry_run: bool = False
-    quiet: bool = False
-    report: Path | None = None
-    log_file: Path | None = None
-    ray_address: str | None = None
-    gpus_per_task: float = Field(default=1.0, ge=0)
+    executor: Executor = Field("processes", description="How sequences run: one after another, in local "
+                               "processes, or on Ray.")
+    workers: int | None = Field(default=None, ge=1, le=1024, description="Parallel workers.",
+                                json_schema_extra={"unset": "number of cores"})
+    overwrite: bool = Field(False, description="Redo sequences whose outputs exist (else skip them).")
+    dry_run: bool = Field(False, description="List what would run, run nothing.")
+    quiet: bool = Field(False, description="No progress bar (for scripts).")
+    report: Path | None = Field(None, description="Write a JSON report of the run here.")
+    log_file: Path | None = Field(None, description="Append one JSON line per sequence here.")
+    ray_address: str | None = Field(None, description="Ray cluster address (auto or HOST:PORT).",
+                                    json_schema_extra={"unset": "start a local Ray"})
+    gpus_per_task: float = Field(default=1.0, ge=0, description="GPU share each Ray task asks for with --device cuda.")
     device: str = "cpu"
-    split: str | None = None
-    include_ignored: bool = False
+    split: str | None = Field(None, description="Process the sequences of splits/<NAME>.txt.")
+    include_ignored: bool = Field(False, description="Also process sequences on ignore_list.txt (else skip them).")
 
     def num_workers(self) -> int:
         return self.workers or os.cpu_count() or 1

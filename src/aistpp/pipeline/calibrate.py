@@ -44,23 +44,36 @@ class CalibrateConfig(RunOptions):
 
     anno_dir: Path
     save_dir: Path
-    settings: list[str] | None = None
-    init_cameras: str | None = Field(None, description="None: from the keypoints alone; 'rig': the original "
-                                     "AIST++ hand-made ring; else a camera JSON file or a folder of <setting>.json")
-    sequences_per_setting: int = Field(20, ge=1)
-    min_confidence: float = Field(0.5, ge=0.0, le=1.0)
-    fix_intrinsics: bool = False
-    intrinsics: list[Literal["f", "k1", "k2", "cx", "cy"]] = ["f", "k1"]
-    seed: int = 0
-    height_cm: float = Field(170.0, gt=50.0, lt=300.0)
-    max_frames: int = Field(1000, ge=10, description="frames sampled from the pooled sequences for the adjustment")
+    settings: list[str] | None = Field(None, description="Settings to calibrate (repeat or comma-separate).",
+                                       json_schema_extra={"unset": "every setting of mapping.txt"})
+    init_cameras: str | None = Field(None, description="Starting cameras: 'rig' (the original AIST++ hand-made "
+                                     "9-camera ring), a camera JSON file, or a folder of <setting>.json.",
+                                     json_schema_extra={"unset": "none, the rig is found from the keypoints alone"})
+    sequences_per_setting: int = Field(20, ge=1, description="Sequences pooled per setting, chosen with --seed.")
+    min_confidence: float = Field(0.5, ge=0.0, le=1.0, description="Use 2D keypoints with at least this confidence.")
+    fix_intrinsics: bool = Field(False, description="Keep focal length and distortion as initialised (else refine "
+                                 "the --intrinsics).")
+    intrinsics: list[Literal["f", "k1", "k2", "cx", "cy"]] = Field(
+        ["f", "k1"], description="Intrinsics refined unless --fix-intrinsics, comma-separated: f (fx, fy together), "
+        "k1, k2, cx, cy. The default set is aniposelib's; k2, cx, cy are weakly determined by body keypoints.")
+    seed: int = Field(0, description="Seed of the sequence and frame choice.")
+    height_cm: float = Field(170.0, gt=50.0, lt=300.0, description="Dancers' stature in cm: sets the unit. Their "
+                             "median ankle-knee-hip-shoulder length is taken as 0.779 x this.")
+    max_frames: int = Field(1000, ge=10, description="Frames sampled from the pooled sequences for the adjustment.")
     rounds: int = Field(3, ge=1, le=20)
     min_view_observations: int = Field(100, ge=1)
-    image_size: tuple[int, int] | None = Field(None, description="(width, height) of every view's images")
-    video_dir: Path | None = Field(None, description="folder of the setting's videos (image size per view)")
-    max_offset: int = Field(30, ge=0, le=120, description="time offsets searched per view, +- frames (0: none)")
-    frame: Literal["floor", "init"] = "floor"
-    up: Literal["y", "z"] = "y"
+    image_size: tuple[int, int] | None = Field(
+        None, description="WIDTHxHEIGHT of every view's images.", json_schema_extra={
+            "metavar": "<WxH>", "unset": "from --video-dir, else the keypoints2d 'image_sizes', else the --init-cameras "
+            "file, else the setting's existing camera file; never assumed"})
+    video_dir: Path | None = Field(None, description="Folder of the videos (<sequence with cXX>.mp4): image size per "
+                                   "view read from them.")
+    max_offset: int = Field(30, ge=0, le=120, description="Time offset searched per view, +- frames (0: views in "
+                            "sync). Found offsets are written per camera as 'frame_offset' in <setting>.json.")
+    frame: Literal["floor", "init"] = Field("floor", description="World frame: 'floor' (floor at 0, origin under the "
+                                            "dancer, unit from --height-cm) or 'init' (keep the --init-cameras world "
+                                            "and scale).")
+    up: Literal["y", "z"] = Field("y", description="Up axis of the 'floor' world.")
 
     @field_validator("image_size", mode="before")
     @classmethod

@@ -31,16 +31,20 @@ from aistpp.errors import AistppError
 
 
 class DemoConfig(BaseModel):
-    out: Path = Path("demo_out")
-    seed: int = 0
-    sequences: int = Field(2, ge=1)
-    frames: int = Field(240, ge=30)
-    workers: int | None = Field(None, ge=1)
-    overwrite: bool = False
-    videos: bool = True
+    """Options of ``aistpp demo`` (the descriptions are the options' help)."""
+
+    out: Path = Field(Path("demo_out"), description="Folder for the demo's outputs.")
+    seed: int = Field(0, description="Seed of the synthetic dataset.")
+    sequences: int = Field(2, ge=1, description="Synthetic sequences.")
+    frames: int = Field(240, ge=30, description="Frames per sequence at 60 fps.")
+    workers: int | None = Field(None, ge=1, description="Parallel workers.", json_schema_extra={"unset": "number of cores"})
+    overwrite: bool = Field(False, description="Replace the outputs of an earlier demo in --out.")
+    videos: bool = Field(True, description="Render videos and run vis.")
     rotation_deg: float = 5.0
     center_cm: float = 30.0
-    from_video: bool = False  # detect 2D keypoints on the rendered videos instead of preprocessing synth's detections
+    from_video: bool = Field(False, description="Detect 2D keypoints on the rendered videos (aistpp detect with "
+                             "BlazePose, from the optional 'detect' extra) instead of preprocessing synth's "
+                             "detections; reports the 2D error.")
 
 
 def perturb_rig(rig: CameraRig, rng: np.random.Generator, rotation_deg: float, center_cm: float) -> CameraRig:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import time
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from pydantic import Field
@@ -40,11 +41,16 @@ class DetectConfig(RunOptions):
 
     video_dir: Path
     save_dir: Path
-    json_dir: Path | None = None
+    json_dir: Path | None = Field(None, description="Also write per-frame OpenPose BODY_25 JSON here "
+                                  "(<video>/<video>_<frame>_keypoints.json).")
     sequence_names: list[str] | None = None
-    model: str = "blazepose"
-    device: str = "auto"
-    min_detection_confidence: float = Field(0.5, ge=0.0, le=1.0)
+    model: str = Field("blazepose", description="blazepose (MediaPipe BlazePose full, from the optional 'detect' "
+                       "extra of aistpp) or a top-down .onnx model file (RTMPose-style SimCC or heatmap outputs; "
+                       "17 or 26 keypoints).")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where an ONNX model runs (cuda fails clearly "
+                                                   "when absent; BlazePose runs on the CPU).")
+    min_detection_confidence: float = Field(0.5, ge=0.0, le=1.0, description="BlazePose's threshold for finding "
+                                            "the person.")
 
 
 def timestamps(n: int) -> np.ndarray:

@@ -48,12 +48,15 @@ class ExportConfig(RunOptions):
     anno_dir: Path
     smpl_dir: Path
     save_dir: Path
-    format: Literal["bvh", "npz"] = "bvh"
-    fps: Literal[60, 30, 20] = 60
-    up: Literal["y", "z"] = "y"
-    units: Literal["m", "cm"] = "cm"
-    floor: bool = True
-    order: Literal["ZXY", "XYZ"] = "ZXY"
+    format: Literal["bvh", "npz"] = Field("bvh", description="bvh (SMPL skeleton at the motion's scale, root "
+                                          "position + Euler rotations) or npz (AMASS-style: poses, trans in metres = "
+                                          "smpl_trans / smpl_scaling, betas, gender, mocap_framerate).")
+    fps: Literal[60, 30, 20] = Field(60, description="Frame rate: as recorded, or every 2nd / 3rd frame.")
+    up: Literal["y", "z"] = Field("y", description="Vertical axis of the output: y (AIST++) or z (AMASS).")
+    units: Literal["m", "cm"] = Field("cm", description="bvh lengths: cm (AIST++) or m. npz is always metres.")
+    floor: bool = Field(True, description="Shift vertically so the lowest mesh vertex over the sequence is at 0.")
+    order: Literal["ZXY", "XYZ"] = Field("ZXY", description="bvh rotation channel order; R = R1 R2 R3 in the "
+                                         "listed order.")
     gender: Optional[Literal["neutral", "male", "female"]] = None  # None: the motion's smpl_gender, else male
     sequence_names: list[str] | None = None
     batch: int = Field(1024, ge=1)

@@ -48,9 +48,11 @@ PFC_FPS = 30.0  # EDGE's
 class FeaturesConfig(RunOptions):
     anno_dir: Path | None = None
     smpl_dir: Path | None = None
-    joints_dir: Path | None = None  # instead of anno_dir + smpl_dir: <name>.npy joints (N, 24, 3) m
-    save_dir: Path | None = None  # default <anno_dir>/features, <joints_dir>/features
-    fps: float = Field(60.0, gt=0)
+    joints_dir: Path | None = Field(None, description="Instead of --anno-dir/--smpl-dir: generated joints, "
+                                    "<name>.npy (N, 24, 3) or (N, 72), metres at SMPL scale, +y up, SMPL order.")
+    save_dir: Path | None = Field(None, description="Output folder.",
+                                  json_schema_extra={"unset": "<anno-dir or joints-dir>/features"})
+    fps: float = Field(60.0, gt=0, description="Frame rate of the motions (the reference's frame time is 1/60 s).")
     gender: Optional[Literal["neutral", "male", "female"]] = None  # None: the motion's, else male
     sequence_names: list[str] | None = None
 

@@ -295,16 +295,24 @@ class FitSmplConfig(RunOptions):
     anno_dir: Path
     smpl_dir: Path
     save_dir: Path
-    gender: Literal["neutral", "male", "female"] = "neutral"
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    keypoints: Literal["optim", "raw"] = "optim"
-    fit_betas: bool = False
+    gender: Literal["neutral", "male", "female"] = Field("neutral", description="Which SMPL_<GENDER>.pkl.")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where to fit (cuda fails clearly when absent).")
+    keypoints: Literal["optim", "raw"] = Field("optim", description="Fit keypoints3d_optim, or the plain "
+                                               "triangulation keypoints3d (raw).")
+    fit_betas: bool = Field(False, description="Also fit body shape; writes smpl_betas (10,). Else betas = 0, as "
+                            "in AIST++.")
     iterations: int = Field(default=200, ge=1, le=100_000,
-                            description="cap on solver steps per solve (warning when hit)")
-    fps: float | None = Field(default=None, gt=0, le=10_000,
-                              description="frame rate; default: the keypoints' timestamps, else 60")
+                            description="Cap on solver steps per solve; the fit stops earlier once converged "
+                            "(relative objective change < 1e-5) and warns when it hits the cap.")
+    fps: float | None = Field(default=None, gt=0, le=10_000, description="Frame rate of the keypoints (uniform).",
+                              json_schema_extra={"unset": "their timestamps (keypoints3d, else keypoints2d/<seq>.pkl), "
+                                                 "else 60"})
     sequence_names: list[str] | None = None
-    body_model: str = "smpl"  # a name of aistpp.core.body_models
+    body_model: str = Field(  # a name of aistpp.core.body_models
+        "smpl", description="Body model: smpl (the --gender file above), smplh or smplx (SMPLH_ / SMPLX_<GENDER>.npz or "
+        ".pkl in --smpl-dir): the body fitted as SMPL's, then wrists and fingers where keypoints3d_full holds "
+        "WholeBody hand points; the motion adds left_hand_pose, right_hand_pose, betas and, for smplx, jaw_pose, "
+        "leye_pose, reye_pose and expression (zero).")
     weights: FitWeights = FitWeights()
     solve: Solve = Solve()
 

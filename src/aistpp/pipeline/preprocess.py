@@ -66,19 +66,34 @@ def assemble_views(timestamps: list[np.ndarray | None], keypoints: list[np.ndarr
 class PreprocessConfig(RunOptions):
     """Options of ``aistpp preprocess`` (plus the shared runner options)."""
 
-    keypoints_dir: Path  # a folder in one of the understood layouts, or a TOML listing
+    keypoints_dir: Path = Field(description="Detections: a folder of AIST-named videos (<gXX_sXX_cNN_...>/ or "
+                                ".json), of <sequence>/<view>/ (or <sequence>/<view>.json|.npy|.npz), of <view>/ for one "
+                                "sequence, or a TOML file listing sequences -> views -> files.")
     save_dir: Path
     anno_dir: Path | None = None
-    video_dir: Path | None = None  # the videos' sizes become image_sizes
+    video_dir: Path | None = Field(None, description="Folder of the videos: their sizes become image_sizes.")
     sequence_names: list[str] | None = None
-    sequence_name: str | None = None  # the one sequence of a <view>/ layout (default: the folder's name)
-    setting: str | None = None  # camera setting for sequences mapping.txt does not list
-    format: Format = "auto"
-    joint_set: str | None = None  # default: settled from the data (by count / geometry), never guessed
-    person: Policy = "track"
-    person_index: int = Field(0, ge=0)
-    tracking: bool = True  # False: the best-scored person of each frame (the same as person="best")
-    image_size: dict[str, tuple[int, int]] | None = None  # {view or "*": (w, h)}
+    sequence_name: str | None = Field(None, description="Name of the one sequence of a <view>/ layout.",
+                                      json_schema_extra={"unset": "the folder's name"})
+    setting: str | None = Field(None, description="Camera setting (cameras/<setting>.json under --anno-dir) of "
+                                "sequences mapping.txt does not list: its camera names order the views.")
+    format: Format = Field("auto", description="auto (from the files' content), openpose (people[].pose_keypoints_2d "
+                           "per frame), aist (keypoints + detection_scores per frame), mmpose (MMPose/RTMPose "
+                           "instances), coco (results list), alphapose (alphapose-results.json) or array (.npy/.npz "
+                           "of (N, J, 3)).")
+    joint_set: str | None = Field(None, description="The detector's joint set: coco17, coco18, body25, body25b, "
+                                  "halpe26, halpe136, wholebody133, blazepose33.", json_schema_extra={
+                                      "unset": "settled from the data (by count; BODY_25 vs BODY_25B by geometry), "
+                                      "or an error asking for it"})
+    person: Policy = Field("track", description="Which person is the dancer: track (stable over time), best "
+                           "(highest score per frame), largest, central, or index (slot --person-index as the "
+                           "detector lists people).")
+    person_index: int = Field(0, ge=0, description="Slot for --person index.")
+    tracking: bool = Field(True, description="--no-tracking is --person best.")
+    image_size: dict[str, tuple[int, int]] | None = Field(
+        None, description="Image size of the detections, WIDTHxHEIGHT for every view or VIEW=WxH,VIEW=WxH.",
+        json_schema_extra={"metavar": "<WxH|VIEW=WxH,...>", "unset": "from the detector file, else the videos of "
+                           "--video-dir"})
 
     @field_validator("joint_set")
     @classmethod

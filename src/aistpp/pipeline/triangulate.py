@@ -33,13 +33,14 @@ class TriangulateConfig(RunOptions):
 
     anno_dir: Path
     save_dir: Path
-    cameras_dir: Path | None = None
+    cameras_dir: Path | None = Field(None, description="Camera folder (mapping.txt, <setting>.json).",
+                                     json_schema_extra={"unset": "<anno-dir>/cameras"})
     sequence_names: list[str] | None = None
-    split: str | None = None
-    include_ignored: bool = False
-    min_confidence: float = Field(0.15, ge=0.0, le=1.0)
-    outlier_px: float = Field(15.0, gt=0.0)
-    optimise: bool = True
+    min_confidence: float = Field(0.15, ge=0.0, le=1.0, description="Ignore 2D keypoints below this confidence.")
+    outlier_px: float = Field(15.0, gt=0.0, description="A view farther than this (px) from the consensus point is "
+                              "an outlier.")
+    optimise: bool = Field(True, description="Compute keypoints3d_optim by temporal + bone-length optimisation; "
+                           "with --no-optimise it is a copy of keypoints3d.")
 
 
 def triangulate_keypoints(rig: CameraRig, keypoints2d: np.ndarray, min_confidence: float = 0.15,

@@ -17,8 +17,9 @@ from typing import Iterator, Literal, Optional
 
 import cv2
 import numpy as np
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
+from aistpp.config import end_after_start
 from aistpp.core.body import (
     load_smpl, module_body_model, motion_body_model, motion_gender, skeleton_joints, smpl_forward,
 )  # fmt: skip
@@ -47,24 +48,44 @@ class VisConfig(RunOptions):
 
     anno_dir: Path
     save_dir: Path
-    video_name: str
-    mode: Mode = "2d"
-    video_dir: Path | None = None
+    video_name: str = Field(description="A video name (..._c01_..., or <sequence>_<view> for other names) or a "
+                            "sequence name with --views.")
+    mode: Mode = Field("2d", description="What to draw: 2D keypoints, projected 3D keypoints, SMPL joints or the "
+                       "SMPL mesh.")
+    video_dir: Path | None = Field(None, json_schema_extra={"unset": "a plain background of the camera's size"})
     smpl_dir: Path | None = None
-    views: list[str] | None = None  # None: the video's own view; ["all"]: every view in one grid
-    start: int = Field(0, ge=0)
-    end: int | None = Field(None, ge=1)
-    labels: bool = False
-    joints: Literal["coco17", "full"] = "coco17"  # 2d: draw keypoints2d_full (the detector's own set) when present
-    min_confidence: float = Field(0.15, ge=0.0, le=1.0)
+    views: list[str] | None = Field(None, description="Comma-separated views (one video each), or 'all' for one "
+                                    "grid video.", json_schema_extra={"unset": "the video's own view"})
+    start: int = Field(0, ge=0, description="First annotation frame to draw.")
+    end: int | None = Field(None, ge=1, description="Stop before this annotation frame.",
+                            json_schema_extra={"unset": "the last"})
+    labels: bool = Field(False, description="Write joint names beside the joints.")
+    joints: Literal["coco17", "full"] = Field("coco17", description="2d mode: COCO-17, or every point of the "
+                                              "detector's own joint set (keypoints2d_full: feet, hands) with its skeleton.")
+    min_confidence: float = Field(0.15, ge=0.0, le=1.0, description="2d mode: skip joints below this confidence.")
     alpha: float = Field(0.6, ge=0.0, le=1.0)
     gender: Optional[Literal["neutral", "male", "female"]] = None  # None: the motion's smpl_gender, else male
     crf: int = Field(20, ge=0, le=51)
     preset: str = "veryfast"
-    executor: Literal["serial", "processes", "ray"] = "serial"
-    any_fps: bool = False  # draw on a video whose frame rate is far from the annotations' 60 fps
-    audio: Path | None = None  # music to put in the output (aligned: audio time 0 = frame 0)
-    music_dir: Path | None = None  # or: the folder of the music files, named by the music tag (mWA2.wav)
+    executor: Literal["serial", "processes", "ray"] = Field(
+        "serial", description="How videos are drawn: one after another, in local processes (the default once "
+        "--workers is given), or on Ray.")
+    any_fps: bool = Field(False, description="Draw on videos whose frame rate is far from 60 fps (frames still "
+                          "taken by time); else refuse them.")
+    audio: Path | None = Field(None, description="Music to carry in the output MP4 (AAC), aligned so that audio "
+                               "time 0 plays with video frame 0, trimmed to the video.")
+    music_dir: Path | None = Field(None, description="Folder of the music named by tag (mWA2.wav, .mp3, ...): the "
+                                   "sequence's music goes into the output.")
+
+    _frames = model_validator(mode="after")(end_after_start)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _workers_mean_processes(cls, values):
+        """``--workers`` without ``--executor``: processes (a worker count means parallel work)."""
+        if isinstance(values, dict) and values.get("workers") is not None and "executor" not in values:
+            values = {**values, "executor": "processes"}
+        return values
 
     @field_validator("mode", mode="before")
     @classmethod

@@ -20,7 +20,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from scipy.ndimage import gaussian_filter1d
 
 from aistpp.errors import AistppError
 
@@ -37,6 +36,8 @@ def motion_speed(joints: np.ndarray) -> np.ndarray:
 
 def motion_beats(joints: np.ndarray, sigma: float = MOTION_SIGMA) -> np.ndarray:
     """(N, J, 3) -> (B,) int: frames (speed-sample indices) of the smoothed speed's strict local minima."""
+    from scipy.ndimage import gaussian_filter1d  # here: scipy.ndimage costs a second at import (every CLI start)
+
     s = gaussian_filter1d(motion_speed(joints), sigma)
     return np.flatnonzero((s[1:-1] < s[:-2]) & (s[1:-1] < s[2:])) + 1
 

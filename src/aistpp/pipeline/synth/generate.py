@@ -40,29 +40,38 @@ GENDERS = ("neutral", "male", "female")
 
 
 class SynthConfig(BaseModel):
-    """Options of ``aistpp synth`` (see the command for their help texts)."""
+    """Options of ``aistpp synth`` (the descriptions are the options' help)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    out: Path
-    seed: int = 0
-    sequences: int = Field(2, ge=1, le=1000)
-    frames: int = Field(240, ge=2, le=1_000_000)
-    settings: int = Field(1, ge=1)
-    views: int = Field(9, ge=2, le=99)
-    image_scale: float = Field(0.5, gt=0.0, le=2.0)
-    videos: bool = True
-    noise_px: float = Field(2.0, ge=0.0)
+    out: Path = Field(description="Folder to write the dataset into (must be empty unless --overwrite).")
+    seed: int = Field(0, description="Random seed: the same seed writes the same dataset.")
+    sequences: int = Field(2, ge=1, le=1000, description="Number of sequences.")
+    frames: int = Field(240, ge=2, le=1_000_000, description="Frames per sequence (60 fps).")
+    settings: int = Field(1, ge=1, description="Camera settings (rigs); sequences are dealt to them in turn.")
+    views: int = Field(9, ge=2, le=99, description="Cameras per setting (c01, c02, ...).")
+    image_scale: float = Field(0.5, gt=0.0, le=2.0, description="Image size and intrinsics relative to 1920x1080 "
+                               "(0.5 = 960x540, focal ~800).")
+    videos: bool = Field(True, description="Render the 60 fps H.264 videos, or skip them.")
+    noise_px: float = Field(2.0, ge=0.0, description="Std of the 2D detection noise in pixels (at the written image "
+                            "size).")
     outlier_rate: float = Field(0.004, ge=0.0, le=1.0)
     missing_frame_rate: float = Field(0.01, ge=0.0, le=1.0)
     low_conf_rate: float = Field(0.03, ge=0.0, le=1.0)
     distractor_rate: float = Field(0.03, ge=0.0, le=1.0)
-    body_models: list[Literal["smplh", "smplx"]] = []  # also write these model files (synth.body_model_x)
-    hands: Optional[Literal["smplh", "smplx"]] = None  # moving hands posed by that model (synth.hands)
-    overwrite: bool = False
-    executor: Literal["serial", "processes"] = "processes"
-    workers: int | None = Field(None, ge=1)
-    quiet: bool = False
+    body_models: Optional[list[Literal["smplh", "smplx"]]] = Field(
+        None, description="Also write synthetic SMPL-H / SMPL-X model files with fingers, in the files' own layout "
+        "(SMPLH_<GENDER>.pkl, SMPLX_<GENDER>.npz), for fit-smpl --model.", json_schema_extra={"unset": "none"})
+    hands: Optional[Literal["smplh", "smplx"]] = Field(
+        None, description="The dancer's hands move (fingers and wrists), posed by that synthetic model (written to "
+        "the smpl folder): the motions are that model's (left_hand_pose, right_hand_pose...), keypoints3d also holds "
+        "the exact WholeBody-133 keypoints3d_full and keypoints2d the detected keypoints2d_full (joint_set "
+        "wholebody133; face points NaN); the videos show the SMPL body.", json_schema_extra={"unset": "no hands"})
+    overwrite: bool = Field(False, description="Write into a non-empty --out, replacing what synth wrote there before.")
+    executor: Literal["serial", "processes"] = Field("processes", description="How sequences are written: one after "
+                                                     "another, or in local processes.")
+    workers: int | None = Field(None, ge=1, description="Parallel workers.", json_schema_extra={"unset": "number of cores"})
+    quiet: bool = Field(False, description="No progress bar and no listing (for scripts).")
 
 
 def sequence_names(count: int, rng: np.random.Generator) -> list[str]:
@@ -193,7 +202,7 @@ def generate(out_dir: str | Path, config: SynthConfig | None = None) -> dict:
     if config.body_models or config.hands:
         from aistpp.pipeline.synth.body_model_x import make_body_model_x, model_file_name, write_body_model_x
 
-        for kind in dict.fromkeys(config.body_models + ([config.hands] if config.hands else [])):
+        for kind in dict.fromkeys((config.body_models or []) + ([config.hands] if config.hands else [])):
             for gender in GENDERS:
                 write_body_model_x(paths["smpl"] / model_file_name(kind, gender), make_body_model_x(kind, gender))
     settings = [f"setting{k + 1}" for k in range(config.settings)]

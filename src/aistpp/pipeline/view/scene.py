@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from aistpp.config import end_after_start
 from aistpp.core.cameras import CameraRig
 from aistpp.core.dataset import AISTDataset
 from aistpp.core.draw import SKELETONS, bone_sides
@@ -36,20 +37,29 @@ class ViewConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     anno_dir: Path
-    out: Path
+    out: Path = Field(description="The HTML file to write.")
     smpl_dir: Path | None = None
     sequence_names: list[str] | None = None
-    compare_dir: Path | None = None
-    music_dir: Path | None = None
-    keypoints: Literal["optim", "plain"] = "optim"
-    mesh: bool = True  # with --smpl-dir and a motion
-    joint_colour: Literal["auto", "reprojection", "confidence", "none"] = "auto"
-    layout: Literal["side", "overlay"] = "side"
-    gender: Literal["neutral", "male", "female"] | None = None  # None: the motion's smpl_gender, else male
-    start: int = Field(0, ge=0)  # first frame shown
-    end: int | None = Field(None, ge=1)  # stop before this frame (default: the last)
+    compare_dir: Path | None = Field(None, description="A second annotation folder (rebuilt, generated, ...): its "
+                                     "tracks are overlaid in another colour, with the per-frame joint error where "
+                                     "both have the sequence.")
+    music_dir: Path | None = Field(None, description="Folder of the music named by tag (mWA2.wav, .mp3, ...): the "
+                                   "first sequence's music is embedded and plays in sync.")
+    keypoints: Literal["optim", "plain"] = Field("optim", description="Skeleton from keypoints3d_optim (plain "
+                                                 "triangulation when absent) or keypoints3d (plain).")
+    mesh: bool = Field(True, description="Show the SMPL mesh of each motion (needs --smpl-dir).")
+    joint_colour: Literal["auto", "reprojection", "confidence", "none"] = Field(
+        "auto", description="Colour joints by per-frame reprojection error (px) or detection confidence, from "
+        "keypoints2d; auto: reprojection when the cameras are there.")
+    layout: Literal["side", "overlay"] = Field("side", description="Sequences side by side, or all at their own "
+                                               "place (overlay).")
+    gender: Literal["neutral", "male", "female"] | None = Field(None, description="Body model of the mesh.")
+    start: int = Field(0, ge=0, description="First frame to show; the music starts at start/60 s.")
+    end: int | None = Field(None, ge=1, description="Stop before this frame.", json_schema_extra={"unset": "the last"})
     max_error_px: float = Field(20.0, gt=0)  # reprojection error shown as the hottest colour
     min_confidence: float = Field(0.15, ge=0, le=1)
+
+    _frames = model_validator(mode="after")(end_after_start)
 
 
 # ---- pure array functions ---------------------------------------------------------------
