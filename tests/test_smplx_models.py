@@ -475,3 +475,9 @@ def test_synth_hands_through_fit_smpl(tmp_path):
     fit = model_keypoints(joints, "smplx", "wholebody133")[:, hands][:, TIPS]
     err = np.linalg.norm(fit - truth["keypoints3d_full"][:, hands][:, TIPS], axis=-1)
     assert err.mean() <= 1.5 and np.percentile(err, 95) <= 1.5, (err.mean(), np.percentile(err, 95))
+    # code written for SMPL (info --quality, features) poses a SMPL-X motion's body (core.body.load_smpl)
+    res = CliRunner().invoke(app, ["info", "--anno-dir", str(anno), "--smpl-dir", str(out / "smpl"), "--quality"])
+    assert res.exit_code == 0, res.output
+    res = CliRunner().invoke(app, ["features", "--anno-dir", str(anno), "--smpl-dir", str(out / "smpl"), "--save-dir",
+                                   str(tmp_path / "features"), "--executor", "serial", "--quiet"])
+    assert res.exit_code == 0, res.output

@@ -78,6 +78,14 @@ class SmplxFamily(BodyModel):
 
         return load_model_data(path, self.name)
 
+    def smpl_view(self, data: dict) -> dict:
+        """The model's body as a file of SMPL's layout (``fast_body.body_view``): what code written for
+        SMPL poses (``core.body.load_smpl``: features, compare, view) with the hands, jaw and eyes at
+        rest; vis and export pose the whole model (``pipeline.vis_models``, ``pipeline.export``)."""
+        from aistpp.core.fast_body import body_view
+
+        return body_view(data, self.name)
+
     def poser(self, data: dict, joint_set: str = "coco17", **kw):
         """The body stage's poser: the model's body seen as SMPL's 24-joint skeleton
         (``fast_body.body_view``; exact while hands, jaw and eyes are at rest). Hands:
