@@ -271,7 +271,7 @@ def _solve(fk, pose, trans, s, targets, idx, slots, tw, w: HandWeights, shape, i
         for it in range(1, iterations + 1):
             _, Jm = _jacobian(fk, carry, x, base, slot_t, slots, s, shape)
             r = (p - y).reshape(n, 2, 21, 3)
-            d2 = (r**2).sum(-1, keepdim=True)
+            d2 = r.square().sum(-1, keepdim=True)
             wt = (1 / torch.sqrt(1 + d2 / c2)) * mask[..., None]  # IRLS weights (n, 2, 21, 1)
             wr = wt.expand(-1, -1, -1, 3).reshape(n, 2, 63)
             H = torch.einsum("nhrp,nhr,nhrq->nhpq", Jm, wr, Jm) + w.pose * eye48 + w.twist * Tm[None]
