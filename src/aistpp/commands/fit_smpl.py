@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Annotated, Literal, Optional
+
+import typer
+
 from aistpp.commands._common import (
     ConfigFile, batch_options, console, err_console, options_from, run_batch, user_errors,
 )  # fmt: skip
@@ -10,14 +14,20 @@ from aistpp.pipeline.fit_smpl import FitSmplConfig
 
 OPTIONS = ("anno_dir", "smpl_dir", "save_dir", "gender", "device", "keypoints", "--fit-betas/--no-fit-betas",
            "iterations", "fps", "feet")
+# --model sets the config's body_model (its TOML key); the flag is the issue's, shorter than the field
+ModelOpt = Annotated[Optional[Literal["smpl", "smplh", "smplx"]], typer.Option(
+    "--model", case_sensitive=False, metavar="<smpl|smplh|smplx>", show_default="smpl",
+    help=FitSmplConfig.model_fields["body_model"].description)]
 
 
 @user_errors
 @options_from(FitSmplConfig, OPTIONS + batch_options(gpus=True))
-def command(given: dict, config: ConfigFile = None) -> None:
+def command(given: dict, config: ConfigFile = None, model: ModelOpt = None) -> None:
     """Write ``<save-dir>/<seq>.pkl`` (smpl_poses, smpl_trans, smpl_scaling, smpl_loss) per sequence."""
     from aistpp.pipeline.fit_smpl import run_fit_smpl
 
+    if model is not None:
+        given = dict(given, body_model=model.lower())
     cfg = build_config(FitSmplConfig, given, config, "fit-smpl")
     report = run_batch(cfg, run_fit_smpl, notes=_iteration_caps,
                        columns=("frames", "fps", "error_cm", "converged", "iterations", "loss", "scaling"))

@@ -11,7 +11,7 @@ from aistpp.config import build_config
 from aistpp.pipeline.synth.generate import SynthConfig
 
 OPTIONS = ("out", "seed", "sequences", "frames", "settings", "views", "image_scale", "videos", "noise_px", "joint_set",
-           "--planted-feet/--sliding-feet", "overwrite", "workers", "executor", "quiet")
+           "--planted-feet/--sliding-feet", "body_models", "hands", "overwrite", "workers", "executor", "quiet")
 
 
 @user_errors
@@ -30,6 +30,9 @@ def command(given: dict, config: ConfigFile = None) -> None:
     V, N = summary["views"], summary["frames"]
     S = len(summary["sequences"])
     table.add_row("body model (SMPL format)", f"{paths['smpl']}/{SMPL.file_names()}")
+    for kind in dict.fromkeys((cfg.body_models or []) + ([cfg.hands] if cfg.hands else [])):
+        table.add_row(f"body model ({kind.upper()} format)", f"{paths['smpl']}/{kind.upper()}_{{NEUTRAL,MALE,FEMALE}}."
+                      + ("npz" if kind == "smplx" else "pkl"))
     table.add_row(f"{len(summary['settings'])} camera setting(s), {V} views, {w}x{h} (ground truth)",
                   f"{paths['cameras']}/")
     table.add_row(f"{S} sequences x {N} frames: motions, keypoints3d, keypoints2d, splits",

@@ -119,6 +119,8 @@ def load_smpl(smpl_dir: str | Path, gender: Gender = "neutral", device: str = "c
     body_model = get_body_model(body_model)
     path = body_model.require_file(smpl_dir, gender)
     data = body_model.load_data(path)
+    if hasattr(body_model, "smpl_view"):  # SMPL-H / SMPL-X: their body as SMPL's skeleton, hands at rest
+        data, body_model = body_model.smpl_view(data), SMPL
     num_betas = min(num_betas or body_model.shape_size, np.shape(data["shapedirs"])[2])
     # smplx prints a warning to stdout for every SMPL file (they all have 10 shape coefficients)
     with contextlib.redirect_stdout(io.StringIO()):

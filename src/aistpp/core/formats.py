@@ -386,7 +386,8 @@ def load_motion(path: str | Path) -> dict:
     missing = [k for k in MOTION_KEYS if k not in data]
     if missing:
         raise AistppError(f"not a motions file: missing key(s) {', '.join(missing)}", path)
-    poses = _array(path, data, "smpl_poses", 2, (_motion_body_model(path, data).pose_size,))
+    bm = _motion_body_model(path, data)  # SMPL-H / SMPL-X motions keep SMPL's smpl_poses (motion_pose_size)
+    poses = _array(path, data, "smpl_poses", 2, (getattr(bm, "motion_pose_size", bm.pose_size),))
     trans = _array(path, data, "smpl_trans", 2, (3,))
     if len(trans) != len(poses):
         raise AistppError(f"'smpl_trans' has {len(trans)} frames, 'smpl_poses' {len(poses)}", path)
@@ -411,7 +412,29 @@ def load_motion(path: str | Path) -> dict:
         if not 1 <= betas.size <= 300 or not np.isfinite(betas).all() or np.abs(betas).max() > 100:
             raise AistppError("'smpl_betas' must be up to 300 finite shape coefficients (|b| <= 100)", path)
         out["smpl_betas"] = betas
+    _check_model_keys(path, data, out, len(poses))
     return out
+
+
+# SMPL-H / SMPL-X motions (``body_model`` "smplh" / "smplx"): the model's extra pose keys, (N, width)
+_MODEL_KEYS = {"left_hand_pose": 45, "right_hand_pose": 45, "jaw_pose": 3, "leye_pose": 3, "reye_pose": 3,
+               "expression": None}
+
+
+def _check_model_keys(path: Path, data: dict, out: dict, n: int) -> None:
+    for key, width in _MODEL_KEYS.items():
+        if key in data:
+            arr = _array(path, data, key, 2)
+            if len(arr) != n or (width is not None and arr.shape[1] != width) or arr.shape[1] > 400:
+                raise AistppError(f"'{key}' has shape {arr.shape}, expected ({n}, {width or 'E'})", path)
+            if not np.isfinite(arr).all() or np.abs(arr).max(initial=0) > MAX_POSE_RAD:
+                raise AistppError(f"'{key}' must hold finite values up to {MAX_POSE_RAD:g}", path)
+            out[key] = arr
+    if "betas" in data:
+        betas = _numbers(path, data, "betas").reshape(-1)
+        if not 1 <= betas.size <= 300 or not np.isfinite(betas).all() or np.abs(betas).max() > 100:
+            raise AistppError("'betas' must be up to 300 finite shape coefficients (|b| <= 100)", path)
+        out["betas"] = betas
 
 
 def save_motion(path: str | Path, smpl_poses: np.ndarray, smpl_trans: np.ndarray, smpl_scaling: float | np.ndarray,

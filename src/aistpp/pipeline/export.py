@@ -10,6 +10,12 @@ with SMPL in metres and ``smpl_scaling`` about 100 (the cm conversion times the 
   dividing the translation by ``smpl_scaling``: SMPL(poses) + trans / s = world / s, the same
   motion with a standard-size SMPL body (translation is *not* simply cm / 100).
 
+SMPL-H / SMPL-X motions (``body_model`` "smplh" / "smplx", their model file in ``smpl_dir``) are
+exported with every joint of the model, fingers included (52 / 55: ``smplx_joints.JOINT_NAMES``):
+the BVH skeleton has them all; the npz holds ``poses`` (N, 3 J) in the model's joint order and
+smplx's keys (``global_orient``, ``body_pose``, ``left_hand_pose``, ``right_hand_pose``, and for SMPL-X
+``jaw_pose``, ``leye_pose``, ``reye_pose``, ``expression``), ``betas`` the motion's, ``surface_model_type``.
+
 ``up = "z"`` turns the world by +90 deg about x (y up -> z up, z -> -y), as AMASS does.
 ``floor``: shift vertically so the lowest mesh vertex over the whole sequence is at 0.
 ``fps``: 60 (as recorded), or 30 / 20 by keeping every 2nd / 3rd frame.
@@ -125,6 +131,8 @@ def export_sequence(name: str, config: ExportConfig) -> dict:
     trans = np.asarray(motion["smpl_trans"], np.float64)[::step]
     scaling = float(motion["smpl_scaling"][0])
     gender, bm = motion_gender(motion, config.gender), motion_body_model(motion)
+    if bm.name != "smpl":  # SMPL-H / SMPL-X: every joint of the model, fingers included
+        return _export_model_x(name, motion, step, gender, config)
     rest = _rest_joints(config.smpl_dir, gender, bm)
     offset = 0.0
     if config.floor:
@@ -144,6 +152,54 @@ def export_sequence(name: str, config: ExportConfig) -> dict:
                          mocap_framerate=np.array(float(config.fps)),
                          source_scaling=np.array(scaling, np.float32))
     return {"frames": len(poses), "fps": config.fps, "scaling": scaling, "floor_cm": offset, "output": str(out)}
+
+
+def _export_model_x(name: str, motion: dict, step: int, gender: str, config: ExportConfig) -> dict:
+    """``export_sequence`` for a SMPL-H / SMPL-X motion: every joint of the model, fingers included."""
+    from aistpp.core.fast_body import EXTRA_POSE_KEYS, full_pose
+    from aistpp.core.smplx_joints import JOINT_NAMES, parents
+    from aistpp.pipeline.fit_smplx import load_model
+
+    kind = motion_body_model(motion).name
+    _, fk, _ = load_model(str(config.smpl_dir), kind, gender, "cpu")
+    extras = {k: None if motion.get(k) is None else np.asarray(motion[k])[::step] for k in EXTRA_POSE_KEYS[kind]}
+    pose = full_pose(kind, np.asarray(motion["smpl_poses"])[::step], **extras)  # (N, J, 3)
+    trans = np.asarray(motion["smpl_trans"], np.float64)[::step]
+    scaling = float(motion["smpl_scaling"][0])
+    betas = motion.get("betas")
+    expression = None if kind != "smplx" or motion.get("expression") is None else np.asarray(motion["expression"])
+    with __import__("torch").no_grad():
+        rest = fk.rest(fk.shape(betas))[0].cpu().numpy()
+    offset = 0.0
+    if config.floor:  # the lowest vertex over the sequence (expressions move the face only: left out)
+        mesh = fk.with_all_vertices()
+        offset = min(float(mesh.pose_numpy(pose[a:a + config.batch], trans[a:a + config.batch], scaling,
+                                           betas)[:, fk.nj:, 1].min()) for a in range(0, len(pose), config.batch))
+    flat = pose.reshape(len(pose), -1)
+    arrays = export_arrays(flat, trans, scaling, rest, config.format, config.up, config.units, offset)
+    out = output_path(name, config)
+    if config.format == "bvh":
+        write_bvh(out, bvh_text(arrays["rest"], arrays["root"], arrays["rotations"], config.fps, config.order,
+                                names=JOINT_NAMES[kind], parents=parents(kind)))
+    else:
+        full = arrays["poses"].reshape(pose.shape)
+        keys = {k: np.zeros((len(pose), 3)) if v is None else v for k, v in extras.items()}
+        names = JOINT_NAMES[kind]
+        for side in ("left", "right"):
+            start = names.index(f"{side}_index1")
+            keys[f"{side}_hand_pose"] = full[:, start:start + 15].reshape(len(pose), 45)
+        if kind == "smplx":
+            keys["expression"] = np.zeros((len(pose), fk.num_expression)) if expression is None else expression[::step]
+        b = np.zeros(fk.num_betas) if betas is None else np.asarray(betas, np.float64)
+        with formats.atomic_path(out) as tmp:
+            with open(tmp, "wb") as f:
+                np.savez(f, poses=arrays["poses"].astype(np.float32), trans=arrays["trans"].astype(np.float32),
+                         global_orient=full[:, 0].astype(np.float32),
+                         body_pose=full[:, 1:22].reshape(len(pose), 63).astype(np.float32),
+                         **{k: np.asarray(v, np.float32) for k, v in keys.items()},
+                         betas=b.astype(np.float32), gender=np.array(gender), surface_model_type=np.array(kind),
+                         mocap_framerate=np.array(float(config.fps)), source_scaling=np.array(scaling, np.float32))
+    return {"frames": len(pose), "fps": config.fps, "scaling": scaling, "floor_cm": offset, "output": str(out)}
 
 
 def run_export(config: ExportConfig) -> RunReport:

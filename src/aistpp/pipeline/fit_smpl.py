@@ -311,7 +311,11 @@ class FitSmplConfig(RunOptions):
                               json_schema_extra={"unset": "their timestamps (keypoints3d, else keypoints2d/<seq>.pkl), "
                                                  "else 60"})
     sequence_names: list[str] | None = None
-    body_model: str = Field("smpl", description="The body model fitted (a name of aistpp.core.body_models).")
+    body_model: str = Field(  # a name of aistpp.core.body_models
+        "smpl", description="Body model: smpl (the --gender file above), smplh or smplx (SMPLH_ / SMPLX_<GENDER>.npz or "
+        ".pkl in --smpl-dir): the body fitted as SMPL's, then wrists and fingers where keypoints3d_full holds "
+        "WholeBody hand points; the motion adds left_hand_pose, right_hand_pose, betas and, for smplx, jaw_pose, "
+        "leye_pose, reye_pose and expression (zero).")
     weights: FitWeights = FitWeights()
     solve: Solve = Solve()
     feet: bool = Field(True, description="With heel and toe keypoints (keypoints3d_full: HALPE-26, BODY_25, "
@@ -340,7 +344,8 @@ def resolve_device(device: str) -> str:
 
 @functools.lru_cache(maxsize=4)
 def _fast_model(smpl_dir: str, gender: str, device: str, body_model: str = "smpl", joint_set: str | None = None):
-    """The poser of ``body_model`` for ``joint_set`` keypoints (default: the first it observes)."""
+    """The poser of ``body_model`` for ``joint_set`` keypoints (default: the first it observes; SMPL-H /
+    SMPL-X: their body seen as SMPL's skeleton, ``BodyModel.poser``)."""
     from aistpp.core.body_models import get_body_model
 
     bm = get_body_model(body_model)
@@ -438,11 +443,23 @@ def fit_smpl_sequence(name: str, config: FitSmplConfig) -> dict:
     extra = {"smpl_betas": res["smpl_betas"]} if "smpl_betas" in res else {}
     if not all(np.isfinite(res[k]).all() for k in ("smpl_poses", "smpl_trans", "smpl_scaling")):
         raise AistppError("the fit diverged (NaN or inf poses): nothing was written", path)  # never replace a result
-    report_stage(name, "write")
     from aistpp.core.body import motion_extra  # the motion records its body model: smpl_gender, body_model
 
+    from aistpp.core.body_models import get_body_model
+
+    kind = get_body_model(config.body_model).name
+    model_keys, hand_info = {}, {}
+    if kind != "smpl":  # stage two: wrists and fingers (SMPL-H / SMPL-X)
+        from aistpp.pipeline.fit_smplx import fit_extras, hand_targets, load_model
+
+        report_stage(name, "fit hands")
+        fk = load_model(str(config.smpl_dir), kind, config.gender, resolve_device(config.device))[1]
+        model_keys, hand_info = fit_extras(kind, fk, res, hand_targets(data, config.keypoints, path))
+        res["smpl_poses"] = model_keys.pop("smpl_poses")
+    report_stage(name, "write")
     formats.save_motion(Path(config.save_dir) / f"{name}.pkl", res["smpl_poses"], res["smpl_trans"],
-                        res["smpl_scaling"], res["smpl_loss"], **extra, **motion_extra(config.gender, fast.model))
+                        res["smpl_scaling"], res["smpl_loss"], **extra, **model_keys,
+                        **dict(motion_extra(config.gender, fast.model), body_model=kind))
     errs = res["joint_error_cm"]
     info = {
         "frames": len(targets),
@@ -456,6 +473,9 @@ def fit_smpl_sequence(name: str, config: FitSmplConfig) -> dict:
         "fit_s": time.perf_counter() - start,
         "scaling": float(res["smpl_scaling"][0]),
     }
+    if "hand_error_cm" in hand_info:
+        info["hand_frames"] = hand_info["hand_frames"]
+        info["hand_error_cm"] = float(np.nanmean(hand_info["hand_error_cm"]))
     if any(issubclass(w.category, NotConverged) for w in caught):
         info["warning"] = f"stopped at the iteration cap ({config.iterations}) before converging"
     from aistpp.core.joint_sets import REGISTRY
@@ -531,7 +551,9 @@ def run_fit_smpl(config: FitSmplConfig) -> RunReport:
     bm = get_body_model(config.body_model)
     if not Path(config.smpl_dir).exists():
         raise AistppError(f"{bm.title} folder not found (--smpl-dir)", config.smpl_dir)
-    bm.require_file(config.smpl_dir, config.gender)
+    path = bm.require_file(config.smpl_dir, config.gender)
+    if bm.name != "smpl":  # found and validated here, once: a bad file is one error, not one per sequence
+        bm.load_data(path)
     if not (config.executor == "ray" and config.device == "cuda"):
         # on a Ray cluster the GPUs are on the workers, not necessarily here: each task checks
         config = config.model_copy(update={"device": resolve_device(config.device)})

@@ -142,6 +142,8 @@ def annotation_points(mode: Mode, rig: CameraRig, data: dict, model=None) -> tup
         return rig.project(data["keypoints3d"]), None, "coco17"
     if mode == "smpl":
         m = data["motion"]
+        if hasattr(model, "skeleton"):  # SMPL-H / SMPL-X (vis_models.ModelPoser): every joint, the fingers
+            return rig.project(model.points(m)), None, model.skeleton
         joints = skeleton_joints(model, m["smpl_poses"], m["smpl_trans"], m["smpl_scaling"])
         return rig.project(joints), None, module_body_model(model).skeleton_name
     raise ValueError(f"no points for mode {mode!r}")
@@ -149,9 +151,9 @@ def annotation_points(mode: Mode, rig: CameraRig, data: dict, model=None) -> tup
 
 def draw_set(image: np.ndarray, points: np.ndarray, skeleton: str, confidence, threshold: float, labels: bool):
     """``draw_named_skeleton`` for ``coco17`` / ``smpl24``, else the bones and sides of that joint set."""
-    if skeleton in SKELETONS:
+    if isinstance(skeleton, str) and skeleton in SKELETONS:
         return draw_named_skeleton(image, points, skeleton, confidence, threshold, labels)
-    s = REGISTRY[skeleton]
+    s = REGISTRY[skeleton] if isinstance(skeleton, str) else skeleton  # a registry set, or vis_models.Skeleton
     return draw_skeleton(image, points, s.bones, s.sides, confidence, threshold, s.names if labels else None)
 
 
@@ -183,6 +185,9 @@ def _mesh_vertices(model, motion: dict, start: int, end: int) -> Iterator[np.nda
     """Posed mesh vertices (V, 3) cm for frames start..end-1, computed MESH_CHUNK at a time."""
     for s in range(start, end, MESH_CHUNK):
         e = min(s + MESH_CHUNK, end)
+        if hasattr(model, "vertices"):  # SMPL-H / SMPL-X
+            yield from model.vertices(motion, s, e)
+            continue
         _, verts = smpl_forward(model, motion["smpl_poses"][s:e], motion["smpl_trans"][s:e],
                                 motion["smpl_scaling"], vertices=True)
         yield from verts
@@ -408,8 +413,13 @@ def vis_video(name: str, config: VisConfig) -> dict:
         n_anno = len(data["keypoints3d"])
     else:
         data["motion"] = ds.load_motion(seq)
-        model = load_smpl(config.smpl_dir, motion_gender(data["motion"], config.gender),
-                          body_model=motion_body_model(data["motion"]))
+        bm, gender = motion_body_model(data["motion"]), motion_gender(data["motion"], config.gender)
+        if bm.name != "smpl":  # SMPL-H / SMPL-X: the model's joints with the fingers, its mesh
+            from aistpp.pipeline.vis_models import ModelPoser
+
+            model = ModelPoser(config.smpl_dir, bm.name, gender)
+        else:
+            model = load_smpl(config.smpl_dir, gender, body_model=bm)
         n_anno = len(data["motion"]["smpl_poses"])
 
     sources: list[Path | None] = [None] * len(rig)

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from aistpp.core.body_models.base import BodyModel, Landmark, Limb, mirrored_range
 from aistpp.core.body_models.smpl import SMPL
+from aistpp.core.body_models.smplx_family import SMPLH, SMPLX
 from aistpp.errors import AistppError
 
-__all__ = ["BodyModel", "Landmark", "Limb", "SMPL", "BODY_MODELS", "get_body_model", "mirrored_range", "register"]
+__all__ = ["BodyModel", "Landmark", "Limb", "SMPL", "SMPLH", "SMPLX", "BODY_MODELS", "get_body_model", "mirrored_range", "register"]
 
 BODY_MODELS: dict[str, BodyModel] = {}
 
@@ -32,3 +33,5 @@ def get_body_model(name: str | BodyModel = "smpl") -> BodyModel:
 
 
 register(SMPL)
+register(SMPLH)
+register(SMPLX)

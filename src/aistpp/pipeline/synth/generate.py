@@ -2,6 +2,10 @@
 
 ```
 <out>/smpl/SMPL_{NEUTRAL,MALE,FEMALE}.pkl       generated body model (SMPL file format)
+<out>/smpl/SMPLX_<GENDER>.npz, SMPLH_<GENDER>.pkl   with ``body_models``: SMPL-X / SMPL-H format (fingers)
+with ``hands`` ("smplx" / "smplh"): the motions are that model's, hands moving (``synth.hands``),
+keypoints3d also has the exact ``keypoints3d_full`` and keypoints2d the detected ``keypoints2d_full``
+in WholeBody-133 (``joint_set``; face points NaN); the videos still show the SMPL body (no fingers)
 <out>/annotations/cameras/setting<k>.json, mapping.txt   ground-truth cameras
 <out>/annotations/motions/<seq>.pkl            ground-truth SMPL motion (smpl_gender "neutral")
 <out>/annotations/keypoints3d/<seq>.pkl        exact COCO-17 keypoints (both keys); with --joint-set
@@ -24,10 +28,10 @@ import functools
 import shutil
 import time
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Optional
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from aistpp.core import formats
 from aistpp.core.names import GENRES, video_name
@@ -63,11 +67,26 @@ class SynthConfig(BaseModel):
     planted_feet: bool = Field(False, description="Let the dancer's path follow its feet, so a supporting foot (its "
                                "lowest heel or toe) does not slide on the floor (ground truth for foot contact); "
                                "default: a drawn path the feet slide along.")
+    body_models: Optional[list[Literal["smplh", "smplx"]]] = Field(
+        None, description="Also write synthetic SMPL-H / SMPL-X model files with fingers, in the files' own layout "
+        "(SMPLH_<GENDER>.pkl, SMPLX_<GENDER>.npz), for fit-smpl --model.", json_schema_extra={"unset": "none"})
+    hands: Optional[Literal["smplh", "smplx"]] = Field(
+        None, description="The dancer's hands move (fingers and wrists), posed by that synthetic model (written to "
+        "the smpl folder): the motions are that model's (left_hand_pose, right_hand_pose...), keypoints3d also holds "
+        "the exact WholeBody-133 keypoints3d_full and keypoints2d the detected keypoints2d_full (joint_set "
+        "wholebody133; face points NaN); the videos show the SMPL body.", json_schema_extra={"unset": "no hands"})
     overwrite: bool = Field(False, description="Write into a non-empty --out, replacing what synth wrote there before.")
     executor: Literal["serial", "processes"] = Field("processes", description="How sequences are written: one after "
                                                      "another, or in local processes.")
     workers: int | None = Field(None, ge=1, description="Parallel workers.", json_schema_extra={"unset": "number of cores"})
     quiet: bool = Field(False, description="No progress bar and no listing (for scripts).")
+
+    @model_validator(mode="after")
+    def _one_full_set(self):
+        if self.hands and self.joint_set != "coco17":
+            raise ValueError(f"--hands writes WholeBody-133 keypoints (feet included); it cannot be combined with "
+                             f"--joint-set {self.joint_set}")
+        return self
 
 
 def sequence_names(count: int, rng: np.random.Generator) -> list[str]:
@@ -122,14 +141,30 @@ def synth_sequence(name: str, config: SynthConfig, index: dict[str, int], settin
     rig = formats.load_cameras(paths["cameras"] / f"{setting[name]}.json")
     motion = make_motion(config.frames, rng, model=model, planted=config.planted_feet)
     points = smpl_forward(model, motion["smpl_poses"], motion["smpl_trans"], motion["smpl_scaling"])
+    extra2d, extra3d, motion_keys = {}, {}, motion_extra("neutral")  # posed with load_smpl's default
+    if config.hands:  # the same dance with moving hands, posed by the SMPL-H / SMPL-X model
+        from aistpp.pipeline.synth.hands import hand_sequence
+
+        hs = hand_sequence(paths["smpl"], config.hands, motion, rng)
+        motion, points = hs["motion"], hs["points45"]
+        motion_keys = dict(motion_keys, **{k: v for k, v in motion.items() if k not in (
+            "smpl_poses", "smpl_trans", "smpl_scaling", "smpl_loss")})
+        extra3d = {"keypoints3d_full": hs["wholebody"].astype(np.float32), "joint_set": "wholebody133"}
     kp3d = points[:, SMPL.observed_index("coco17")].astype(np.float32)
     det = make_detections(rig, kp3d, rng, noise_px=config.noise_px, outlier_rate=config.outlier_rate,
                           missing_frame_rate=config.missing_frame_rate, low_conf_rate=config.low_conf_rate,
                           feet3d=points[:, FOOT_TO_SMPL])
-    extra2d, extra3d = full_set_keypoints(config, model, motion, points, rig, det, index[name])
+    if not config.hands:  # hands: WholeBody-133 below (SynthConfig refuses both)
+        extra2d, extra3d = full_set_keypoints(config, model, motion, points, rig, det, index[name])
     anno = paths["anno"]
+    if config.hands:
+        from aistpp.pipeline.synth.hands import hand_detections
+
+        full = hand_detections(rig, extra3d["keypoints3d_full"], det["missing"], rng, config.noise_px)
+        full[:, :, :17] = det["keypoints2d"]  # the body as detected, faults included
+        extra2d = {"keypoints2d_full": full, "joint_set": "wholebody133"}
     formats.save_motion(anno / "motions" / f"{name}.pkl", motion["smpl_poses"], motion["smpl_trans"],
-                        motion["smpl_scaling"], motion["smpl_loss"], **motion_extra("neutral"))  # posed with load_smpl's default
+                        motion["smpl_scaling"], motion["smpl_loss"], **motion_keys)
     formats.save_keypoints3d(anno / "keypoints3d" / f"{name}.pkl", kp3d, kp3d, **extra3d)
     formats.save_keypoints2d(anno / "keypoints2d" / f"{name}.pkl", det["keypoints2d"], det["det_scores"],
                              formats.frame_timestamps(config.frames), **extra2d)
@@ -216,6 +251,12 @@ def generate(out_dir: str | Path, config: SynthConfig | None = None) -> dict:
     paths["smpl"].mkdir(parents=True, exist_ok=True)
     for gender in GENDERS:
         write_body_model(SMPL.model_path(paths["smpl"], gender), make_body_model(gender))
+    if config.body_models or config.hands:
+        from aistpp.pipeline.synth.body_model_x import make_body_model_x, model_file_name, write_body_model_x
+
+        for kind in dict.fromkeys((config.body_models or []) + ([config.hands] if config.hands else [])):
+            for gender in GENDERS:
+                write_body_model_x(paths["smpl"] / model_file_name(kind, gender), make_body_model_x(kind, gender))
     settings = [f"setting{k + 1}" for k in range(config.settings)]
     for k, s in enumerate(settings):
         rig = scale_rig(make_rig(k, np.random.default_rng([config.seed, 1, k]), num_views=config.views),
