@@ -35,7 +35,6 @@ from functools import lru_cache
 
 import numpy as np
 
-from aistpp.core.body_models import BODY_MODELS
 from aistpp.errors import AistppError
 
 # ---- names ---------------------------------------------------------------------------------
@@ -191,10 +190,10 @@ REGISTRY: dict[str, JointSet] = {s.name: s for s in (
              ("coco_wholebody", "wholebody", "coco133", "coco_wholebody_133", "rtmpose_wholebody")),
     JointSet("blazepose33", "BlazePose / MediaPipe Pose (33)", BLAZEPOSE33, _BLAZEPOSE,
              ("blazepose", "mediapipe", "mediapipe33", "mediapipe_pose")),
-    *(skeleton_set(model) for model in BODY_MODELS.values()),  # smpl24 (and every registered body model's)
+    # each registered body model's skeleton (smpl24, ...) is added by core.body_models.register
 )}  # fmt: skip
 JOINT_SETS = {name: s.names for name, s in REGISTRY.items()}  # name -> joint names (the older interface)
-DETECTOR_SETS = [n for n in REGISTRY if n not in {m.skeleton_name for m in BODY_MODELS.values()}]
+DETECTOR_SETS = list(REGISTRY)  # the body models' skeletons are registered with detector=False
 # Point counts -> the detector sets with that many points (two for 25: settled by geometry).
 SETS_BY_COUNT: dict[int, tuple[str, ...]] = {}
 for _n in DETECTOR_SETS:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import numpy as np
 
 from aistpp.core.body_models.smpl import SMPL
-from aistpp.core.joint_sets import HANDS42
 
 BODY22 = SMPL.joint_names[:22]  # SMPL's body without its two hand joints
 MANO_FINGERS = ("index", "middle", "pinky", "ring", "thumb")  # the model files' finger order
@@ -93,4 +92,6 @@ def hand_index(kind: str, side: str) -> np.ndarray:
 
 def wholebody_hand_names(side: str) -> tuple[str, ...]:
     """The 21 WholeBody names of one hand (as in ``joint_sets.HANDS42``)."""
+    from aistpp.core.joint_sets import HANDS42  # here: joint_sets imports the body models, which import this module
+
     return tuple(n for n in HANDS42 if n.startswith(f"{side}_"))

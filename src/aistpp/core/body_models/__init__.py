@@ -17,8 +17,12 @@ BODY_MODELS: dict[str, BodyModel] = {}
 
 
 def register(model: BodyModel) -> BodyModel:
-    """Add ``model`` to the registry under its name (replacing one of the same name)."""
+    """Add ``model`` to the registry under its name (replacing one of the same name), and its
+    skeleton to the joint sets (``joint_sets.skeleton_set``: for drawing fitted motions)."""
+    from aistpp.core.joint_sets import register_joint_set, skeleton_set  # here: joint_sets' names are needed above
+
     BODY_MODELS[model.name] = model
+    register_joint_set(skeleton_set(model), detector=False)
     return model
 
 
