@@ -449,7 +449,7 @@ def fit_smpl_sequence(name: str, config: FitSmplConfig) -> dict:
 
     kind = get_body_model(config.body_model).name
     model_keys, hand_info = {}, {}
-    if kind != "smpl":  # stage two: wrists and fingers (SMPL-H / SMPL-X)
+    if kind in ("smplh", "smplx"):  # stage two: wrists and fingers (other models: the body fit is the result)
         from aistpp.pipeline.fit_smplx import fit_extras, hand_targets, load_model
 
         report_stage(name, "fit hands")
