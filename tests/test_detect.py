@@ -503,7 +503,8 @@ def test_face_decals_sit_on_the_landmarks_and_are_hidden_from_behind(tmp_path):
     from aistpp.core.body_models import SMPL
     from aistpp.pipeline.synth.body_model import make_body_model, write_body_model
     from aistpp.pipeline.synth.face import face_decals
-    from aistpp.pipeline.synth.video import body_colours, outward_faces, render_body
+    from aistpp.core.render import outward_faces
+    from aistpp.pipeline.synth.video import body_colours, render_body
 
     write_body_model(tmp_path / "SMPL_NEUTRAL.pkl", make_body_model("neutral"))
     model = load_smpl(tmp_path)

@@ -30,7 +30,7 @@ import numpy as np
 from pydantic import Field
 
 from aistpp.core import formats
-from aistpp.core.names import is_sequence_name, split_video_name, unique_names, video_name
+from aistpp.core.names import check_name, is_sequence_name, split_video_name, unique_names, video_name
 from aistpp.core.runner import RunOptions, RunReport, report_stage, run_jobs
 from aistpp.core.video import ANNOTATION_FPS, annotation_frames, probe, read_frames
 from aistpp.errors import AistppError

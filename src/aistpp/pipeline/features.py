@@ -122,7 +122,9 @@ def features_sequence(name: str, config: FeaturesConfig) -> dict:
     else:
         path = AISTDataset(config.anno_dir).layout.file("motions", name)
         motion = formats.load_motion(path)
-        if motion_body_model(motion) != SMPL:  # the published features are defined on SMPL's skeleton
+        # the published features are defined on SMPL's skeleton: SMPL-H / SMPL-X motions are read through
+        # their SMPL body (smpl_poses, the hands at rest); another body model's motion has no such view
+        if motion_body_model(motion).name not in ("smpl", "smplh", "smplx"):
             raise AistppError(f"features are defined on {SMPL.title}'s joints; this motion is "
                               f"{motion_body_model(motion).title}", path)
         gender = motion_gender(motion, config.gender)

@@ -524,6 +524,8 @@ def refine_feet(res: dict, data: dict, targets: np.ndarray, times: np.ndarray | 
         else "keypoints3d_full"
     if key not in data or data.get("joint_set") not in REGISTRY:
         return {}
+    if config.body_model != "smpl":  # the feet stage poses SMPL's legs; SMPL-H / SMPL-X keep their body fit's
+        return {"feet": f"not fitted (the feet stage is for smpl; {config.body_model}'s legs are the body fit's)"}
     model = _feet_model(str(config.smpl_dir), config.gender, resolve_device(config.device), config.body_model)
     feet = foot_targets(data[key], data["joint_set"], model.model)
     if feet is None or not np.isfinite(feet).all(-1).any():
