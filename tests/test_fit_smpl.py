@@ -425,12 +425,19 @@ def test_block_cholesky_step_matches_dense():
 def test_windows_cover_and_blend():
     from aistpp.pipeline.fit_smpl import windows
 
-    for n in (5, 400, 401, 1234):
+    # 761 and 1500: a window shares frames with both neighbours and the two ramps meet (the
+    # evenly spaced windows of 1,500 frames overlap by 125; before, the last window sat 20 frames
+    # from the one before and the weights summed to up to 2 there: 12 cm errors at 30 fps)
+    for n in (5, 400, 401, 761, 1234, 1500, 3000):
         total = np.zeros(n)
-        for a, b, w in windows(n, 400, 40):
-            assert b - a == min(n, 400)
+        wins = windows(n, 400, 40)
+        for a, b, w in wins:
+            assert b - a == min(n, 400) and (w > 0).all()
             total[a:b] += w
         assert np.allclose(total, 1.0)
+        assert all(b0 - a1 >= 40 for (_, b0, _), (a1, _, _) in zip(wins, wins[1:]))  # neighbours overlap
+        starts = [a for a, _, _ in wins]
+        assert len(set(np.diff(starts))) <= 2 if len(starts) > 1 else True  # evenly spread (rounding)
 
 
 # ---- acceptance: every length, rate and gap (issue 22) ---------------------------------

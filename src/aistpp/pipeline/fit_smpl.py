@@ -128,24 +128,31 @@ def frame_times(n: int, times: np.ndarray | None, fps: float) -> np.ndarray:
 
 
 def windows(n: int, size: int, overlap: int) -> list[tuple[int, int, np.ndarray]]:
-    """Overlapping windows covering n frames: (start, end, blend weights (end - start,)); the
-    weights ramp linearly across each overlap and sum to 1 on every frame."""
+    """Overlapping windows covering n frames: (start, end, blend weights (end - start,)).
+
+    The windows are spread evenly (neighbours share at least ``overlap`` frames; no last window
+    nearly on top of the one before). Each window's weight ramps linearly across the frames it
+    shares with a neighbour, and the weights are normalised so that they sum to 1 on every frame
+    (where a window shares frames with both neighbours, their ramps can meet)."""
     if n <= size:
         return [(0, n, np.ones(n))]
-    stride = size - overlap
-    starts = list(range(0, n - size, stride)) + [n - size]
-    out = []
+    m = int(np.ceil((n - overlap) / max(size - overlap, 1)))
+    starts = np.round(np.linspace(0, n - size, max(m, 2))).astype(int)
+    raw = []
     for k, s in enumerate(starts):
-        e = s + size
+        i = np.arange(size, dtype=np.float64)
+        left = starts[k - 1] + size - s if k > 0 else 0  # frames shared with the window before
+        right = s + size - starts[k + 1] if k + 1 < len(starts) else 0  # and with the one after
         w = np.ones(size)
-        if k > 0:
-            left = starts[k - 1] + size - s
-            w[:left] = np.linspace(0, 1, left + 2)[1:-1]
-        if k + 1 < len(starts):
-            right = e - starts[k + 1]
-            w[size - right:] = np.linspace(1, 0, right + 2)[1:-1]
-        out.append((s, e, w))
-    return out
+        if left > 0:
+            w = np.minimum(w, (i + 1) / (left + 1))
+        if right > 0:
+            w = np.minimum(w, (size - i) / (right + 1))
+        raw.append(w)
+    total = np.zeros(n)
+    for s, w in zip(starts, raw):
+        total[s:s + size] += w
+    return [(int(s), int(s) + size, w / total[s:s + size]) for s, w in zip(starts, raw)]
 
 
 def _fit(fast, targets, w: FitWeights, fit_betas, iterations, times, fps, cfg: Solve, on_stage) -> dict:
