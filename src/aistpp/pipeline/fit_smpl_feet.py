@@ -31,7 +31,6 @@ from functools import lru_cache
 import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field
-from scipy.linalg import solveh_banded
 
 from aistpp.core.body_models import SMPL, BodyModel
 from aistpp.core.joint_sets import COCO17
@@ -268,24 +267,11 @@ def _jtwj(A: np.ndarray, w: np.ndarray, B: np.ndarray) -> np.ndarray:
 
 def banded_solve(D: np.ndarray, U1: np.ndarray, U2: np.ndarray, g: np.ndarray, damping: float) -> np.ndarray:
     """Solve H x = -g for the block-pentadiagonal H (blocks D[t] = H[t, t], U1[t] = H[t, t+1],
-    U2[t] = H[t, t+2]; the diagonal scaled by 1 + damping) by a banded Cholesky. g (n, U)."""
-    n = len(D)
-    ab = np.zeros((3 * U, n * U))  # lower form: ab[r - c, c] = H[r, c]
-    a, b = np.meshgrid(np.arange(U), np.arange(U), indexing="ij")  # block row a (frame t), column b (frame t + k)
-    for k, blocks in enumerate((D, U1, U2)):
-        if not len(blocks):
-            continue
-        t = np.arange(len(blocks))[:, None, None]
-        off = k * U + b - a  # the element H[(t + k) U + b, t U + a] = blocks[t][a, b]
-        keep = np.broadcast_to(off >= 0, blocks.shape)
-        rows = np.broadcast_to(off, blocks.shape)[keep]
-        cols = np.broadcast_to(t * U + a, blocks.shape)[keep]
-        vals = blocks[keep].copy()
-        if k == 0:
-            diag = rows == 0
-            vals[diag] = vals[diag] * (1 + damping) + 1e-9
-        ab[rows, cols] = vals
-    return -solveh_banded(ab, g.reshape(-1), lower=True, check_finite=False).reshape(n, U)
+    U2[t] = H[t, t+2]; the diagonal scaled by 1 + damping) with the body fit's block Cholesky
+    (``fit_smpl_lm.block_cholesky``). g (n, U)."""
+    from aistpp.pipeline.fit_smpl_lm import block_cholesky, block_solve
+
+    return -block_solve(block_cholesky(D, U1, U2, damping), np.asarray(g)[..., None])[..., 0]
 
 
 # ---- the stage ---------------------------------------------------------------------------------
