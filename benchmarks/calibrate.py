@@ -18,8 +18,16 @@ similarity alignment of the centres. Rows:
 Part 2, synthetic (``synth.rig.make_layout``, 2 px noise, 5 % outliers, swaps, two views 7 and 10
 frames out of sync, focal lengths up to 40 % from the guess): our time and error as frames and
 views grow.
+Part 3, more sequences: a released rig (``--sequences-setting``, default setting4: the widest
+focal spread) seeing 1, 2, 5, 10 synthetic dances (synth's SMPL motion, each its own stature
+and path) with the released detections' error profile, swaps and two views out of sync
+(``tests/test_calibrate_released.released_case``): error against the rig rendered with and
+time, ``--sequence-frames`` frames each, ``solve``'s frame budget ``--max-frames`` (the CLI's
+default 1,000) drawn from the pooled sequences. This is how the figures move with more sequences
+(the released cameras came from up to 20).
 
-``python benchmarks/calibrate.py [--quick] [--skip-recipe]``; prints tables and a final JSON line.
+``python benchmarks/calibrate.py [--quick] [--skip-recipe] [--skip-real] [--skip-layouts]``;
+prints tables and a final JSON line.
 """
 
 from __future__ import annotations
@@ -77,14 +85,32 @@ def errors(rig: CameraRig, truth: CameraRig) -> dict:
             "focal_rel_median": float(np.median(e["focal_rel"])), "focal_rel_max": float(e["focal_rel"].max())}
 
 
-def recipe(kp: np.ndarray, released: CameraRig, iters: int, samples: tuple[int, int], seed: int) -> CameraRig:
-    start = original_ring(tuple(int(x) for x in released.sizes[0]), 1600.0, released.names)
+def recipe(kp: np.ndarray, released: CameraRig, iters: int, samples: tuple[int, int], seed: int,
+           start: CameraRig | None = None) -> CameraRig:
+    """aniposelib's bundle_adjust_iter on kp (V, N, 17, 3) from ``start`` (default the hand-made ring)."""
+    start = start or original_ring(tuple(int(x) for x in released.sizes[0]), 1600.0, released.names)
     usable = np.isfinite(kp[..., :2]).all(-1) & (kp[..., 2] >= 0.5)
     p2ds = np.where(usable[..., None], kp[..., :2], np.nan).reshape(len(start), -1, 2)
     group = start.to_aniposelib()
     np.random.seed(seed)  # aniposelib samples with the global generator
     group.bundle_adjust_iter(p2ds, n_iters=iters, n_samp_iter=samples[0], n_samp_full=samples[1], verbose=False)
     return CameraRig.from_aniposelib(group)
+
+
+def moved(rig: CameraRig, other: CameraRig, name: str) -> dict:
+    """Median rotation (deg) between two rigs after similarity alignment, keyed ``deg_from_<name>``."""
+    return {f"deg_from_{name}": float(np.median(rig_errors(rig, other)["rotation_deg"]))}
+
+
+def reprojection(rig: CameraRig, kp: np.ndarray) -> dict:
+    """Median reprojection px of kp (V, N, 17, 3) (confidence >= 0.5) after robust triangulation with ``rig``."""
+    from aistpp.core.triangulation import reprojection_errors, triangulate_robust
+
+    ok = np.isfinite(kp[..., :2]).all(-1) & (kp[..., 2] >= 0.5)
+    tri = triangulate_robust(rig, kp[..., :2], np.where(ok, kp[..., 2], 0.0), 0.5, 15.0)
+    err = reprojection_errors(rig, tri.points3d, kp[..., :2])
+    seen = ok & np.isfinite(err)
+    return {"all": float(np.median(err[seen])), "inliers": float(np.median(err[seen & tri.inliers]))}
 
 
 def synthetic(layout: str, frames: int, seed: int) -> tuple[CameraRig, np.ndarray, np.ndarray, np.ndarray]:
@@ -113,6 +139,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer frames, a shorter recipe, fewer scaling points")
     ap.add_argument("--skip-recipe", action="store_true")
+    ap.add_argument("--skip-real", action="store_true", help="skip part 1 (setting4's released keypoints)")
+    ap.add_argument("--cross", action="store_true", help="part 1: each adjustment started from the other's result "
+                    "and from the released rig, and each rig's reprojection (minutes more)")
+    ap.add_argument("--skip-layouts", action="store_true", help="skip part 2 (synthetic layouts)")
+    ap.add_argument("--sequences", type=str, default=None, help="part 3's sequence counts (default 1,2,5,10)")
+    ap.add_argument("--sequence-frames", type=int, default=None, help="frames per sequence in part 3 (default 200)")
+    ap.add_argument("--sequences-setting", type=str, default="setting4", help="part 3's released rig (tests/data)")
+    ap.add_argument("--max-frames", type=int, default=1000, help="solve's frame budget in part 3")
     ap.add_argument("--recipe-iters", type=int, default=None, help="bundle_adjust_iter iterations (original: 20)")
     ap.add_argument("--recipe-samples", type=str, default=None, help="ITER,FULL samples (original: 500,5000)")
     ap.add_argument("--seed", type=int, default=0)
@@ -123,6 +157,15 @@ def main() -> None:
     console = Console(width=200)
     out: dict = {"benchmark": "calibrate"}
 
+    if not args.skip_real:
+        real_part(args, console, out, iters, samples)
+    if not args.skip_layouts:
+        layouts_part(args, console, out)
+    sequences_part(args, console, out)
+    print(json.dumps(out))
+
+
+def real_part(args, console: Console, out: dict, iters: int, samples: tuple[int, int]) -> None:
     kp, seq_id, released, label = real_input()
     max_frames = 300 if args.quick else 1000
     rows: dict[str, dict] = {}
@@ -161,8 +204,23 @@ def main() -> None:
         rig = recipe(kp, released, iters, samples, args.seed)
         rows[f"recipe BOUNDED ({iters} it, {samples[0]}/{samples[1]})"] = {
             **errors(rig, released), "time_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0}
+        if args.cross:  # each cost's optimum reached from the other's result and from the released rig
+            sub = kp[:, idx]
+            for name, start in (("recipe", rig), ("released", released)):
+                t0, c0 = time.perf_counter(), time.process_time()
+                again = calibrate_views(start, sub[..., :2], sub[..., 2], 0.5, ("f", "k1"), height_cm=None).rig
+                rows[f"ours' adjustment from {name}"] = {**errors(again, released), **moved(again, sol.rig, "ours"),
+                                                        "time_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0}
+            for name, start in (("ours", sol.rig), ("released", released)):
+                t0, c0 = time.perf_counter(), time.process_time()
+                again = recipe(kp, released, iters, samples, args.seed, start=start)
+                rows[f"recipe BOUNDED from {name}"] = {**errors(again, released), **moved(again, rig, "recipe"),
+                                                       "time_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0}
+            out["reprojection_px"] = {n: reprojection(r, kp[:, idx]) for n, r in
+                                      (("released", released), ("ours", sol.rig), ("recipe", rig))}
+            console.print(f"reprojection median px on these keypoints (robust triangulation, all / inliers): {out['reprojection_px']}")
     cols = ("rotation_deg_median", "rotation_deg_max", "center_cm_median", "center_cm_max", "focal_rel_median",
-            "focal_rel_max", "time_s", "cpu_s", "checks")
+            "focal_rel_max", "deg_from_ours", "deg_from_recipe", "time_s", "cpu_s", "checks")
     table(console, f"setting4, released keypoints ({label}, {kp.shape[1]} frames) vs released cameras", rows, cols)
     a = out["ours_vs_released_ba_free"]
     console.print(f"ours vs released+BA (extrinsics, f, k1): {a['rotation_deg_median']:.2f} deg / "
@@ -171,6 +229,8 @@ def main() -> None:
                   f"{100 * out['focal_rel_between_sequences']['max']:.1f} % max")
     out["real"] = {"input": label, "frames": int(kp.shape[1]), "rows": rows}
 
+
+def layouts_part(args, console: Console, out: dict) -> None:
     grid = [("aist9", 150), ("aist9", 300)] if args.quick else [("aist9", 150), ("aist9", 300), ("aist9", 600)]
     grid += [("portrait4", 150), ("ring12", 150)] if args.quick else [("portrait4", 150), ("mixed5", 150),
                                                                        ("ring12", 150)]
@@ -187,7 +247,36 @@ def main() -> None:
           ("views", "frames", "rotation_deg_median", "center_cm_median", "focal_rel_median", "focal_rel_max",
            "offsets_exact", "time_s", "cpu_s"))
     out["synthetic"] = srows
-    print(json.dumps(out))
+
+
+def sequences_part(args, console: Console, out: dict) -> None:
+    sys.path.insert(0, str(ROOT / "tests"))
+    from test_calibrate_released import released_case, released_rig, summary
+
+    counts = [int(x) for x in (args.sequences or ("1,2,5" if args.quick else "1,2,5,10")).split(",")]
+    frames = args.sequence_frames or (100 if args.quick else 200)
+    truth = released_rig(args.sequences_setting)
+    offsets = np.zeros(len(truth), int)
+    offsets[2], offsets[6] = 4, -6
+    rows = {}
+    for count in counts:
+        rng = np.random.default_rng(args.seed + 100)  # the same first dances in every row: more data, not other data
+        pts, conf, seq_id = released_case(truth, frames, count, rng, offsets)
+        budget = min(args.max_frames, count * frames)
+        t0, c0 = time.perf_counter(), time.process_time()
+        s = solve(pts, conf, seq_id, truth.sizes, truth.names, max_frames=budget, seed=args.seed)
+        rows[f"{count} x {frames} frames"] = {**summary(s.rig, truth), "sequences": count, "fitted_frames": budget,
+                                              "time_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0,
+                                              "offsets_exact": bool(np.array_equal(s.offsets - s.offsets[0],
+                                                                                   offsets - offsets[0])),
+                                              "reprojection_px": s.report["after_median_px"],
+                                              "checks": "pass" if not s.failed else "FAIL"}
+    table(console, f"more sequences: {args.sequences_setting} (released rig) seeing synthetic dances with the released "
+          "detections' error profile, ours from the keypoints alone", rows,
+          ("sequences", "fitted_frames", "rotation_deg_median", "rotation_deg_max", "center_cm_median", "center_cm_max",
+           "focal_rel_median", "focal_rel_max", "reprojection_px", "offsets_exact", "checks", "time_s", "cpu_s"))
+    out["sequences"] = {"setting": args.sequences_setting, "frames_per_sequence": frames,
+                        "max_frames": args.max_frames, "rows": rows}
 
 
 if __name__ == "__main__":
