@@ -126,3 +126,22 @@ def test_released_rig_from_keypoints_alone(setting):
     assert e["rotation_deg_median"] <= 0.45 and e["rotation_deg_max"] <= 1.2, e
     assert e["center_cm_median"] <= 9.0, e
     assert e["focal_rel_median"] <= 0.03 and e["focal_rel_max"] <= 0.07, e
+
+
+def test_joint_weights_are_inverse_variances():
+    """Residuals drawn with a known noise per joint: each joint's weight is 1 / its variance
+    (relative to the median joint), clipped, and a joint seen too rarely keeps weight 1."""
+    from aistpp.pipeline.calibrate import joint_weights
+
+    rng = np.random.default_rng(5)
+    V, N, J = 4, 400, 5
+    sigma = np.array([1.0, 2.0, 4.0, 1.0, 100.0])  # px; the last far beyond the clip
+    err = np.linalg.norm(rng.normal(size=(V, N, J, 2)) * sigma[:, None], axis=-1)  # Rayleigh(sigma)
+    inliers = np.ones((V, N, J), bool)
+    inliers[:, 10:, 3] = False  # joint 3: 40 inliers only
+    w = joint_weights(err.reshape(V, -1), inliers.reshape(V, -1), J).reshape(V, N, J)
+    assert np.all(w == w[:1, :1])  # one weight per joint
+    overall = np.median(err[inliers])
+    expected = (overall / (sigma * np.sqrt(2 * np.log(2)))) ** 2  # a Rayleigh's median is sigma sqrt(2 ln 2)
+    np.testing.assert_allclose(w[0, 0, :3], expected[:3], rtol=0.15)
+    assert w[0, 0, 3] == 1.0 and w[0, 0, 4] == 0.1

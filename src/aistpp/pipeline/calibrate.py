@@ -6,7 +6,9 @@ Pure functions on arrays:
   adjustment (``core.bundle_adjust``, Huber loss); between rounds the points are
   re-triangulated robustly (RANSAC over view pairs) with a threshold shrinking with the
   residuals, so outliers and left/right swaps are rejected and wrongly rejected detections
-  come back. A view with fewer than ``min_view_observations`` usable detections is not
+  come back, and each joint's observations are weighted by its own noise, estimated from the
+  inliers' residuals (``joint_weights``: a detector places some joints, e.g. the hips, far less
+  precisely than others). A view with fewer than ``min_view_observations`` usable detections is not
   refined (kept as initialised) and flagged in the report.
 - ``calibrate_solve.solve``: the whole recipe (start from the keypoints alone or from given
   cameras, time offsets, swaps, adjustment, gauge, plausibility checks).
@@ -114,6 +116,26 @@ def _overall(err: np.ndarray, mask: np.ndarray) -> tuple[float, float]:
     return (float(np.median(e)), float(np.percentile(e, 90))) if e.size else (float("nan"), float("nan"))
 
 
+def joint_weights(err: np.ndarray, inliers: np.ndarray, num_joints: int, min_count: int = 50) -> np.ndarray:
+    """Per-observation weights (V, N*J) from the residuals: joint j's weight is (m / m_j)^2 with
+    m_j the median inlier error of joint j over all views and frames and m the median of all
+    inliers (iteratively reweighted least squares for noise that differs by joint: the weight is
+    1 / variance, up to a common factor). err (V, N*J) px, inliers (V, N*J) bool. A joint with
+    fewer than ``min_count`` inliers keeps weight 1; the weights are clipped to [0.1, 10]."""
+    V = err.shape[0]
+    e = np.where(inliers & np.isfinite(err), err, np.nan).reshape(V, -1, num_joints)
+    count = np.isfinite(e).sum(axis=(0, 1))
+    if not count.sum():
+        return np.ones_like(err, dtype=np.float64)
+    with warnings.catch_warnings():  # a joint never seen: 'All-NaN slice'
+        warnings.simplefilter("ignore", RuntimeWarning)
+        per_joint = np.nanmedian(e, axis=(0, 1))
+    overall = float(np.nanmedian(e))
+    w = np.where((count >= min_count) & (per_joint > 0), (overall / np.where(per_joint > 0, per_joint, 1.0)) ** 2, 1.0)
+    w = np.clip(np.nan_to_num(w, nan=1.0), 0.1, 10.0)
+    return np.broadcast_to(w, e.shape).reshape(V, -1).astype(np.float64)
+
+
 # ---- the adjustment --------------------------------------------------------------------------
 def calibrate_views(init: CameraRig, points2d: np.ndarray, confidence: np.ndarray | None,
                     min_confidence: float = 0.5, intrinsics: tuple[str, ...] = ("f", "k1"),
@@ -151,8 +173,9 @@ def calibrate_views(init: CameraRig, points2d: np.ndarray, confidence: np.ndarra
     err0 = before[(w > 0) & np.isfinite(before)]
     scale = float(max(np.median(err0) if err0.size else 10.0, 2.0))
     history = []
+    precision = np.ones_like(base)  # per-joint weights (joint_weights), from the second round on
     for r in range(rounds):
-        res = bundle_adjust(rig, pts, w, np.nan_to_num(X), intrinsics=intrinsics, loss="huber", scale=scale,
+        res = bundle_adjust(rig, pts, w * precision, np.nan_to_num(X), intrinsics=intrinsics, loss="huber", scale=scale,
                             fixed_views=fixed, max_iterations=40 if r == 0 else 20, tol=1e-5)
         rig = res.rig
         err = reprojection_errors(rig, res.points3d, pts)
@@ -165,6 +188,7 @@ def calibrate_views(init: CameraRig, points2d: np.ndarray, confidence: np.ndarra
             break
         tri = triangulate_robust(rig, pts[:, :, None], np.where(ok, 1.0, 0.0)[:, :, None], 0.5, threshold)
         X = tri.points3d.reshape(-1, 3)
+        precision = joint_weights(err, (w > 0), J)
         w = base * tri.inliers.reshape(V, -1)
         scale = max(1.2 * med, 1.0)
     after = reprojection_errors(rig, np.where((w > 0).sum(0)[:, None] >= 2, X, np.nan), pts)
