@@ -15,6 +15,10 @@ similarity alignment of the centres. Rows:
   released rig (printed: how far it is from ours);
 - ``ours, <sequence> alone``: each sequence by itself (printed: how far the focal lengths of one
   differ from the other's: how precisely this much data fixes them).
+- with ``--cross``: our adjustment started from the recipe's result and from the released rig,
+  the recipe's started from ours and from the released rig (``deg_from_ours`` / ``deg_from_recipe``:
+  where each lands against that cost's own result: a unique optimum, or a local minimum?), and the
+  median reprojection of the released rig, ours and the recipe's on these keypoints.
 Part 2, synthetic (``synth.rig.make_layout``, 2 px noise, 5 % outliers, swaps, two views 7 and 10
 frames out of sync, focal lengths up to 40 % from the guess): our time and error as frames and
 views grow.
