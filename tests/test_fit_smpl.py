@@ -281,6 +281,7 @@ def test_cli_frame_rate_and_convergence_report(body, tmp_path):
     got, out = info([])
     assert abs(got["fps"] - 30) < 0.01 and got["time_source"] == "keypoints2d timestamps"
     assert got["converged"] is True and 1 < got["iterations"] < 200 and got["loss"] > 0
+    assert len(got["solves"]) == 1 and got["iterations_median"] == got["iterations"] == got["solves"][0]["iterations"]
     assert "True" in out and "warning" not in out  # the converged column (narrow terminal: header wraps)
     got, _ = info(["--fps", "50"])
     assert abs(got["fps"] - 50) < 1e-6 and got["time_source"] == "--fps"
