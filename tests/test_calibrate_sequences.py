@@ -229,3 +229,20 @@ def test_view_reprojection_colour_uses_the_sequences_offsets(synth_data, tmp_pat
         it.pop("frame_offsets", None)
     formats.save_json(anno / "cameras" / "setting1.json", items)
     assert np.median(error_px("setting")) > 1.0  # 5 views 5 frames off: the median view is one of them
+
+
+def test_bad_frame_offsets_stop_vis_and_view_with_one_line(tmp_path):
+    from test_vis import SEQ as VIS_SEQ, make_mini
+
+    rig, kp3d, kp2d, anno, video_dir = make_mini(tmp_path)
+    items = rig.to_json_list()
+    items[1]["frame_offsets"] = {VIS_SEQ: float("inf")}
+    (anno / "cameras" / "setting1.json").write_text(json.dumps(items))  # Python's json writes Infinity
+    res = CliRunner().invoke(app, ["vis", "--anno-dir", str(anno), "--video-dir", str(video_dir), "--save-dir",
+                                   str(tmp_path / "v"), "--video-name", VIS_SEQ.replace("cAll", "c01"), "--mode", "3d"])
+    assert res.exit_code == 2 and "frame_offsets" in res.output and "setting1.json" in res.output, res.output
+    assert "Traceback" not in res.output and not (tmp_path / "v").exists()
+    res = CliRunner().invoke(app, ["view", "--anno-dir", str(anno), "--sequence-names", VIS_SEQ, "--out",
+                                   str(tmp_path / "x.html"), "--joint-colour", "reprojection"])
+    assert res.exit_code == 2 and "frame_offsets" in res.output and "setting1.json" in res.output, res.output
+    assert not (tmp_path / "x.html").exists()

@@ -60,15 +60,15 @@ def offsets_from_items(items: list, names: tuple[str, ...] | list[str], path: st
     already read as a rig): ``frame_offsets[sequence]`` when given and present, else
     ``frame_offset``, else 0. Raises AistppError (naming ``path``) for a value that is not a
     finite number within +-``MAX_OFFSET_FRAMES`` or a ``frame_offsets`` that is not a
-    {name: number} table (every entry is checked, whatever ``sequence``)."""
-    by_name = {str(it.get("name")): it for it in items if isinstance(it, dict)}
-    out = np.zeros(len(names))
-    for v, name in enumerate(names):
-        item = by_name.get(str(name), {})
-        value = _offset_value(item.get(KEY, 0), f"'{KEY}'", name, path)
-        table = _sequence_offsets(item, name, path)
-        out[v] = table.get(sequence, value) if sequence is not None else value
-    return out
+    {name: number} table (every camera's entries are checked, whatever ``names`` and ``sequence``)."""
+    found = {}
+    for item in items:  # every camera of the file is checked, not only those asked for
+        if isinstance(item, dict):
+            name = str(item.get("name"))
+            value = _offset_value(item.get(KEY, 0), f"'{KEY}'", name, path)
+            table = _sequence_offsets(item, name, path)
+            found[name] = table.get(sequence, value) if sequence is not None else value
+    return np.array([found.get(str(name), 0.0) for name in names], np.float64)
 
 
 def read_frame_offsets(path: str | Path, names: tuple[str, ...] | list[str], sequence: str | None = None) -> np.ndarray:

@@ -334,8 +334,8 @@ def video_file(ds: AISTDataset, seq: str, view: str) -> Path:
 def check_inputs(name: str, config: VisConfig) -> tuple[AISTDataset, str, CameraRig, list[str]]:
     """Cheap checks before any drawing: (dataset, sequence, setting's cameras, views of ``name``).
 
-    Raises ``AistppError`` naming the missing piece: camera setting, view, annotation file,
-    SMPL model (smpl/mesh modes), video (when a video folder is given).
+    Raises ``AistppError`` naming the missing piece: camera setting, view, time offsets, annotation
+    file, SMPL model (smpl/mesh modes), video (when a video folder is given).
     """
     ds = AISTDataset(config.anno_dir, config.video_dir, config.smpl_dir)
     seq, view = split_target(name, ds)
@@ -344,6 +344,7 @@ def check_inputs(name: str, config: VisConfig) -> tuple[AISTDataset, str, Camera
     _require(cam_file, f"camera setting '{setting}' of {seq} (listed in mapping.txt)")
     full = ds.load_cameras(seq)
     views = list(full.names) if view is None else [full.names[full.index(view)]]
+    ds.load_frame_offsets(seq, views)  # the time offsets are read (validated) before any drawing too
     if config.mode in ("smpl", "mesh"):
         if config.smpl_dir is None:
             raise AistppError(f"--mode {config.mode} needs the SMPL model: pass --smpl-dir "
