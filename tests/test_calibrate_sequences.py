@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from _geometry import aligned_errors
 from aistpp.cli import app
 from aistpp.core import formats
-from aistpp.core.frame_offsets import read_frame_offsets
+from aistpp.core.frame_offsets import read_frame_offsets, shift_sequences
 from aistpp.errors import AistppError
 from aistpp.pipeline.synth.rig import make_layout
 from test_calibrate import body_motion
@@ -101,6 +101,17 @@ def test_per_sequence_entry_first_then_frame_offset_then_zero(tmp_path):
     path.write_text(json.dumps(items).replace('"NAN"', "NaN"))  # Python's json reads NaN
     with pytest.raises(AistppError, match="setting1.json"):
         read_frame_offsets(path, rig.names, "seqA")
+
+
+def test_shift_sequences_uses_each_sequences_row():
+    arr = (100.0 * np.arange(2)[:, None] + np.arange(8)[None])[..., None]  # view v, frame k holds 100 v + k
+    seq_id = np.array([5, 5, 5, 5, 9, 9, 9, 9])  # rows: np.unique order (5, then 9)
+    out = shift_sequences(arr, [[0, 1], [0, -0.5]], seq_id)[1, :, 0]
+    np.testing.assert_array_equal(out[:3], [101, 102, 103])  # the first sequence: frame n + 1
+    assert np.isnan(out[3]) and np.isnan(out[4])  # never across sequences
+    np.testing.assert_allclose(out[5:], [104.5, 105.5, 106.5])  # the second: n - 0.5, interpolated
+    with pytest.raises(AistppError, match="2 sequences"):
+        shift_sequences(arr, [[0, 1]] * 3, seq_id)
 
 
 def test_bad_frame_offsets_stop_triangulate_with_one_line(tmp_path):
