@@ -257,3 +257,33 @@ def test_bad_frame_offsets_stop_vis_and_view_with_one_line(tmp_path):
                                    str(tmp_path / "x.html"), "--joint-colour", "reprojection"])
     assert res.exit_code == 2 and "frame_offsets" in res.output and "setting1.json" in res.output, res.output
     assert not (tmp_path / "x.html").exists()
+
+
+def test_vis_draws_3d_points_at_the_instant_a_subframe_offset_video_frame_shows(tmp_path):
+    """Offset 2.4 frames (the sequence's entry): output frame i shows video frame i + 2, which shows
+    the instant i - 0.4, and the projected 3D points are those of that instant (interpolated), not
+    of instant i: with the body moving 15 cm a frame they would be ~6 px apart."""
+    from test_vis import COCO_SIDE, JOINT_COLORS, SEQ as VIS_SEQ, decode, isolated, make_mini, near
+    from aistpp.pipeline.vis import VisConfig, vis_video
+
+    rig, kp3d, _, anno, video_dir = make_mini(tmp_path)
+    fast = kp3d[:1] + np.arange(len(kp3d))[:, None, None] * np.array([15.0, 0, 0])
+    formats.save_keypoints3d(anno / "keypoints3d" / f"{VIS_SEQ}.pkl", fast, fast)
+    items = rig.to_json_list()
+    items[2].update(frame_offset=0, frame_offsets={VIS_SEQ: 2.4})
+    formats.save_json(anno / "cameras" / "setting1.json", items)
+    name = VIS_SEQ.replace("cAll", "c03")
+    vis_video(name, VisConfig(anno_dir=anno, video_dir=video_dir, save_dir=tmp_path / "o", video_name=name,
+                              mode="3d", start=2, end=7))
+    _, frames = decode(tmp_path / "o" / f"{name}.mp4")
+    proj = rig.project(fast)[2]  # (N, 17, 2)
+    w, h = rig.sizes[2]
+    for k, i in enumerate(range(2, 7)):
+        assert round(frames[k][8:24, 8:24, 1].mean() / 16) == i + 2  # video frame i + round(2.4)
+        shown = 0.6 * proj[i] + 0.4 * proj[i - 1]  # instant i - 0.4
+        assert np.linalg.norm(shown - proj[i], axis=-1).min() > 5  # far enough to tell apart
+        inside = [j for j in isolated(shown, range(5, 17)) if 4 <= shown[j, 0] < w - 4 and 4 <= shown[j, 1] < h - 4]
+        assert len(inside) >= 4
+        for j in inside:
+            x, y = np.round(shown[j]).astype(int)
+            assert near(frames[k][y, x], JOINT_COLORS[COCO_SIDE[j]]), (i, j)
