@@ -24,7 +24,13 @@ keypoints: SMPL joints and mesh landmarks); target: (a) within 1.5x of (b). Also
 default detections (2 px i.i.d. noise: a better detector than any real one) and a diagnostic that
 splits (a): the error left after removing each joint's constant offset in the body's frame (from
 the true hips and the vertical), i.e. without where BlazePose's convention puts a joint on our
-body (a shoulder, an ear) compared with the SMPL joints of the ground truth.
+body (a shoulder, an ear) compared with the SMPL joints of the ground truth. A per-joint table
+gives both MPJPEs and that constant offset (left, up, forward). The reference has no such offset
+by construction (its errors are measured against keypoints3d triangulated from the same released
+detections), and it shrinks with more views while a constant offset does not: the ratio grows with
+``--views``. A last table sets the geometry of the keypoints (shoulder, hip, ear widths, the face's
+depth, where the hips sit) of the released AIST++ keypoints3d (the real slice in tests/data) beside
+synth's truth and detect's: where our body or BlazePose's points on it are unlike the real dancers.
 
 Run: ``python benchmarks/detect.py [--quick] [--frames N] [--views V]``.
 """
@@ -121,6 +127,30 @@ def released_profile(seq: str = PROFILE_SEQUENCE):
     return measure_errors(kp, rig.project(z3[f"{seq}.keypoints3d"].astype(np.float64)))
 
 
+GEOMETRY = ("shoulder width", "hip width", "ear width", "eye width", "eyes to ears' midpoint",
+            "nose to ears' midpoint", "eyes above ears", "hip level (knee 0, shoulder 1)")
+
+
+def geometry(k: np.ndarray) -> dict:
+    """Medians over frames of the keypoints' (N, 17, 3) cm geometry (``GEOMETRY``; cm but the last)."""
+    k = np.asarray(k, np.float64)
+    width = lambda a, b: np.linalg.norm(k[:, a] - k[:, b], axis=-1)  # noqa: E731
+    mid = lambda a, b: (k[:, a] + k[:, b]) / 2  # noqa: E731
+    eyes, ears, knees = mid(1, 2), mid(3, 4), mid(13, 14)
+    hips, shoulders = mid(11, 12), mid(5, 6)
+    values = (width(5, 6), width(11, 12), width(3, 4), width(1, 2), np.linalg.norm(eyes - ears, axis=-1),
+              np.linalg.norm(k[:, 0] - ears, axis=-1), eyes[:, 1] - ears[:, 1],
+              (hips[:, 1] - knees[:, 1]) / (shoulders[:, 1] - knees[:, 1]))
+    return {name: float(np.nanmedian(v)) for name, v in zip(GEOMETRY, values)}
+
+
+def released_geometry() -> dict:
+    """``geometry`` of the released keypoints3d of both sequences of the real slice in tests/data."""
+    z = np.load(DATA / "setting4_keypoints3d.npz")
+    return {key.split("_")[0] + "_" + key.split("_")[1]: geometry(z[key]) for key in z.files
+            if key.endswith(".keypoints3d")}
+
+
 def reference_detections(root: Path, seq: str, out: Path, profile) -> Path:
     """``<out>/<seq>.pkl``: synthetic detections of ``seq`` with ``profile``'s errors (see the docstring)."""
     from aistpp.core import formats
@@ -137,7 +167,10 @@ def reference_detections(root: Path, seq: str, out: Path, profile) -> Path:
     return out
 
 
-def mpjpe_after_triangulate(root: Path, keypoints_dir: Path, seq: str, work: Path) -> tuple[float, float]:
+def mpjpe_after_triangulate(root: Path, keypoints_dir: Path, seq: str, work: Path) -> dict:
+    """MPJPE (cm) of triangulating ``keypoints_dir`` against the true 3D joints: ``all``, ``varying``
+    (each joint's constant body-frame offset removed), per joint ``joints`` (J,) and that constant
+    offset ``offset`` (J, 3) (x: the body's left, y: up, z: forward)."""
     from aistpp.core import formats
     from aistpp.pipeline.triangulate import TriangulateConfig, run_triangulate
 
@@ -152,7 +185,10 @@ def mpjpe_after_triangulate(root: Path, keypoints_dir: Path, seq: str, work: Pat
     ref = formats.load_keypoints3d(root / "annotations" / "keypoints3d" / f"{seq}.pkl")["keypoints3d"]
     err = body_frame_errors(est, ref)
     constant = np.nanmean(err, axis=0)  # (J, 3): each joint's mean offset in the body frame
-    return float(np.nanmean(np.linalg.norm(err, axis=-1))), float(np.nanmean(np.linalg.norm(err - constant, axis=-1)))
+    dist = np.linalg.norm(err, axis=-1)
+    return {"all": float(np.nanmean(dist)), "varying": float(np.nanmean(np.linalg.norm(err - constant, axis=-1))),
+            "joints": np.nanmean(dist, axis=0), "offset": constant, "geometry": geometry(est),
+            "truth_geometry": geometry(ref)}
 
 
 def main() -> None:
@@ -189,11 +225,11 @@ def main() -> None:
         w, _, report = timed(lambda: run_detect(DetectConfig(video_dir=root / "videos", save_dir=det_dir,
                                                                executor="serial", quiet=True)))
         assert not report.failed, report.failed[0].error
-        detected, detected_varying = mpjpe_after_triangulate(root, det_dir, seq, tmp / "a")
-        simulated, _ = mpjpe_after_triangulate(root, root / "annotations" / "keypoints2d", seq, tmp / "b")
+        det = mpjpe_after_triangulate(root, det_dir, seq, tmp / "a")
+        simulated = mpjpe_after_triangulate(root, root / "annotations" / "keypoints2d", seq, tmp / "b")["all"]
         profile = released_profile()
-        reference, _ = mpjpe_after_triangulate(root, reference_detections(root, seq, tmp / "ref", profile), seq,
-                                               tmp / "c")
+        ref = mpjpe_after_triangulate(root, reference_detections(root, seq, tmp / "ref", profile), seq, tmp / "c")
+        detected, detected_varying, reference = det["all"], det["varying"], ref["all"]
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -218,12 +254,39 @@ def main() -> None:
     acc.add_row("detect, each joint's constant body-frame offset removed (diagnostic)", f"{detected_varying:.2f}")
     acc.add_row("its ratio to the reference", f"{detected_varying / reference:.2f}x")
     console.print(acc)
+    from aistpp.core.joint_sets import COCO17
+
+    per = Table(title="per joint: MPJPE cm, and detect's constant offset in the body frame (cm)")
+    for col in ("joint", "detect", "reference", "ratio", "offset left", "offset up", "offset forward", "|offset|"):
+        per.add_column(col, justify="left" if col == "joint" else "right")
+    for j, name in enumerate(COCO17):
+        o = det["offset"][j]
+        d, r = det["joints"][j], ref["joints"][j]
+        per.add_row(name, f"{d:.2f}", f"{r:.2f}", f"{d / r:.2f}x",
+                    f"{o[0]:+.2f}", f"{o[1]:+.2f}", f"{o[2]:+.2f}", f"{np.linalg.norm(o):.2f}")
+    console.print(per)
+    real = released_geometry()
+    shapes = {**{f"released {k} (real)": g for k, g in real.items()}, "synth truth": det["truth_geometry"],
+              "aistpp detect": det["geometry"]}
+    geo = Table(title="keypoint geometry (medians over frames, cm): released AIST++ keypoints3d, synth's truth, detect")
+    geo.add_column("")
+    for col in shapes:
+        geo.add_column(col, justify="right")
+    for name in GEOMETRY:
+        digits = 2 if name.startswith("hip level") else 1
+        geo.add_row(name, *(f"{g[name]:.{digits}f}" for g in shapes.values()))
+    console.print(geo)
     console.print(f"run_detect on {views} views: {w:.1f} s ({views * frames / w:.1f} frames/s, serial)")
     print(json.dumps({"benchmark": "detect", "frames": frames, "views": views, "models": rows,
                       "mpjpe_detect_cm": detected, "mpjpe_reference_cm": reference,
                       "mpjpe_ratio": detected / reference, "mpjpe_synth_default_cm": simulated,
                       "reference_profile": {"sequence": PROFILE_SEQUENCE, **profile.to_json()},
-                      "mpjpe_detect_without_constant_offsets_cm": detected_varying, "run_detect_s": w}))
+                      "mpjpe_detect_without_constant_offsets_cm": detected_varying, "run_detect_s": w,
+                      "per_joint": {name: {"detect_cm": float(det["joints"][j]),
+                                           "reference_cm": float(ref["joints"][j]),
+                                           "offset_left_up_forward_cm": [round(float(x), 3) for x in det["offset"][j]]}
+                                    for j, name in enumerate(COCO17)},
+                      "geometry": shapes}))
 
 
 if __name__ == "__main__":

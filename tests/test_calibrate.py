@@ -42,10 +42,12 @@ def _rot_x(a: np.ndarray) -> np.ndarray:
     return np.stack([np.stack([o, z, z], -1), np.stack([z, c, -s], -1), np.stack([z, s, c], -1)], -2)
 
 
-def body_motion(n: int, rng: np.random.Generator, height: float = 170.0) -> np.ndarray:
+def body_motion(n: int, rng: np.random.Generator, height: float = 170.0, times: np.ndarray | None = None) -> np.ndarray:
     """(n, 17, 3) cm: arms swing, one leg lifts at a time (the other ankle stays on the floor),
-    the body turns and wanders about a metre around the origin."""
-    t = np.arange(n) / 60.0
+    the body turns and wanders about a metre around the origin. ``times`` (n,) frames at 60 fps
+    (any real numbers): the motion sampled at those instants, a smooth function of time (the
+    turn too; default: frames 0..n-1, the body turning by a random walk)."""
+    t = (np.arange(n) if times is None else np.asarray(times, np.float64)) / 60.0
     P = np.repeat(rest_skeleton(height)[None], n, 0)
     ph = rng.uniform(0, 2 * np.pi, 8)
     for side, (sh, el, wr) in enumerate(((5, 7, 9), (6, 8, 10))):
@@ -59,7 +61,8 @@ def body_motion(n: int, rng: np.random.Generator, height: float = 170.0) -> np.n
         R = _rot_x(-lift)
         for j in (kn, an):
             P[:, j] = P[:, hp] + np.einsum("nij,nj->ni", R, P[:, j] - P[:, hp])
-    yaw = np.cumsum(rng.normal(0, 0.03, n)) + ph[5]
+    yaw = np.cumsum(rng.normal(0, 0.03, n)) + ph[5] if times is None else \
+        ph[5] + 1.5 * np.sin(2 * np.pi * 0.05 * t) + 0.4 * np.sin(2 * np.pi * 0.23 * t + ph[0])
     c, s, o, z = np.cos(yaw), np.sin(yaw), np.ones(n), np.zeros(n)
     Ry = np.stack([np.stack([c, z, s], -1), np.stack([z, o, z], -1), np.stack([-s, z, c], -1)], -2)
     root = np.stack([90 * np.sin(2 * np.pi * 0.11 * t + ph[6]), z, 90 * np.sin(2 * np.pi * 0.17 * t + ph[7])], -1)
@@ -298,12 +301,13 @@ def test_cli_writes_a_cameras_folder_and_resumes(tmp_path, scene):
     report = json.loads((tmp_path / "reports" / "calibrate" / "setting1.json").read_text())
     assert len(report["sequences"]) == 2 and set(report["sequences"]) <= set(SEQS) and report["frames"] <= 200
     assert report["after_median_px"] < 3 and "c09" in res.output
-    # per-camera frame_offset: released readers (aniposelib's Camera.load_dict, which the AIST++
-    # API's loader mirrors key by key) ignore it and read the same camera
+    # per-camera frame_offset / frame_offsets: released readers (aniposelib's Camera.load_dict, which
+    # the AIST++ API's loader mirrors key by key) ignore them and read the same camera
     from aniposelib.cameras import Camera
 
     items = json.loads((out / "setting1.json").read_text())
-    assert [it["frame_offset"] for it in items] == [0] * 9
+    assert all(abs(it["frame_offset"]) <= 0.1 for it in items)  # in sync (sub-frame offsets, to 0.01)
+    assert all(set(it["frame_offsets"]) == set(report["sequences"]) for it in items)  # and each sequence's
     for v, item in enumerate(items):
         cam = Camera.from_dict(item)
         np.testing.assert_allclose(cam.get_camera_matrix(), rig.K[v])

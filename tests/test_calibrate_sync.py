@@ -117,8 +117,9 @@ def sync_worlds(tmp_path_factory):
 def test_offsets_written_and_applied_by_triangulate(sync_worlds):
     w = sync_worlds
     items = json.loads((w["desynced"]["cams"] / "setting1.json").read_text())
-    assert [it["frame_offset"] for it in items] == w["offsets"].tolist()
-    assert all(it["frame_offset"] == 0 for it in json.loads((w["synced"]["cams"] / "setting1.json").read_text()))
+    np.testing.assert_allclose([it["frame_offset"] for it in items], w["offsets"], atol=0.15)  # sub-frame, to 0.01
+    assert [it["frame_offsets"] for it in items] == [{SEQ: it["frame_offset"]} for it in items]  # one sequence
+    assert all(abs(it["frame_offset"]) <= 0.15 for it in json.loads((w["synced"]["cams"] / "setting1.json").read_text()))
     synced, seen_s = _error_cm(w["synced"]["k3d"], w["X"])
     desynced, seen_d = _error_cm(w["desynced"]["k3d"], w["X"])
     assert synced < 2.0  # cm, 2 px noise at 5 m
@@ -126,7 +127,8 @@ def test_offsets_written_and_applied_by_triangulate(sync_worlds):
     assert desynced <= 1.15 * synced + 0.2, (synced, desynced)
     assert seen_d > 0.97 * seen_s  # only the frames the late/early views miss at the ends are lost
     # the same cameras with the offsets dropped: triangulate pairs instants 10 and 7 frames apart
-    root, items0 = w["desynced"]["root"], [{k: v for k, v in it.items() if k != "frame_offset"} for it in items]
+    root = w["desynced"]["root"]
+    items0 = [{k: v for k, v in it.items() if k not in ("frame_offset", "frame_offsets")} for it in items]
     stripped = root / "stripped"
     formats.save_json(stripped / "setting1.json", items0)
     (stripped / "mapping.txt").write_text((w["desynced"]["cams"] / "mapping.txt").read_text())
@@ -160,18 +162,23 @@ def test_offsets_that_differ_between_sequences_are_reported():
     assert sol.report["offsets_by_sequence"] == {0: first.tolist(), 1: second.tolist()}
     assert sol.report["offsets_differ_by_sequence"] == [truth.names[6]]
     assert sol.offsets[3] == 5
+    # applied per sequence (the adjustment used them), to a fraction of a frame
+    assert np.abs(sol.frame_offsets - np.stack([first, second])).max() <= 0.15, sol.frame_offsets
 
 
 # ---- vis ----------------------------------------------------------------------------------------
 def test_vis_draws_each_view_on_the_common_clock(tmp_path):
-    """A view with frame_offset o shows its video frame i + o at output frame i, with the 3D points
-    of instant i and its own detections of frame i + o (video frames carry a counter)."""
+    """A view with time offset o (its sequence's ``frame_offsets`` entry, else ``frame_offset``) shows
+    its video frame i + o at output frame i, with the 3D points of instant i and its own detections
+    of frame i + o (video frames carry a counter)."""
     from test_vis import COCO_SIDE, JOINT_COLORS, SEQ as VIS_SEQ, decode, isolated, make_mini, near
     from aistpp.pipeline.vis import BACKGROUND_BGR, VisConfig, vis_video
 
     rig, kp3d, kp2d, anno, video_dir = make_mini(tmp_path)
     items = rig.to_json_list()
-    items[2]["frame_offset"], items[1]["frame_offset"] = 3, -2
+    # the sequence's own entries (frame_offsets) come first; frame_offset (the setting's) is for other sequences
+    items[2].update(frame_offset=-5, frame_offsets={VIS_SEQ: 3, "gBR_sBM_cAll_d04_mBR0_ch09": 1})
+    items[1]["frame_offset"] = -2
     formats.save_json(anno / "cameras" / "setting1.json", items)
     proj = rig.project(kp3d)
     name = VIS_SEQ.replace("cAll", "c03")

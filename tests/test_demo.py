@@ -27,6 +27,7 @@ def test_demo_runs_the_pipeline_and_reports_true_errors(tmp_path):
     assert steps["preprocess"]["numbers"]["equal"] is True
     cams = steps["calibrate"]["numbers"]
     assert cams["rotation_deg"] < 1.0 and cams["center_cm"] < 10.0, cams
+    assert cams["offset_frames"] <= 0.15, cams  # synth's views are in sync: the offsets found, as applied
 
     # the reported MPJPE agrees with an independent computation from the files the demo wrote
     truth_dir, rebuilt = out / "data" / "annotations", out / "rebuilt"

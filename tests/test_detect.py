@@ -549,3 +549,88 @@ def test_face_decals_sit_on_the_landmarks_and_are_hidden_from_behind(tmp_path):
     ears = back.project(np.stack([lm["left_ear"], lm["right_ear"]]))[0]
     near_ear = np.linalg.norm(changed[:, None] - ears[None], axis=-1).min(axis=1) < 45  # 4.5 cm at 10 px / cm
     assert near_ear.all()  # from behind the head hides the face: only the ears' rims show
+
+
+@pytest.mark.parametrize("gender", ["neutral", "female"])
+def test_face_keypoints_are_the_features_the_renderer_draws(tmp_path, gender):
+    """The ground truth of each face keypoint is the feature drawn there, on any head pose:
+    the nose the tip of the drawn nose (the head's frontmost point), each ear the outermost point
+    of the head at its height and the centre of the drawn ear, each eye the centre of the drawn
+    pupil (measured in rendered images, independently of where the decals were placed)."""
+    from scipy.spatial.transform import Rotation
+
+    from aistpp.core.body import load_smpl, smpl_forward
+    from aistpp.core.body_models import SMPL
+    from aistpp.core.cameras import CameraRig
+    from aistpp.core.render import outward_faces
+    from aistpp.pipeline.synth.body_model import make_body_model, write_body_model
+    from aistpp.pipeline.synth.face import face_decals
+    from aistpp.pipeline.synth.video import body_colours, render_body
+
+    write_body_model(SMPL.model_path(tmp_path, gender), make_body_model(gender))
+    model = load_smpl(tmp_path, gender)
+    v, w = model.v_template.numpy().astype(np.float64), model.lbs_weights.numpy()
+    faces = outward_faces(v, model.faces.astype(np.int64))
+    rng = np.random.default_rng(5)
+    colours = body_colours(v, w, rng)
+    decals = face_decals(v, faces, w, np.array([150.0, 180.0, 220.0]), np.array([30.0, 40.0, 60.0]), rng)
+    lm = {m.name: m.vertex for m in SMPL.landmarks}
+    head = w.argmax(axis=1) == SMPL.index("head")
+    # the template (facing +z, left +x): the nose tip is the frontmost point of the head, each ear the outermost
+    assert v[lm["nose"], 2] >= v[head, 2].max() - 0.002
+    for side, s in (("left_ear", 1.0), ("right_ear", -1.0)):
+        band = head & (np.abs(v[:, 1] - v[lm[side], 1]) < 0.015)
+        assert s * v[lm[side], 0] >= (s * v[band, 0]).max() - 0.002, side
+    cm_px = 20.0  # the test cameras see 20 px per cm at the head
+    K = np.array([[[100.0 * cm_px, 0, 320], [0, 100.0 * cm_px, 240], [0, 0, 1]]])
+
+    def look(centre, direction):  # a camera 1 m from ``centre`` along ``direction``, looking at it
+        c = centre + 100.0 * direction
+        z = -direction / np.linalg.norm(direction)
+        x = np.cross([0.0, -1.0, 0.0], z)
+        x /= np.linalg.norm(x)
+        R = np.stack([x, np.cross(z, x), z])
+        return CameraRig(names=("c01",), sizes=np.array([[640, 480]]), K=K, dist=np.zeros((1, 5)),
+                         rvec=Rotation.from_matrix(R).as_rotvec()[None], tvec=(-R @ c)[None])
+
+    for trial in range(3):
+        pose = np.zeros((1, SMPL.pose_size))
+        pose[0, 3 * SMPL.index("left_shoulder") + 2] = -1.2  # arms down, out of the side cameras' way
+        pose[0, 3 * SMPL.index("right_shoulder") + 2] = 1.2
+        for joint, spread in (("neck", 0.25), ("head", 0.3)):
+            pose[0, 3 * SMPL.index(joint):3 * SMPL.index(joint) + 3] = rng.uniform(-spread, spread, 3)
+        joints, verts = smpl_forward(model, pose, np.zeros((1, 3)), 100.0, vertices=True)
+        point = {n: joints[0, SMPL.output_names.index(n)].astype(np.float64) for n in lm}
+        # the posed head's frame from its rigidly moving vertices: lateral (+left) and forward
+        R_head = Rotation.align_vectors(verts[0, head] - verts[0, head].mean(0), 100 * (v[head] - v[head].mean(0)))[0]
+        lateral, forward = R_head.apply([1.0, 0.0, 0.0]), R_head.apply([0.0, 0.0, 1.0])
+
+        def drawn(cam):  # pixels (n, 2) x, y the decals change
+            plain = render_body(np.full((480, 640, 3), 128, np.uint8), cam, verts[0], faces, colours)
+            dressed = render_body(np.full((480, 640, 3), 128, np.uint8), cam, verts[0], faces, colours, decals)
+            return np.argwhere((plain != dressed).any(-1))[:, ::-1].astype(np.float64), dressed.astype(int)
+
+        for side, s in (("left_ear", 1.0), ("right_ear", -1.0)):
+            cam = look(point[side], s * lateral)
+            where, _ = drawn(cam)
+            truth = cam.project(point[side][None])[0, 0]
+            ear = where[np.linalg.norm(where - truth, axis=1) < 4.0 * cm_px]  # the ear decal (3 x 5 cm)
+            assert len(ear) > 0.5 * np.pi * 1.5 * 2.6 * cm_px**2, (trial, side, len(ear))  # most of it is seen
+            assert np.linalg.norm(ear.mean(0) - truth) < 0.3 * cm_px, (trial, side, ear.mean(0), truth)
+        eyes = (point["left_eye"] + point["right_eye"]) / 2
+        cam = look(eyes, forward)
+        _, image = drawn(cam)
+        for side in ("left_eye", "right_eye"):
+            truth = cam.project(point[side][None])[0, 0]
+            x, y = np.round(truth).astype(int)
+            c = int(cm_px)
+            dark = image[y - c:y + c + 1, x - c:x + c + 1].sum(-1) < 150  # the pupil (and the lid line above it)
+            assert dark[c, c], (trial, side)
+            left = c - np.flatnonzero(~dark[c, :c + 1])[-1]  # from the truth to the pupil's rim, each way
+            right, below = np.flatnonzero(~dark[c, c:])[0], np.flatnonzero(~dark[c:, c])[0]  # (the lid joins above)
+            assert abs(left - right) <= 0.1 * cm_px + 1, (trial, side, left, right)  # 0.28 cm: the pupil's radius
+            assert abs(left + right - 0.56 * cm_px) < 0.15 * cm_px + 1, (trial, side, left, right)
+            assert abs(below - 0.28 * cm_px) < 0.1 * cm_px + 1, (trial, side, below)
+        nose = cam.project(point["nose"][None])[0, 0]
+        tip = cam.world_to_camera(verts[0, head])[0, :, 2].argmin()  # the head's vertex nearest the front camera
+        assert np.linalg.norm(cam.project(verts[0, head][tip][None])[0, 0] - nose) < 0.3 * cm_px, trial

@@ -116,7 +116,7 @@ def test_openpose_25_points_refused_when_geometry_does_not_settle(tmp_path):
 # ---- COCO results, AlphaPose / HALPE, MMPose / RTMPose ------------------------------------------
 def test_coco_results_with_image_names(tmp_path):
     rng = np.random.default_rng(3)
-    kp = random_people(rng, 8, 17)
+    kp = people("coco17", 8, rng)
     res = [{"image_id": f"cam02_{i:06d}.jpg", "category_id": 1, "keypoints": kp[i].ravel().tolist(), "score": 0.5 + i / 20}
            for i in range(8)]
     res.append({"image_id": "cam02_000003.jpg", "category_id": 1, "keypoints": (kp[3] + 1).ravel().tolist(), "score": 0.1})
@@ -194,6 +194,30 @@ def test_npy_and_npz_arrays(tmp_path):
         read_video(tmp_path / "obj.npy")  # never unpickled
 
 
+def test_17_points_in_another_order_are_refused_not_read_as_coco(tmp_path):
+    """Real released AIST++ detections (COCO-17; tests/data, see NOTICE) are read as COCO-17; the
+    same people in Human3.6M's 17-point order (pelvis, right hip, knee, foot, left hip, ... - built
+    here from the COCO points) are refused, named or not, instead of being taken as COCO by count."""
+    from pathlib import Path
+
+    z = np.load(Path(__file__).parent / "data" / "setting4_keypoints2d.npz")
+    seq = "gJS_sBM_cAll_d03_mJS2_ch07"
+    kp = np.concatenate([z[f"{seq}.xy"] / 16.0 - 256.0, z[f"{seq}.conf"][..., None] / 255.0], -1)[0, :200]
+    np.save(tmp_path / "c01.npy", kp.astype(np.float32))
+    det = read_video(tmp_path / "c01.npy")
+    assert det.joint_set == "coco17"
+    np.testing.assert_allclose(det.keypoints[:, 0], kp, rtol=1e-6)
+    hips, shoulders = (kp[:, 11] + kp[:, 12]) / 2, (kp[:, 5] + kp[:, 6]) / 2
+    h36m = np.stack([hips, kp[:, 12], kp[:, 14], kp[:, 16], kp[:, 11], kp[:, 13], kp[:, 15], (hips + shoulders) / 2,
+                     shoulders, kp[:, 0], (kp[:, 1] + kp[:, 2]) / 2, kp[:, 5], kp[:, 7], kp[:, 9], kp[:, 6], kp[:, 8],
+                     kp[:, 10]], axis=1)
+    np.save(tmp_path / "c02.npy", h36m.astype(np.float32))
+    for named in (None, "coco17"):
+        with pytest.raises(AistppError, match="not in COCO-17 order") as e:
+            read_video(tmp_path / "c02.npy", joint_set=named)
+        assert "c02.npy" in str(e.value)
+
+
 # ---- layouts ------------------------------------------------------------------------------------
 def _write_view(folder, kp):
     folder.mkdir(parents=True, exist_ok=True)
@@ -224,7 +248,7 @@ def test_layout_sequence_view_with_own_names(tmp_path):
 def test_layout_results_files_per_view_in_sequence_folders(tmp_path):
     rng = np.random.default_rng(8)
     for view in ("cam01", "cam02"):  # cam01.json: a number in the name, yet a results file, not a frame
-        kp = random_people(rng, 4, 17)
+        kp = people("coco17", 4, rng)
         res = [{"image_id": i, "keypoints": kp[i].ravel().tolist(), "score": 0.9} for i in range(4)]
         (tmp_path / "K" / "take").mkdir(parents=True, exist_ok=True)
         (tmp_path / "K" / "take" / f"{view}.json").write_text(json.dumps(res))
@@ -304,7 +328,7 @@ def _mutations(data: bytes, rng, count: int):
 @pytest.mark.parametrize("kind", ["coco", "mmpose", "npz", "openpose"])
 def test_mutated_detection_files(tmp_path, kind):
     rng = np.random.default_rng(20)
-    kp = random_people(rng, 3, 17)
+    kp = people("coco17", 3, rng)
     if kind == "coco":
         name, data = "v.json", json.dumps([{"image_id": i, "keypoints": kp[i].ravel().tolist(), "score": 0.5}
                                             for i in range(3)]).encode()

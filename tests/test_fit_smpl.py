@@ -281,6 +281,7 @@ def test_cli_frame_rate_and_convergence_report(body, tmp_path):
     got, out = info([])
     assert abs(got["fps"] - 30) < 0.01 and got["time_source"] == "keypoints2d timestamps"
     assert got["converged"] is True and 1 < got["iterations"] < 200 and got["loss"] > 0
+    assert len(got["solves"]) == 1 and got["iterations_median"] == got["iterations"] == got["solves"][0]["iterations"]
     assert "True" in out and "warning" not in out  # the converged column (narrow terminal: header wraps)
     got, _ = info(["--fps", "50"])
     assert abs(got["fps"] - 50) < 1e-6 and got["time_source"] == "--fps"
@@ -438,6 +439,25 @@ def test_windows_cover_and_blend():
         assert all(b0 - a1 >= 40 for (_, b0, _), (a1, _, _) in zip(wins, wins[1:]))  # neighbours overlap
         starts = [a for a, _, _ in wins]
         assert len(set(np.diff(starts))) <= 2 if len(starts) > 1 else True  # evenly spread (rounding)
+
+
+def test_globals_runs_are_the_same_problem_at_every_length():
+    """The scale's stage sees runs of consecutive frames, evenly spread, whatever the length (single
+    frames spread over 6,000 frames sat 15 frames apart: 98 iterations there vs 22 at 1,000)."""
+    from aistpp.pipeline.fit_smpl import spread_runs
+
+    assert np.array_equal(spread_runs(300, 400, 40), np.arange(300))
+    for n in (401, 480, 1000, 6000, 20000):
+        idx = spread_runs(n, 400, 40)
+        assert idx[0] == 0 and idx[-1] == n - 1 and (np.diff(idx) > 0).all()
+        assert 360 <= len(idx) <= 400
+        breaks = np.flatnonzero(np.diff(idx) > 1)
+        runs = np.diff(np.r_[0, breaks + 1, len(idx)])
+        if n >= 1000:  # far apart: ten separate runs of 40 consecutive frames, evenly spaced
+            assert len(runs) == 10 and (runs == 40).all()
+            assert np.ptp(np.diff(idx[np.r_[0, breaks + 1]])) <= 1
+        else:  # close: some runs touch, never a lone frame
+            assert runs.min() >= 40
 
 
 # ---- acceptance: every length, rate and gap (issue 22) ---------------------------------

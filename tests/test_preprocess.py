@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from _figure import people
+
 from aistpp.cli import app
 from aistpp.core import formats
 from aistpp.core.detections import pack, read_video
@@ -34,21 +36,33 @@ def vid(view: str, seq: str = SEQ) -> str:
 
 
 def truth(rng, V=3, N=40, drop_joints=0.1):
-    """(V, N, 17, 3) COCO keypoints (float32, some joints NaN) and their det scores."""
-    kp = np.concatenate([rng.uniform(0, 1900, (V, N, 17, 2)), rng.uniform(0.3, 1.0, (V, N, 17, 1))], -1)
-    kp = kp.astype(np.float32)
+    """(V, N, 17, 3) COCO keypoints (float32, some joints NaN) and their det scores: a stick figure
+    posed, turned and projected anew in every frame (tests/_figure.py; random points are not a
+    person, and a 17-point file whose points 0-4 are not a head is refused as not COCO-17)."""
+    kp = people("coco17", V * N, rng).reshape(V, N, 17, 3).astype(np.float32)
     kp[rng.random((V, N, 17)) < drop_joints] = np.nan
     score = np.nan_to_num(kp[..., 2].astype(np.float64)).mean(-1).astype(np.float32)
     return kp, score
 
 
 def to_set(coco: np.ndarray, names: list[str], rng) -> np.ndarray:
-    """COCO (..., 17, 3) -> another joint order, extra joints random, NaN written as OpenPose's 0, 0, 0."""
-    out = np.concatenate([rng.uniform(0, 1900, coco.shape[:-2] + (len(names), 2)),
+    """COCO (..., 17, 3) -> another joint order, NaN written as OpenPose's 0, 0, 0. Points COCO
+    lacks sit where they belong on the figure (neck between the shoulders, mid hip between the
+    hips, heels and toes a few pixels from the ankles: the BODY_25 / BODY_25B geometry check reads
+    them), with random confidences."""
+    out = np.concatenate([np.zeros(coco.shape[:-2] + (len(names), 2)),
                           rng.uniform(0.1, 1, coco.shape[:-2] + (len(names), 1))], -1)
+    at = {n: coco[..., COCO.index(n), :2] for n in COCO}
     for j, n in enumerate(names):
         if n in COCO:
             out[..., j, :] = coco[..., COCO.index(n), :]
+        elif n == "neck":
+            out[..., j, :2] = (at["left_shoulder"] + at["right_shoulder"]) / 2
+        elif n == "mid_hip":
+            out[..., j, :2] = (at["left_hip"] + at["right_hip"]) / 2
+        else:  # heels and toes
+            side = "left" if n.startswith("left") else "right"
+            out[..., j, :2] = at[f"{side}_ankle"] + rng.uniform(-8, 8, coco.shape[:-2] + (2,))
     return np.nan_to_num(out.astype(np.float32), nan=0.0)
 
 
@@ -155,7 +169,8 @@ def test_coco_results_and_alphapose_halpe26(tmp_path):
 # ---- tracking --------------------------------------------------------------------------------
 def walking_person(N, start, rng, step=3.0, size=300.0):
     centre = start + np.cumsum(rng.normal(0, step, (N, 2)), axis=0)
-    offsets = rng.uniform(-size / 2, size / 2, (17, 2))
+    fig = people("coco17", 1, rng)[0, :, :2]  # a figure, not random points (points 0-4 a head)
+    offsets = (fig - fig.mean(0)) / np.ptp(fig[:, 1]) * size
     xy = centre[:, None] + offsets
     return np.concatenate([xy, np.full((N, 17, 1), 0.8)], -1)
 

@@ -117,12 +117,17 @@ def test_page_loads_offline_and_plays_at_60_fps(browser, page):
     hsv = cv2.cvtColor(img, cv2.COLOR_BGR2HSV)
     assert len(np.unique(img.reshape(-1, 3), axis=0)) > 200
     assert (hsv[..., 1] > 128).sum() > 200
-    # playing: the counter advances by the elapsed time at 60 fps (times the speed)
-    t = browser.execute_script("aistppViewer.setFrame(0); aistppViewer.play(); return performance.now()")
-    time.sleep(0.6)
-    frame, now, clock, label = browser.execute_script(
-        "return [aistppViewer.frame(), performance.now(), aistppViewer.clock(), document.getElementById('frame').textContent]")
-    browser.execute_script("aistppViewer.pause()")
+    # playing: the counter advances by the elapsed time at 60 fps (times the speed). The clip is
+    # 120 frames (2 s) and loops: a measurement that a loaded machine stretched past 1.5 s, or one
+    # taken before the page repainted, says nothing about the clock and is taken again.
+    for _attempt in range(5):
+        t = browser.execute_script("aistppViewer.setFrame(0); aistppViewer.play(); return performance.now()")
+        time.sleep(0.6)
+        frame, now, clock, label = browser.execute_script(
+            "return [aistppViewer.frame(), performance.now(), aistppViewer.clock(), document.getElementById('frame').textContent]")
+        browser.execute_script("aistppViewer.pause()")
+        if now - t < 1500 and frame > 10:
+            break
     expected = (now - t) / 1000 * 60
     assert abs(clock - expected) <= 1, (clock, expected)  # the clock: frame i at i / 60 s
     assert 10 < frame <= clock, (frame, clock)  # drawn: the clock's frame at the last repaint

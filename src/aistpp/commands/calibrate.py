@@ -18,7 +18,8 @@ OPTIONS = ("anno_dir", "save_dir", "settings", "init_cameras", "sequences_per_se
 @user_errors
 @options_from(CalibrateConfig, OPTIONS + batch_options(select=False))
 def command(given: dict, config: ConfigFile = None) -> None:
-    """Write <save-dir>/<setting>.json (cameras, with per-view frame_offset), a copy of mapping.txt, and the report
+    """Write <save-dir>/<setting>.json (cameras, with per-view time offsets: frame_offsets per sequence and
+    frame_offset for the setting), a copy of mapping.txt, and the report
     <save-dir>/../reports/calibrate/<setting>.json. A rig failing a plausibility check is refused (nothing written)."""
     from aistpp.pipeline.calibrate import run_calibrate
 
@@ -36,13 +37,13 @@ def _per_view(result, quiet: bool) -> None:
         if not quiet:
             table = Table(title=f"{it.name}: reprojection error per view (px)")
             for col in ("view", "detections", "inliers", "before med", "before p90", "after med", "after p90",
-                        "focal px", "offset", "status"):
+                        "focal px", "offset (frames)", "status"):
                 table.add_column(col, justify="left" if col in ("view", "status") else "right")
             for v in views:
                 style = "" if v["status"] == "ok" else "yellow"
                 table.add_row(v["name"], str(v["detections"]), str(v["inliers"]), f"{v['before_median_px']:.1f}",
                               f"{v['before_p90_px']:.1f}", f"{v['after_median_px']:.2f}", f"{v['after_p90_px']:.2f}",
-                              f"{v['focal_px']:.0f}", f"{v.get('offset_frames', 0):+d}",
+                              f"{v['focal_px']:.0f}", f"{v.get('subframe_offset_frames', v.get('offset_frames', 0)):+.2f}",
                               f"[{style}]{v['status']}[/]" if style else v["status"])
             console.print(table)
         for v in views:

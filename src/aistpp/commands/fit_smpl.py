@@ -30,7 +30,7 @@ def command(given: dict, config: ConfigFile = None, model: ModelOpt = None) -> N
         given = dict(given, body_model=model.lower())
     cfg = build_config(FitSmplConfig, given, config, "fit-smpl")
     report = run_batch(cfg, run_fit_smpl, notes=_iteration_caps,
-                       columns=("frames", "fps", "error_cm", "converged", "iterations", "loss", "scaling"))
+                       columns=("frames", "fps", "error_cm", "converged", "iterations", "iterations_median", "loss", "scaling"))
     if report is not None and not cfg.quiet:
         _print_joint_errors(report)
 

@@ -122,11 +122,13 @@ class AISTDataset:
         return formats.load_cameras(self.camera_file(seq_or_setting))
 
     def load_frame_offsets(self, seq_or_setting: str, names: tuple[str, ...] | list[str]) -> np.ndarray:
-        """Per-camera ``frame_offset`` (V,) frames of the views ``names`` (0 where absent; see
+        """Per-camera time offsets (V,) frames of the views ``names``: for a sequence its own
+        ``frame_offsets`` entry when the camera has one, else ``frame_offset``, else 0 (see
         ``aistpp.core.frame_offsets`` for the convention)."""
         from aistpp.core.frame_offsets import read_frame_offsets
 
-        return read_frame_offsets(self.camera_file(seq_or_setting), names)
+        sequence = seq_or_setting if seq_or_setting in self.mapping else None
+        return read_frame_offsets(self.camera_file(seq_or_setting), names, sequence)
 
     # ---- splits and ignore list --------------------------------------------------------
     def split_names(self) -> list[str]:

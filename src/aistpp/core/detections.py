@@ -40,7 +40,7 @@ from typing import Callable, Literal, get_args
 import numpy as np
 
 from aistpp.core.joint_sets import (
-    AGREEMENT, COCO17, JOINT_SETS, MIN_DECIDED, body25_votes, convert, detect_joint_set, joint_set as named_set,
+    AGREEMENT, COCO17, JOINT_SETS, MIN_DECIDED, body25_votes, check_coco17_order, convert, detect_joint_set, joint_set as named_set,
 )
 from aistpp.errors import AistppError
 
@@ -443,6 +443,8 @@ def _name_set(count: int, kp: np.ndarray, joint_set: str | None, entry: Path) ->
             raise AistppError(f"--joint-set {s.name}, but point 1 of {votes[other]} of {sum(votes.values())} people is "
                               f"{'an eye beside the nose' if other == 'body25b' else 'a neck between the shoulders'}: "
                               f"the file looks like {other}", entry)
+    if s.name == "coco17":  # named, yet points 0-4 are not a head: refuse, never misread
+        check_coco17_order(kp, str(entry))
     return s.name, "named (--joint-set)"
 
 

@@ -9,6 +9,11 @@ a camera w with offset 0 were taken at the same instant, and so were the video f
 ``motions`` frame n are on the common clock. A camera without the key has offset 0, so the
 released cameras (no key: synchronised views) mean what they always meant. An offset may be
 fractional (frames); a fractional shift interpolates linearly between neighbouring frames.
+
+Per sequence (each AIST++ sequence is its own recording, synchronised on its own): a camera may
+also carry ``frame_offsets``, {"<sequence name>": o, ...}, same sign and unit. A reader of
+sequence ``s`` uses ``frame_offsets[s]`` when present, else ``frame_offset``, else 0
+(``calibrate`` writes both: ``frame_offset`` is then the median over its sequences).
 """
 
 from __future__ import annotations
@@ -21,33 +26,60 @@ import numpy as np
 from aistpp.errors import AistppError
 
 KEY = "frame_offset"
+SEQUENCE_KEY = "frame_offsets"
+MAX_NAME = 200  # characters of a sequence name in ``frame_offsets``
 MAX_OFFSET_FRAMES = 100_000  # about 28 minutes at 60 fps: anything beyond is not a time offset
 
 
-def offsets_from_items(items: list, names: tuple[str, ...] | list[str], path: str | Path | None = None) -> np.ndarray:
-    """``frame_offset`` (V,) float frames of the cameras ``names`` from a camera JSON list
-    (``items``, already read as a rig); 0 where a camera has no such key. Raises AistppError
-    (naming ``path``) for a value that is not a finite number within +-``MAX_OFFSET_FRAMES``."""
-    by_name = {str(it.get("name")): it for it in items if isinstance(it, dict)}
-    out = np.zeros(len(names))
-    for v, name in enumerate(names):
-        value = by_name.get(str(name), {}).get(KEY, 0)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-                or abs(value) > MAX_OFFSET_FRAMES:
-            raise AistppError(f"camera {name!r}: '{KEY}' must be a number of frames within "
-                              f"+-{MAX_OFFSET_FRAMES}, found {str(value)[:40]!r}", path)
-        out[v] = float(value)
+def _offset_value(value, what: str, name, path) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or abs(value) > MAX_OFFSET_FRAMES:
+        raise AistppError(f"camera {str(name)[:40]!r}: {what} must be a number of frames within "
+                          f"+-{MAX_OFFSET_FRAMES}, found {str(value)[:40]!r}", path)
+    return float(value)
+
+
+def _sequence_offsets(item: dict, name, path) -> dict[str, float]:
+    """A camera's ``frame_offsets`` {sequence: frames}, every entry validated ({} without the key)."""
+    table = item.get(SEQUENCE_KEY, {})
+    if not isinstance(table, dict):
+        raise AistppError(f"camera {str(name)[:40]!r}: '{SEQUENCE_KEY}' must map sequence names to frames, "
+                          f"found {str(table)[:40]!r}", path)
+    out = {}
+    for seq, value in table.items():
+        if not isinstance(seq, str) or not 0 < len(seq) <= MAX_NAME:
+            raise AistppError(f"camera {str(name)[:40]!r}: '{SEQUENCE_KEY}' has a key that is not a sequence name "
+                              f"({str(seq)[:40]!r})", path)
+        out[seq] = _offset_value(value, f"'{SEQUENCE_KEY}'[{seq[:40]!r}]", name, path)
     return out
 
 
-def read_frame_offsets(path: str | Path, names: tuple[str, ...] | list[str]) -> np.ndarray:
-    """``frame_offset`` (V,) float frames per camera of the setting file ``path`` (see module docstring)."""
+def offsets_from_items(items: list, names: tuple[str, ...] | list[str], path: str | Path | None = None,
+                       sequence: str | None = None) -> np.ndarray:
+    """Time offsets (V,) float frames of the cameras ``names`` from a camera JSON list (``items``,
+    already read as a rig): ``frame_offsets[sequence]`` when given and present, else
+    ``frame_offset``, else 0. Raises AistppError (naming ``path``) for a value that is not a
+    finite number within +-``MAX_OFFSET_FRAMES`` or a ``frame_offsets`` that is not a
+    {name: number} table (every camera's entries are checked, whatever ``names`` and ``sequence``)."""
+    found = {}
+    for item in items:  # every camera of the file is checked, not only those asked for
+        if isinstance(item, dict):
+            name = str(item.get("name"))
+            value = _offset_value(item.get(KEY, 0), f"'{KEY}'", name, path)
+            table = _sequence_offsets(item, name, path)
+            found[name] = table.get(sequence, value) if sequence is not None else value
+    return np.array([found.get(str(name), 0.0) for name in names], np.float64)
+
+
+def read_frame_offsets(path: str | Path, names: tuple[str, ...] | list[str], sequence: str | None = None) -> np.ndarray:
+    """Time offsets (V,) float frames per camera of the setting file ``path`` for ``sequence``
+    (None: the setting's ``frame_offset``); see the module docstring and ``offsets_from_items``."""
     from aistpp.core.formats import read_json
 
     items = read_json(Path(path))
     if not isinstance(items, list):
         raise AistppError("camera file must hold a list of camera objects", path)
-    return offsets_from_items(items, names, path)
+    return offsets_from_items(items, names, path, sequence)
 
 
 def shift_views(arr: np.ndarray, offsets, seq_id: np.ndarray | None = None) -> np.ndarray:
@@ -77,4 +109,24 @@ def shift_views(arr: np.ndarray, offsets, seq_id: np.ndarray | None = None) -> n
         for step, weight in parts:
             acc += weight * arr[v, n[ok] + step]
         out[v, n[ok]] = acc
+    return out
+
+
+def shift_sequences(arr: np.ndarray, offsets, seq_id: np.ndarray) -> np.ndarray:
+    """``shift_views`` with each sequence's own offsets: arr (V, N, ...) of sequences laid end to
+    end (``seq_id`` (N,), each sequence's frames contiguous and in order), offsets (S, V) frames,
+    row k for the k-th of ``np.unique(seq_id)`` (or (V,): the same for all) -> (V, N, ...) float64
+    on the common clock."""
+    offsets = np.asarray(offsets, np.float64)
+    seq = np.asarray(seq_id)
+    if offsets.ndim == 1:
+        return shift_views(arr, offsets, seq)
+    arr = np.asarray(arr, np.float64)
+    out = np.full(arr.shape, np.nan)
+    ids = np.unique(seq)
+    if offsets.shape[0] != len(ids):
+        raise AistppError(f"{len(ids)} sequences but frame offsets for {offsets.shape[0]}")
+    for k, s in enumerate(ids):
+        m = seq == s
+        out[:, m] = shift_views(arr[:, m], offsets[k])
     return out

@@ -25,13 +25,16 @@ Orders, from each format's documentation:
 ``detect_joint_set`` names the set of a detector's output only where the data settle it: by the
 number of points, and for the two 25-point OpenPose sets by geometry on the frames (BODY_25's
 point 1 is a neck between its shoulders 2 and 5, BODY_25B's an eye beside the nose). Otherwise
-it raises, asking for ``--joint-set``: a set is never guessed.
+it raises, asking for ``--joint-set``: a set is never guessed. 17 points are COCO-17 only when
+points 0-4 form a head (``coco17_votes``): Human3.6M's 17-point order is refused, not misread.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import lru_cache
+
+import warnings
 
 import numpy as np
 
@@ -281,6 +284,44 @@ def body25_votes(keypoints: np.ndarray) -> tuple[int, int]:
     return int(np.count_nonzero(ok & (r < 0.6))), int(np.count_nonzero(ok & (r > 1.0)))
 
 
+def coco17_votes(keypoints: np.ndarray) -> tuple[int, int]:
+    """(people whose points 0-4 form a head, people whose points 0-4 do not) among (E, 17, >=2) px.
+
+    In COCO-17 points 0-4 are the nose, eyes and ears: every one within a few percent of the
+    person's extent from the nose. A 17-point file in another order (Human3.6M's starts pelvis,
+    right hip, knee, foot, left hip) spreads them over half the body. ``r`` = the largest
+    distance of points 1-4 from point 0 over the diagonal of the person's box: about 0.03-0.12 for
+    a COCO person of any size seen from any side, 0.25-0.6 for Human3.6M's order. A person with
+    at least 8 points seen (confidence > 0) votes COCO-17 below 0.2 and against above 0.3.
+    """
+    kp = np.asarray(keypoints, np.float64)
+    if kp.ndim != 3 or kp.shape[1] != 17 or kp.shape[2] < 2 or not len(kp):
+        return 0, 0
+    xy = kp[..., :2].copy()
+    seen = np.isfinite(xy).all(-1)
+    if kp.shape[2] >= 3:
+        seen &= np.nan_to_num(kp[..., 2]) > 0
+    xy[~seen] = np.nan
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN people: no vote
+        diag = np.linalg.norm(np.nanmax(xy, 1) - np.nanmin(xy, 1), axis=-1)
+        head = np.nanmax(np.linalg.norm(xy[:, 1:5] - xy[:, :1], axis=-1), axis=1)
+        r = head / diag
+    ok = np.isfinite(r) & (seen.sum(1) >= 8) & (seen[:, 0]) & (seen[:, 1:5].sum(1) >= 2) & (diag > 0)
+    return int(np.count_nonzero(ok & (r < 0.2))), int(np.count_nonzero(ok & (r > 0.3)))
+
+
+def check_coco17_order(keypoints: np.ndarray, where: str = "") -> None:
+    """Refuse 17-point people whose points 0-4 are not a head (``coco17_votes``): another order
+    read as COCO-17 would be silently wrong everywhere downstream."""
+    coco, other = coco17_votes(keypoints)
+    total = coco + other
+    if other >= MIN_DECIDED and other >= AGREEMENT * total:
+        raise AistppError(
+            f"17 keypoints, but points 0-4 are not a head (nose, eyes, ears) in {other} of {total} people: "
+            "not in COCO-17 order (Human3.6M's?); convert the file to COCO-17 order", where or None)
+
+
 def detect_joint_set(count: int, keypoints: np.ndarray | None = None, where: str = "") -> tuple[str, str]:
     """Name the joint set of people with ``count`` points: (set name, how it was settled).
 
@@ -294,6 +335,8 @@ def detect_joint_set(count: int, keypoints: np.ndarray | None = None, where: str
         raise AistppError(f"people have {count} keypoints: no known joint set has that many ({known}); "
                           "pass --joint-set if yours is one of them", where or None)
     if len(names) == 1:
+        if names[0] == "coco17" and keypoints is not None:
+            check_coco17_order(keypoints, where)
         return names[0], f"count: {count} points"
     if set(names) != {"body25", "body25b"}:  # pragma: no cover - the registry has no other tie
         raise AistppError(f"{count} points could be {' or '.join(names)}: pass --joint-set", where or None)

@@ -13,8 +13,8 @@ Pure functions on arrays:
 - ``calibrate_solve.solve``: the whole recipe (start from the keypoints alone or from given
   cameras, time offsets, swaps, adjustment, gauge, plausibility checks).
 The job ``calibrate_setting`` reads a setting's sequences, calls ``solve`` and, when every
-check passed, writes ``<save_dir>/<setting>.json`` (cameras; each camera also carries
-``frame_offset``, see ``save_setting_cameras``) and the report
+check passed, writes ``<save_dir>/<setting>.json`` (cameras; each camera also carries its time
+offsets ``frame_offset`` and ``frame_offsets`` per sequence, see ``save_setting_cameras``) and the report
 ``<save_dir>/../reports/calibrate/<setting>.json``; a failed check raises (nothing written).
 ``run_calibrate`` maps it over the settings and copies ``mapping.txt``.
 """
@@ -35,10 +35,12 @@ from aistpp.core import formats
 from aistpp.core.align import transform_rig
 from aistpp.core.bundle_adjust import bundle_adjust, reprojection_errors
 from aistpp.core.cameras import CameraRig
+from aistpp.core.frame_offsets import KEY, SEQUENCE_KEY
 from aistpp.core.names import AIST_VIEWS, check_name
 from aistpp.core.runner import RunOptions, RunReport, report_stage, run_jobs
 from aistpp.core.triangulation import triangulate_dlt, triangulate_robust
 from aistpp.errors import AistppError
+from aistpp.pipeline.calibrate_offsets import SUBFRAME_DIGITS
 
 
 class CalibrateConfig(RunOptions):
@@ -71,7 +73,8 @@ class CalibrateConfig(RunOptions):
     video_dir: Path | None = Field(None, description="Folder of the videos (<sequence with cXX>.mp4): image size per "
                                    "view read from them.")
     max_offset: int = Field(30, ge=0, le=120, description="Time offset searched per view, +- frames (0: views in "
-                            "sync). Found offsets are written per camera as 'frame_offset' in <setting>.json.")
+                            "sync). Found offsets (to 0.01 frame) are written per camera in <setting>.json: 'frame_offsets' per "
+                            "sequence and 'frame_offset' for the setting.")
     frame: Literal["floor", "init"] = Field("floor", description="World frame: 'floor' (floor at 0, origin under the "
                                             "dancer, unit from --height-cm) or 'init' (keep the --init-cameras world "
                                             "and scale).")
@@ -310,14 +313,27 @@ def report_path(setting: str, config: CalibrateConfig) -> Path:
     return config.save_dir.resolve().parent / "reports" / "calibrate" / f"{check_name(setting, 'setting name')}.json"
 
 
-def save_setting_cameras(path: Path, rig: CameraRig, offsets: np.ndarray) -> None:
-    """The dataset's camera JSON plus, per camera, ``frame_offset`` (int): that view's frame
-    ``n + frame_offset`` shows the instant the setting's common frame ``n`` shows. Readers of
-    the release (the AIST++ API, aniposelib's ``Camera.from_dict``, ``formats.load_cameras``)
-    read the keys they know and ignore this one."""
+def _frames_number(o: float) -> int | float:
+    """An offset as written: 0.01 frame, an int when whole."""
+    o = round(float(o), SUBFRAME_DIGITS) + 0.0
+    return int(o) if o.is_integer() else o
+
+
+def save_setting_cameras(path: Path, rig: CameraRig, offsets: np.ndarray, sequences: list[str] | None = None) -> None:
+    """The dataset's camera JSON plus, per camera, its time offsets (see ``core.frame_offsets``):
+    ``frame_offsets`` {sequence: o} when ``sequences`` (S,) name the rows of ``offsets`` (S, V),
+    and ``frame_offset``, the setting's (the median over the sequences; ``offsets`` (V,): that);
+    frames to 0.01, view v's frame ``n + o`` shows the instant the common frame ``n`` shows.
+    Readers of the release (the AIST++ API, aniposelib's ``Camera.from_dict``,
+    ``formats.load_cameras``) read the keys they know and ignore these."""
+    table = np.atleast_2d(np.asarray(offsets, np.float64))
+    if sequences is not None and len(sequences) != len(table):
+        raise ValueError(f"{len(sequences)} sequences for {len(table)} rows of offsets")
     items = rig.to_json_list()
-    for item, o in zip(items, offsets):
-        item["frame_offset"] = int(o)
+    for v, item in enumerate(items):
+        item[KEY] = _frames_number(np.median(table[:, v]))
+        if sequences is not None:
+            item[SEQUENCE_KEY] = {seq: _frames_number(o) for seq, o in zip(sequences, table[:, v])}
     formats.save_json(path, items)
 
 
@@ -368,16 +384,17 @@ def calibrate_setting(setting: str, config: CalibrateConfig) -> dict:
         raise AistppError(f"{setting}: refused, the rig is implausible (nothing written): "
                           + "; ".join(f"check '{c.name}' failed: {c.detail}" for c in sol.failed))
     report = {"setting": setting, "sequences": chosen, "image_sizes_from": size_source, **sol.report}
-    report["offsets_by_sequence"] = {chosen[k]: dict(zip(names, v)) for k, v in sol.report["offsets_by_sequence"].items()}
-    save_setting_cameras(camera_path(setting, config), sol.rig, sol.offsets)
+    for key in ("offsets_by_sequence", "subframe_offsets_by_sequence"):
+        report[key] = {chosen[k]: dict(zip(names, v)) for k, v in sol.report[key].items()}
+    save_setting_cameras(camera_path(setting, config), sol.rig, sol.frame_offsets, chosen)
     formats.save_json(report_path(setting, config), report)
     return {"sequences": len(chosen), "frames": int(report["frames"]),
             "before_px": report["before_median_px"], "after_px": report["after_median_px"],
             "after_p90_px": report["after_p90_px"], "held_out_px": report["held_out_median_px"],
             "weak": ",".join(report["weak_views"]) or "-", "views": report["views"],
             **({"warnings": [f"the time offsets of view(s) {', '.join(report['offsets_differ_by_sequence'])} differ "
-                             "between sequences (see offsets_by_sequence in the report); frame_offset holds the "
-                             "setting's"]} if report["offsets_differ_by_sequence"] else {})}
+                             "between sequences (see offsets_by_sequence in the report): each sequence's own are written "
+                             "('frame_offsets'), 'frame_offset' holds the setting's median"]} if report["offsets_differ_by_sequence"] else {})}
 
 
 def run_calibrate(config: CalibrateConfig) -> RunReport:

@@ -19,30 +19,36 @@ import numpy as np
 from aistpp.core.align import rig_errors, similarity_transform, transform_rig
 from aistpp.core.bundle_adjust import one_blas_thread
 from aistpp.core.cameras import CameraRig
-from aistpp.core.frame_offsets import shift_views
+from aistpp.core.frame_offsets import shift_sequences
 from aistpp.core.joints import COCO_FLIP
 from aistpp.core.triangulation import reprojection_errors, triangulate_robust
 from aistpp.errors import AistppError
 from aistpp.pipeline.calibrate_checks import Check, check_rig, check_views_agree
 from aistpp.pipeline.calibrate_gauge import Y_UP_TO_Z_UP, gauge_transform
 from aistpp.pipeline.calibrate_init import fix_swaps, initial_rig, recentre_offsets, refine_offsets
+from aistpp.pipeline.calibrate_offsets import offsets_by_sequence, recentre, subframe_offsets
 
 POLISH_MAX_VIEWS = 4  # rigs this small get their offsets polished by whole adjustments (see _refine)
 POLISH_GAIN = 0.01  # a polished offset must lower the median reprojection error by this share
-BY_SEQUENCE_RADIUS = 3  # each sequence's own offsets are searched this many frames around the setting's
+SUBFRAME_PASSES = 2  # sub-frame offsets, then the adjustment with them, this many times at most
+SUBFRAME_REFIT = 0.05  # sub-frame offsets that moved less (frames) are kept without redoing the adjustment
+SUBFRAME_TOLERANCE = 0.01  # the adjustment with sub-frame offsets may raise the median error by this share
 UP = {"y": np.array([0.0, 1.0, 0.0]), "z": np.array([0.0, 0.0, 1.0])}
 
 
 @dataclass
 class Solution:
-    """rig: final cameras; offsets (V,) int frames (view v's frame n + offsets[v] is the common
-    instant n); points3d (M, J, 3) fitted frames in the final world; checks; report (JSON-ready)."""
+    """rig: final cameras; offsets (V,) int frames, the setting's whole-frame offsets (view v's
+    frame n + offsets[v] is the common instant n); frame_offsets (S, V) float frames: each
+    sequence's own (rows: ``np.unique(seq_id)``), to 0.01 frame; points3d (M, J, 3) fitted frames
+    in the final world; checks; report (JSON-ready)."""
 
     rig: CameraRig
     offsets: np.ndarray
     points3d: np.ndarray
     checks: list[Check]
     report: dict
+    frame_offsets: np.ndarray | None = None
 
     @property
     def failed(self) -> list[Check]:
@@ -57,25 +63,6 @@ def _pose_points(rig: CameraRig) -> np.ndarray:
         return C
     ahead = max(float(np.linalg.norm(C[0] - C[-1])), 1e-6)
     return np.concatenate([C, C + ahead * rig.R[:, 2]])
-
-
-def _offsets_by_sequence(rig, pts, conf, seq_id, offsets, min_confidence, median_px, seed) -> dict[int, list[int]]:
-    """Each sequence's own whole-frame offsets (within ``BY_SEQUENCE_RADIUS`` of the setting's, searched with
-    the final rig; shifted so that most views agree with the setting's), for sequences of two or more: real recordings of one
-    setting can be synchronised differently, while ``frame_offset`` is one value per setting
-    (the report names the views where they differ)."""
-    ids = np.unique(seq_id)
-    if len(ids) < 2:
-        return {}
-    out = {}
-    for i in ids:
-        m = seq_id == i
-        found, _ = refine_offsets(rig, pts[:, m], None if conf is None else np.asarray(conf)[:, m], seq_id[m], offsets,
-                                  BY_SEQUENCE_RADIUS, min_confidence, max_frames=200,
-                                  threshold_px=max(4.0, 3 * median_px), seed=seed, anchor=None)
-        shift = recentre_offsets(found - offsets) - (found - offsets)  # on the setting's clock: most views agree
-        out[int(i)] = (found + shift).tolist()
-    return out
 
 
 def _split_frames(usable: np.ndarray, max_frames: int, hold_out: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -144,8 +131,8 @@ def _refine(rig0, offsets, info, pts, conf, seq_id, names, init, min_confidence,
 
     def fit_at(offs, start):
         """The adjustment with the views shifted by ``offs``: (calibration, shifted, sconf, held, fpts, swaps)."""
-        shifted = shift_views(pts, offs, seq_id)
-        sconf = None if conf is None else shift_views(np.asarray(conf, np.float64)[..., None], offs, seq_id)[..., 0]
+        shifted = shift_sequences(pts, offs, seq_id)  # offs (V,) or per sequence (S, V)
+        sconf = None if conf is None else shift_sequences(np.asarray(conf, np.float64)[..., None], offs, seq_id)[..., 0]
         ok = np.isfinite(shifted).all(-1) & (True if sconf is None else np.nan_to_num(sconf) >= min_confidence)
         fit, held = _split_frames(ok.any(-1).sum(0) >= 2, max_frames, hold_out, seed)
         fpts, fconf, swaps = fix_swaps(start, shifted[:, fit], None if sconf is None else sconf[:, fit], COCO_FLIP,
@@ -190,8 +177,12 @@ def _refine(rig0, offsets, info, pts, conf, seq_id, names, init, min_confidence,
                 break
         cal, shifted, sconf, held, fpts, swaps = best
     offsets = recentre_offsets(offsets)  # those of the final adjustment
-    by_sequence = _offsets_by_sequence(rig, pts, conf, seq_id, offsets, min_confidence, cal.report["after_median_px"],
-                                       seed) if max_offset > 0 else {}
+    whole = np.tile(offsets, (len(np.unique(seq_id)), 1))
+    fine = whole.astype(np.float64)
+    if max_offset > 0:
+        (cal, shifted, sconf, held, fpts, swaps), rig, whole, fine, sync = _per_sequence_offsets(
+            (cal, shifted, sconf, held, fpts, swaps), fit_at, pts, conf, seq_id, offsets, min_confidence, seed)
+        passes += sync
     X = cal.points3d
     # held-out frames: triangulated with the final rig, never fitted
     hpts = shifted[:, held]
@@ -224,12 +215,44 @@ def _refine(rig0, offsets, info, pts, conf, seq_id, names, init, min_confidence,
         item.update(offset_frames=int(offsets[v]), swaps_fixed=int(swaps[v]),
                     rotation_change_deg=float(change["rotation_deg"][v]), centre_change_cm=float(change["center_cm"][v]),
                     start_focal_px=float(rig0.K[v, 0, 0]), inlier_share=item["inliers"] / max(item["detections"], 1))
+        item.update(subframe_offset_frames=float(np.median(fine[:, v])),
+                    offsets_by_sequence_frames=fine[:, v].tolist())
         if offsets[v] != 0 and item["status"] == "ok":
             item["status"] = f"de-synced: {int(offsets[v]):+d} frames (applied)"
-    differ = sorted({names[v] for o in by_sequence.values() for v in np.flatnonzero(np.asarray(o) != offsets)},
-                    key=names.index)
+    ids = np.unique(seq_id)
+    differ = [names[v] for v in range(V) if (whole[:, v] != whole[0, v]).any()]  # between sequences
     report.update(held_out_median_px=held_px, held_out_frames=int(len(held)), gauge=gauge, passes=passes,
                   checks=[c.as_dict() for c in checks], offsets=dict(zip(names, offsets.tolist())),
-                  offsets_by_sequence={int(k): v for k, v in by_sequence.items()}, offsets_differ_by_sequence=differ,
-                  **info)
-    return Solution(rig, offsets, X, checks, report)
+                  offsets_by_sequence={int(k): whole[i].tolist() for i, k in enumerate(ids)} if len(ids) > 1 else {},
+                  offsets_differ_by_sequence=differ,
+                  subframe_offsets_by_sequence={int(k): fine[i].tolist() for i, k in enumerate(ids)}, **info)
+    return Solution(rig, offsets, X, checks, report, fine)
+
+
+def _per_sequence_offsets(best, fit_at, pts, conf, seq_id, offsets, min_confidence, seed):
+    """Each sequence's whole-frame offsets, then sub-frame ones, each followed by the adjustment
+    redone with them (``fit_at``), kept when it does not raise the median reprojection error by
+    more than ``SUBFRAME_TOLERANCE``. best: ``fit_at``'s result at the setting's ``offsets``.
+    Returns (the adjustment kept, its rig, whole (S, V) int, sub-frame (S, V) float, passes)."""
+    S = len(np.unique(seq_id))
+    err = lambda res: res[0].report["after_median_px"]  # noqa: E731
+    thr = max(4.0, 3 * err(best))
+    whole = offsets_by_sequence(best[0].rig, pts, conf, seq_id, offsets, min_confidence, thr, seed) if S > 1 \
+        else offsets[None].copy()
+    passes = []
+    if (whole != offsets).any():
+        best = fit_at(whole, best[0].rig)
+        passes.append({"offsets_by_sequence": whole.tolist(), "after_median_px": err(best)})
+    fine = whole.astype(np.float64)
+    for _ in range(SUBFRAME_PASSES):
+        trial, _ = subframe_offsets(best[0].rig, pts, conf, seq_id, fine, min_confidence, max(15.0, 4 * err(best)))
+        trial = recentre(trial, whole)
+        if np.abs(trial - fine).max() < SUBFRAME_REFIT:  # the adjustment would hardly change
+            fine = trial
+            break
+        res = fit_at(trial, best[0].rig)
+        passes.append({"subframe_offsets": trial.tolist(), "after_median_px": err(res)})
+        if err(res) > (1 + SUBFRAME_TOLERANCE) * err(best):
+            break
+        best, fine = res, trial
+    return best, best[0].rig, whole, fine, passes

@@ -4,8 +4,10 @@ Pure part: ``annotation_points`` turns a sequence's annotations into pixels per 
 ``(V, N, J, 2)``; ``grid_layout`` places views in one frame. Streaming part: ``render_video``
 decodes one frame per view (by time, frame i at i/60 s), draws, and encodes, so memory stays
 flat in the video's length (SMPL vertices are posed in small chunks as frames go by).
-Time: frame i of an output is the setting's common instant i; a view with a ``frame_offset``
-o (``core.frame_offsets``) contributes its video frame i + o and its detections of that frame.
+Time: frame i of an output is the setting's common instant i; a view with time offset o (the
+sequence's ``frame_offsets`` entry, else ``frame_offset``: ``core.frame_offsets``) contributes its
+video frame i + round(o) and its detections of that frame; projected 3D points are those of the
+instant that video frame shows (i + round(o) - o, interpolated, when o is fractional).
 Job: ``vis_video(name, config)`` writes ``<save_dir>/<name>.mp4`` for a video name, or one grid
 video for a sequence name (all views); ``run_vis(config)`` maps it over the requested outputs.
 """
@@ -332,8 +334,8 @@ def video_file(ds: AISTDataset, seq: str, view: str) -> Path:
 def check_inputs(name: str, config: VisConfig) -> tuple[AISTDataset, str, CameraRig, list[str]]:
     """Cheap checks before any drawing: (dataset, sequence, setting's cameras, views of ``name``).
 
-    Raises ``AistppError`` naming the missing piece: camera setting, view, annotation file,
-    SMPL model (smpl/mesh modes), video (when a video folder is given).
+    Raises ``AistppError`` naming the missing piece: camera setting, view, time offsets, annotation
+    file, SMPL model (smpl/mesh modes), video (when a video folder is given).
     """
     ds = AISTDataset(config.anno_dir, config.video_dir, config.smpl_dir)
     seq, view = split_target(name, ds)
@@ -342,6 +344,7 @@ def check_inputs(name: str, config: VisConfig) -> tuple[AISTDataset, str, Camera
     _require(cam_file, f"camera setting '{setting}' of {seq} (listed in mapping.txt)")
     full = ds.load_cameras(seq)
     views = list(full.names) if view is None else [full.names[full.index(view)]]
+    ds.load_frame_offsets(seq, views)  # the time offsets are read (validated) before any drawing too
     if config.mode in ("smpl", "mesh"):
         if config.smpl_dir is None:
             raise AistppError(f"--mode {config.mode} needs the SMPL model: pass --smpl-dir "
@@ -386,7 +389,8 @@ def vis_video(name: str, config: VisConfig) -> dict:
     ds, seq, full, views = check_inputs(name, config)
     grid = split_target(name, ds)[1] is None
     rig = full.subset(views)
-    offsets = np.round(ds.load_frame_offsets(seq, views)).astype(int)  # whole frames: the video's own
+    exact = ds.load_frame_offsets(seq, views)  # the sequence's own (core.frame_offsets), maybe sub-frame
+    offsets = np.round(exact).astype(int)  # whole frames: the video's own
 
     data: dict = {}
     model = None
@@ -457,6 +461,8 @@ def vis_video(name: str, config: VisConfig) -> dict:
         mesh = (model, data["motion"], outward_faces(template, np.asarray(model.faces, np.int64)))
     else:
         points, confidence, skeleton = annotation_points(mode, rig, data, model)
+        if mode != "2d" and (exact != offsets).any():  # video frame i + round(o) shows instant i + round(o) - o
+            points = shift_views(points, offsets - exact)
     out = config.save_dir / f"{name}.mp4"
     written = render_video(out, rig, sources, start, end, points, confidence, skeleton, mesh, grid, config,
                            frame_sizes, point_sizes, offsets)

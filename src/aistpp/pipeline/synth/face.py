@@ -27,13 +27,16 @@ _RING = 12  # polygon vertices of an ellipse
 @dataclass
 class Decals:
     """Triangles (T, 3) of decal points, each point on template triangle ``tri`` (P,) at
-    barycentric ``bary`` (P, 3), lifted ``lift`` (P,) cm, and a BGR colour (T, 3) per triangle."""
+    barycentric ``bary`` (P, 3), lifted ``lift`` (P,) cm, a BGR colour (T, 3) per triangle, and the
+    feature (T,) each triangle belongs to (an eye's stack of socket, white, lid, iris and pupil; a
+    brow; an ear and its hollow...): the renderer draws a feature's layers bottom to top."""
 
     tri: np.ndarray
     bary: np.ndarray
     lift: np.ndarray
     triangles: np.ndarray
     colours: np.ndarray
+    features: np.ndarray
 
 
 def _ellipse(centre: np.ndarray, half_w: float, half_h: float, n: int = _RING) -> np.ndarray:
@@ -83,42 +86,44 @@ def face_decals(template: np.ndarray, faces: np.ndarray, weights: np.ndarray, sk
     lips = np.array([rng.uniform(70, 110), rng.uniform(70, 100), rng.uniform(140, 190)])
     skin = np.asarray(skin_bgr, np.float64)
     dark = np.array([25.0, 22.0, 20.0])
-    shapes: list[tuple[np.ndarray, np.ndarray, int]] = []  # (centre + ring (n + 1, 2) template x, y; colour; layer)
-    for side in ("left_eye", "right_eye"):
+    # (centre + ring (n + 1, 2) template x, y; colour; layer; feature)
+    shapes: list[tuple[np.ndarray, np.ndarray, int, int]] = []
+    for k, side in enumerate(("left_eye", "right_eye")):
         e = lm[side][:2]
-        shapes.append((_ellipse(e + (0.0, 0.002), 0.019, 0.011), 0.72 * skin, 0))  # the eye socket's shade
-        shapes.append((_ellipse(e, 0.0145, 0.0055), np.array([215.0, 220.0, 225.0]), 1))
-        shapes.append((_ellipse(e + (0.0, 0.0045), 0.015, 0.0018), dark, 2))  # upper lid and lashes
-        shapes.append((_ellipse(e, 0.006, 0.0055), iris, 2))
-        shapes.append((_ellipse(e, 0.0028, 0.0028, 8), dark, 3))
-        shapes.append((_ellipse(e + (0.0, 0.017), 0.016, 0.0028), np.asarray(hair_bgr, np.float64), 1))
+        shapes.append((_ellipse(e + (0.0, 0.002), 0.019, 0.011), 0.72 * skin, 0, 2 * k))  # the eye socket's shade
+        shapes.append((_ellipse(e, 0.0145, 0.0055), np.array([215.0, 220.0, 225.0]), 1, 2 * k))
+        shapes.append((_ellipse(e + (0.0, 0.0045), 0.015, 0.0018), dark, 2, 2 * k))  # upper lid and lashes
+        shapes.append((_ellipse(e, 0.006, 0.0055), iris, 2, 2 * k))
+        shapes.append((_ellipse(e, 0.0028, 0.0028, 8), dark, 3, 2 * k))
+        shapes.append((_ellipse(e + (0.0, 0.017), 0.016, 0.0028), np.asarray(hair_bgr, np.float64), 1, 2 * k + 1))
     nose = lm["nose"][:2]
-    for s in (-1.0, 1.0):  # nostrils, under the tip
-        shapes.append((_ellipse(nose + (s * 0.008, -0.012), 0.004, 0.0022, 8), 0.45 * skin, 0))
-    shapes.append((_ellipse(nose + (0.0, -0.028), 0.022, 0.0055), lips, 0))
-    shapes.append((_ellipse(nose + (0.0, -0.0275), 0.021, 0.0009, 8), 0.4 * lips, 1))  # between the lips
-    points = np.concatenate([ring for ring, _, _ in shapes])
+    for k, s in enumerate((-1.0, 1.0)):  # nostrils, under the tip
+        shapes.append((_ellipse(nose + (s * 0.008, -0.012), 0.004, 0.0022, 8), 0.45 * skin, 0, 4 + k))
+    shapes.append((_ellipse(nose + (0.0, -0.028), 0.022, 0.0055), lips, 0, 6))
+    shapes.append((_ellipse(nose + (0.0, -0.0275), 0.021, 0.0009, 8), 0.4 * lips, 1, 6))  # between the lips
+    points = np.concatenate([ring for ring, _, _, _ in shapes])
     tri, bary = _hit(v, faces, points, candidates, (0, 1), 2, 1.0)  # seen from the front (+z)
     flipped: list[int] = []
-    for s, side in ((1.0, "left_ear"), (-1.0, "right_ear")):  # ears, seen from the side (z, y)
+    for k, (s, side) in enumerate(((1.0, "left_ear"), (-1.0, "right_ear"))):  # ears, seen from the side (z, y)
         e = lm[side][[2, 1]]
-        shapes.append((_ellipse(e, 0.015, 0.026), 0.8 * skin, 0))
-        shapes.append((_ellipse(e + (0.003, -0.002), 0.006, 0.011, 8), 0.5 * skin, 1))  # the hollow
+        shapes.append((_ellipse(e, 0.015, 0.026), 0.8 * skin, 0, 7 + k))
+        shapes.append((_ellipse(e + (0.003, -0.002), 0.006, 0.011, 8), 0.5 * skin, 1, 7 + k))  # the hollow
         ring = np.concatenate([shapes[-2][0], shapes[-1][0]])
         side_faces = np.flatnonzero(head[faces].all(axis=1) & (s * normal[:, 0] > 0))
         t, b = _hit(v, faces, ring, side_faces, (2, 1), 0, s)
         tri, bary = np.concatenate([tri, t]), np.concatenate([bary, b])
         if s > 0:  # a counter-clockwise ring in the z-y plane faces -x: the left ear's is wound the other way
             flipped += [len(shapes) - 2, len(shapes) - 1]
-    lift = LIFT_CM + LAYER_CM * np.concatenate([np.full(len(ring), layer, float) for ring, _, layer in shapes])
-    triangles, colours, start = [], [], 0
-    for i, (ring, colour, _) in enumerate(shapes):  # a fan about each ellipse's centre, facing out of the head
+    lift = LIFT_CM + LAYER_CM * np.concatenate([np.full(len(ring), layer, float) for ring, _, layer, _ in shapes])
+    triangles, colours, features, start = [], [], [], 0
+    for i, (ring, colour, _, feature) in enumerate(shapes):  # a fan about each ellipse's centre, facing out of the head
         n = len(ring) - 1
         fan = [(start, start + 1 + k, start + 1 + (k + 1) % n) for k in range(n)]
         triangles += [(a, c, b) for a, b, c in fan] if i in flipped else fan
         colours += [colour] * n
+        features += [feature] * n
         start += n + 1
-    return Decals(tri, bary, lift, np.array(triangles, np.int64), np.array(colours))
+    return Decals(tri, bary, lift, np.array(triangles, np.int64), np.array(colours), np.array(features, np.int64))
 
 
 def posed_decals(decals: Decals, vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:

@@ -157,10 +157,14 @@ def render_body(image: np.ndarray, cam: CameraRig, vertices: np.ndarray, faces: 
         d_cam = cam.world_to_camera(points)[0]
         d_facing, d_lam = face_geometry(d_cam, decals.triangles, ambient=0.0)
         tris = np.asarray(decals.triangles)[d_facing]
-        # drawn right after the nearest body face they lie on (higher layers later): sorting by
-        # their own depth would let the neighbours of a tilted host paint over them
+        # each feature drawn right after the nearest body face it lies on, its layers bottom to top:
+        # sorting by their own depth would let the neighbours of a tilted host paint over them, and
+        # keying each triangle on its own hosts would let a lower layer paint over a higher one
         host = cam_pts[np.asarray(faces)[decals.tri]].mean(axis=1)[:, 2]  # (P,) depth of each point's host face
-        d_order = host[tris].min(axis=1) - 1e-3 * (1 + decals.lift[tris].max(axis=1))
+        feature = np.asarray(decals.features)[d_facing]
+        nearest = np.full(int(decals.features.max()) + 1, np.inf)
+        np.minimum.at(nearest, feature, host[tris].min(axis=1))
+        d_order = nearest[feature] - 1e-3 * (1 + decals.lift[tris].max(axis=1))
         d_bgr = decals.colours[d_facing] * (0.35 + 0.65 * np.clip(d_lam[d_facing], 0, 1))[:, None]
         px = np.concatenate([px, cam.project(points)[0]])
         depth = np.concatenate([depth, d_cam[:, 2]])

@@ -19,6 +19,7 @@ from aistpp.config import end_after_start
 from aistpp.core.cameras import CameraRig
 from aistpp.core.dataset import AISTDataset
 from aistpp.core.draw import SKELETONS, bone_sides
+from aistpp.core.frame_offsets import shift_views
 from aistpp.core.body_models import SMPL
 from aistpp.core.names import parse_name
 from aistpp.core.video import ANNOTATION_FPS, find_music
@@ -206,8 +207,11 @@ def _track(ds: AISTDataset, seq: str, config: ViewConfig, source: str, models: d
     return track
 
 
-def _joint_values(ds: AISTDataset, track: dict, rig: CameraRig | None, config: ViewConfig) -> None:
-    """Reprojection error or detection confidence per frame and joint, as the joints' colour."""
+def _joint_values(ds: AISTDataset, track: dict, rig: CameraRig | None, config: ViewConfig,
+                  offsets: np.ndarray | None = None) -> None:
+    """Reprojection error or detection confidence per frame and joint, as the joints' colour.
+    The detections are first put on the setting's common clock (the 3D frames' clock) with the
+    sequence's time offsets ``offsets`` (V,) frames, one per camera of ``rig`` (``core.frame_offsets``)."""
     if config.joint_colour == "none" or "_points" not in track:
         return
     path = ds.layout.file("keypoints2d", track["sequence"])
@@ -215,7 +219,10 @@ def _joint_values(ds: AISTDataset, track: dict, rig: CameraRig | None, config: V
         if config.joint_colour != "auto":
             raise AistppError(f"--joint-colour {config.joint_colour} needs keypoints2d", path)
         return
-    kp = ds.load_keypoints2d(track["sequence"])["keypoints2d"][:, config.start:config.end]
+    kp = ds.load_keypoints2d(track["sequence"])["keypoints2d"]
+    if offsets is not None and len(offsets) == len(kp) and offsets.any():
+        kp = shift_views(kp, offsets)  # view v's frame n + o shows the instant of 3D frame n
+    kp = kp[:, config.start:config.end]
     pts = track["_points"]
     if kp.shape[2] != pts.shape[1]:
         return  # another joint set than the 3D joints: no per-joint comparison
@@ -234,12 +241,16 @@ def _joint_values(ds: AISTDataset, track: dict, rig: CameraRig | None, config: V
         track["joint_values"] = {"kind": "detection confidence", "unit": "", "good": "high", **quantise_unit(values, 1.0)}
 
 
-def _cameras(ds: AISTDataset, seq: str) -> tuple[str | None, CameraRig | None]:
+def _cameras(ds: AISTDataset, seq: str) -> tuple[str | None, CameraRig | None, np.ndarray | None]:
+    """(setting, its cameras, the sequence's time offsets (V,) frames) of ``seq``; None where absent."""
     setting = ds.mapping.get(seq) if (ds.layout.folder("cameras", must_exist=False) / "mapping.txt").is_file() else None
     if setting is None:
-        return None, None
+        return None, None, None
     path = ds.layout.folder("cameras") / f"{setting}.json"
-    return (setting, ds.load_cameras(setting)) if path.is_file() else (setting, None)
+    if not path.is_file():
+        return setting, None, None
+    rig = ds.load_cameras(setting)
+    return setting, rig, ds.load_frame_offsets(seq, rig.names)
 
 
 def _rig_dict(rig: CameraRig) -> list[dict]:
@@ -306,13 +317,13 @@ def build_scene(config: ViewConfig) -> dict:
         for ds, source in ((main, "anno"), (other, "compare")):
             if ds is None:
                 continue
-            setting, rig = _cameras(ds, seq)
+            setting, rig, offsets = _cameras(ds, seq)
             if rig is None and source == "compare":
-                setting, rig = _cameras(main, seq)
+                setting, rig, offsets = _cameras(main, seq)
             t = _track(ds, seq, config, source, models)
             if t is None:
                 continue
-            _joint_values(ds, t, rig, config)
+            _joint_values(ds, t, rig, config, offsets)
             t["setting"] = setting
             if rig is not None and source == "anno":
                 settings.append({"group": len(groups), "setting": setting, "cameras": _rig_dict(rig)})
