@@ -446,16 +446,32 @@ def test_hand_jacobian_matches_autograd(models):
     assert (J - Ja).abs().max() < 1e-9 * Ja.abs().max()
 
 
+def _synth_hands(tmp_path, views: int):
+    """synth --hands smplx, one 40-frame sequence: (output folder, annotations, sequence name)."""
+    out = tmp_path / "synth"
+    res = CliRunner().invoke(app, ["synth", "--out", str(out), "--sequences", "1", "--frames", "40", "--views",
+                                   str(views), "--no-videos", "--hands", "smplx", "--executor", "serial", "--quiet"])
+    assert res.exit_code == 0, res.output
+    anno = out / "annotations"
+    return out, anno, next((anno / "motions").glob("*.pkl")).stem
+
+
+def _fingertip_errors(out, motion_file, truth) -> np.ndarray:
+    """(N, 10) cm: smplx's fingertips of a fitted SMPL-X motion against synth's truth keypoints3d_full."""
+    mo = formats.load_motion(motion_file)
+    pose = full_pose("smplx", mo["smpl_poses"], **{k: mo[k] for k in mo if k.endswith("_pose")})
+    joints, _ = peer_points(peer("smplx", out / "smpl" / "SMPLX_NEUTRAL.npz", len(pose)), "smplx", pose,
+                            mo["smpl_trans"].astype(np.float64), float(mo["smpl_scaling"][0]))
+    hands = slice(len(WHOLEBODY133) - 42, None)
+    fit = model_keypoints(joints, "smplx", "wholebody133")[:, hands][:, TIPS]
+    return np.linalg.norm(fit - truth["keypoints3d_full"][:, hands][:, TIPS], axis=-1)
+
+
 def test_synth_hands_through_fit_smpl(tmp_path):
     """synth --hands smplx: SMPL-X motions with moving hands, WholeBody-133 keypoints3d_full and
     keypoints2d_full (hands detected); fit-smpl --model smplx on it puts smplx's fingertips within
     1.5 cm of synth's."""
-    out = tmp_path / "synth"
-    res = CliRunner().invoke(app, ["synth", "--out", str(out), "--sequences", "1", "--frames", "40", "--views", "3",
-                                   "--no-videos", "--hands", "smplx", "--executor", "serial", "--quiet"])
-    assert res.exit_code == 0, res.output
-    anno = out / "annotations"
-    seq = next((anno / "motions").glob("*.pkl")).stem
+    out, anno, seq = _synth_hands(tmp_path, views=3)
     truth = formats.load_keypoints3d(anno / "keypoints3d" / f"{seq}.pkl")
     det = formats.load_keypoints2d(anno / "keypoints2d" / f"{seq}.pkl")
     assert truth["joint_set"] == det["joint_set"] == "wholebody133"
@@ -468,12 +484,7 @@ def test_synth_hands_through_fit_smpl(tmp_path):
     res = CliRunner().invoke(app, ["fit-smpl", "--anno-dir", str(anno), "--smpl-dir", str(out / "smpl"), "--save-dir",
                                    str(tmp_path / "fit"), "--model", "smplx", "--executor", "serial", "--quiet"])
     assert res.exit_code == 0, res.output
-    mo = formats.load_motion(tmp_path / "fit" / f"{seq}.pkl")
-    pose = full_pose("smplx", mo["smpl_poses"], **{k: mo[k] for k in mo if k.endswith("_pose")})
-    joints, _ = peer_points(peer("smplx", out / "smpl" / "SMPLX_NEUTRAL.npz", len(pose)), "smplx", pose,
-                            mo["smpl_trans"].astype(np.float64), float(mo["smpl_scaling"][0]))
-    fit = model_keypoints(joints, "smplx", "wholebody133")[:, hands][:, TIPS]
-    err = np.linalg.norm(fit - truth["keypoints3d_full"][:, hands][:, TIPS], axis=-1)
+    err = _fingertip_errors(out, tmp_path / "fit" / f"{seq}.pkl", truth)
     assert err.mean() <= 1.5 and np.percentile(err, 95) <= 1.5, (err.mean(), np.percentile(err, 95))
     # code written for SMPL (info --quality, features) poses a SMPL-X motion's body (core.body.load_smpl)
     res = CliRunner().invoke(app, ["info", "--anno-dir", str(anno), "--smpl-dir", str(out / "smpl"), "--quality"])
@@ -488,12 +499,7 @@ def test_synth_hands_detections_triangulated_then_fitted(tmp_path):
     hands with synth's noise and faults) -> triangulate (keypoints3d_full in WholeBody-133) ->
     fit-smpl --model smplx on those 3D points, not on synth's exact ones. smplx poses the fit; its
     fingertips are compared with synth's ground truth: within 1.5 cm (mean and 95th percentile)."""
-    out = tmp_path / "synth"
-    res = CliRunner().invoke(app, ["synth", "--out", str(out), "--sequences", "1", "--frames", "40", "--views", "6",
-                                   "--no-videos", "--hands", "smplx", "--executor", "serial", "--quiet"])
-    assert res.exit_code == 0, res.output
-    anno = out / "annotations"
-    seq = next((anno / "motions").glob("*.pkl")).stem
+    out, anno, seq = _synth_hands(tmp_path, views=6)
     rebuilt = tmp_path / "rebuilt"
     res = CliRunner().invoke(app, ["triangulate", "--anno-dir", str(anno), "--save-dir", str(rebuilt / "keypoints3d"),
                                    "--executor", "serial", "--quiet"])
@@ -509,11 +515,6 @@ def test_synth_hands_detections_triangulated_then_fitted(tmp_path):
     res = CliRunner().invoke(app, ["fit-smpl", "--anno-dir", str(rebuilt), "--smpl-dir", str(out / "smpl"), "--save-dir",
                                    str(tmp_path / "fit"), "--model", "smplx", "--executor", "serial", "--quiet"])
     assert res.exit_code == 0, res.output
-    mo = formats.load_motion(tmp_path / "fit" / f"{seq}.pkl")
-    assert mo["body_model"] == "smplx"
-    pose = full_pose("smplx", mo["smpl_poses"], **{k: mo[k] for k in mo if k.endswith("_pose")})
-    joints, _ = peer_points(peer("smplx", out / "smpl" / "SMPLX_NEUTRAL.npz", len(pose)), "smplx", pose,
-                            mo["smpl_trans"].astype(np.float64), float(mo["smpl_scaling"][0]))
-    fit = model_keypoints(joints, "smplx", "wholebody133")[:, hands][:, TIPS]
-    err = np.linalg.norm(fit - truth["keypoints3d_full"][:, hands][:, TIPS], axis=-1)
+    assert formats.load_motion(tmp_path / "fit" / f"{seq}.pkl")["body_model"] == "smplx"
+    err = _fingertip_errors(out, tmp_path / "fit" / f"{seq}.pkl", truth)
     assert err.mean() <= 1.5 and np.percentile(err, 95) <= 1.5, (err.mean(), np.percentile(err, 95))
