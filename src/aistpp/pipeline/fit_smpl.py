@@ -90,7 +90,7 @@ def continuous_rotvec(r: np.ndarray) -> np.ndarray:
 
 
 def fit_smpl(fast, targets: np.ndarray, weights: FitWeights | None = None, fit_betas: bool = False,
-             iterations: int = 200, times: np.ndarray | None = None, fps: float = 60.0,
+             iterations: int = 500, times: np.ndarray | None = None, fps: float = 60.0,
              solve: Solve | None = None, on_stage=None, threads: int | None = 1) -> dict:
     """Fit SMPL motion to COCO-17 targets.
 
@@ -338,7 +338,7 @@ class FitSmplConfig(RunOptions):
                                                "triangulation keypoints3d (raw).")
     fit_betas: bool = Field(False, description=f"Also fit body shape; writes smpl_betas ({SMPL.shape_size},). "
                             "Else betas = 0, as in AIST++.")
-    iterations: int = Field(default=200, ge=1, le=100_000,
+    iterations: int = Field(default=500, ge=1, le=100_000,
                             description="Cap on solver steps per solve; the fit stops earlier once converged "
                             "(relative objective change < 1e-5) and warns when it hits the cap.")
     fps: float | None = Field(default=None, gt=0, le=10_000, description="Frame rate of the keypoints (uniform).",
