@@ -28,8 +28,9 @@ DATA = Path(__file__).parent / "data"
 PROFILE_SEQUENCE = "gJS_sBM_cAll_d03_mJS2_ch07"
 SETTINGS = {  # chosen for variety among the 13 released settings: name -> frames the test fits
     "setting4": 200,  # the widest focal spread (1,199-1,655 px), c09 67 cm up, cameras 414-550 cm out
-    "setting9_1": 300,  # the strongest distortion (k1 0.03-0.50): at 200 frames of one dance some offsets
-    # come out a frame off and centres ~12 cm off (benchmarks/calibrate.py shows more data fixes it)
+    "setting9_1": 300,  # the strongest distortion (k1 0.03-0.50): at 200 frames of one dance centres
+    # come out ~12 cm off (benchmarks/calibrate.py shows more data fixes it; the offsets at 200
+    # frames: test_calibrate_released_offsets)
 }
 
 

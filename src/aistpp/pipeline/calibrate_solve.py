@@ -26,13 +26,14 @@ from aistpp.errors import AistppError
 from aistpp.pipeline.calibrate_checks import Check, check_rig, check_views_agree
 from aistpp.pipeline.calibrate_gauge import Y_UP_TO_Z_UP, gauge_transform
 from aistpp.pipeline.calibrate_init import fix_swaps, initial_rig, recentre_offsets, refine_offsets
-from aistpp.pipeline.calibrate_offsets import offsets_by_sequence, recentre, subframe_offsets
+from aistpp.pipeline.calibrate_offsets import SUBFRAME_DIGITS, offsets_by_sequence, recentre, subframe_offsets
 
 POLISH_MAX_VIEWS = 4  # rigs this small get their offsets polished by whole adjustments (see _refine)
 POLISH_GAIN = 0.01  # a polished offset must lower the median reprojection error by this share
 SUBFRAME_PASSES = 2  # sub-frame offsets, then the adjustment with them, this many times at most
 SUBFRAME_REFIT = 0.05  # sub-frame offsets that moved less (frames) are kept without redoing the adjustment
 SUBFRAME_TOLERANCE = 0.01  # the adjustment with sub-frame offsets may raise the median error by this share
+WEAK_OFFSET = 0.3  # a sub-frame offset this far (frames) from its whole frame: that frame is not settled
 UP = {"y": np.array([0.0, 1.0, 0.0]), "z": np.array([0.0, 0.0, 1.0])}
 
 
@@ -183,6 +184,7 @@ def _refine(rig0, offsets, info, pts, conf, seq_id, names, init, min_confidence,
         (cal, shifted, sconf, held, fpts, swaps), rig, whole, fine, sync = _per_sequence_offsets(
             (cal, shifted, sconf, held, fpts, swaps), fit_at, pts, conf, seq_id, offsets, min_confidence, seed)
         passes += sync
+        offsets, whole, fine = _whole_frames_of(fine)
     X = cal.points3d
     # held-out frames: triangulated with the final rig, never fitted
     hpts = shifted[:, held]
@@ -217,16 +219,37 @@ def _refine(rig0, offsets, info, pts, conf, seq_id, names, init, min_confidence,
                     start_focal_px=float(rig0.K[v, 0, 0]), inlier_share=item["inliers"] / max(item["detections"], 1))
         item.update(subframe_offset_frames=float(np.median(fine[:, v])),
                     offsets_by_sequence_frames=fine[:, v].tolist())
+        unsettled = np.abs(fine[:, v] - whole[:, v]) > WEAK_OFFSET  # (S,) the sequence's frame is a guess
+        item.update(offset_weak=bool(abs(np.median(fine[:, v]) - offsets[v]) > WEAK_OFFSET),
+                    offset_weak_sequences=int(unsettled.sum()))
         if offsets[v] != 0 and item["status"] == "ok":
             item["status"] = f"de-synced: {int(offsets[v]):+d} frames (applied)"
+        if item["offset_weak"]:  # the data do not settle the frame: say so rather than pretend
+            note = f"offset weak: {np.median(fine[:, v]):+.2f} frames, the whole frame is a guess"
+            item["status"] = note if item["status"] == "ok" else f"{item['status']}; {note}"
     ids = np.unique(seq_id)
     differ = [names[v] for v in range(V) if (whole[:, v] != whole[0, v]).any()]  # between sequences
     report.update(held_out_median_px=held_px, held_out_frames=int(len(held)), gauge=gauge, passes=passes,
                   checks=[c.as_dict() for c in checks], offsets=dict(zip(names, offsets.tolist())),
                   offsets_by_sequence={int(k): whole[i].tolist() for i, k in enumerate(ids)} if len(ids) > 1 else {},
                   offsets_differ_by_sequence=differ,
+                  weak_offsets=[names[v] for v in range(V) if report["views"][v]["offset_weak"]],
                   subframe_offsets_by_sequence={int(k): fine[i].tolist() for i, k in enumerate(ids)}, **info)
     return Solution(rig, offsets, X, checks, report, fine)
+
+
+def _whole_frames_of(fine: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The whole-frame offsets of record from the final, sub-frame ones ``fine`` (S, V): the
+    setting's (V,) (each view's median over the sequences, rounded, the most common value made 0,
+    ``recentre_offsets``), each sequence's (S, V) (rounded), and ``fine`` on that clock. The rig
+    search's whole frames (``refine_offsets``: a truncated PnP-RANSAC cost, a few passes, each
+    against a rig adjusted at the offsets being tested) are only good to about a frame; left
+    there, a view they got wrong stays wrong in ``Solution.offsets`` although its sequences'
+    sub-frame offsets, with which the rig was adjusted, are right."""
+    setting = np.round(np.median(fine, axis=0)).astype(int)
+    shift = int(setting[0] - recentre_offsets(setting)[0])
+    fine = np.round(fine - shift, SUBFRAME_DIGITS) + 0.0
+    return setting - shift, np.round(fine).astype(int), fine
 
 
 def _per_sequence_offsets(best, fit_at, pts, conf, seq_id, offsets, min_confidence, seed):
