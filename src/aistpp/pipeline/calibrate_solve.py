@@ -222,10 +222,11 @@ def _refine(rig0, offsets, info, pts, conf, seq_id, names, init, min_confidence,
         unsettled = np.abs(fine[:, v] - whole[:, v]) > WEAK_OFFSET  # (S,) the sequence's frame is a guess
         item.update(offset_weak=bool(abs(np.median(fine[:, v]) - offsets[v]) > WEAK_OFFSET),
                     offset_weak_sequences=int(unsettled.sum()))
-        if offsets[v] != 0 and item["status"] == "ok":
-            item["status"] = f"de-synced: {int(offsets[v]):+d} frames (applied)"
-        if item["offset_weak"]:  # the data do not settle the frame: say so rather than pretend
-            note = f"offset weak: {np.median(fine[:, v]):+.2f} frames, the whole frame is a guess"
+        median = float(np.median(fine[:, v]))
+        if (offsets[v] != 0 or abs(median) > WEAK_OFFSET) and item["status"] == "ok":
+            item["status"] = f"de-synced: {median:+.2f} frames (applied)"  # to 0.01 frame by triangulate and vis
+        if item["offset_weak"]:  # between two frames: a reader that takes whole frames guesses; say so
+            note = f"offset weak: between frames, whole-frame readers use {int(offsets[v]):+d}"
             item["status"] = note if item["status"] == "ok" else f"{item['status']}; {note}"
     ids = np.unique(seq_id)
     differ = [names[v] for v in range(V) if (whole[:, v] != whole[0, v]).any()]  # between sequences
