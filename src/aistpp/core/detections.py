@@ -40,7 +40,7 @@ from typing import Callable, Literal, get_args
 import numpy as np
 
 from aistpp.core.joint_sets import (
-    AGREEMENT, COCO17, JOINT_SETS, MIN_DECIDED, body25_votes, check_coco17_order, convert, detect_joint_set, joint_set as named_set,
+    COCO17, JOINT_SETS, check_geometry, convert, detect_joint_set, joint_set as named_set,
 )
 from aistpp.errors import AistppError
 
@@ -436,15 +436,7 @@ def _name_set(count: int, kp: np.ndarray, joint_set: str | None, entry: Path) ->
     s = named_set(joint_set)
     if len(s) != count:
         raise AistppError(f"people have {count} keypoints, --joint-set {s.name} has {len(s)}", entry)
-    if s.name in ("body25", "body25b"):  # named, yet the geometry says the other one: refuse, never misread
-        votes = dict(zip(("body25", "body25b"), body25_votes(kp)))
-        other = "body25b" if s.name == "body25" else "body25"
-        if votes[other] >= MIN_DECIDED and votes[other] >= AGREEMENT * sum(votes.values()):
-            raise AistppError(f"--joint-set {s.name}, but point 1 of {votes[other]} of {sum(votes.values())} people is "
-                              f"{'an eye beside the nose' if other == 'body25b' else 'a neck between the shoulders'}: "
-                              f"the file looks like {other}", entry)
-    if s.name == "coco17":  # named, yet points 0-4 are not a head: refuse, never misread
-        check_coco17_order(kp, str(entry))
+    check_geometry(s.name, kp, str(entry))  # named, yet the geometry says otherwise: refuse, never misread
     return s.name, "named (--joint-set)"
 
 

@@ -311,15 +311,24 @@ def coco17_votes(keypoints: np.ndarray) -> tuple[int, int]:
     return int(np.count_nonzero(ok & (r < 0.2))), int(np.count_nonzero(ok & (r > 0.3)))
 
 
-def check_coco17_order(keypoints: np.ndarray, where: str = "") -> None:
-    """Refuse 17-point people whose points 0-4 are not a head (``coco17_votes``): another order
-    read as COCO-17 would be silently wrong everywhere downstream."""
-    coco, other = coco17_votes(keypoints)
-    total = coco + other
-    if other >= MIN_DECIDED and other >= AGREEMENT * total:
-        raise AistppError(
-            f"17 keypoints, but points 0-4 are not a head (nose, eyes, ears) in {other} of {total} people: "
-            "not in COCO-17 order (Human3.6M's?); convert the file to COCO-17 order", where or None)
+def check_geometry(name: str, keypoints: np.ndarray, where: str = "") -> None:
+    """Refuse people (E, J, >=2) px whose geometry says they are not in set ``name``, named or
+    settled by count: BODY_25 named for BODY_25B's points or the other way (``body25_votes``), or
+    17 points whose points 0-4 are not a head (``coco17_votes``: Human3.6M's order, say). A set
+    misread would be silently wrong everywhere downstream."""
+    if name in ("body25", "body25b"):
+        votes = dict(zip(("body25", "body25b"), body25_votes(keypoints)))
+        other = "body25b" if name == "body25" else "body25"
+        if votes[other] >= MIN_DECIDED and votes[other] >= AGREEMENT * sum(votes.values()):
+            raise AistppError(f"--joint-set {name}, but point 1 of {votes[other]} of {sum(votes.values())} people is "
+                              f"{'an eye beside the nose' if other == 'body25b' else 'a neck between the shoulders'}: "
+                              f"the file looks like {other}", where or None)
+    elif name == "coco17":
+        coco, other = coco17_votes(keypoints)
+        if other >= MIN_DECIDED and other >= AGREEMENT * (coco + other):
+            raise AistppError(
+                f"17 keypoints, but points 0-4 are not a head (nose, eyes, ears) in {other} of {coco + other} people: "
+                "not in COCO-17 order (Human3.6M's?); convert the file to COCO-17 order", where or None)
 
 
 def detect_joint_set(count: int, keypoints: np.ndarray | None = None, where: str = "") -> tuple[str, str]:
@@ -335,8 +344,8 @@ def detect_joint_set(count: int, keypoints: np.ndarray | None = None, where: str
         raise AistppError(f"people have {count} keypoints: no known joint set has that many ({known}); "
                           "pass --joint-set if yours is one of them", where or None)
     if len(names) == 1:
-        if names[0] == "coco17" and keypoints is not None:
-            check_coco17_order(keypoints, where)
+        if keypoints is not None:
+            check_geometry(names[0], keypoints, where)
         return names[0], f"count: {count} points"
     if set(names) != {"body25", "body25b"}:  # pragma: no cover - the registry has no other tie
         raise AistppError(f"{count} points could be {' or '.join(names)}: pass --joint-set", where or None)
