@@ -62,6 +62,10 @@ from aistpp.pipeline.calibrate_solve import solve
 from aistpp.pipeline.synth.rig import make_layout
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))  # tests/_released.py (the real slice, decoded) and the tests' synthetic cases
+import _released as real_data  # noqa: E402
+from _released import rig_summary  # noqa: E402
+
 # ../shared/data/aist-real beside the repo (or beside the folder of worktrees holding it)
 REAL = next((p / "shared" / "data" / "aist-real" for p in (ROOT.parent, ROOT.parent.parent)
              if (p / "shared" / "data" / "aist-real").is_dir()), ROOT.parent / "shared" / "data" / "aist-real")
@@ -75,18 +79,10 @@ def real_input() -> tuple[np.ndarray, np.ndarray, CameraRig, str]:
                   for s in SEQS]
         released, label = formats.load_cameras(REAL / "cameras" / "setting4.json"), "aist-real (full sequences)"
     else:
-        z = np.load(ROOT / "tests" / "data" / "setting4_keypoints2d.npz")
-        arrays = [np.concatenate([z[f"{s}.xy"] / 16.0 - 256.0, z[f"{s}.conf"][..., None] / 255.0], -1) for s in SEQS]
-        released, label = formats.load_cameras(ROOT / "tests" / "data" / "setting4.json"), "tests/data slice"
+        arrays = [real_data.keypoints2d(s) for s in SEQS]
+        released, label = real_data.cameras(), "tests/data slice"
     seq_id = np.concatenate([np.full(a.shape[1], i) for i, a in enumerate(arrays)])
     return np.concatenate(arrays, axis=1), seq_id, released, label
-
-
-def errors(rig: CameraRig, truth: CameraRig) -> dict:
-    e = rig_errors(rig, truth)
-    return {"rotation_deg_median": float(np.median(e["rotation_deg"])), "rotation_deg_max": float(e["rotation_deg"].max()),
-            "center_cm_median": float(np.median(e["center_cm"])), "center_cm_max": float(e["center_cm"].max()),
-            "focal_rel_median": float(np.median(e["focal_rel"])), "focal_rel_max": float(e["focal_rel"].max())}
 
 
 def recipe(kp: np.ndarray, released: CameraRig, iters: int, samples: tuple[int, int], seed: int,
@@ -118,7 +114,6 @@ def reprojection(rig: CameraRig, kp: np.ndarray) -> dict:
 
 
 def synthetic(layout: str, frames: int, seed: int) -> tuple[CameraRig, np.ndarray, np.ndarray, np.ndarray]:
-    sys.path.insert(0, str(ROOT / "tests"))
     from test_calibrate_layouts import dancer, faulty_detections
 
     rng = np.random.default_rng(seed)
@@ -175,17 +170,17 @@ def real_part(args, console: Console, out: dict, iters: int, samples: tuple[int,
     rows: dict[str, dict] = {}
     t0, c0 = time.perf_counter(), time.process_time()
     sol = solve(kp[..., :2], kp[..., 2], seq_id, released.sizes, released.names, max_frames=max_frames, seed=args.seed)
-    rows["ours (no start, f unknown)"] = {**errors(sol.rig, released), "time_s": time.perf_counter() - t0,
+    rows["ours (no start, f unknown)"] = {**rig_summary(sol.rig, released), "time_s": time.perf_counter() - t0,
                                          "cpu_s": time.process_time() - c0,
                                          "checks": "pass" if not sol.failed else "FAIL"}
     idx = np.sort(np.random.default_rng(args.seed).choice(kp.shape[1], min(max_frames, kp.shape[1]), replace=False))
     t0, c0 = time.perf_counter(), time.process_time()
     ref = calibrate_views(released, kp[:, idx, :, :2], kp[:, idx, :, 2], 0.5, (), height_cm=None)
-    rows["released+BA (extrinsics)"] = {**errors(ref.rig, released), "time_s": time.perf_counter() - t0,
+    rows["released+BA (extrinsics)"] = {**rig_summary(ref.rig, released), "time_s": time.perf_counter() - t0,
                                         "cpu_s": time.process_time() - c0}
     t0, c0 = time.perf_counter(), time.process_time()
     free = calibrate_views(released, kp[:, idx, :, :2], kp[:, idx, :, 2], 0.5, ("f", "k1"), height_cm=None)
-    rows["released+BA (extrinsics, f, k1)"] = {**errors(free.rig, released), "time_s": time.perf_counter() - t0,
+    rows["released+BA (extrinsics, f, k1)"] = {**rig_summary(free.rig, released), "time_s": time.perf_counter() - t0,
                                                "cpu_s": time.process_time() - c0}
     agree = rig_errors(free.rig, sol.rig)  # the data's own optimum, reached from the released cameras
     out["ours_vs_released_ba_free"] = {"rotation_deg_median": float(np.median(agree["rotation_deg"])),
@@ -198,7 +193,7 @@ def real_part(args, console: Console, out: dict, iters: int, samples: tuple[int,
         one = solve(kp[:, m][..., :2], kp[:, m][..., 2], seq_id[m], released.sizes, released.names,
                     max_frames=max_frames, seed=args.seed)
         rows[f"ours, {name} alone ({int(m.sum())} frames)"] = {
-            **errors(one.rig, released), "time_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0,
+            **rig_summary(one.rig, released), "time_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0,
             "checks": "pass" if not one.failed else "FAIL"}
         focal[name] = one.rig.K[:, 0, 0]
     between = np.abs(focal[SEQS[0]] / focal[SEQS[1]] - 1)
@@ -207,18 +202,18 @@ def real_part(args, console: Console, out: dict, iters: int, samples: tuple[int,
         t0, c0 = time.perf_counter(), time.process_time()
         rig = recipe(kp, released, iters, samples, args.seed)
         rows[f"recipe BOUNDED ({iters} it, {samples[0]}/{samples[1]})"] = {
-            **errors(rig, released), "time_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0}
+            **rig_summary(rig, released), "time_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0}
         if args.cross:  # each cost's optimum reached from the other's result and from the released rig
             sub = kp[:, idx]
             for name, start in (("recipe", rig), ("released", released)):
                 t0, c0 = time.perf_counter(), time.process_time()
                 again = calibrate_views(start, sub[..., :2], sub[..., 2], 0.5, ("f", "k1"), height_cm=None).rig
-                rows[f"ours' adjustment from {name}"] = {**errors(again, released), **moved(again, sol.rig, "ours"),
+                rows[f"ours' adjustment from {name}"] = {**rig_summary(again, released), **moved(again, sol.rig, "ours"),
                                                         "time_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0}
             for name, start in (("ours", sol.rig), ("released", released)):
                 t0, c0 = time.perf_counter(), time.process_time()
                 again = recipe(kp, released, iters, samples, args.seed, start=start)
-                rows[f"recipe BOUNDED from {name}"] = {**errors(again, released), **moved(again, rig, "recipe"),
+                rows[f"recipe BOUNDED from {name}"] = {**rig_summary(again, released), **moved(again, rig, "recipe"),
                                                        "time_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0}
             out["reprojection_px"] = {n: reprojection(r, kp[:, idx]) for n, r in
                                       (("released", released), ("ours", sol.rig), ("recipe", rig))}
@@ -243,7 +238,7 @@ def layouts_part(args, console: Console, out: dict) -> None:
         truth, det, conf, offsets = synthetic(layout, frames, args.seed + 1)
         t0, c0 = time.perf_counter(), time.process_time()
         s = solve(det, conf, np.zeros(frames, int), truth.sizes, truth.names, max_frames=frames, seed=args.seed)
-        srows[f"{layout} x {frames} frames"] = {**errors(s.rig, truth), "views": len(truth), "frames": frames,
+        srows[f"{layout} x {frames} frames"] = {**rig_summary(s.rig, truth), "views": len(truth), "frames": frames,
                                                 "time_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0,
                                                 "offsets_exact": bool(np.array_equal(s.offsets, offsets)),
                                                 "checks": "pass" if not s.failed else "FAIL"}
@@ -254,8 +249,7 @@ def layouts_part(args, console: Console, out: dict) -> None:
 
 
 def sequences_part(args, console: Console, out: dict) -> None:
-    sys.path.insert(0, str(ROOT / "tests"))
-    from test_calibrate_released import released_case, released_rig, summary
+    from test_calibrate_released import released_case, released_rig
 
     counts = [int(x) for x in (args.sequences or ("1,2,5" if args.quick else "1,2,5,10")).split(",")]
     frames = args.sequence_frames or (100 if args.quick else 200)
@@ -269,7 +263,7 @@ def sequences_part(args, console: Console, out: dict) -> None:
         budget = min(args.max_frames, count * frames)
         t0, c0 = time.perf_counter(), time.process_time()
         s = solve(pts, conf, seq_id, truth.sizes, truth.names, max_frames=budget, seed=args.seed)
-        rows[f"{count} x {frames} frames"] = {**summary(s.rig, truth), "sequences": count, "fitted_frames": budget,
+        rows[f"{count} x {frames} frames"] = {**rig_summary(s.rig, truth), "sequences": count, "fitted_frames": budget,
                                               "time_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0,
                                               "offsets_exact": bool(np.array_equal(s.offsets - s.offsets[0],
                                                                                    offsets - offsets[0])),

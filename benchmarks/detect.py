@@ -40,6 +40,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -111,21 +112,9 @@ def body_frame_errors(est: np.ndarray, ref: np.ndarray) -> np.ndarray:
 
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
-PROFILE_SEQUENCE = "gJS_sBM_cAll_d03_mJS2_ch07"
-
-
-def released_profile(seq: str = PROFILE_SEQUENCE):
-    """The error profile of the released AIST++ detections of ``seq`` (the slice in tests/data:
-    keypoints2d against the projections of the released keypoints3d, setting4's cameras)."""
-    from aistpp.core import formats
-    from aistpp.pipeline.synth.detector_errors import measure_errors
-
-    z2, z3 = np.load(DATA / "setting4_keypoints2d.npz"), np.load(DATA / "setting4_keypoints3d.npz")
-    assert np.array_equal(z2[f"{seq}.frames"], z3[f"{seq}.frames"])
-    kp = np.concatenate([z2[f"{seq}.xy"] / 16.0 - 256.0, z2[f"{seq}.conf"][..., None] / 255.0], axis=-1)
-    rig = formats.load_cameras(DATA / "setting4.json")
-    return measure_errors(kp, rig.project(z3[f"{seq}.keypoints3d"].astype(np.float64)))
-
+sys.path.insert(0, str(DATA.parent))  # tests/_released.py: the real slice in tests/data, decoded
+from _released import PROFILE_SEQUENCE  # noqa: E402
+from _released import error_profile as released_profile  # noqa: E402
 
 GEOMETRY = ("shoulder width", "hip width", "ear width", "eye width", "eyes to ears' midpoint",
             "nose to ears' midpoint", "eyes above ears", "hip level (knee 0, shoulder 1)")

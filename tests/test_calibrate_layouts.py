@@ -27,15 +27,15 @@ from aistpp.pipeline.calibrate_init import default_focal
 from aistpp.pipeline.calibrate_solve import solve
 from aistpp.pipeline.synth.rig import LAYOUTS, make_layout
 
+import _released as real_data
+
 DATA = Path(__file__).parent / "data"
-SEQS = ["gJS_sBM_cAll_d03_mJS2_ch07", "gJS_sFM_cAll_d02_mJS4_ch09"]
+SEQS = real_data.SEQS
 
 
 def real_keypoints() -> dict[str, np.ndarray]:
     """The fixture's keypoints2d per sequence (9, F, 17, 3) float64 (decoded, see NOTICE)."""
-    z = np.load(DATA / "setting4_keypoints2d.npz")
-    return {s: np.concatenate([z[f"{s}.xy"] / 16.0 - 256.0, z[f"{s}.conf"][..., None] / 255.0], axis=-1)
-            for s in SEQS}
+    return {s: real_data.keypoints2d(s) for s in SEQS}
 
 
 # ---- the starting ring -------------------------------------------------------------------------

@@ -15,17 +15,14 @@ left/right swaps, a joint on the wrong limb) and two views out of sync.
 from __future__ import annotations
 
 import functools
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from aistpp.core import formats
-from aistpp.core.align import rig_errors
 from aistpp.core.cameras import CameraRig
 
-DATA = Path(__file__).parent / "data"
-PROFILE_SEQUENCE = "gJS_sBM_cAll_d03_mJS2_ch07"
+import _released as real_data
+
 SETTINGS = {  # chosen for variety among the 13 released settings: name -> frames the test fits
     "setting4": 200,  # the widest focal spread (1,199-1,655 px), c09 67 cm up, cameras 414-550 cm out
     "setting9_1": 300,  # the strongest distortion (k1 0.03-0.50): at 200 frames of one dance centres
@@ -34,17 +31,7 @@ SETTINGS = {  # chosen for variety among the 13 released settings: name -> frame
 }
 
 
-@functools.cache
-def released_profile():
-    """The error profile of the released detections of ``PROFILE_SEQUENCE`` (tests/data slice):
-    keypoints2d against the projections of the released keypoints3d with setting4's cameras."""
-    from aistpp.pipeline.synth.detector_errors import measure_errors
-
-    z2, z3 = np.load(DATA / "setting4_keypoints2d.npz"), np.load(DATA / "setting4_keypoints3d.npz")
-    seq = PROFILE_SEQUENCE
-    kp = np.concatenate([z2[f"{seq}.xy"] / 16.0 - 256.0, z2[f"{seq}.conf"][..., None] / 255.0], axis=-1)
-    rig = formats.load_cameras(DATA / "setting4.json")
-    return measure_errors(kp, rig.project(z3[f"{seq}.keypoints3d"].astype(np.float64)))
+released_profile, released_rig, summary = real_data.error_profile, real_data.cameras, real_data.rig_summary
 
 
 @functools.cache
@@ -57,10 +44,6 @@ def body_model():
     from aistpp.pipeline.synth.body_model import make_body_model
 
     return SMPL("synth.pkl", data_struct=Struct(**make_body_model("neutral")), num_betas=10, dtype=torch.float32)
-
-
-def released_rig(setting: str) -> CameraRig:
-    return formats.load_cameras(DATA / f"{setting}.json")
 
 
 def released_case(rig: CameraRig, frames: int, sequences: int, rng: np.random.Generator,
@@ -86,13 +69,6 @@ def released_case(rig: CameraRig, frames: int, sequences: int, rng: np.random.Ge
         conf.append(view[..., 2])
     seq_id = np.repeat(np.arange(sequences), frames)
     return np.concatenate(pts, axis=1), np.concatenate(conf, axis=1), seq_id
-
-
-def summary(estimate: CameraRig, truth: CameraRig) -> dict[str, float]:
-    e = rig_errors(estimate, truth)
-    return {"rotation_deg_median": float(np.median(e["rotation_deg"])), "rotation_deg_max": float(e["rotation_deg"].max()),
-            "center_cm_median": float(np.median(e["center_cm"])), "center_cm_max": float(e["center_cm"].max()),
-            "focal_rel_median": float(np.median(e["focal_rel"])), "focal_rel_max": float(e["focal_rel"].max())}
 
 
 def test_profile_is_the_released_detectors():

@@ -21,6 +21,8 @@ from aistpp.core.joints import COCO17
 from aistpp.core.video import probe
 from aistpp.pipeline.detect import DetectConfig, derived_confidence, run_detect, timestamps
 
+import _released as real_data
+
 HAVE_MEDIAPIPE = importlib.util.find_spec("mediapipe") is not None
 HAVE_ORT = importlib.util.find_spec("onnxruntime") is not None and importlib.util.find_spec("onnx") is not None
 needs_mediapipe = pytest.mark.skipif(not HAVE_MEDIAPIPE, reason="optional backend not installed: "
@@ -441,17 +443,7 @@ def test_detect_chooses_the_dancer_over_time_and_across_views(tmp_path, monkeypa
 
 
 # ---- the reference for detect's accuracy: synthetic detections with a real detector's errors -------
-def _released_slice(seq="gJS_sBM_cAll_d03_mJS2_ch07"):
-    """Released keypoints2d (9, F, 17, 3) and the projections (9, F, 17, 2) of the released keypoints3d
-    of the same frames (tests/data, see NOTICE)."""
-    from pathlib import Path
-
-    data = Path(__file__).parent / "data"
-    z2, z3 = np.load(data / "setting4_keypoints2d.npz"), np.load(data / "setting4_keypoints3d.npz")
-    assert np.array_equal(z2[f"{seq}.frames"], z3[f"{seq}.frames"])
-    kp = np.concatenate([z2[f"{seq}.xy"] / 16.0 - 256.0, z2[f"{seq}.conf"][..., None] / 255.0], axis=-1)
-    rig = formats.load_cameras(data / "setting4.json")
-    return kp, rig.project(z3[f"{seq}.keypoints3d"].astype(np.float64))
+_released_slice = real_data.keypoints_and_projections  # (tests/data, see NOTICE)
 
 
 def test_released_detections_err_far_more_than_two_pixels_and_unsure_points_most():

@@ -16,6 +16,7 @@ from aistpp.core.detections import read_video
 from aistpp.errors import AistppError
 from aistpp.pipeline.preprocess import PreprocessConfig, preprocess_sequence, run_preprocess
 
+import _released as real_data
 from _figure import people
 
 # COCO-17 positions in some sets, typed from their documentation (not from aistpp's registry).
@@ -198,11 +199,7 @@ def test_17_points_in_another_order_are_refused_not_read_as_coco(tmp_path):
     """Real released AIST++ detections (COCO-17; tests/data, see NOTICE) are read as COCO-17; the
     same people in Human3.6M's 17-point order (pelvis, right hip, knee, foot, left hip, ... - built
     here from the COCO points) are refused, named or not, instead of being taken as COCO by count."""
-    from pathlib import Path
-
-    z = np.load(Path(__file__).parent / "data" / "setting4_keypoints2d.npz")
-    seq = "gJS_sBM_cAll_d03_mJS2_ch07"
-    kp = np.concatenate([z[f"{seq}.xy"] / 16.0 - 256.0, z[f"{seq}.conf"][..., None] / 255.0], -1)[0, :200]
+    kp = real_data.keypoints2d(real_data.SEQS[0])[0, :200]
     np.save(tmp_path / "c01.npy", kp.astype(np.float32))
     det = read_video(tmp_path / "c01.npy")
     assert det.joint_set == "coco17"
