@@ -30,9 +30,10 @@ time, ``--sequence-frames`` frames each, ``solve``'s frame budget ``--max-frames
 default 1,000) drawn from the pooled sequences. This is how the figures move with more sequences
 (the released cameras came from up to 20).
 Part 4, sub-frame offsets: released rigs (setting4, setting9_1) seeing synthetic dances whose
-views are out of sync by FRACTIONAL offsets, different in every sequence (``subframe_case``: the
-SMPL motion generated at 20 x 60 fps and each view's frame n taken at the instant n - o, so the
-truth never passes through the linear interpolation ``core.frame_offsets.shift_views`` models),
+views are out of sync by FRACTIONAL offsets, different in every sequence
+(``test_calibrate_released.fractional_case``: the SMPL motion generated at 20 x 60 fps and
+each view's frame n taken at the instant n - o, so the truth never passes through the linear
+interpolation ``core.frame_offsets.shift_views`` models),
 the released detections' error profile: per view |estimated - true| offset in frames (median,
 max, after each sequence's clock), and the MPJPE of triangulating every frame with the
 calibrated rig and the sub-frame offsets, those rounded to whole frames, none, and the true ones.
@@ -291,56 +292,6 @@ def sequences_part(args, console: Console, out: dict) -> None:
 
 
 
-SUBFRAME_STEPS = 20  # part 4's motion is generated at 20 x 60 fps: true offsets are multiples of 0.05 frame
-
-
-def subframe_offsets_truth(V: int, sequences: int, rng: np.random.Generator) -> np.ndarray:
-    """True offsets (S, V) frames: views 0, 1, 3, 5, 7 in sync (the clock), views 2, 4, 6, 8 at
-    4, 0, -6, -1 frames plus a fraction drawn per sequence in [-0.5, 0.5] (steps of 1 / SUBFRAME_STEPS)."""
-    whole = np.zeros(V)
-    late = [v for v in (2, 4, 6, 8) if v < V]
-    whole[late] = np.array([4, 0, -6, -1])[:len(late)]
-    out = np.tile(whole, (sequences, 1))
-    out[:, late] += rng.integers(-SUBFRAME_STEPS // 2, SUBFRAME_STEPS // 2 + 1, (sequences, len(late))) / SUBFRAME_STEPS
-    return out
-
-
-def subframe_case(rig: CameraRig, frames: int, offsets: np.ndarray, rng: np.random.Generator, swap_rate: float = 0.01,
-                  pad: int = 30):
-    """Detections of ``len(offsets)`` synthetic dances seen by ``rig``, view v of sequence s out of
-    sync by ``offsets[s, v]`` frames (multiples of 1 / SUBFRAME_STEPS): its frame n shows the
-    instant n - offsets[s, v], sampled from synth's SMPL motion generated at SUBFRAME_STEPS x 60
-    fps (a smooth function of time), each view with the released detections' error profile
-    (``synth.detector_errors``) and synth's gross faults. Returns points (V, S*frames, 17, 2) px,
-    conf (V, S*frames, 17), seq_id (S*frames,) and the true points (S*frames, 17, 3) cm of
-    the common instants 0..frames-1 of each sequence."""
-    from test_calibrate_released import body_model, released_profile
-
-    from aistpp.pipeline.synth.detections import keypoints3d_from_motion
-    from aistpp.pipeline.synth.detector_errors import realistic_detections
-    from aistpp.pipeline.synth.motion import FPS, make_motion
-
-    K = SUBFRAME_STEPS
-    steps = np.round(np.asarray(offsets) * K)
-    assert np.allclose(steps, np.asarray(offsets) * K), "offsets must be multiples of 1 / SUBFRAME_STEPS"
-    model, profile = body_model(), released_profile()
-    pts, conf, truth = [], [], []
-    for s in range(len(offsets)):
-        X = keypoints3d_from_motion(model, make_motion((frames + 2 * pad) * K, rng, model=model, fps=FPS * K))
-        at = lambda o: ((np.arange(frames) + pad) * K - o).astype(int)  # noqa: E731  instants n - o/K frames
-        views = []
-        for v in range(len(rig)):
-            det = realistic_detections(rig.subset([rig.names[v]]), X[at(steps[s, v])].astype(np.float64), rng,
-                                       profile, outlier_rate=swap_rate)["keypoints2d"].astype(np.float64)
-            views.append(det[0])
-        views = np.stack(views)
-        pts.append(views[..., :2])
-        conf.append(views[..., 2])
-        truth.append(X[at(0)].astype(np.float64))
-    seq_id = np.repeat(np.arange(len(offsets)), frames)
-    return np.concatenate(pts, axis=1), np.concatenate(conf, axis=1), seq_id, np.concatenate(truth)
-
-
 def mpjpe_cm(rig: CameraRig, pts: np.ndarray, conf: np.ndarray, seq_id: np.ndarray, offsets, truth: np.ndarray,
              to_truth: tuple) -> dict:
     """Mean / median per-joint error (cm) of triangulating every frame (robust, confidence >= 0.5,
@@ -360,6 +311,8 @@ def mpjpe_cm(rig: CameraRig, pts: np.ndarray, conf: np.ndarray, seq_id: np.ndarr
 
 
 def subframe_part(args, console: Console, out: dict) -> None:
+    from test_calibrate_released import SUBFRAME_STEPS, fractional_case, fractional_offsets
+
     from aistpp.core.align import similarity_transform
 
     settings = ["setting4"] if args.quick else ["setting4", "setting9_1"]
@@ -368,8 +321,8 @@ def subframe_part(args, console: Console, out: dict) -> None:
     for k, setting in enumerate(settings):
         truth_rig = real_data.cameras(setting)
         rng = np.random.default_rng(args.seed + 200 + k)
-        true = subframe_offsets_truth(len(truth_rig), count, rng)
-        pts, conf, seq_id, X = subframe_case(truth_rig, frames, true, rng)
+        true = fractional_offsets(len(truth_rig), count, rng)
+        pts, conf, seq_id, X = fractional_case(truth_rig, frames, true, rng)
         t0, c0 = time.perf_counter(), time.process_time()
         sol = solve(pts, conf, seq_id, truth_rig.sizes, truth_rig.names, max_frames=min(args.max_frames, len(seq_id)),
                     seed=args.seed)
@@ -397,6 +350,11 @@ def subframe_part(args, console: Console, out: dict) -> None:
           "|estimated - true| frames after each sequence's clock", rows,
           ("offset_err_median", "offset_err_max", "offset_err_desynced_max", "whole_err_max", "clock_shift_max",
            "weak_views", "rotation_deg_median", "center_cm_median", "focal_rel_median", "checks", "time_s", "cpu_s"))
+    per_view = {s: {n: f"{e['median']:.2f} / {e['max']:.2f}" for n, e in r["per_view_err_frames"].items()}
+                for s, r in result.items()}
+    names = list(next(iter(per_view.values())))
+    table(console, "per view: |estimated - true| offset, median / max over the sequences (frames)", per_view,
+          tuple(names))
     table(console, "triangulation with the calibrated rig, every frame, against the true 3D points", views_rows,
           ("mpjpe_cm", "median_cm", "seen"))
     out["subframe"] = {"frames_per_sequence": frames, "sequences": count, "steps_per_frame": SUBFRAME_STEPS,
