@@ -55,6 +55,42 @@ def _assert_offsets(sol, offsets):
 def test_whole_frame_offsets_are_the_final_estimates(setting, frames, sequences, seed, options):
     sol, offsets = _solve_case(setting, frames, sequences, seed, **options)
     _assert_offsets(sol, offsets)
+    search = [p for p in sol.report["passes"] if "offsets" in p and not p.get("polish")]
+    kept = [p for p in search if p.get("kept")]
+    assert len(kept) == 1 and kept[0]["after_median_px"] == min(p["after_median_px"] for p in search)
+    if sequences == 8:  # the drifting case: its second pass had the true offsets, its third (handed on before) not
+        np.testing.assert_array_equal(np.subtract(kept[0]["offsets"], kept[0]["offsets"][0]), offsets - offsets[0])
+
+
+def test_rig_search_keeps_its_best_pass_and_stops_when_offsets_repeat(monkeypatch):
+    """The whole-frame search (adjustment, then offsets re-searched with its rig) scripted: the
+    pass kept is the one whose adjustment fits best, not the last; and the search stops as soon as
+    it proposes offsets already adjusted at, also on another clock (all views shifted alike)."""
+    from types import SimpleNamespace
+
+    import aistpp.pipeline.calibrate_solve as cs
+
+    A, B, C = np.array([0, 0, 4, 0, -6]), np.array([0, 1, 5, 0, -6]), np.array([0, 0, 5, 0, -6])
+    cost = {tuple(A): 3.90, tuple(B): 3.80, tuple(C): 3.89}
+    fitted = []
+
+    def run(proposals):
+        fitted.clear()
+        script = iter(proposals)
+
+        def fit_at(offs, start):
+            fitted.append(np.array(offs))
+            return (SimpleNamespace(rig=f"rig after {len(fitted)}",
+                                    report={"after_median_px": cost[tuple(np.subtract(offs, offs[0]))]}),)
+        monkeypatch.setattr(cs, "refine_offsets", lambda *a, **k: (next(script), None))
+        return cs._search_passes(fit_at, "rig0", A, None, None, None, 30, 0.5, 0, 0)
+
+    best, offsets, passes = run([B, C, A])  # wanders A -> B -> C: B fits best
+    np.testing.assert_array_equal(offsets, B)
+    assert best[0].rig == "rig after 2" and [p.get("kept", False) for p in passes] == [False, True, False]
+    best, offsets, passes = run([B, A + 2])  # back to A on another clock: no third adjustment
+    assert len(fitted) == 2 and len(passes) == 2
+    np.testing.assert_array_equal(offsets, B)
 
 
 @pytest.mark.parametrize("setting, seed", [("setting4", 202), ("setting9_1", 203)])

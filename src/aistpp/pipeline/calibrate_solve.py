@@ -4,7 +4,8 @@
 per-view time offsets, single-view left/right swaps undone, robust bundle adjustment
 (``calibrate.calibrate_views``) on frames drawn from the pooled sequences with 10 % of them
 held out, offsets re-searched with the adjusted rig (and the adjustment redone when they
-change), the gauge (``--frame floor|init``, ``--up y|z``), then ``calibrate_checks``.
+change, a few passes, the best kept: ``_search_passes``), each sequence's own and sub-frame
+offsets, the gauge (``--frame floor|init``, ``--up y|z``), then ``calibrate_checks``.
 The result says whether every check passed; the caller refuses to write a rig that failed.
 """
 
@@ -28,6 +29,7 @@ from aistpp.pipeline.calibrate_gauge import Y_UP_TO_Z_UP, gauge_transform
 from aistpp.pipeline.calibrate_init import fix_swaps, initial_rig, recentre_offsets, refine_offsets
 from aistpp.pipeline.calibrate_offsets import SUBFRAME_DIGITS, offsets_by_sequence, recentre, subframe_offsets
 
+SEARCH_PASSES = 3  # rounds of adjustment and whole-frame offset search at most (see _search_passes)
 POLISH_MAX_VIEWS = 4  # rigs this small get their offsets polished by whole adjustments (see _refine)
 POLISH_GAIN = 0.01  # a polished offset must lower the median reprojection error by this share
 SUBFRAME_PASSES = 2  # sub-frame offsets, then the adjustment with them, this many times at most
@@ -67,15 +69,16 @@ def _pose_points(rig: CameraRig) -> np.ndarray:
 
 
 def _split_frames(usable: np.ndarray, max_frames: int, hold_out: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Frame indices for fitting (<= max_frames) and held out (about ``hold_out`` of them, disjoint)."""
-    frames = np.flatnonzero(usable)
-    rng = np.random.default_rng(seed)
+    """Frame indices for fitting (<= max_frames) and held out (about ``hold_out`` of them, disjoint),
+    sorted. The frames are taken in one random order of all N (``seed``), the usable ones first
+    come first served: views shifted by other offsets (a few usable frames more or fewer at the
+    ends) give the same frames but for those, so adjustments at different offsets are compared on
+    the same data (drawn from the usable list itself, as before, one usable frame more or fewer
+    at an end reshuffled the whole draw: the medians compared came from different frames)."""
+    order = np.random.default_rng(seed).permutation(len(usable))
+    frames = order[np.asarray(usable, bool)[order]]
     n_hold = max(int(round(hold_out * min(len(frames), max_frames))), 1 if len(frames) > 20 else 0)
-    if len(frames) > max_frames + n_hold:
-        frames = np.sort(rng.choice(frames, size=max_frames + n_hold, replace=False))
-    held = np.zeros(len(frames), bool)
-    held[rng.choice(len(frames), size=n_hold, replace=False)] = True
-    return frames[~held], frames[held]
+    return np.sort(frames[n_hold:n_hold + max_frames]), np.sort(frames[:n_hold])
 
 
 @one_blas_thread()
@@ -127,7 +130,6 @@ def _refine(rig0, offsets, info, pts, conf, seq_id, names, init, min_confidence,
     from aistpp.pipeline.calibrate import calibrate_views
 
     V = len(rig0)
-    radius = max_offset
     anchor = info["init"].get("reference_view", int(np.argmin(np.abs(offsets))))
 
     def fit_at(offs, start):
@@ -142,26 +144,13 @@ def _refine(rig0, offsets, info, pts, conf, seq_id, names, init, min_confidence,
                               height_cm=None)
         return cal, shifted, sconf, held, fpts, swaps
 
-    rig = rig0
-    passes = []
-    for _ in range(3):
-        cal, shifted, sconf, held, fpts, swaps = fit_at(offsets, rig)
-        rig = cal.rig
-        passes.append({"offsets": offsets.tolist(), "after_median_px": cal.report["after_median_px"]})
-        if max_offset <= 0:
-            break
-        thr = max(4.0, 3 * cal.report["after_median_px"])
-        new, _ = refine_offsets(rig, pts, conf, seq_id, offsets, radius, min_confidence, threshold_px=thr, seed=seed,
-                                anchor=anchor)
-        radius = min(3, max_offset)
-        if np.array_equal(new, offsets):
-            break
-        offsets = new
-    offsets = np.asarray(passes[-1]["offsets"], int)
+    best, offsets, passes = _search_passes(fit_at, rig0, offsets, pts, conf, seq_id, max_offset, min_confidence,
+                                           anchor, seed)
+    rig = best[0].rig
+    cal, shifted, sconf, held, fpts, swaps = best
     if 0 < max_offset and V <= POLISH_MAX_VIEWS:
         # few views: each view's offset is resected against only one to three others, and a camera
         # adjusted at a wrong offset can hold it; one frame either way is tried with the whole adjustment
-        best = (cal, shifted, sconf, held, fpts, swaps)
         for _ in range(2):
             improved = False
             for v, step in [(v, d) for v in range(V) for d in (-1, 1)]:  # the reference too: offsets are relative
@@ -237,6 +226,41 @@ def _refine(rig0, offsets, info, pts, conf, seq_id, names, init, min_confidence,
                   weak_offsets=[names[v] for v in range(V) if report["views"][v]["offset_weak"]],
                   subframe_offsets_by_sequence={int(k): fine[i].tolist() for i, k in enumerate(ids)}, **info)
     return Solution(rig, offsets, X, checks, report, fine)
+
+
+def _same_relative(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether two whole-frame offset sets (V,) differ only by a constant (the same relative
+    offsets, another clock: the adjustment cannot tell them apart)."""
+    return bool(np.ptp(np.asarray(a, int) - np.asarray(b, int)) == 0)
+
+
+def _search_passes(fit_at, rig0, offsets, pts, conf, seq_id, max_offset, min_confidence, anchor, seed):
+    """The rig search: up to ``SEARCH_PASSES`` rounds of the adjustment at the current whole-frame
+    offsets (``fit_at``) and the offsets re-searched with its rig (``refine_offsets``: +-max_offset
+    the first time, +-3 frames after). Each pass is only good to about a frame and, from a start
+    with some views a frame off, the passes can wander between offset sets that fit about as well
+    (or go round in a cycle); so the search stops when it proposes offsets it has already adjusted
+    at (up to a constant: another clock), and the pass whose adjustment has the lowest median
+    reprojection error is kept, not the last. Returns (that pass's ``fit_at`` result, its offsets
+    (V,) int, the passes for the report: offsets, median px, ``kept`` on the one kept)."""
+    rig, radius, passes, best = rig0, max_offset, [], None
+    for _ in range(SEARCH_PASSES):
+        res = fit_at(offsets, rig)
+        rig = res[0].rig
+        passes.append({"offsets": offsets.tolist(), "after_median_px": res[0].report["after_median_px"]})
+        if best is None or res[0].report["after_median_px"] < best[0][0].report["after_median_px"]:
+            best = (res, offsets, len(passes) - 1)
+        if max_offset <= 0:
+            break
+        thr = max(4.0, 3 * res[0].report["after_median_px"])
+        new, _ = refine_offsets(rig, pts, conf, seq_id, offsets, radius, min_confidence, threshold_px=thr, seed=seed,
+                                anchor=anchor)
+        radius = min(3, max_offset)
+        if any(_same_relative(new, p["offsets"]) for p in passes):  # adjusted there already: a fixed point or a cycle
+            break
+        offsets = new
+    passes[best[2]]["kept"] = True
+    return best[0], np.asarray(best[1], int), passes
 
 
 def _whole_frames_of(fine: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
