@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import time
+import warnings
 from pathlib import Path
 from typing import Literal
 
@@ -80,7 +81,8 @@ def derived_confidence(keypoints: np.ndarray, jitter_scale: float = JITTER_SCALE
     xy, score = kp[..., :2], np.nan_to_num(kp[..., 2], nan=0.0)
     N = len(kp)
     ok = np.isfinite(xy).all(axis=-1)
-    with np.errstate(invalid="ignore"):
+    with warnings.catch_warnings():  # frames with no point: NaN size, no warning (numpy warns, not errstate)
+        warnings.simplefilter("ignore", RuntimeWarning)
         lo, hi = np.nanmin(np.where(ok[..., None], xy, np.nan), axis=1), np.nanmax(np.where(ok[..., None], xy, np.nan), axis=1)
     size = np.linalg.norm(hi - lo, axis=-1)  # (N,)
     prev = np.full_like(xy, np.nan)
@@ -249,7 +251,8 @@ def detect_sequence(name: str, config: DetectConfig) -> dict:
         kp[..., 2] = np.where(np.isfinite(kp[..., 0]), derived_confidence(kp), np.nan)
     full = np.stack(chosen).astype(np.float32)  # (V, N, J, 3)
     coco = to_coco17(full, joint_set)
-    with np.errstate(invalid="ignore"):
+    with warnings.catch_warnings():  # a frame where the dancer was not found scores 0
+        warnings.simplefilter("ignore", RuntimeWarning)
         det_scores = np.nan_to_num(np.nanmean(coco[..., 2], axis=-1), nan=0.0).astype(np.float32)
     if config.json_dir is not None:
         from aistpp.pipeline.synth.openpose import body25_from_coco, write_openpose_video
