@@ -38,7 +38,7 @@ from aistpp.core.cameras import CameraRig
 from aistpp.core.frame_offsets import KEY, SEQUENCE_KEY
 from aistpp.core.names import AIST_VIEWS, check_name
 from aistpp.core.runner import RunOptions, RunReport, report_stage, run_jobs
-from aistpp.core.triangulation import triangulate_dlt, triangulate_robust
+from aistpp.core.triangulation import triangulate_dlt, triangulate_robust, usable_observations
 from aistpp.errors import AistppError
 from aistpp.pipeline.calibrate_offsets import SUBFRAME_DIGITS
 
@@ -159,10 +159,7 @@ def calibrate_views(init: CameraRig, points2d: np.ndarray, confidence: np.ndarra
     if V != len(init):
         raise AistppError(f"keypoints have {V} views, the initial cameras {len(init)}")
     pts = np.asarray(points2d, np.float64).reshape(V, N * J, 2)
-    ok = np.isfinite(pts).all(-1)
-    if confidence is not None:
-        conf = np.asarray(confidence, np.float64).reshape(V, N * J)
-        ok &= np.isfinite(conf) & (conf >= min_confidence)
+    ok = usable_observations(pts, None if confidence is None else np.reshape(confidence, (V, N * J)), min_confidence)
     base = ok.astype(np.float64)
     counts = ok.sum(axis=1)
     fixed = counts < min_view_observations
