@@ -387,11 +387,22 @@ class SeveralPeople:
         pass
 
 
+def _blank_videos(videos, seq: str, rig, N: int):
+    """Tiny black videos of ``N`` frames, one per view of ``rig`` (the fake backends ignore pixels)."""
+    from aistpp.core.video import VideoWriter
+
+    videos.mkdir()
+    for name in rig.names:
+        with VideoWriter(videos / f"{seq.replace('cAll', name)}.mp4", fps=60, size=(64, 48)) as w:
+            for _ in range(N):
+                w.write(np.zeros((48, 64, 3), np.uint8))
+    return videos
+
+
 def _two_people_world(tmp_path, N=24, views=4):
     """A dancer seen in every view and a passer-by seen in view 0 only (every frame, scoring higher)
     and in view 1 for frames 8-11 (scoring higher), both projected through a synthetic rig; tiny
     videos (the fake backend ignores pixels) and an annotation folder with cameras + mapping."""
-    from aistpp.core.video import VideoWriter
     from aistpp.pipeline.synth import make_rig
 
     rng = np.random.default_rng(3)
@@ -409,12 +420,7 @@ def _two_people_world(tmp_path, N=24, views=4):
     S[1, 8:12, 1] = 0.9
     P[0] = P[0, :, ::-1]  # view 0 lists the passer-by first: slot order means nothing
     S[0] = S[0, :, ::-1]
-    videos = tmp_path / "videos"
-    videos.mkdir()
-    for v in range(views):
-        with VideoWriter(videos / f"{seq.replace('cAll', rig.names[v])}.mp4", fps=60, size=(64, 48)) as w:
-            for _ in range(N):
-                w.write(np.zeros((48, 64, 3), np.uint8))
+    videos = _blank_videos(tmp_path / "videos", seq, rig, N)
     anno = tmp_path / "anno"
     formats.save_cameras(anno / "cameras" / "setting1.json", rig)
     formats.write_mapping(anno / "cameras" / "mapping.txt", {seq: "setting1"})
@@ -450,8 +456,9 @@ def test_detect_compares_a_late_view_at_the_instant_it_shows(tmp_path, monkeypat
     import shutil
 
     import aistpp.core.detectors as detectors
-    from aistpp.core.video import VideoWriter
     from aistpp.pipeline.synth import make_rig
+
+    from tests.conftest import save_setting
 
     N, views, late = 40, 4, 12
     rng = np.random.default_rng(5)
@@ -470,21 +477,11 @@ def test_detect_compares_a_late_view_at_the_instant_it_shows(tmp_path, monkeypat
     P[0, :, 0, :, :2], S[0, :, 0] = rig.project(dancer(n - late))[0], 0.7  # the instant view 0 shows
     P[0, :, 1, :, :2], S[0, :, 1] = rig.project(dancer(n))[0], 0.9  # someone 12 frames ahead on the path
     P[..., 2] = 0.9
-    videos = tmp_path / "videos"
-    videos.mkdir()
-    for v in range(views):
-        with VideoWriter(videos / f"{seq.replace('cAll', rig.names[v])}.mp4", fps=60, size=(64, 48)) as w:
-            for _ in range(N):
-                w.write(np.zeros((48, 64, 3), np.uint8))
+    videos = _blank_videos(tmp_path / "videos", seq, rig, N)
     truth = rig.project(dancer(n - late))[0]
     on_dancer = {}
     for synced in (False, True):
-        anno = tmp_path / f"anno_{synced}"
-        items = rig.to_json_list()
-        if synced:
-            items[0].update(frame_offset=late, frame_offsets={seq: late})
-        formats.save_json(anno / "cameras" / "setting1.json", items)
-        formats.write_mapping(anno / "cameras" / "mapping.txt", {seq: "setting1"})
+        anno = save_setting(tmp_path / f"anno_{synced}", rig, seq, {0: late} if synced else None)
         monkeypatch.setattr(detectors, "load_detector", lambda *a, **k: SeveralPeople(P, S))
         report = run_detect(DetectConfig(video_dir=videos, save_dir=anno / "keypoints2d", executor="serial",
                                          quiet=True))

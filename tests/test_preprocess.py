@@ -294,6 +294,8 @@ def test_a_late_view_is_compared_with_the_others_at_the_instant_it_shows(tmp_pat
     the views agree on the dancer; frame for frame, on the other person."""
     from _figure import FIGURE
 
+    from tests.conftest import save_setting
+
     N, late = 60, 30
     rig = aist_like_ring(3, size=(960, 540), focal=800)
     body = np.array([FIGURE[n] for n in COCO], float)
@@ -312,12 +314,7 @@ def test_a_late_view_is_compared_with_the_others_at_the_instant_it_shows(tmp_pat
                                                    for i, f in enumerate(frames)])
     got = {}
     for synced in (False, True):
-        anno = tmp_path / f"anno_{synced}"
-        items = rig.to_json_list()
-        if synced:
-            items[0].update(frame_offset=late, frame_offsets={SEQ: late})
-        formats.save_json(anno / "cameras" / "setting1.json", items)
-        formats.write_mapping(anno / "cameras" / "mapping.txt", {SEQ: "setting1"})
+        anno = save_setting(tmp_path / f"anno_{synced}", rig, SEQ, {0: late} if synced else None)
         preprocess_sequence(SEQ, cfg(tmp_path, anno_dir=anno, joint_set="body25"))
         kp = load(tmp_path)["keypoints2d"][0]
         got[synced] = np.all(np.abs(kp[..., :2] - late_view) < 1e-2, axis=(-1, -2))  # (N,) on the dancer

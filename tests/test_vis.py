@@ -541,6 +541,8 @@ def test_vis_mesh_is_posed_at_the_instant_a_sub_frame_offset_shows(mini, mini_sm
 
     import cv2
 
+    from tests.conftest import save_setting
+
     root, rig, kp3d, kp2d, anno, video_dir = mini
     smpl_dir, poses, _ = mini_smpl
     local = tmp_path / "anno"
@@ -549,9 +551,7 @@ def test_vis_mesh_is_posed_at_the_instant_a_sub_frame_offset_shows(mini, mini_sm
     pose = np.repeat(poses[:1], N, axis=0)
     formats.save_motion(local / "motions" / f"{SEQ}.pkl", pose, trans, 100.0, 0.0, smpl_gender="neutral",
                         body_model="smpl")
-    items = rig.to_json_list()
-    items[2].update(frame_offset=2, frame_offsets={SEQ: 2.4})
-    formats.save_json(local / "cameras" / "setting1.json", items)
+    save_setting(local, rig, SEQ, {2: 2.4})
     name = SEQ.replace("cAll", "c03")
     vis_video(name, VisConfig(anno_dir=local, smpl_dir=smpl_dir, save_dir=tmp_path / "o", video_name=name,
                               mode="mesh", start=2, end=6))
