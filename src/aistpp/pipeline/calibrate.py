@@ -388,7 +388,8 @@ def calibrate_setting(setting: str, config: CalibrateConfig) -> dict:
     return {"sequences": len(chosen), "frames": int(report["frames"]),
             "before_px": report["before_median_px"], "after_px": report["after_median_px"],
             "after_p90_px": report["after_p90_px"], "held_out_px": report["held_out_median_px"],
-            "weak": ",".join(report["weak_views"]) or "-", "views": report["views"],
+            "weak": ",".join(dict.fromkeys(report["weak_views"] + report.get("weak_across_sequences", []))) or "-",
+            "views": report["views"],
             **({"warnings": [f"the time offsets of view(s) {', '.join(report['offsets_differ_by_sequence'])} differ "
                              "between sequences (see offsets_by_sequence in the report): each sequence's own are written "
                              "('frame_offsets'), 'frame_offset' holds the setting's median"]} if report["offsets_differ_by_sequence"] else {})}
