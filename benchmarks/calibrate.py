@@ -29,8 +29,16 @@ and path) with the released detections' error profile, swaps and two views out o
 time, ``--sequence-frames`` frames each, ``solve``'s frame budget ``--max-frames`` (the CLI's
 default 1,000) drawn from the pooled sequences. This is how the figures move with more sequences
 (the released cameras came from up to 20).
+Part 4, sub-frame offsets: released rigs (setting4, setting9_1) seeing synthetic dances whose
+views are out of sync by FRACTIONAL offsets, different in every sequence (``subframe_case``: the
+SMPL motion generated at 20 x 60 fps and each view's frame n taken at the instant n - o, so the
+truth never passes through the linear interpolation ``core.frame_offsets.shift_views`` models),
+the released detections' error profile: per view |estimated - true| offset in frames (median,
+max, after each sequence's clock), and the MPJPE of triangulating every frame with the
+calibrated rig and the sub-frame offsets, those rounded to whole frames, none, and the true ones.
 
-``python benchmarks/calibrate.py [--quick] [--skip-recipe] [--skip-real] [--skip-layouts]``;
+``python benchmarks/calibrate.py [--quick] [--skip-recipe] [--skip-real] [--skip-layouts]
+[--skip-sequences] [--skip-subframe]``;
 prints tables and a final JSON line.
 """
 
@@ -142,6 +150,8 @@ def main() -> None:
     ap.add_argument("--cross", action="store_true", help="part 1: each adjustment started from the other's result "
                     "and from the released rig, and each rig's reprojection (minutes more)")
     ap.add_argument("--skip-layouts", action="store_true", help="skip part 2 (synthetic layouts)")
+    ap.add_argument("--skip-sequences", action="store_true", help="skip part 3 (more sequences)")
+    ap.add_argument("--skip-subframe", action="store_true", help="skip part 4 (sub-frame offsets)")
     ap.add_argument("--sequences", type=str, default=None, help="part 3's sequence counts (default 1,2,5,10)")
     ap.add_argument("--sequence-frames", type=int, default=None, help="frames per sequence in part 3 (default 200)")
     ap.add_argument("--sequences-setting", type=str, default="setting4", help="part 3's released rig (tests/data)")
@@ -160,7 +170,10 @@ def main() -> None:
         real_part(args, console, out, iters, samples)
     if not args.skip_layouts:
         layouts_part(args, console, out)
-    sequences_part(args, console, out)
+    if not args.skip_sequences:
+        sequences_part(args, console, out)
+    if not args.skip_subframe:
+        subframe_part(args, console, out)
     print(json.dumps(out))
 
 
@@ -275,6 +288,119 @@ def sequences_part(args, console: Console, out: dict) -> None:
            "focal_rel_median", "focal_rel_max", "reprojection_px", "offsets_exact", "checks", "time_s", "cpu_s"))
     out["sequences"] = {"setting": args.sequences_setting, "frames_per_sequence": frames,
                         "max_frames": args.max_frames, "rows": rows}
+
+
+
+SUBFRAME_STEPS = 20  # part 4's motion is generated at 20 x 60 fps: true offsets are multiples of 0.05 frame
+
+
+def subframe_offsets_truth(V: int, sequences: int, rng: np.random.Generator) -> np.ndarray:
+    """True offsets (S, V) frames: views 0, 1, 3, 5, 7 in sync (the clock), views 2, 4, 6, 8 at
+    4, 0, -6, -1 frames plus a fraction drawn per sequence in [-0.5, 0.5] (steps of 1 / SUBFRAME_STEPS)."""
+    whole = np.zeros(V)
+    late = [v for v in (2, 4, 6, 8) if v < V]
+    whole[late] = np.array([4, 0, -6, -1])[:len(late)]
+    out = np.tile(whole, (sequences, 1))
+    out[:, late] += rng.integers(-SUBFRAME_STEPS // 2, SUBFRAME_STEPS // 2 + 1, (sequences, len(late))) / SUBFRAME_STEPS
+    return out
+
+
+def subframe_case(rig: CameraRig, frames: int, offsets: np.ndarray, rng: np.random.Generator, swap_rate: float = 0.01,
+                  pad: int = 30):
+    """Detections of ``len(offsets)`` synthetic dances seen by ``rig``, view v of sequence s out of
+    sync by ``offsets[s, v]`` frames (multiples of 1 / SUBFRAME_STEPS): its frame n shows the
+    instant n - offsets[s, v], sampled from synth's SMPL motion generated at SUBFRAME_STEPS x 60
+    fps (a smooth function of time), each view with the released detections' error profile
+    (``synth.detector_errors``) and synth's gross faults. Returns points (V, S*frames, 17, 2) px,
+    conf (V, S*frames, 17), seq_id (S*frames,) and the true points (S*frames, 17, 3) cm of
+    the common instants 0..frames-1 of each sequence."""
+    from test_calibrate_released import body_model, released_profile
+
+    from aistpp.pipeline.synth.detections import keypoints3d_from_motion
+    from aistpp.pipeline.synth.detector_errors import realistic_detections
+    from aistpp.pipeline.synth.motion import FPS, make_motion
+
+    K = SUBFRAME_STEPS
+    steps = np.round(np.asarray(offsets) * K)
+    assert np.allclose(steps, np.asarray(offsets) * K), "offsets must be multiples of 1 / SUBFRAME_STEPS"
+    model, profile = body_model(), released_profile()
+    pts, conf, truth = [], [], []
+    for s in range(len(offsets)):
+        X = keypoints3d_from_motion(model, make_motion((frames + 2 * pad) * K, rng, model=model, fps=FPS * K))
+        at = lambda o: ((np.arange(frames) + pad) * K - o).astype(int)  # noqa: E731  instants n - o/K frames
+        views = []
+        for v in range(len(rig)):
+            det = realistic_detections(rig.subset([rig.names[v]]), X[at(steps[s, v])].astype(np.float64), rng,
+                                       profile, outlier_rate=swap_rate)["keypoints2d"].astype(np.float64)
+            views.append(det[0])
+        views = np.stack(views)
+        pts.append(views[..., :2])
+        conf.append(views[..., 2])
+        truth.append(X[at(0)].astype(np.float64))
+    seq_id = np.repeat(np.arange(len(offsets)), frames)
+    return np.concatenate(pts, axis=1), np.concatenate(conf, axis=1), seq_id, np.concatenate(truth)
+
+
+def mpjpe_cm(rig: CameraRig, pts: np.ndarray, conf: np.ndarray, seq_id: np.ndarray, offsets, truth: np.ndarray,
+             to_truth: tuple) -> dict:
+    """Mean / median per-joint error (cm) of triangulating every frame (robust, confidence >= 0.5,
+    15 px) of ``pts`` with ``rig`` and ``offsets`` (S, V), the result moved by the similarity
+    ``to_truth`` (s, R, t: the rig's centres onto the true rig's, one for every row), against
+    ``truth`` (N, 17, 3); and the share of true joints triangulated."""
+    from aistpp.core.frame_offsets import shift_sequences
+    from aistpp.core.triangulation import triangulate_robust
+
+    shifted = shift_sequences(pts, offsets, seq_id)
+    sconf = shift_sequences(conf[..., None], offsets, seq_id)[..., 0]
+    X = triangulate_robust(rig, shifted, np.nan_to_num(sconf), 0.5, 15.0).points3d
+    s, R, t = to_truth
+    err = np.linalg.norm(s * X @ R.T + t - truth, axis=-1)
+    ok = np.isfinite(err)
+    return {"mpjpe_cm": float(err[ok].mean()), "median_cm": float(np.median(err[ok])), "seen": float(ok.mean())}
+
+
+def subframe_part(args, console: Console, out: dict) -> None:
+    from aistpp.core.align import similarity_transform
+
+    settings = ["setting4"] if args.quick else ["setting4", "setting9_1"]
+    frames, count = (150, 2) if args.quick else (200, 3)
+    rows, views_rows, result = {}, {}, {}
+    for k, setting in enumerate(settings):
+        truth_rig = real_data.cameras(setting)
+        rng = np.random.default_rng(args.seed + 200 + k)
+        true = subframe_offsets_truth(len(truth_rig), count, rng)
+        pts, conf, seq_id, X = subframe_case(truth_rig, frames, true, rng)
+        t0, c0 = time.perf_counter(), time.process_time()
+        sol = solve(pts, conf, seq_id, truth_rig.sizes, truth_rig.names, max_frames=min(args.max_frames, len(seq_id)),
+                    seed=args.seed)
+        took = {"time_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0}
+        fine = np.asarray(sol.frame_offsets, np.float64)
+        err = fine - true
+        clock = np.median(err, axis=1, keepdims=True)  # each sequence's clock against the truth's
+        err = np.abs(err - clock)  # (S, V) frames
+        moved = true[:, 1:] != 0  # the views recorded out of sync
+        to_truth = similarity_transform(sol.rig.centers, truth_rig.centers)
+        name = f"{setting}, {count} x {frames} frames"
+        whole_err = np.abs(np.round(fine) - true)
+        rows[name] = {**rig_summary(sol.rig, truth_rig), **took, "checks": "pass" if not sol.failed else "FAIL",
+                      "offset_err_median": float(np.median(err)), "offset_err_max": float(err.max()),
+                      "offset_err_desynced_max": float(err[:, 1:][moved].max()),
+                      "whole_err_max": float(whole_err.max()), "clock_shift_max": float(np.abs(clock).max()),
+                      "weak_views": len(sol.report["weak_offsets"])}
+        for label, offs in (("sub-frame (ours)", fine), ("whole frames (ours, rounded)", np.round(fine)),
+                            ("none", np.zeros_like(fine)), ("true offsets", true)):
+            views_rows[f"{setting}: {label}"] = mpjpe_cm(sol.rig, pts, conf, seq_id, offs, X, to_truth)
+        result[setting] = {"true": true.tolist(), "estimated": fine.tolist(),
+                           "per_view_err_frames": {n: {"median": float(np.median(err[:, v])), "max": float(err[:, v].max())}
+                                                   for v, n in enumerate(truth_rig.names)}}
+    table(console, "sub-frame offsets: released rigs, synthetic dances with fractional offsets (per sequence), "
+          "|estimated - true| frames after each sequence's clock", rows,
+          ("offset_err_median", "offset_err_max", "offset_err_desynced_max", "whole_err_max", "clock_shift_max",
+           "weak_views", "rotation_deg_median", "center_cm_median", "focal_rel_median", "checks", "time_s", "cpu_s"))
+    table(console, "triangulation with the calibrated rig, every frame, against the true 3D points", views_rows,
+          ("mpjpe_cm", "median_cm", "seen"))
+    out["subframe"] = {"frames_per_sequence": frames, "sequences": count, "steps_per_frame": SUBFRAME_STEPS,
+                       "rows": rows, "triangulation": views_rows, "offsets": result}
 
 
 if __name__ == "__main__":

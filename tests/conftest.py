@@ -64,6 +64,19 @@ def make_synth_data(root: Path, **options) -> SynthData:
     return data
 
 
+def save_setting(anno: Path, rig, sequence: str, late: dict[int, int] | None = None) -> Path:
+    """``<anno>/cameras/setting1.json`` (``rig``, views ``late`` {view index: frames} given that time
+    offset for ``sequence``) and mapping.txt mapping ``sequence`` to it; returns ``anno``."""
+    from aistpp.core import formats
+
+    items = rig.to_json_list()
+    for v, o in (late or {}).items():
+        items[v].update(frame_offset=o, frame_offsets={sequence: o})
+    formats.save_json(anno / "cameras" / "setting1.json", items)
+    formats.write_mapping(anno / "cameras" / "mapping.txt", {sequence: "setting1"})
+    return anno
+
+
 @pytest.fixture(scope="session")
 def synth_data(tmp_path_factory) -> SynthData:
     """2 sequences x 120 frames, 9 views (960x540), no videos."""

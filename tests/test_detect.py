@@ -387,11 +387,22 @@ class SeveralPeople:
         pass
 
 
+def _blank_videos(videos, seq: str, rig, N: int):
+    """Tiny black videos of ``N`` frames, one per view of ``rig`` (the fake backends ignore pixels)."""
+    from aistpp.core.video import VideoWriter
+
+    videos.mkdir()
+    for name in rig.names:
+        with VideoWriter(videos / f"{seq.replace('cAll', name)}.mp4", fps=60, size=(64, 48)) as w:
+            for _ in range(N):
+                w.write(np.zeros((48, 64, 3), np.uint8))
+    return videos
+
+
 def _two_people_world(tmp_path, N=24, views=4):
     """A dancer seen in every view and a passer-by seen in view 0 only (every frame, scoring higher)
     and in view 1 for frames 8-11 (scoring higher), both projected through a synthetic rig; tiny
     videos (the fake backend ignores pixels) and an annotation folder with cameras + mapping."""
-    from aistpp.core.video import VideoWriter
     from aistpp.pipeline.synth import make_rig
 
     rng = np.random.default_rng(3)
@@ -409,12 +420,7 @@ def _two_people_world(tmp_path, N=24, views=4):
     S[1, 8:12, 1] = 0.9
     P[0] = P[0, :, ::-1]  # view 0 lists the passer-by first: slot order means nothing
     S[0] = S[0, :, ::-1]
-    videos = tmp_path / "videos"
-    videos.mkdir()
-    for v in range(views):
-        with VideoWriter(videos / f"{seq.replace('cAll', rig.names[v])}.mp4", fps=60, size=(64, 48)) as w:
-            for _ in range(N):
-                w.write(np.zeros((48, 64, 3), np.uint8))
+    videos = _blank_videos(tmp_path / "videos", seq, rig, N)
     anno = tmp_path / "anno"
     formats.save_cameras(anno / "cameras" / "setting1.json", rig)
     formats.write_mapping(anno / "cameras" / "mapping.txt", {seq: "setting1"})
@@ -440,6 +446,51 @@ def test_detect_chooses_the_dancer_over_time_and_across_views(tmp_path, monkeypa
         assert report.items[0].info["agreement"] >= len(S[0])
     else:  # one view alone cannot tell: it keeps the consistently higher-scored track
         assert not on_dancer[0].any()
+
+
+def test_detect_compares_a_late_view_at_the_instant_it_shows(tmp_path, monkeypatch):
+    """View 0 runs 12 frames late (its camera's frame_offsets entry): its frame n shows instant
+    n - 12. It sees the dancer and, scored higher, a second person on the dancer's path 12 frames
+    ahead, i.e. where the other views see the dancer at their frame n. Compared frame for frame,
+    the views would agree on that person; compared at the instant each frame shows, on the dancer."""
+    import shutil
+
+    import aistpp.core.detectors as detectors
+    from aistpp.pipeline.synth import make_rig
+
+    from tests.conftest import save_setting
+
+    N, views, late = 40, 4, 12
+    rng = np.random.default_rng(5)
+    rig = make_rig(0, rng, num_views=views)
+    seq = "gWA_sFM_cAll_d27_mWA2_ch21"
+    body = rng.uniform([-20, 0, -10], [20, 170, 10], (17, 3))
+
+    def dancer(t):  # (len(t), 17, 3) cm: crossing the stage at 8 cm a frame
+        t = np.asarray(t, float)[:, None, None]
+        return body + np.concatenate([-150 + 8 * t, 0 * t, 10 * np.sin(t / 5)], -1)
+
+    n = np.arange(N)
+    P = np.zeros((views, N, 2, 17, 3))
+    S = np.full((views, N, 2), np.nan)
+    P[1:, :, 0, :, :2], S[1:, :, 0] = rig.project(dancer(n))[1:], 0.8
+    P[0, :, 0, :, :2], S[0, :, 0] = rig.project(dancer(n - late))[0], 0.7  # the instant view 0 shows
+    P[0, :, 1, :, :2], S[0, :, 1] = rig.project(dancer(n))[0], 0.9  # someone 12 frames ahead on the path
+    P[..., 2] = 0.9
+    videos = _blank_videos(tmp_path / "videos", seq, rig, N)
+    truth = rig.project(dancer(n - late))[0]
+    on_dancer = {}
+    for synced in (False, True):
+        anno = save_setting(tmp_path / f"anno_{synced}", rig, seq, {0: late} if synced else None)
+        monkeypatch.setattr(detectors, "load_detector", lambda *a, **k: SeveralPeople(P, S))
+        report = run_detect(DetectConfig(video_dir=videos, save_dir=anno / "keypoints2d", executor="serial",
+                                         quiet=True))
+        assert not report.failed, report.failed[0].error
+        kp = formats.load_keypoints2d(anno / "keypoints2d" / f"{seq}.pkl")["keypoints2d"]
+        on_dancer[synced] = np.all(np.abs(kp[0, :, :, :2] - truth) < 1e-3, axis=(-1, -2))  # (N,)
+        shutil.rmtree(anno / "keypoints2d")
+    assert on_dancer[True][late:].all()  # every frame that shows an instant the other views saw
+    assert not on_dancer[False][late:].any()  # frame for frame: the wrong person, all along
 
 
 # ---- the reference for detect's accuracy: synthetic detections with a real detector's errors -------

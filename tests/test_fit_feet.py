@@ -161,3 +161,39 @@ def test_short_sequences_and_missing_foot_points(planted, n):
     assert np.isfinite(out["smpl_poses"]).all() and out["converged"]
     assert np.nanmax(out["foot_error_cm"]) < 2.0
     assert np.isnan(out["foot_error_cm"][:3]).all() == (n == 1)
+
+
+def test_blazepose_heels_and_foot_tips_feed_the_feet_stage(planted, tmp_path):
+    """``aistpp detect``'s BlazePose-33 points (a heel and one toe tip per foot, no small toe) are
+    fitted by the feet stage: the ankle and foot joints near the truth and far better than the
+    body fit alone (the same check as with HALPE-26's three points per foot, a little looser)."""
+    from aistpp.core.joint_sets import BLAZEPOSE33, HALPE26
+
+    data, seq, fits = planted
+    kp = formats.load_keypoints3d(data.anno_dir / "keypoints3d" / f"{seq}.pkl")
+    # the triangulated HALPE-26 points re-filed in BlazePose's order (its foot tip: the big toe's)
+    source = {n: k for k, n in enumerate(HALPE26)}
+    source.update({"left_foot_index": source["left_big_toe"], "right_foot_index": source["right_big_toe"]})
+    full = {}
+    for key in ("keypoints3d_full", "keypoints3d_full_optim"):
+        out = np.full((len(kp[key]), len(BLAZEPOSE33), 3), np.nan, np.float32)
+        for k, name in enumerate(BLAZEPOSE33):
+            if name in source:
+                out[:, k] = kp[key][:, source[name]]
+        full[key] = out
+    assert np.isnan(full["keypoints3d_full"][:, BLAZEPOSE33.index("mouth_left")]).all()
+    anno = tmp_path / "anno"
+    formats.save_keypoints3d(anno / "keypoints3d" / f"{seq}.pkl", kp["keypoints3d"], kp["keypoints3d_optim"],
+                             **full, joint_set="blazepose33")
+    save = tmp_path / "motions"
+    info = fit_smpl_sequence(seq, FitSmplConfig(anno_dir=anno, smpl_dir=data.smpl_dir, save_dir=save,
+                                                executor="serial", quiet=True))
+    assert "feet_error_cm" in info, info
+    model = load_smpl(data.smpl_dir)
+    truth = _pose(model, data.motions[seq])
+    got = _pose(model, formats.load_motion(save / f"{seq}.pkl"))
+    base = _pose(model, fits[False][0])
+    err = np.linalg.norm(got[:, FOOT_JOINTS] - truth[:, FOOT_JOINTS], axis=-1).mean(axis=0)
+    err_base = np.linalg.norm(base[:, FOOT_JOINTS] - truth[:, FOOT_JOINTS], axis=-1).mean(axis=0)
+    assert err.max() <= 2.5, err
+    assert (err[2:] < 0.6 * err_base[2:]).all(), (err, err_base)

@@ -287,6 +287,41 @@ def test_view_order_from_camera_json_and_union_of_timestamps(tmp_path):
         np.testing.assert_array_equal(out["keypoints2d"][slot], want)
 
 
+def test_a_late_view_is_compared_with_the_others_at_the_instant_it_shows(tmp_path):
+    """As detect's chooser (tests/test_detect.py): view c01 runs 30 frames late (its camera's
+    frame_offsets entry) and sees the dancer and, scored higher, a second person on the dancer's
+    path 30 frames ahead (2.4 m); the other views see the dancer. Matched at the instants the frames show,
+    the views agree on the dancer; frame for frame, on the other person."""
+    from _figure import FIGURE
+
+    from tests.conftest import save_setting
+
+    N, late = 60, 30
+    rig = aist_like_ring(3, size=(960, 540), focal=800)
+    body = np.array([FIGURE[n] for n in COCO], float)
+
+    def dancer(t):  # (len(t), 17, 3) cm, crossing the stage at 8 cm a frame
+        return body[None] + np.asarray(t, float)[:, None, None] * np.array([8.0, 0, 0]) - [150, 0, 0]
+
+    n = np.arange(N)
+    seen = rig.project(dancer(n))  # (V, N, 17, 2) the instant of the common clock
+    late_view = rig.project(dancer(n - late))[0]  # what c01 shows in its frame n
+    conf = lambda xy, c: np.concatenate([xy, np.full(xy.shape[:-1] + (1,), c)], -1)  # noqa: E731
+    for v, view in enumerate(("c01", "c02", "c03")):
+        frames = [[conf(late_view[i], 0.7), conf(seen[0, i], 0.9)] if v == 0 else [conf(seen[v, i], 0.8)]
+                  for i in range(N)]
+        write_openpose(tmp_path / "K", vid(view), [[to_set(p[None], BODY25, np.random.default_rng(i))[0] for p in f]
+                                                   for i, f in enumerate(frames)])
+    got = {}
+    for synced in (False, True):
+        anno = save_setting(tmp_path / f"anno_{synced}", rig, SEQ, {0: late} if synced else None)
+        preprocess_sequence(SEQ, cfg(tmp_path, anno_dir=anno, joint_set="body25"))
+        kp = load(tmp_path)["keypoints2d"][0]
+        got[synced] = np.all(np.abs(kp[..., :2] - late_view) < 1e-2, axis=(-1, -2))  # (N,) on the dancer
+    assert got[True][late:].all()
+    assert not got[False][late:].any()
+
+
 def test_pack_puts_every_person_in_its_frame():
     rng = np.random.default_rng(9)
     E = 50

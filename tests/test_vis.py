@@ -533,6 +533,49 @@ def test_vis_mesh_covers_silhouette(mini, mini_smpl, tmp_path):
         assert np.all(body.max(axis=1) < 230) and np.all(body.mean(axis=0) > 48)
 
 
+def test_vis_mesh_is_posed_at_the_instant_a_sub_frame_offset_shows(mini, mini_smpl, tmp_path):
+    """A view 2.4 frames late shows, in its video frame i + 2, the instant i - 0.4: the mesh drawn
+    there is the body of that instant (here moving 15 cm a frame, 6 px apart from instant i),
+    checked against smplx's mesh at the interpolated translation."""
+    import shutil
+
+    import cv2
+
+    from tests.conftest import save_setting
+
+    root, rig, kp3d, kp2d, anno, video_dir = mini
+    smpl_dir, poses, _ = mini_smpl
+    local = tmp_path / "anno"
+    shutil.copytree(anno, local)
+    trans = np.stack([-60 + 15.0 * np.arange(N), np.full(N, 90.0), np.zeros(N)], 1)
+    pose = np.repeat(poses[:1], N, axis=0)
+    formats.save_motion(local / "motions" / f"{SEQ}.pkl", pose, trans, 100.0, 0.0, smpl_gender="neutral",
+                        body_model="smpl")
+    save_setting(local, rig, SEQ, {2: 2.4})
+    name = SEQ.replace("cAll", "c03")
+    vis_video(name, VisConfig(anno_dir=local, smpl_dir=smpl_dir, save_dir=tmp_path / "o", video_name=name,
+                              mode="mesh", start=2, end=6))
+    _, frames = decode(tmp_path / "o" / f"{name}.mp4")
+    cam = rig.to_aniposelib().cameras[2]
+    kernel = np.ones((5, 5), np.uint8)
+
+    def silhouette(t):  # smplx's mesh with the translation of instant t (linear in time)
+        _, verts, faces = smplx_points(smpl_dir, pose[:1], np.array([[-60 + 15.0 * t, 90.0, 0.0]]))
+        px = cam.project(verts[0]).reshape(-1, 2)
+        sil = np.zeros((360, 640), np.uint8)
+        for f in faces:
+            cv2.fillConvexPoly(sil, np.round(px[f]).astype(np.int32), 1)
+        return cv2.erode(sil, kernel).astype(bool), cv2.dilate(sil, kernel).astype(bool)
+
+    for k, i in enumerate(range(2, 6)):
+        changed = np.abs(frames[k].astype(int) - 48).max(axis=2) > 6
+        inner, outer = silhouette(i - 0.4)
+        assert inner.sum() > 5000
+        assert changed[inner].mean() > 0.99 and changed[~outer].mean() < 0.001, i
+        inner_i, outer_i = silhouette(i)  # the instant of the common clock: visibly elsewhere
+        assert changed[~outer_i].mean() > 0.002, i
+
+
 def test_render_back_face_culling_same_picture():
     from aistpp.core.render import outward_faces
 

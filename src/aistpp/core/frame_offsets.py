@@ -82,6 +82,15 @@ def read_frame_offsets(path: str | Path, names: tuple[str, ...] | list[str], seq
     return offsets_from_items(items, names, path, sequence)
 
 
+def instant_timestamps(timestamps: np.ndarray, offset: float) -> np.ndarray:
+    """(N,) int64 microseconds of the common instants that a view's frames with ``timestamps``
+    (N,) microseconds at 60 fps show when its time offset is ``offset`` frames (frame n + o shows
+    instant n), to the nearest whole frame: frames of several views are matched on these."""
+    from aistpp.core.formats import frame_timestamps, timestamp_frames
+
+    return frame_timestamps(timestamp_frames(timestamps) - int(np.round(offset)))
+
+
 def shift_views(arr: np.ndarray, offsets, seq_id: np.ndarray | None = None) -> np.ndarray:
     """Views put on the common clock: arr (V, N, ...) -> out (V, N, ...) float64 with
     ``out[v, n] = arr[v, n + offsets[v]]`` when that frame exists (and belongs to the same

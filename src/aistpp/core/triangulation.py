@@ -38,19 +38,28 @@ CHUNK = 4096  # points per chunk in the robust solver (bounds its temporaries)
 
 
 # ---- inputs -----------------------------------------------------------------------
+def usable_observations(points2d: np.ndarray, confidence: np.ndarray | None, min_confidence: float) -> np.ndarray:
+    """Which observations are usable (..., ) bool: points2d (..., 2) finite and, with a
+    ``confidence`` (...), that finite and >= ``min_confidence``."""
+    ok = np.all(np.isfinite(np.asarray(points2d, dtype=np.float64)), axis=-1)
+    if confidence is not None:
+        conf = np.asarray(confidence, dtype=np.float64)
+        ok &= np.isfinite(conf) & (conf >= min_confidence)
+    return ok
+
+
 def observation_weights(points2d: np.ndarray, confidence: np.ndarray | None, min_confidence: float) -> np.ndarray:
-    """Per-observation weights (V, N, J): the confidence (1 without one), 0 where missing or below threshold."""
+    """Per-observation weights (V, N, J): the confidence (1 without one), 0 where missing or below
+    threshold (``usable_observations``)."""
     pts = np.asarray(points2d, dtype=np.float64)
     if pts.ndim != 4 or pts.shape[-1] != 2:
         raise AistppError(f"2D points must have shape (V, N, J, 2), found {pts.shape}")
-    ok = np.all(np.isfinite(pts), axis=-1)
+    if confidence is not None and np.shape(confidence) != pts.shape[:-1]:
+        raise AistppError(f"confidences have shape {np.shape(confidence)}, expected {pts.shape[:-1]}")
+    ok = usable_observations(pts, confidence, min_confidence)
     if confidence is None:
         return ok.astype(np.float64)
-    conf = np.asarray(confidence, dtype=np.float64)
-    if conf.shape != pts.shape[:-1]:
-        raise AistppError(f"confidences have shape {conf.shape}, expected {pts.shape[:-1]}")
-    ok &= np.isfinite(conf) & (conf >= min_confidence)
-    return np.where(ok, np.clip(np.nan_to_num(conf), 1e-3, None), 0.0)
+    return np.where(ok, np.clip(np.nan_to_num(np.asarray(confidence, dtype=np.float64)), 1e-3, None), 0.0)
 
 
 def _check(rig: CameraRig, points2d: np.ndarray) -> None:

@@ -38,7 +38,7 @@ from aistpp.core.cameras import CameraRig
 from aistpp.core.frame_offsets import KEY, SEQUENCE_KEY
 from aistpp.core.names import AIST_VIEWS, check_name
 from aistpp.core.runner import RunOptions, RunReport, report_stage, run_jobs
-from aistpp.core.triangulation import triangulate_dlt, triangulate_robust
+from aistpp.core.triangulation import triangulate_dlt, triangulate_robust, usable_observations
 from aistpp.errors import AistppError
 from aistpp.pipeline.calibrate_offsets import SUBFRAME_DIGITS
 
@@ -159,10 +159,7 @@ def calibrate_views(init: CameraRig, points2d: np.ndarray, confidence: np.ndarra
     if V != len(init):
         raise AistppError(f"keypoints have {V} views, the initial cameras {len(init)}")
     pts = np.asarray(points2d, np.float64).reshape(V, N * J, 2)
-    ok = np.isfinite(pts).all(-1)
-    if confidence is not None:
-        conf = np.asarray(confidence, np.float64).reshape(V, N * J)
-        ok &= np.isfinite(conf) & (conf >= min_confidence)
+    ok = usable_observations(pts, None if confidence is None else np.reshape(confidence, (V, N * J)), min_confidence)
     base = ok.astype(np.float64)
     counts = ok.sum(axis=1)
     fixed = counts < min_view_observations
@@ -391,7 +388,8 @@ def calibrate_setting(setting: str, config: CalibrateConfig) -> dict:
     return {"sequences": len(chosen), "frames": int(report["frames"]),
             "before_px": report["before_median_px"], "after_px": report["after_median_px"],
             "after_p90_px": report["after_p90_px"], "held_out_px": report["held_out_median_px"],
-            "weak": ",".join(report["weak_views"]) or "-", "views": report["views"],
+            "weak": ",".join(dict.fromkeys(report["weak_views"] + report.get("weak_across_sequences", []))) or "-",
+            "views": report["views"],
             **({"warnings": [f"the time offsets of view(s) {', '.join(report['offsets_differ_by_sequence'])} differ "
                              "between sequences (see offsets_by_sequence in the report): each sequence's own are written "
                              "('frame_offsets'), 'frame_offset' holds the setting's median"]} if report["offsets_differ_by_sequence"] else {})}

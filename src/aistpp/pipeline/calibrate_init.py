@@ -29,7 +29,8 @@ from aistpp.core.bundle_adjust import bundle_adjust
 from aistpp.core.cameras import CameraRig, rodrigues, rotation_to_rodrigues
 from aistpp.core.frame_offsets import shift_views
 from aistpp.core.relative_pose import intrinsic_matrix, normalise, pair_pose, pnp_cost, pnp_ransac, resect
-from aistpp.core.triangulation import reprojection_errors, triangulate_dlt, triangulate_robust
+from aistpp.core.triangulation import (reprojection_errors, triangulate_dlt, triangulate_robust,
+                                      usable_observations)
 from aistpp.errors import AistppError
 
 FOCAL_PER_SIZE = 0.8  # default focal guess: 0.8 x the larger image side (a ~26 mm-equivalent lens)
@@ -69,13 +70,6 @@ class InitialRig:
     info: dict = field(default_factory=dict)
 
 
-def _usable(points: np.ndarray, conf: np.ndarray | None, min_confidence: float) -> np.ndarray:
-    ok = np.isfinite(points).all(-1)
-    if conf is not None:
-        ok &= np.isfinite(conf) & (conf >= min_confidence)
-    return ok
-
-
 def _pair_inliers(xn: list[np.ndarray], ok: np.ndarray, a: int, b: int, thr: float, min_common: int):
     common = ok[a] & ok[b]
     if common.sum() < min_common:
@@ -101,7 +95,7 @@ def initial_rig(points: np.ndarray, conf: np.ndarray | None, seq_id: np.ndarray,
     f0 = np.array([default_focal(s) for s in sizes]) if focal_guess is None else np.asarray(focal_guess, float)
     stride = max(1, N // max_frames)
     frames = np.arange(0, N, stride)
-    ok_all = _usable(pts, conf, min_confidence)
+    ok_all = usable_observations(pts, conf, min_confidence)
     full = np.where(ok_all[..., None], pts, np.nan)  # (V, N, J, 2), unusable -> NaN
 
     def sample(offsets):
@@ -225,7 +219,8 @@ def initial_rig(points: np.ndarray, conf: np.ndarray | None, seq_id: np.ndarray,
 
 
 # ---- with a rig: time offsets and left/right swaps ------------------------------------------------
-def _even_frames(N: int, count: int) -> np.ndarray:
+def even_frames(N: int, count: int) -> np.ndarray:
+    """Up to ``count`` frame indices (sorted, distinct) spread evenly over 0..N-1, both ends included."""
     return np.unique(np.linspace(0, N - 1, min(N, count)).round().astype(int))
 
 
@@ -245,9 +240,9 @@ def refine_offsets(rig: CameraRig, points: np.ndarray, conf: np.ndarray | None, 
     winning cost per view (V,) px^2 (NaN when too few frames overlap).
     """
     V, N, J = points.shape[:3]
-    ok = _usable(points, conf, min_confidence)
+    ok = usable_observations(points, conf, min_confidence)
     full = np.where(ok[..., None], np.asarray(points, np.float64), np.nan)
-    frames = _even_frames(N, max_frames)
+    frames = even_frames(N, max_frames)
     out, costs = np.array(offsets, int), np.full(V, np.nan)
     rng = np.random.default_rng(seed)
     for v in [u for u in range(V) if u != anchor] + ([anchor] if anchor is not None else []):
@@ -302,7 +297,7 @@ def fix_swaps(rig: CameraRig, points: np.ndarray, conf: np.ndarray | None, flip:
     (J,), fit the robust triangulation of the other views far better (median error < half and
     < ``threshold_px``) is relabelled. points (V, N, J, 2), conf (V, N, J) or None.
     Returns points, conf (copies) and the number of view-frames relabelled per view (V,)."""
-    ok = _usable(points, conf, min_confidence)
+    ok = usable_observations(points, conf, min_confidence)
     pts = np.where(ok[..., None], np.asarray(points, np.float64), np.nan)
     X = triangulate_robust(rig, pts, None, 0.0, threshold_px).points3d
     proj = rig.project(X)  # (V, N, J, 2)

@@ -21,8 +21,8 @@ import numpy as np
 
 from aistpp.core.cameras import CameraRig
 from aistpp.core.frame_offsets import shift_views
-from aistpp.core.triangulation import triangulate_robust
-from aistpp.pipeline.calibrate_init import _even_frames, _usable, recentre_offsets, refine_offsets
+from aistpp.core.triangulation import triangulate_robust, usable_observations
+from aistpp.pipeline.calibrate_init import even_frames, recentre_offsets, refine_offsets
 
 BY_SEQUENCE_RADIUS = 3  # each sequence's own offsets are searched this many frames around the setting's
 SUBFRAME_DIGITS = 2  # sub-frame offsets are written rounded to 0.01 frame
@@ -114,7 +114,7 @@ def subframe_offsets(rig: CameraRig, pts: np.ndarray, conf: np.ndarray | None, s
     pts (V, N, J, 2) px, conf (V, N, J) or None, seq_id (N,), offsets (S, V) frames.
     """
     V = pts.shape[0]
-    ok = _usable(pts, conf, min_confidence)
+    ok = usable_observations(pts, conf, min_confidence)
     full = np.where(ok[..., None], np.asarray(pts, np.float64), np.nan)
     out = np.array(offsets, np.float64, copy=True)
     curvature = np.full(out.shape, np.nan)
@@ -122,7 +122,7 @@ def subframe_offsets(rig: CameraRig, pts: np.ndarray, conf: np.ndarray | None, s
         return out, curvature
     for k, i in enumerate(np.unique(seq_id)):
         seq = full[:, seq_id == i]
-        frames = _even_frames(seq.shape[1], max_frames)
+        frames = even_frames(seq.shape[1], max_frames)
         for _ in range(sweeps):
             for v in range(V):
                 costs = _view_costs(rig, seq, v, [u for u in range(V) if u != v], out[k], frames, threshold_px)

@@ -27,6 +27,7 @@ from aistpp.pipeline.calibrate_checks import Check, check_rig, check_views_agree
 from aistpp.pipeline.calibrate_gauge import Y_UP_TO_Z_UP, gauge_transform
 from aistpp.pipeline.calibrate_init import fix_swaps, initial_rig, recentre_offsets, refine_offsets
 from aistpp.pipeline.calibrate_offsets import SUBFRAME_DIGITS, offsets_by_sequence, recentre, subframe_offsets
+from aistpp.pipeline.calibrate_spread import sequence_spread, spread_note
 
 POLISH_MAX_VIEWS = 4  # rigs this small get their offsets polished by whole adjustments (see _refine)
 POLISH_GAIN = 0.01  # a polished offset must lower the median reprojection error by this share
@@ -186,6 +187,8 @@ def _refine(rig0, offsets, info, pts, conf, seq_id, names, init, min_confidence,
         passes += sync
         offsets, whole, fine = _whole_frames_of(fine)
     X = cal.points3d
+    spread = sequence_spread(rig, shifted, sconf, seq_id, min_confidence, intrinsics, min_view_observations,
+                             max_frames, seed)
     # held-out frames: triangulated with the final rig, never fitted
     hpts = shifted[:, held]
     hconf = None if sconf is None else sconf[:, held]
@@ -228,6 +231,12 @@ def _refine(rig0, offsets, info, pts, conf, seq_id, names, init, min_confidence,
         if item["offset_weak"]:  # between two frames: a reader that takes whole frames guesses; say so
             note = f"offset weak: between frames, whole-frame readers use {int(offsets[v]):+d}"
             item["status"] = note if item["status"] == "ok" else f"{item['status']}; {note}"
+        if spread is not None:  # how much the choice of sequence moves this camera (calibrate_spread)
+            item.update(spread_rotation_deg=float(spread["rotation_deg"][v]),
+                        spread_centre_cm=float(s * spread["centre_cm"][v]), spread_focal_pct=float(spread["focal_pct"][v]))
+            note = spread_note(spread["rotation_deg"][v], spread["focal_pct"][v], "f" in intrinsics)
+            if note:
+                item["status"] = note if item["status"] == "ok" else f"{item['status']}; {note}"
     ids = np.unique(seq_id)
     differ = [names[v] for v in range(V) if (whole[:, v] != whole[0, v]).any()]  # between sequences
     report.update(held_out_median_px=held_px, held_out_frames=int(len(held)), gauge=gauge, passes=passes,
@@ -235,6 +244,8 @@ def _refine(rig0, offsets, info, pts, conf, seq_id, names, init, min_confidence,
                   offsets_by_sequence={int(k): whole[i].tolist() for i, k in enumerate(ids)} if len(ids) > 1 else {},
                   offsets_differ_by_sequence=differ,
                   weak_offsets=[names[v] for v in range(V) if report["views"][v]["offset_weak"]],
+                  spread_sequences=0 if spread is None else spread["sequences"],
+                  weak_across_sequences=[names[v] for v in range(V) if "weak across sequences" in report["views"][v]["status"]],
                   subframe_offsets_by_sequence={int(k): fine[i].tolist() for i, k in enumerate(ids)}, **info)
     return Solution(rig, offsets, X, checks, report, fine)
 

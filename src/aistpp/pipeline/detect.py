@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import time
+import warnings
 from pathlib import Path
 from typing import Literal
 
@@ -80,7 +81,8 @@ def derived_confidence(keypoints: np.ndarray, jitter_scale: float = JITTER_SCALE
     xy, score = kp[..., :2], np.nan_to_num(kp[..., 2], nan=0.0)
     N = len(kp)
     ok = np.isfinite(xy).all(axis=-1)
-    with np.errstate(invalid="ignore"):
+    with warnings.catch_warnings():  # frames with no point: NaN size, no warning (numpy warns, not errstate)
+        warnings.simplefilter("ignore", RuntimeWarning)
         lo, hi = np.nanmin(np.where(ok[..., None], xy, np.nan), axis=1), np.nanmax(np.where(ok[..., None], xy, np.nan), axis=1)
     size = np.linalg.norm(hi - lo, axis=-1)  # (N,)
     prev = np.full_like(xy, np.nan)
@@ -140,9 +142,11 @@ def detect_video(path: Path, detector, frames: int | None = None, on_frame=None,
 
 
 def sequence_cameras(name: str, views: list[str], config: DetectConfig):
-    """The cameras of ``views`` of sequence ``name`` (a ``CameraRig``) when the annotation folder
-    (``anno_dir``, default: ``save_dir``'s parent) maps the sequence to a setting naming them all;
-    else None (the dancer is then chosen per view only)."""
+    """The cameras of ``views`` of sequence ``name`` and their time offsets for it, ``(CameraRig,
+    (V,) frames)``, when the annotation folder (``anno_dir``, default: ``save_dir``'s parent) maps
+    the sequence to a setting naming them all; else None (the dancer is then chosen per view only)."""
+    from aistpp.core.frame_offsets import read_frame_offsets
+
     from aistpp.core.dataset import AISTDataset
 
     anno = config.anno_dir if config.anno_dir is not None else config.save_dir.parent
@@ -154,23 +158,30 @@ def sequence_cameras(name: str, views: list[str], config: DetectConfig):
         if config.anno_dir is not None:
             raise AistppError(f"sequence {name} is not listed in mapping.txt", cams / "mapping.txt")
         return None
-    rig = formats.load_cameras(cams / f"{check_name(ds.mapping[name], 'setting name')}.json")
-    return rig.subset(views) if set(views) <= set(rig.names) else None
+    path = cams / f"{check_name(ds.mapping[name], 'setting name')}.json"
+    rig = formats.load_cameras(path)
+    if not set(views) <= set(rig.names):
+        return None
+    return rig.subset(views), read_frame_offsets(path, views, name)
 
 
 def choose_dancer(keypoints: list[np.ndarray], scores: list[np.ndarray], joint_set: str,
-                  rig=None) -> tuple[list[np.ndarray], dict]:
+                  rig=None, offsets=None) -> tuple[list[np.ndarray], dict]:
     """One person per frame in each view: ``keypoints`` (N, P_v, J, 3), ``scores`` (N, P_v) per view
-    (all views on the same 60 fps frames) -> the chosen keypoints (N, J, 3) per view and counts
-    (``switches``: likely changes of person; ``agreement``: choices changed by the other views)."""
+    (each view's video frames at 60 fps) -> the chosen keypoints (N, J, 3) per view and counts
+    (``switches``: likely changes of person; ``agreement``: choices changed by the other views).
+    With cameras ``rig``, views are compared at the same instant: ``offsets`` (V,) frames, the
+    views' time offsets (``core.frame_offsets``; default 0)."""
     from aistpp.core.detectors import to_coco17
+    from aistpp.core.frame_offsets import instant_timestamps
     from aistpp.core.people import agree_across_views, pick, select_dancer, switches
 
     choices = [select_dancer(k, s) for k, s in zip(keypoints, scores)]
     agreement = 0
     several = any((np.isfinite(s).sum(1) > 1).any() for s in scores)
     if rig is not None and several:
-        ts = [timestamps(len(s)) for s in scores]
+        offsets = np.zeros(len(scores)) if offsets is None else np.asarray(offsets, np.float64)
+        ts = [instant_timestamps(timestamps(len(s)), o) for s, o in zip(scores, offsets)]
         coco = [to_coco17(k, joint_set) for k in keypoints]
         choices, agreement = agree_across_views(rig, ts, keypoints, scores, coco, choices)
     chosen = [pick(k, s, c)[0] for k, s, c in zip(keypoints, scores, choices)]
@@ -244,12 +255,14 @@ def detect_sequence(name: str, config: DetectConfig) -> dict:
     seconds = time.perf_counter() - start
     joint_set, names = detector.joint_set, detector.joint_names
     view_names = list(views)
-    chosen, chooser = choose_dancer(found, found_scores, joint_set, sequence_cameras(name, view_names, config))
+    cams = sequence_cameras(name, view_names, config)
+    chosen, chooser = choose_dancer(found, found_scores, joint_set, *(cams or ()))
     for kp in chosen:
         kp[..., 2] = np.where(np.isfinite(kp[..., 0]), derived_confidence(kp), np.nan)
     full = np.stack(chosen).astype(np.float32)  # (V, N, J, 3)
     coco = to_coco17(full, joint_set)
-    with np.errstate(invalid="ignore"):
+    with warnings.catch_warnings():  # a frame where the dancer was not found scores 0
+        warnings.simplefilter("ignore", RuntimeWarning)
         det_scores = np.nan_to_num(np.nanmean(coco[..., 2], axis=-1), nan=0.0).astype(np.float32)
     if config.json_dir is not None:
         from aistpp.pipeline.synth.openpose import body25_from_coco, write_openpose_video

@@ -395,7 +395,7 @@ class FitSmplConfig(RunOptions):
     weights: FitWeights = FitWeights()
     solve: Solve = Solve()
     feet: bool = Field(True, description="With heel and toe keypoints (keypoints3d_full: HALPE-26, BODY_25, "
-                       "WholeBody-133), fit the ankles and feet too, a planted foot held in place; --no-feet: the "
+                       "WholeBody-133, BlazePose-33), fit the ankles and feet too, a planted foot held in place; --no-feet: the "
                        "body fit only.")
     feet_weights: FeetWeights = FeetWeights()
 

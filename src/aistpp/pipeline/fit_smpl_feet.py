@@ -3,7 +3,8 @@
 COCO-17 observes no rotation below the knee, so the body fit (``fit_smpl``) leaves SMPL's
 ankles and feet (joints 7, 8, 10, 11) at zero. The joints and the foot landmarks come from the
 body model by name (``feet_layout``). With heel, big-toe and small-toe keypoints (a
-richer joint set triangulated into ``keypoints3d_full``: HALPE-26, BODY_25, WholeBody-133) this
+richer joint set triangulated into ``keypoints3d_full``: HALPE-26, BODY_25, WholeBody-133; or
+BlazePose-33's heel and foot tip, no small toe) this
 stage refines each leg after the body fit, the pelvis (root orientation, translation, scale,
 betas) held: the unknowns per frame are the local axis-angles of hip, knee, ankle and foot of
 both legs (24, rad), and the objective, over all frames of a window,
@@ -95,14 +96,22 @@ class FeetWeights(BaseModel):
 
 def foot_targets(full: np.ndarray, joint_set: str, bm: BodyModel = SMPL) -> np.ndarray | None:
     """(N, 6, 3) cm the keypoints of ``joint_set`` (points ``full`` (N, J, 3) in its order) that
-    the body model's foot landmarks observe (``BodyModel.observation``), in ``FOOT_NAMES`` order;
-    None when the model observes no such set or the set lacks any of them."""
+    the body model's foot landmarks observe (``BodyModel.observation``), in ``FOOT_NAMES`` order,
+    NaN for a point the set lacks (BlazePose has a heel and one toe tip per foot); None when the
+    model observes no such set or the set lacks a foot's heel or both of its toes."""
     if joint_set not in bm.observes:
         return None
     seen = bm.observation(joint_set)
-    if not set(FOOT_NAMES) <= set(seen):
-        return None
-    return np.asarray(full, np.float64)[:, [seen.index(n) for n in FOOT_NAMES]]
+    for side in SIDES:
+        toes = [f"{side}_{p}" in seen for p in FOOT_POINTS if p != "heel"]
+        if f"{side}_heel" not in seen or not any(toes):
+            return None
+    full = np.asarray(full, np.float64)
+    out = np.full((len(full), len(FOOT_NAMES), 3), np.nan)
+    for k, name in enumerate(FOOT_NAMES):
+        if name in seen:
+            out[:, k] = full[:, seen.index(name)]
+    return out
 
 
 SPEED_FRAMES = 6  # frames over which a planted point's speed is measured (a tenth of a second at 60 fps)

@@ -165,12 +165,16 @@ def cameras_of(views: list[str], setting: str | None, config: PreprocessConfig):
     return rig.subset(views) if set(views) <= set(rig.names) else None
 
 
-def setting_cameras(anno_dir: Path, setting: str):
+def setting_file(anno_dir: Path, setting: str) -> Path:
     """``<anno_dir>/cameras/<setting>.json`` (mapping.txt not needed)."""
     from aistpp.core.dataset import AISTDataset
 
-    folder = AISTDataset(anno_dir).layout.folder("cameras")
-    return formats.load_cameras(folder / f"{check_name(setting, 'setting name')}.json")
+    return AISTDataset(anno_dir).layout.folder("cameras") / f"{check_name(setting, 'setting name')}.json"
+
+
+def setting_cameras(anno_dir: Path, setting: str):
+    """The cameras of ``setting_file``."""
+    return formats.load_cameras(setting_file(anno_dir, setting))
 
 
 def output_path(name: str, config: PreprocessConfig) -> Path:
@@ -234,9 +238,12 @@ def preprocess_sequence(name: str, config: PreprocessConfig) -> dict:
     agreement = 0
     rig_cams = cameras_of(views, setting, config)
     if policy == "track" and rig_cams is not None:  # the dancer is the one the other views see too
+        from aistpp.core.frame_offsets import instant_timestamps, read_frame_offsets
+
         coco_all = [None if d is None else to_coco17(d.keypoints, d.joint_set) for d in per_view]
+        offsets = read_frame_offsets(setting_file(config.anno_dir, setting), views, name)  # compared at one instant
         choices, agreement = agree_across_views(
-            rig_cams, [None if d is None else d.timestamps for d in per_view],
+            rig_cams, [None if d is None else instant_timestamps(d.timestamps_us, o) for d, o in zip(per_view, offsets)],
             [None if d is None else d.keypoints for d in per_view], [None if d is None else d.scores for d in per_view],
             coco_all, choices)
     ts, kp_full, kp_coco, sc = [], [], [], []

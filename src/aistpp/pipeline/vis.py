@@ -7,7 +7,8 @@ flat in the video's length (SMPL vertices are posed in small chunks as frames go
 Time: frame i of an output is the setting's common instant i; a view with time offset o (the
 sequence's ``frame_offsets`` entry, else ``frame_offset``: ``core.frame_offsets``) contributes its
 video frame i + round(o) and its detections of that frame; projected 3D points are those of the
-instant that video frame shows (i + round(o) - o, interpolated, when o is fractional).
+instant that video frame shows (i + round(o) - o, interpolated, when o is fractional), and so is
+the posed mesh (vertices interpolated between the two posed frames around that instant).
 Job: ``vis_video(name, config)`` writes ``<save_dir>/<name>.mp4`` for a video name, or one grid
 video for a sequence name (all views); ``run_vis(config)`` maps it over the requested outputs.
 """
@@ -195,11 +196,34 @@ def _mesh_vertices(model, motion: dict, start: int, end: int) -> Iterator[np.nda
         yield from verts
 
 
+def _mesh_at(model, motion: dict, start: int, end: int, shifts: np.ndarray) -> Iterator[list[np.ndarray]]:
+    """Per frame i of start..end-1, the posed vertices (M, 3) cm at instant i + ``shifts[v]`` for
+    each view v (|shift| <= 1 frame: linear between the two posed frames around it; at the
+    motion's first / last frame, that frame)."""
+    last = len(motion["smpl_poses"]) - 1
+    lo, hi = max(start - 1, 0), min(end + 1, last + 1)
+    posed = _mesh_vertices(model, motion, lo, hi)
+    window = {}  # frame -> vertices, the frames around i
+    for i in range(start, end):
+        while max(window, default=lo - 1) < min(i + 1, last):
+            window[max(window, default=lo - 1) + 1] = next(posed)
+        for k in [k for k in window if k < i - 1]:
+            del window[k]
+        out = []
+        for sh in shifts:
+            j = min(max(i + float(sh), 0.0), float(last))
+            a, b = int(np.floor(j)), min(int(np.floor(j)) + 1, last)
+            w = j - a
+            out.append(window[a] if w < 1e-9 else (1.0 - w) * window[a] + w * window[b])
+        yield out
+
+
 def render_video(out_path: Path, rig: CameraRig, sources: list[Path | None], start: int, end: int,
                  points: np.ndarray | None = None, confidence: np.ndarray | None = None,
                  skeleton: str = "coco17", mesh: tuple | None = None, grid: bool = False,
                  config: VisConfig | None = None, frame_sizes: list[tuple[int, int]] | None = None,
-                 point_sizes: list[tuple[int, int]] | None = None, frame_offsets=None) -> int:
+                 point_sizes: list[tuple[int, int]] | None = None, frame_offsets=None,
+                 mesh_shifts=None) -> int:
     """Decode, draw and encode frames start..end-1 of the views of ``rig``; return frames written.
 
     sources: one video path (or None: plain background of ``frame_sizes``) per view, and
@@ -212,7 +236,8 @@ def render_video(out_path: Path, rig: CameraRig, sources: list[Path | None], sta
     ``grid`` all views are tiled into one frame of the first view's size (a view of another
     aspect ratio letterboxed in its tile), else ``rig`` holds one view. Frames are the setting's
     common clock: output frame i shows view v's video frame ``i + frame_offsets[v]`` (rounded;
-    default 0, see ``core.frame_offsets``); ``points`` are on that clock already.
+    default 0, see ``core.frame_offsets``); ``points`` are on that clock already, and the mesh is
+    posed at instant i + ``mesh_shifts[v]`` for view v (default 0; a sub-frame offset o: round(o) - o).
     """
     cfg = config or VisConfig(anno_dir=Path("."), save_dir=Path("."), video_name="x")
     cam_sizes = [tuple(int(s) for s in rig.sizes[v]) for v in range(len(rig))]
@@ -230,7 +255,12 @@ def render_video(out_path: Path, rig: CameraRig, sources: list[Path | None], sta
     cams = [rig.subset([name]) for name in rig.names]
     shift = np.zeros(len(rig), int) if frame_offsets is None else np.round(frame_offsets).astype(int)
     streams = [_frames(src, sizes[v], start + shift[v], end + shift[v]) for v, src in enumerate(sources)]
-    meshes = _mesh_vertices(mesh[0], mesh[1], start, end) if mesh is not None else None
+    if mesh is None:
+        meshes = None
+    elif mesh_shifts is None or not np.any(mesh_shifts):
+        meshes = ([verts] * len(rig) for verts in _mesh_vertices(mesh[0], mesh[1], start, end))
+    else:
+        meshes = _mesh_at(mesh[0], mesh[1], start, end, np.asarray(mesh_shifts, np.float64))
     written = 0
     with VideoWriter(out_path, ANNOTATION_FPS, out_size, crf=cfg.crf, preset=cfg.preset, overwrite=True) as writer:
         for i in range(start, end):
@@ -238,7 +268,7 @@ def render_video(out_path: Path, rig: CameraRig, sources: list[Path | None], sta
                 images = [next(s) for s in streams]
             except StopIteration:
                 break
-            verts = next(meshes) if meshes is not None else None
+            posed = next(meshes) if meshes is not None else None
             if grid:
                 canvas = np.full((out_size[1], out_size[0], 3), BACKGROUND_BGR, np.uint8)
             for v, image in enumerate(images):
@@ -249,7 +279,8 @@ def render_video(out_path: Path, rig: CameraRig, sources: list[Path | None], sta
                     image = tile
                 elif image.shape[:2] != (out_size[1], out_size[0]):
                     image = np.ascontiguousarray(image[: out_size[1], : out_size[0]])
-                if verts is not None:
+                if posed is not None:
+                    verts = posed[v]
                     vcam = cams[v].world_to_camera(verts)[0]
                     px = cams[v].project(verts)[0] * scales[v] + offsets[v]
                     render_mesh(image, px, vcam[:, 2], mesh[2], DEFAULT_MESH_COLOR, cfg.alpha, vertices_cam=vcam,
@@ -465,7 +496,7 @@ def vis_video(name: str, config: VisConfig) -> dict:
             points = shift_views(points, offsets - exact)
     out = config.save_dir / f"{name}.mp4"
     written = render_video(out, rig, sources, start, end, points, confidence, skeleton, mesh, grid, config,
-                           frame_sizes, point_sizes, offsets)
+                           frame_sizes, point_sizes, offsets, mesh_shifts=offsets - exact)
     if written < end - start:
         warnings.append(f"the video ended after {written} of {end - start} frames")
     if config.audio is not None or config.music_dir is not None:

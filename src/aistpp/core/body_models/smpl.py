@@ -9,6 +9,7 @@ Rest frame: the body faces +z, +y is up, the body's left is +x.
 from __future__ import annotations
 
 from aistpp.core.body_models.base import BodyModel, Landmark, Limb, mirrored_range
+from aistpp.core.joint_sets import BLAZEPOSE33
 
 SMPL24 = (
     "pelvis", "left_hip", "right_hip", "spine1", "left_knee", "right_knee",
@@ -85,6 +86,13 @@ def _motion_range(lateral_axis: int) -> dict:
     return out
 
 
+# BlazePose's points by name (nose, eyes, ears, the limbs' joints, heels); its foot tip ("foot_index",
+# at the second toe) is observed by the big toe's tip, a centimetre or two off; its inner / outer eye
+# corners, mouth corners and three hand points have no SMPL counterpart.
+_OUTPUTS = set(SMPL24) | {lm[0] for lm in _LANDMARKS}
+_BLAZEPOSE = tuple({"left_foot_index": "left_big_toe", "right_foot_index": "right_big_toe"}.get(n, n if n in _OUTPUTS else "")
+                   for n in BLAZEPOSE33)
+
 SMPL = BodyModel(
     name="smpl",
     title="SMPL",
@@ -98,7 +106,7 @@ SMPL = BodyModel(
     # heels and toes (smplx's foot landmarks; the feet stage, pipeline/fit_smpl_feet.py, reads only those:
     # by name a detector's "neck", the shoulders' midpoint, would meet SMPL's neck joint, which is higher)
     observes={"coco17": None, "halpe26": None, "body25": None, "body25b": None, "wholebody133": None,
-              "halpe136": None},
+              "halpe136": None, "blazepose33": _BLAZEPOSE},
     limits=_fit_limits(0),
     motion_range=_motion_range(0),
     twist_axes={"left_hip": 1, "right_hip": 1, "left_knee": 1, "right_knee": 1,
