@@ -7,7 +7,8 @@ Input: synth's dance motion on synth's body model (``make_body_model``), COCO-17
         the same motion at 30, 20 and 1.5 fps and with 2-second gaps, as a ratio to the
         1,000-frame 60 fps figure and to the 3,000-frame one (the same span of the dance as the
         lower rates: the rate's effect without the content's); converged, iterations, final loss;
-  scaling: time per 1,000 frames and peak RSS (VmHWM) of a fit of 1,000 ... 20,000 frames, each in
+  scaling: time per 1,000 frames (and its ratio to the longest run's; JSON ``flatness_cpu``: the
+        largest over the smallest) and peak RSS (VmHWM) of a fit of 1,000 ... 20,000 frames, each in
         a fresh subprocess that loads the model file and the targets as the job does (targets from
         FastSMPL, which agrees with smplx, for one dancer's ``long_dance``; full fits, to convergence);
   recipe (``benchmarks/fit_smpl_recipe.py``: full smplx forward, plain SGD on MSE, staged
@@ -216,13 +217,16 @@ def main() -> None:
                 raise SystemExit(f"scaling run of {n} frames failed:\n{out.stderr[-2000:]}")
             r = json.loads(out.stdout.strip().splitlines()[-1])
             scaling.append({"frames": n, "s_per_1000": r["s"] / n * 1000, "cpu_s_per_1000": r["cpu_s"] / n * 1000, **r})
+    for r in scaling:  # flat: each length's CPU time per 1,000 frames against the longest run's
+        r["cpu_ratio_to_longest"] = r["cpu_s_per_1000"] / scaling[-1]["cpu_s_per_1000"]
     table = Table(title="fit-smpl scaling (fresh process per run, 1 thread; CPU seconds: wall time on a shared "
                   "machine follows the load)")
-    for col in ("frames", "s", "s per 1,000 frames", "CPU s per 1,000 frames", "peak RSS MB", "converged",
+    for col in ("frames", "s", "s per 1,000 frames", "CPU s per 1,000 frames", "vs longest", "peak RSS MB", "converged",
                 "iterations per solve: median / max", "scale stage", "solves"):
         table.add_column(col, justify="right")
     for r in scaling:
         table.add_row(str(r["frames"]), f"{r['s']:.1f}", f"{r['s_per_1000']:.2f}", f"{r['cpu_s_per_1000']:.2f}",
+                      f"{r['cpu_ratio_to_longest']:.2f}",
                       f"{r['rss_mb']:.0f}", str(r["converged"]), f"{r['iterations_median']:g} / {r['iterations']}",
                       str(r["globals_iterations"]), str(r["solves"]))
     console.print(table)
@@ -266,6 +270,7 @@ def main() -> None:
     console.print(f"--device cuda: {device}")
     print(json.dumps({
         "sweep": rows, "scaling": scaling, "device": device,
+        "flatness_cpu": max(r["cpu_s_per_1000"] for r in scaling) / min(r["cpu_s_per_1000"] for r in scaling),
         "recipe": {"s_per_step_1000_frames": step_s, "projected_s_10000_steps_1000_frames": step_s * 10000,
                    "clip_frames": args.clip, "clip_steps": steps, "clip_s": rec_s, "clip": rec_err},
         "ours": {"s_1000_frames": ours_s, "errors_1000_frames": ours_err, "clip_s": ours_clip_s, "clip": ours_clip},

@@ -460,6 +460,55 @@ def test_globals_runs_are_the_same_problem_at_every_length():
             assert runs.min() >= 40
 
 
+def test_globals_stage_share_of_the_frames():
+    """The scale stage's frames are a fixed share of the sequence (at least three runs, at most
+    400): its cost is the same share of the fit at every length."""
+    from aistpp.pipeline.fit_smpl import Solve, spread_runs
+
+    cfg = Solve()
+    for n, want in ((401, 120), (480, 120), (1000, 150), (2000, 300), (3000, 400), (20000, 400)):
+        assert cfg.globals_count(n) == want
+    assert len(spread_runs(1000, cfg.globals_count(1000), cfg.globals_run)) == 160  # four runs of 40
+
+
+def test_globals_response_is_the_dense_schur_complement(body):
+    """The windows' globals step pieces = a dense computation: g the autograd gradient of E in the
+    globals (scale, betas), Y = H^-1 B and S = C - B^T H^-1 B from the dense Gauss-Newton Hessian
+    (H the frames' block, B the border, C the corner), uneven frame times."""
+    from scipy.spatial.transform import Rotation
+
+    from aistpp.pipeline import fit_smpl_solve as fs
+    from aistpp.pipeline.fit_smpl import FitWeights, _twist_axes, joint_limits
+
+    fast = FastSMPL(body[0], num_betas=3)
+    solver = fs.Solver(fast, FitWeights(), joint_limits(), _twist_axes())
+    n, rng, P = 7, np.random.default_rng(8), fs.P
+    theta = rng.normal(0, 0.3, (P, n))
+    theta[3:6] = rng.normal(0, 5, (3, n))
+    root0 = torch.tensor(Rotation.random(n, random_state=3).as_matrix().transpose(1, 2, 0).copy())
+    c, q = fs.temporal_coefficients(np.cumsum(rng.uniform(0.01, 0.05, n)), 0.5)
+    fr = fs.Frames(torch.tensor(rng.normal(0, 20, (17, 3, n))), torch.tensor((rng.random((17, n)) > 0.1) * 1.0),
+                   root0, torch.tensor(c), torch.tensor(q))
+    log_s, betas, s0 = 0.03, rng.normal(0, 1, 3), 95.0
+    out = fs.globals_response(solver, theta, log_s, betas, fr, s0)
+    H = {k: v.numpy() for k, v in solver.normal_equations(torch.tensor(theta), torch.tensor(log_s),
+                                                           torch.tensor(betas), fr, s0, True).items()}
+    dense = np.zeros((n * P, n * P))
+    for t in range(n):
+        dense[t * P:(t + 1) * P, t * P:(t + 1) * P] = H["D"][t]
+        for d, U in ((1, H["U1"]), (2, H["U2"])):
+            if t + d < n:
+                dense[t * P:(t + 1) * P, (t + d) * P:(t + d + 1) * P] = U[t]
+                dense[(t + d) * P:(t + d + 1) * P, t * P:(t + 1) * P] = U[t].T
+    B = H["B"].reshape(n * P, -1)
+    Y = np.linalg.solve(dense + 1e-9 * np.eye(n * P), B)
+    assert np.allclose(out["Y"], Y.reshape(n, P, -1).transpose(1, 0, 2), rtol=1e-6, atol=1e-9 * np.abs(Y).max())
+    assert np.allclose(out["S"], H["C"] - B.T @ Y, rtol=1e-6)
+    x = torch.tensor(np.r_[log_s, betas], requires_grad=True)
+    E = solver.objective(torch.tensor(theta), x[0], x[1:], fr, s0)
+    assert np.allclose(out["g"], torch.autograd.grad(E, x)[0].numpy(), rtol=1e-9)
+
+
 # ---- acceptance: every length, rate and gap (issue 22) ---------------------------------
 @pytest.fixture(scope="module")
 def sweep():

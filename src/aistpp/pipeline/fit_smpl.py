@@ -62,8 +62,16 @@ class Solve(BaseModel):
     max_gap_s: float = Field(0.5, gt=0)  # frames further apart than this are not smoothed together
     window: int = Field(400, ge=20, le=100_000)  # frames solved together; longer sequences: overlapping windows, blended
     overlap: int = Field(40, ge=0, le=10_000)  # frames shared by neighbouring windows
-    globals_frames: int = Field(400, ge=10, le=100_000)  # frames that fix scale and betas on long sequences ...
-    globals_run: int = Field(40, ge=3, le=100_000)  # ... in runs of this many consecutive frames, evenly spread
+    globals_frames: int = Field(400, ge=10, le=100_000)  # frames that start scale and betas on long sequences ...
+    globals_run: int = Field(40, ge=3, le=100_000)  # ... in runs of this many consecutive frames, evenly spread ...
+    globals_share: float = Field(0.15, gt=0, le=1)  # ... at most this share of the frames, at least 3 runs
+
+    def globals_count(self, n: int) -> int:
+        """Frames of the scale (and betas) stage of an n-frame sequence: ``globals_share`` of them,
+        at least three runs, at most ``globals_frames``. The stage only starts the globals (the
+        windows' Newton step over every frame settles them), so its cost is the same share of the
+        fit at every length; a fixed 400 frames was 40 % of the work at 1,000 frames, 13 % at 3,000."""
+        return int(min(self.globals_frames, max(3 * self.globals_run, round(self.globals_share * n))))
 
 
 class NotConverged(UserWarning):
@@ -106,8 +114,11 @@ def fit_smpl(fast, targets: np.ndarray, weights: FitWeights | None = None, fit_b
     loss), ``fps`` (median frame rate).
 
     Long sequences (``solve.window``): the scale (and betas) first, on ``spread_runs`` (runs of
-    consecutive frames spread over the sequence), then overlapping windows with those fixed, each
-    started where the window before ended on the frames they share, blended (``windows``).
+    consecutive frames spread over the sequence, ``Solve.globals_count``), then overlapping windows
+    with those held, each started from that stage's solution on its frames and from the window
+    before on the frames they share, blended (``windows``); last, one Gauss-Newton step of the
+    globals over every frame, the windows' frames following it to first order (``_globals_step``):
+    the scale of the whole sequence, as a single solve of every frame would find it.
     ``threads``: torch intra-op threads during the fit (default 1: use the runner's workers).
     """
     import torch
@@ -219,7 +230,7 @@ def _fit(fast, targets, w: FitWeights, fit_betas, iterations, times, fps, cfg: S
     solves = []
     if on_stage:
         on_stage("globals" if len(wins) > 1 else "all frames")
-    gidx = np.arange(n) if len(wins) == 1 else spread_runs(n, cfg.globals_frames, cfg.globals_run)
+    gidx = np.arange(n) if len(wins) == 1 else spread_runs(n, cfg.globals_count(n), cfg.globals_run)
     res = _solve(solver, theta0[:, gidx], 0.0, betas0, frames, gidx, s0, True, iterations, cfg.tol)
     solves.append(_summary(res, len(gidx), "globals" if len(wins) > 1 else "all"))
     log_s, betas = res["log_s"], res["betas"]
@@ -227,6 +238,8 @@ def _fit(fast, targets, w: FitWeights, fit_betas, iterations, times, fps, cfg: S
         theta = res["theta"]
     else:
         theta = np.zeros_like(theta0)
+        theta0[:, gidx] = res["theta"]  # the stage's frames are frames of the sequence: the windows start there
+        step = _GlobalsStep(n, theta0.shape[0], 1 + (0 if betas is None else len(betas)))
         for k, (a, b, wt) in enumerate(wins):
             if on_stage:
                 on_stage(f"window {k + 1}/{len(wins)}")
@@ -239,6 +252,12 @@ def _fit(fast, targets, w: FitWeights, fit_betas, iterations, times, fps, cfg: S
             prev = r["theta"]
             theta[:, idx] += wt * r["theta"]
             solves.append(_summary(r, b - a, f"frames {a}-{b}"))
+            step.add(fs.globals_response(solver, r["theta"], log_s, betas, frames(idx), s0), idx, wt)
+        d = step.solve()
+        if d is not None:
+            theta -= step.Y @ d
+            log_s += float(d[0])
+            betas = None if betas is None else betas + d[1:]
     converged = all(s["converged"] for s in solves)
     if not converged:
         warnings.warn(f"fit-smpl stopped at the iteration cap ({iterations}) before converging "
@@ -299,6 +318,29 @@ def _solve(solver, theta0, log_s, betas, frames, idx, s0, fit_globals, iteration
                 iterations - first["iterations"], tol)
     res["iterations"] += first["iterations"]
     return res
+
+
+class _GlobalsStep:
+    """The globals' Gauss-Newton step over every frame from the windows' ``globals_response``:
+    each window's gradient and reduced Hessian weighted by its share of the sequence (its blend
+    weights' sum / n), the frames' responses ``Y`` (P, n, G) blended as the windows are."""
+
+    def __init__(self, n: int, P: int, G: int):
+        self.n, self.g, self.S, self.Y = n, np.zeros(G), np.zeros((G, G)), np.zeros((P, n, G))
+
+    def add(self, resp: dict, idx: np.ndarray, wt: np.ndarray) -> None:
+        share = wt.sum() / self.n
+        self.g += share * resp["g"]
+        self.S += share * resp["S"]
+        self.Y[:, idx] += wt[:, None] * resp["Y"]
+
+    def solve(self) -> np.ndarray | None:
+        """(G,) the step, or None where S is not positive definite (no step)."""
+        try:
+            np.linalg.cholesky(self.S)
+        except np.linalg.LinAlgError:
+            return None
+        return -np.linalg.solve(self.S, self.g)
 
 
 def _summary(res: dict, frames: int, what: str) -> dict:

@@ -323,3 +323,25 @@ def solve(solver: Solver, theta0: np.ndarray, log_s0: float, betas0, fr: Frames,
         damping = max(damping / 10, 1e-9)
     return {"theta": theta.cpu().numpy(), "log_s": float(log_s), "betas": None if betas is None else betas.cpu().numpy(),
             "loss": E, "iterations": it, "converged": converged}
+
+
+def globals_response(solver: Solver, theta: np.ndarray, log_s: float, betas, fr: Frames, s0: float) -> dict:
+    """At a window's solution ``theta`` (P, n), solved with the globals (log scale, betas) held:
+    how E responds to the globals with the frames following them. With H the frames' block of the
+    Gauss-Newton Hessian, B its border and C its corner (``normal_equations``) and g the gradient
+    of E in the globals, the frames' optimum moves by d theta = -Y d globals with Y = H^-1 B, and
+    E changes by g d + d^T S d / 2 with S = C - B^T Y. Windows' g and S add (each weighted by its
+    share of the sequence): the Newton step of the globals over every frame. Returns ``g`` (G,),
+    ``S`` (G, G), ``Y`` (P, n, G)."""
+    from aistpp.pipeline.fit_smpl_lm import block_cholesky, block_solve
+
+    kw = solver.kw
+    th = torch.as_tensor(theta, **kw)
+    ls = torch.tensor(float(log_s), **kw).requires_grad_(True)
+    bt = None if betas is None else torch.as_tensor(betas, **kw).clone().requires_grad_(True)
+    params = [ls] + ([bt] if bt is not None else [])
+    g = torch.cat([x.reshape(-1) for x in torch.autograd.grad(solver.objective(th, ls, bt, fr, s0), params)])
+    ls, bt = ls.detach(), None if bt is None else bt.detach()
+    H = {k: v.cpu().numpy() for k, v in solver.normal_equations(th, ls, bt, fr, s0, True).items()}
+    Y = block_solve(block_cholesky(H["D"], H["U1"], H["U2"], 0.0), H["B"])  # (n, P, G)
+    return {"g": g.cpu().numpy(), "S": H["C"] - np.einsum("npg,nph->gh", H["B"], Y), "Y": Y.transpose(1, 0, 2)}
