@@ -180,7 +180,7 @@ def subframe_offsets(rig: CameraRig, pts: np.ndarray, conf: np.ndarray | None, s
                         break
                 if found is not None:
                     _, delta, info = found[best]
-                    out[k, v], information[k, v] = o + delta, 2 * info
+                    out[k, v], information[k, v] = o + delta, info
     return out, information
 
 

@@ -25,6 +25,7 @@ import numpy as np
 from aistpp.core.align import rig_errors
 from aistpp.core.cameras import CameraRig
 from aistpp.core.joints import COCO_FLIP
+from aistpp.core.triangulation import usable_observations
 from aistpp.errors import AistppError
 
 MAX_SEQUENCES = 4  # sequences adjusted alone (each one more adjustment)
@@ -50,10 +51,7 @@ def sequence_spread(rig: CameraRig, shifted: np.ndarray, sconf: np.ndarray | Non
     rng = np.random.default_rng(seed)
     if len(ids) > MAX_SEQUENCES:
         ids = np.sort(rng.choice(ids, MAX_SEQUENCES, replace=False))
-    ok = np.isfinite(shifted).all(-1)
-    if sconf is not None:
-        ok &= np.nan_to_num(sconf) >= min_confidence
-    seen = ok.any(-1).sum(0) >= 2  # (N,) frames two views see
+    seen = usable_observations(shifted, sconf, min_confidence).any(-1).sum(0) >= 2  # (N,) frames two views see
     per_frames = max(max_frames // 2, 50)
     found = []
     for s in ids:

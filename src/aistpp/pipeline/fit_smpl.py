@@ -117,7 +117,7 @@ def fit_smpl(fast, targets: np.ndarray, weights: FitWeights | None = None, fit_b
     consecutive frames spread over the sequence, ``Solve.globals_count``), then overlapping windows
     with those held, each started from that stage's solution on its frames and from the window
     before on the frames they share, blended (``windows``); last, one Gauss-Newton step of the
-    globals over every frame, the windows' frames following it to first order (``_globals_step``):
+    globals over every frame, the windows' frames following it to first order (``_GlobalsStep``):
     the scale of the whole sequence, as a single solve of every frame would find it.
     ``threads``: torch intra-op threads during the fit (default 1: use the runner's workers).
     """
