@@ -187,6 +187,35 @@ def spread_runs(n: int, total: int, run: int) -> np.ndarray:
     return np.unique((starts[:, None] + np.arange(run)).reshape(-1))
 
 
+def prior_centre(start: np.ndarray, mask: np.ndarray, moves: np.ndarray, times: np.ndarray,
+                 max_gap_s: float) -> np.ndarray | None:
+    """The pose prior's centre (3 O, N) rad, or None when no joint needs one.
+
+    start (3 O, N): the start's local axis-angle of the O optimised joints (``initial_fit``, its
+    limbs posed on the keypoints); mask (N, K) observed; moves (K, O): keypoint k moves with joint
+    o; times (N,) s. A joint that moves a keypoint missing in frame t, with no frame within
+    ``max_gap_s`` where all of its keypoints are seen (so no smoothing reaches it: low frame rates,
+    long gaps), is centred there on the median of its start over the frames where they are: the
+    dancer's typical pose of that joint. With a wrist missing, the elbow's bend is unobserved and a
+    zero-centred prior straightens the arm (30-40 cm at the wrist for a bent elbow). Nearer frames
+    bridge it through the temporal terms, from the fitted neighbours. A joint never fully seen keeps
+    zero, as does every joint elsewhere; the centre only moves what the keypoints leave free."""
+    m = moves.astype(np.float64)
+    full = ((~mask).astype(np.float64) @ m) == 0  # (N, O): every keypoint that joint o moves is seen
+    need = ~full & full.any(0)
+    out = np.zeros_like(start)
+    for o in np.flatnonzero(need.any(0)):
+        ok, miss = np.flatnonzero(full[:, o]), np.flatnonzero(need[:, o])
+        k = np.searchsorted(times[ok], times[miss])  # the next fully seen frame
+        before = np.where(k > 0, times[miss] - times[ok[np.maximum(k - 1, 0)]], np.inf)
+        after = np.where(k < len(ok), times[ok[np.minimum(k, len(ok) - 1)]] - times[miss], np.inf)
+        far = miss[np.minimum(before, after) > max_gap_s]
+        for d in range(3):
+            out[3 * o + d, far] = np.median(start[3 * o + d, ok])
+    out = np.where(np.isfinite(out), out, 0.0)
+    return out if out.any() else None
+
+
 def _fit(fast, targets, w: FitWeights, fit_betas, iterations, times, fps, cfg: Solve, on_stage) -> dict:
     import torch
 
@@ -215,6 +244,8 @@ def _fit(fast, targets, w: FitWeights, fit_betas, iterations, times, fps, cfg: S
     s0 = init["scaling"]
     solver = fs.Solver(fast, w, lim, _twist_axes(layout))
     kw = dict(dtype=fast.dtype, device=fast.device)
+    moves = (solver.Wsub.sum(-1) > 0)[:, 1:].cpu().numpy()  # (K, O): keypoint c moves with joint o
+    centre = prior_centre(theta0[6:], mask_np, moves, t, cfg.max_gap_s)
 
     def frames(idx, smooth: float = 1.0) -> fs.Frames:
         c, q = fs.temporal_coefficients(t[idx], cfg.max_gap_s)
@@ -223,7 +254,8 @@ def _fit(fast, targets, w: FitWeights, fit_betas, iterations, times, fps, cfg: S
         return fs.Frames(torch.as_tensor(y.transpose(1, 2, 0).copy(), **kw),
                          torch.as_tensor(mask_np[idx].T.astype(np.float64), **kw),
                          torch.as_tensor(init["root"][idx].transpose(1, 2, 0).copy(), **kw),
-                         torch.as_tensor(c, **kw), torch.as_tensor(q, **kw))
+                         torch.as_tensor(c, **kw), torch.as_tensor(q, **kw),
+                         None if centre is None else torch.as_tensor(centre[:, idx].copy(), **kw))
 
     betas0 = np.zeros(fast.num_betas) if fit_betas else None
     wins = windows(n, cfg.window, cfg.overlap)

@@ -7,12 +7,15 @@ scale and, when fitted, the betas. The objective, a per-frame average, is
 
     E = 1/n [ sum_tc m_tc rho(|p_tc - y_tc|^2)                  data; rho: Charbonnier, scale c
               + sum_i h_i (accel |a_i|^2 + rot_accel |A_i|^2)    smoothness, per second
-              + sum_t prior(theta_t) ]  +  betas |beta|^2
+              + sum_t prior(theta_t - mu_t) ]  +  betas |beta|^2
 
 with ``a_i`` the second divided difference in time (cm/s^2) of the 17 COCO points over frames
 i-1, i, i+1, ``A_i`` that of the local rotation matrices (1/s^2) and h_i = (t_{i+1} - t_{i-1}) / 2
 (s): an integral over time of the squared acceleration, the same at every frame rate. A triple
 whose intervals exceed ``max_gap_s`` is left out: frames far apart in time are not smoothed together.
+The pose prior (and its twist term) is centred on ``Frames.centre`` mu_t, zero unless given (the fit
+centres a joint that moves a keypoint missing in frame t on the pose its start took from the
+keypoint bridged in time: ``fit_smpl.prior_centre``).
 
 The gradient is exact (autograd); the Hessian is Gauss-Newton with analytic Jacobians (the pose
 blend shapes' effect on the face vertices is left out there), IRLS weights for rho, assembled from
@@ -83,6 +86,7 @@ class Frames:
     root0: torch.Tensor  # (3, 3, n) initial global orientation
     coef: torch.Tensor  # (n-2, 3) 1/s^2
     q: torch.Tensor  # (n-2,) s
+    centre: torch.Tensor | None = None  # (3 O, n) rad: the pose prior's centre (None: zero)
 
 
 class Solver:
@@ -144,7 +148,8 @@ class Solver:
             total = total + (fr.q * (w.accel * (a**2).sum((0, 1)) + w.rot_accel * (A**2).sum((0, 1, 2)))).sum()
         body = theta[6:].reshape(len(self.opt), 3, n)
         excess = torch.relu(body - self.lim[:, :, 1]) + torch.relu(self.lim[:, :, 0] - body)
-        total = total + (w.pose * body**2 + w.twist * (body * self.twist) ** 2 + w.limits * excess**2).sum()
+        dev = body if fr.centre is None else body - fr.centre.reshape(body.shape)
+        total = total + (w.pose * dev**2 + w.twist * (dev * self.twist) ** 2 + w.limits * excess**2).sum()
         total = total / n
         if betas is not None:
             total = total + w.betas * (betas**2).sum()
