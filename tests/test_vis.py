@@ -58,6 +58,50 @@ def test_reader_picks_frames_by_time(tmp_path, fps):
     assert window == [(i, counter(f)) for i, f in got[15:19]]
 
 
+@pytest.mark.parametrize("degrees", [90, 180, 270])
+def test_display_rotation_is_applied_as_opencv_does(tmp_path, degrees):
+    """A phone stores a portrait clip landscape with a display rotation in its container: probe
+    gives the displayed size and read_frames the displayed picture, as OpenCV (the peer, which
+    applies the display matrix) decodes the same file; calibrate --video-dir reads that size."""
+    import cv2
+
+    from aistpp.core.names import video_name
+    from aistpp.pipeline.calibrate import CalibrateConfig, image_sizes
+
+    seq = "gBR_sBM_cAll_d04_mBR0_ch01"
+    path = tmp_path / f"{video_name(seq, 'c01')}.mp4"
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=60)
+        s.width, s.height, s.pix_fmt = 96, 48, "yuv420p"
+        s.set_display_rotation(degrees)
+        for i in range(3):
+            img = np.full((48, 96, 3), 40, np.uint8)
+            img[:12, :24] = (255, 255, 255)  # a block in the stored picture's top-left corner
+            img[40:, 60 + 8 * i:68 + 8 * i, 1] = 200
+            for p in s.encode(av.VideoFrame.from_ndarray(img, format="bgr24")):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    displayed = (48, 96) if degrees in (90, 270) else (96, 48)
+    assert probe(path).size == displayed and probe(path).rotation == degrees
+    cap = cv2.VideoCapture(str(path))
+    peer = []
+    while True:
+        ok, f = cap.read()
+        if not ok:
+            break
+        peer.append(f)
+    cap.release()
+    ours = [f for _, f in read_frames(path)]
+    assert len(ours) == len(peer) == 3
+    for a, b in zip(ours, peer):
+        assert a.shape == b.shape == (displayed[1], displayed[0], 3)
+        assert np.abs(a.astype(int) - b.astype(int)).mean() < 3  # the same picture (colour conversions differ by a level or two)
+    cfg = CalibrateConfig(anno_dir=tmp_path, save_dir=tmp_path / "out", video_dir=tmp_path)
+    sizes, _ = image_sizes(cfg, "setting1", [seq], ("c01",), [{}], None)
+    assert sizes.tolist() == [list(displayed)]
+
+
 def test_writer_failure_leaves_nothing(tmp_path):
     path = tmp_path / "b.mp4"
     with pytest.raises(RuntimeError):

@@ -25,7 +25,8 @@ from aistpp.errors import AistppError
 
 @dataclass(frozen=True)
 class VideoInfo:
-    """What ``probe`` reads from a video's header: size (px), frame rate, frame count, codec."""
+    """What ``probe`` reads from a video's header: size (px, as displayed: a phone's portrait clip
+    stored landscape with a 90 degree display rotation is 1080 x 1920), frame rate, frame count, codec."""
 
     width: int
     height: int
@@ -34,6 +35,7 @@ class VideoInfo:
     codec: str
     pix_fmt: str
     duration: float  # seconds
+    rotation: int = 0  # the display rotation applied to every decoded frame: 0, 90, 180 or 270 (counter-clockwise)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -70,8 +72,12 @@ def probe(path: str | Path) -> VideoInfo:
         duration = float(stream.duration * stream.time_base) if stream.duration else (
             frames / float(rate) if rate else 0.0)
         ctx = stream.codec_context
-        info = VideoInfo(int(ctx.width), int(ctx.height), float(rate) if rate else 0.0, frames,
-                         ctx.name, str(ctx.format.name) if ctx.format else "", duration)
+        w, h = int(ctx.width), int(ctx.height)
+        turn = _first_rotation(path)
+        if turn in (90, 270):
+            w, h = h, w
+        info = VideoInfo(w, h, float(rate) if rate else 0.0, frames,
+                         ctx.name, str(ctx.format.name) if ctx.format else "", duration, turn)
     except AistppError:
         raise
     except Exception as exc:  # av raises many types for broken files
@@ -83,6 +89,31 @@ def probe(path: str | Path) -> VideoInfo:
     if not (0 < info.width <= MAX_VIDEO_SIDE and 0 < info.height <= MAX_VIDEO_SIDE):
         raise AistppError(f"the video's size {info.width}x{info.height} is beyond {MAX_VIDEO_SIDE} px a side", path)
     return info
+
+
+def _rotation(frame) -> int:
+    """The frame's display rotation (its display matrix; PyAV's ``VideoFrame.rotation``,
+    counter-clockwise degrees) to the nearest quarter turn: 0, 90, 180 or 270."""
+    try:
+        deg = float(getattr(frame, "rotation", 0) or 0)
+    except (TypeError, ValueError):
+        return 0
+    if not math.isfinite(deg):
+        return 0
+    return int(round(deg / 90.0)) % 4 * 90
+
+
+def _first_rotation(path: Path) -> int:
+    """The display rotation of the first decodable frame (0 when none decodes)."""
+    container = _open(path)
+    try:
+        for frame in container.decode(container.streams.video[0]):
+            return _rotation(frame)
+    except Exception:  # a broken stream: read_frames reports it when it decodes
+        return 0
+    finally:
+        container.close()
+    return 0
 
 
 MAX_VIDEO_SIDE = 16384  # larger frames than any camera records: refused before decoding
@@ -99,16 +130,21 @@ def annotation_frames(info: VideoInfo, fps: float = ANNOTATION_FPS) -> int:
 
 
 def _to_bgr(frame) -> np.ndarray:
-    """A decoded ``av.VideoFrame`` -> BGR uint8 (h, w, 3).
+    """A decoded ``av.VideoFrame`` -> BGR uint8 (h, w, 3), as displayed.
 
     yuv420p (what H.264 cameras and this writer produce) is converted by OpenCV (BT.601,
-    limited range, exact rounding); other pixel formats by FFmpeg's swscale.
+    limited range, exact rounding); other pixel formats by FFmpeg's swscale. A display rotation
+    (phones store portrait clips landscape and say so in the display matrix) is applied, as
+    players, browsers and OpenCV do, so keypoints are in the coordinates of the picture people see.
     """
     import cv2
 
     if frame.format.name == "yuv420p" and frame.width % 2 == 0 and frame.height % 2 == 0:
-        return cv2.cvtColor(frame.to_ndarray(format="yuv420p"), cv2.COLOR_YUV2BGR_I420)
-    return frame.to_ndarray(format="bgr24")
+        img = cv2.cvtColor(frame.to_ndarray(format="yuv420p"), cv2.COLOR_YUV2BGR_I420)
+    else:
+        img = frame.to_ndarray(format="bgr24")
+    turn = _rotation(frame)
+    return np.ascontiguousarray(np.rot90(img, turn // 90)) if turn else img
 
 
 def read_frames(path: str | Path, start: int = 0, end: int | None = None,
