@@ -28,7 +28,7 @@ def keypoints2d(seq: str) -> np.ndarray:
 
 
 def cameras(setting: str = "setting4") -> CameraRig:
-    """A released camera setting (tests/data holds setting4 and setting9_1)."""
+    """A released camera setting (tests/data holds all 13 released camera files)."""
     return formats.load_cameras(DATA / f"{setting}.json")
 
 

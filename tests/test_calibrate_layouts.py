@@ -108,6 +108,27 @@ def test_real_setting4_each_recording_has_its_own_offsets(real_solution):
     assert sol.report["offsets_differ_by_sequence"] == differ
 
 
+def test_real_rig_from_one_recording_explains_the_other_better_than_the_release():
+    """The released cameras are a reference, not the truth (made from up to 20 recordings with the
+    original recipe). The test a user can make with real data: calibrate on one recording alone and
+    reproject the OTHER recording's released detections (its sub-frame offsets found with the rig
+    held, robust triangulation). Our one-recording rig must explain the recording it never saw
+    better than the released cameras do (median px over confident detections). Measured on the
+    slices: 4.70 vs 5.37 px (rig from ch07, on ch09) and 2.89 vs 4.29 (from ch09, on ch07); on the
+    full released sequences 3.62 vs 4.47 and 2.66 vs 4.26 (benchmarks/calibrate.py part 1)."""
+    from aistpp.pipeline.calibrate_offsets import held_out_reprojection
+
+    kp = real_keypoints()
+    released = formats.load_cameras(DATA / "setting4.json")
+    for i, seq in enumerate(SEQS):
+        other = kp[SEQS[1 - i]]
+        sol = solve(kp[seq][..., :2], kp[seq][..., 2], np.zeros(kp[seq].shape[1], int), released.sizes,
+                    released.names, max_frames=300)
+        assert not sol.failed, [c.detail for c in sol.failed]
+        ours, theirs = held_out_reprojection(sol.rig, other), held_out_reprojection(released, other)
+        assert ours["median_px"] < theirs["median_px"], (seq, ours, theirs)
+
+
 def test_forced_mirror_and_scale_are_refused(real_solution):
     sol, _ = real_solution
     up = np.array([0.0, 1.0, 0.0])

@@ -194,3 +194,35 @@ def recentre(offsets: np.ndarray, whole: np.ndarray) -> np.ndarray:
         if ref.size:
             out[k] -= np.median(ref)
     return np.round(out, SUBFRAME_DIGITS) + 0.0  # no -0.0
+
+
+def held_out_reprojection(rig: CameraRig, keypoints2d: np.ndarray, min_confidence: float = 0.5,
+                          threshold_px: float = 15.0) -> dict:
+    """How well ``rig`` explains one recording's detections (V, N, K, 3) px + confidence, e.g.
+    a recording it was not calibrated on: the recording's sub-frame offsets found with the rig
+    held (``subframe_offsets`` from zero, recentred on their median), the views shifted onto that
+    clock, robust triangulation, then the reprojection error of every detection with confidence
+    >= ``min_confidence``. Returns ``median_px``, ``p90_px``, ``inlier_share`` (within
+    ``threshold_px`` of the triangulation) and ``offsets`` (V,) frames.
+
+    A rig's parameters can differ from a reference's along directions the dancer hardly constrains
+    (focal length against distance and distortion); how it reprojects detections it never saw is the
+    check a user can make without the truth."""
+    from aistpp.core.triangulation import reprojection_errors
+
+    kp = np.asarray(keypoints2d, np.float64)
+    if kp.ndim != 4 or kp.shape[0] != len(rig) or kp.shape[-1] != 3:
+        raise ValueError(f"expected keypoints (V={len(rig)}, N, K, 3), got {kp.shape}")
+    seq_id = np.zeros(kp.shape[1], np.int64)
+    found, _ = subframe_offsets(rig, kp[..., :2], kp[..., 2], seq_id, np.zeros((1, len(rig))),
+                                min_confidence, threshold_px)
+    off = found[0] - np.median(found[0])
+    shifted = shift_views(kp, off)
+    conf = np.nan_to_num(shifted[..., 2])
+    tri = triangulate_robust(rig, shifted[..., :2], conf, min_confidence, threshold_px)
+    err = reprojection_errors(rig, tri.points3d, shifted[..., :2])
+    seen = np.isfinite(err) & (conf >= min_confidence)
+    if not seen.any():
+        return {"median_px": float("nan"), "p90_px": float("nan"), "inlier_share": 0.0, "offsets": off}
+    return {"median_px": float(np.median(err[seen])), "p90_px": float(np.percentile(err[seen], 90)),
+            "inlier_share": float((seen & tri.inliers).sum() / seen.sum()), "offsets": off}
