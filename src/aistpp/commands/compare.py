@@ -19,24 +19,31 @@ def command(
     smpl_dir: Annotated[Optional[Path], shared_option("smpl_dir")] = None,
     align: Annotated[bool, typer.Option("--align/--no-align", help="Align each setting's rig to the reference by a similarity transform first.")] = True,
     view_map: Annotated[Optional[str], typer.Option("--view-map", help="How our views map to the reference's, OURS=THEIRS,... (e.g. c01=cam01,c02=cam02); without it rigs with differently named views are refused.")] = None,
+    reprojection: Annotated[int, typer.Option("--reprojection", min=0, max=1000, help="Also reproject the 2D keypoints of up to this many of our sequences per setting with both rigs (median px each; offsets found per sequence with the rig held): judges cameras without the truth, fairest on recordings neither was calibrated on. 0: off.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the comparison as JSON.")] = False,
 ) -> None:
     """Compare what both annotation sets hold: cameras per setting, 3D keypoints and SMPL joints per sequence."""
     from aistpp.pipeline.compare import compare_datasets, parse_view_map
 
-    res = compare_datasets(anno_dir, reference_dir, smpl_dir, align, parse_view_map(view_map))
+    res = compare_datasets(anno_dir, reference_dir, smpl_dir, align, parse_view_map(view_map), reprojection)
     if as_json:
         typer.echo(json.dumps(res, indent=2))
         return
     cams = Table(title="cameras per setting (after alignment)" if align else "cameras per setting")
-    for col in ("setting", "rot deg (med/max)", "centre cm (med/max)", "focal rel max"):
+    cols = ["setting", "rot deg (med/max)", "centre cm (med/max)", "focal rel max"]
+    if reprojection:
+        cols.append("reprojection px (ours / reference)")
+    for col in cols:
         cams.add_column(col, justify="right")
     for s, r in res["settings"].items():
         if "error" in r:
-            cams.add_row(s, f"[red]{r['error']}[/]", "", "")
+            cams.add_row(s, f"[red]{r['error']}[/]", *[""] * (len(cols) - 2))
         else:
+            rep = r.get("reprojection")
+            extra = [f"{rep['ours_px']:.2f} / {rep['reference_px']:.2f} ({len(rep['sequences'])} seq)" if rep else "-"] \
+                if reprojection else []
             cams.add_row(s, f"{r['rotation_deg_median']:.3f} / {r['rotation_deg_max']:.3f}",
-                         f"{r['center_cm_median']:.2f} / {r['center_cm_max']:.2f}", f"{r['focal_rel_max']:.2%}")
+                         f"{r['center_cm_median']:.2f} / {r['center_cm_max']:.2f}", f"{r['focal_rel_max']:.2%}", *extra)
     console.print(cams)
     seqs = Table(title="sequences (errors in cm)")
     cols = ("keypoints3d_mpjpe_cm", "keypoints3d_optim_mpjpe_cm", "smpl_joint_error_cm")

@@ -77,14 +77,38 @@ def _held(ds: AISTDataset, seq: str) -> bool:
     return any(ds.layout.file(kind, seq).exists() for kind in ("keypoints3d", "motions"))
 
 
+def _reprojection(est: AISTDataset, setting: str, ours: CameraRig, theirs: CameraRig, names: list[str],
+                  limit: int) -> dict | None:
+    """Both rigs (same view order; ``names`` the views as our keypoints2d files call them) on up
+    to ``limit`` of our sequences of ``setting`` with keypoints2d: per sequence the median
+    reprojection px (``calibrate_offsets.held_out_reprojection``), and their mean."""
+    from aistpp.pipeline.calibrate_offsets import held_out_reprojection
+
+    seqs = sorted(q for q, st in est.mapping.items() if st == setting and est.layout.file("keypoints2d", q).exists())
+    per: dict[str, dict] = {}
+    for q in seqs[:limit]:
+        path = est.layout.file("keypoints2d", q)
+        data = formats.load_keypoints2d(path)
+        kp = data["keypoints2d"][formats.keypoints2d_views(data, names, path)].astype(np.float64)
+        per[q] = {"ours": held_out_reprojection(ours, kp)["median_px"],
+                  "reference": held_out_reprojection(theirs, kp)["median_px"]}
+    if not per:
+        return None
+    return {"sequences": per, "ours_px": float(np.mean([r["ours"] for r in per.values()])),
+            "reference_px": float(np.mean([r["reference"] for r in per.values()]))}
+
+
 def compare_datasets(anno_dir: Path, reference_dir: Path, smpl_dir: Path | None = None, align: bool = True,
-                     view_map: dict[str, str] | None = None) -> dict:
+                     view_map: dict[str, str] | None = None, reprojection: int = 0) -> dict:
     """Per-setting camera errors and per-sequence keypoint / SMPL joint errors (cm).
 
     Only what both sides hold is listed: settings both have, sequences with keypoints3d or
     motions on both sides. Views are matched by name; rigs whose views are named differently are
     refused (``error``, their sequences left out and listed under ``refused``) unless
-    ``view_map`` {our view: the reference's} says how they map.
+    ``view_map`` {our view: the reference's} says how they map. ``reprojection`` > 0: also each
+    setting's two rigs reprojecting the detections of up to that many of our sequences of the
+    setting (keypoints2d; ``reprojection`` key: per sequence and the mean median px), which judges
+    cameras without the truth: fairest on recordings neither rig was calibrated on.
     """
     est, ref = AISTDataset(anno_dir), AISTDataset(reference_dir)
     ours, theirs = set(est.mapping), set(ref.mapping)
@@ -116,6 +140,11 @@ def compare_datasets(anno_dir: Path, reference_dir: Path, smpl_dir: Path | None 
             "center_cm_max": float(errs["center_cm"].max()),
             "focal_rel_max": float(errs["focal_rel"].max()),
         }
+        if reprojection > 0:
+            inverse = {theirs_: ours_ for ours_, theirs_ in view_map.items()}
+            rep = _reprojection(est, setting, a, b, [inverse.get(n, n) for n in b.names], reprojection)
+            if rep is not None:
+                out["settings"][setting]["reprojection"] = rep
     out["refused"] = [q for q in common if est.mapping[q] in refused or ref.mapping[q] in refused]
     common = [q for q in common if q not in out["refused"]]
     if align:
