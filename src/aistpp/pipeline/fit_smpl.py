@@ -59,7 +59,7 @@ class Solve(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     tol: float = Field(1e-5, gt=0, lt=1)  # converged: an accepted step lowers the objective by less than this (relative)
-    max_gap_s: float = Field(0.5, gt=0)  # frames further apart than this are not smoothed together
+    max_gap_s: float = Field(0.12, gt=0)  # frames further apart than this are not smoothed together (about 8 fps)
     window: int = Field(400, ge=20, le=100_000)  # frames solved together; longer sequences: overlapping windows, blended
     overlap: int = Field(40, ge=0, le=10_000)  # frames shared by neighbouring windows
     globals_frames: int = Field(400, ge=10, le=100_000)  # frames that start scale and betas on long sequences ...
@@ -216,6 +216,47 @@ def prior_centre(start: np.ndarray, mask: np.ndarray, moves: np.ndarray, times: 
     return out if out.any() else None
 
 
+MIN_PRIOR_FRAMES = 8  # frames a sequence needs before its own poses make a prior
+MAX_PRIOR_WEIGHT = 100.0  # per cm^2 of noise: no unknown is held tighter than 0.1 rad (6 deg) by the sequence prior
+
+
+def isolated_frames(times: np.ndarray, max_gap_s: float) -> np.ndarray:
+    """Indices of the frames that no smoothing term reaches: in no triple of consecutive frames
+    whose two intervals are both within ``max_gap_s`` (low frame rates, frames alone between gaps)."""
+    n = len(times)
+    if n < 3:
+        return np.arange(n)
+    from aistpp.pipeline.fit_smpl_solve import temporal_coefficients
+
+    _, q = temporal_coefficients(times, max_gap_s)
+    covered = np.zeros(n, bool)
+    for k in range(3):
+        covered[k:n - 2 + k] |= q > 0
+    return np.flatnonzero(~covered)
+
+
+def sequence_prior(body: np.ndarray, noise_var: float, floor: float) -> tuple[np.ndarray, np.ndarray]:
+    """The pose prior a sequence gives its own frames: centre (3 O,) the median of each unknown
+    over the fitted frames ``body`` (3 O, N) rad, weight (3 O,) noise_var / its variance (robust:
+    1.4826 MAD, squared), between ``floor`` (``FitWeights.pose``) and ``MAX_PRIOR_WEIGHT`` x
+    noise_var (no unknown held to less than 0.1 rad: one the first fit kept still, e.g. by the
+    twist prior, says nothing about how it moves). noise_var: the targets' noise variance per
+    coordinate (cm^2), so the weight is a Gaussian prior's against the data term (cm^2); the fit
+    passes 1, the noise every weight of ``FitWeights`` is set against (the residuals of frames
+    fitted alone would say 0.26 cm^2 for 1 cm noise: ~50 unknowns absorb much of 51 coordinates).
+
+    Why: a frame fitted alone (no neighbour within ``max_gap_s``) has 17 noisy points for ~50
+    unknowns; the generic prior (zero-centred, weight ``FitWeights.pose``, a standard deviation
+    of 1.3 rad for every joint) lets the spine bend and the collars turn to fit the noise (a
+    frame at 1.5 fps: the chest 6-12 cm off). The dancer's own poses, pooled over the sequence,
+    say how far each joint moves; the spread includes the first fit's own noise, so the prior
+    errs on the weak side."""
+    mu = np.median(body, axis=1)
+    var = (1.4826 * np.median(np.abs(body - mu[:, None]), axis=1)) ** 2
+    w = np.clip(noise_var / np.maximum(var, 1e-12), floor, MAX_PRIOR_WEIGHT * noise_var)
+    return mu, w
+
+
 def _fit(fast, targets, w: FitWeights, fit_betas, iterations, times, fps, cfg: Solve, on_stage) -> dict:
     import torch
 
@@ -247,15 +288,19 @@ def _fit(fast, targets, w: FitWeights, fit_betas, iterations, times, fps, cfg: S
     moves = (solver.Wsub.sum(-1) > 0)[:, 1:].cpu().numpy()  # (K, O): keypoint c moves with joint o
     centre = prior_centre(theta0[6:], mask_np, moves, t, cfg.max_gap_s)
 
-    def frames(idx, smooth: float = 1.0) -> fs.Frames:
+    def frames(idx, smooth: float = 1.0, prior: tuple | None = None) -> fs.Frames:
         c, q = fs.temporal_coefficients(t[idx], cfg.max_gap_s)
         q = q * smooth * (idx[2:] - idx[:-2] == 2)  # no smoothing across frames left out (the globals' runs)
         y = np.where(mask_np[idx, :, None], targets[idx], 0.0)
+        mu = centre[:, idx] if prior is None and centre is not None else None if prior is None else \
+            np.repeat(prior[0][:, None], len(idx), 1)
+        pw = None if prior is None else np.repeat(prior[1][:, None], len(idx), 1)
         return fs.Frames(torch.as_tensor(y.transpose(1, 2, 0).copy(), **kw),
                          torch.as_tensor(mask_np[idx].T.astype(np.float64), **kw),
                          torch.as_tensor(init["root"][idx].transpose(1, 2, 0).copy(), **kw),
                          torch.as_tensor(c, **kw), torch.as_tensor(q, **kw),
-                         None if centre is None else torch.as_tensor(centre[:, idx].copy(), **kw))
+                         None if mu is None else torch.as_tensor(np.ascontiguousarray(mu), **kw),
+                         None if pw is None else torch.as_tensor(np.ascontiguousarray(pw), **kw))
 
     betas0 = np.zeros(fast.num_betas) if fit_betas else None
     wins = windows(n, cfg.window, cfg.overlap)
@@ -290,11 +335,22 @@ def _fit(fast, targets, w: FitWeights, fit_betas, iterations, times, fps, cfg: S
             theta -= step.Y @ d
             log_s += float(d[0])
             betas = None if betas is None else betas + d[1:]
+    body_solves = solves if len(solves) == 1 else solves[1:]
+    iso = isolated_frames(t, cfg.max_gap_s)
+    if len(iso) and n >= MIN_PRIOR_FRAMES:
+        # frames no smoothing reaches, again, with the pose prior the sequence itself gives (the data
+        # term's unit is a 1 cm noise, as every weight of FitWeights assumes)
+        prior = sequence_prior(theta[6:], 1.0, w.pose)
+        if on_stage:
+            on_stage("frames alone, the sequence's pose prior")
+        r = _solve(solver, theta[:, iso], log_s, betas, lambda idx, smooth=1.0: frames(idx, smooth, prior), iso, s0,
+                   False, iterations, cfg.tol)
+        theta[:, iso] = r["theta"]
+        solves.append(_summary(r, len(iso), "frames alone (the sequence's pose prior)"))
     converged = all(s["converged"] for s in solves)
     if not converged:
         warnings.warn(f"fit-smpl stopped at the iteration cap ({iterations}) before converging "
                       f"(tolerance {cfg.tol:g}); raise --iterations", NotConverged, stacklevel=3)
-    body_solves = solves if len(solves) == 1 else solves[1:]
     loss = sum(s["loss"] * s["frames"] for s in body_solves) / sum(s["frames"] for s in body_solves)
 
     scale = s0 * float(np.exp(log_s))

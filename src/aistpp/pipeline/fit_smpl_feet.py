@@ -294,7 +294,7 @@ def feet_model(data: dict, bm: BodyModel = SMPL, device: str = "cpu"):
 
 def fit_feet(model, poses: np.ndarray, trans: np.ndarray, scaling: float, coco: np.ndarray, feet: np.ndarray,
              times: np.ndarray, betas: np.ndarray | None = None, weights: FeetWeights | None = None,
-             max_gap_s: float = 0.5, window: int = 600, overlap: int = 40) -> dict:
+             max_gap_s: float = 0.12, window: int = 600, overlap: int = 40) -> dict:
     """Refine the legs of a body fit with foot keypoints.
 
     model: ``feet_model``; poses (N, pose_size) rad, trans (N, 3) cm, scaling, betas: the body fit;

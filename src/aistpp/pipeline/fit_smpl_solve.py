@@ -13,9 +13,9 @@ with ``a_i`` the second divided difference in time (cm/s^2) of the 17 COCO point
 i-1, i, i+1, ``A_i`` that of the local rotation matrices (1/s^2) and h_i = (t_{i+1} - t_{i-1}) / 2
 (s): an integral over time of the squared acceleration, the same at every frame rate. A triple
 whose intervals exceed ``max_gap_s`` is left out: frames far apart in time are not smoothed together.
-The pose prior (and its twist term) is centred on ``Frames.centre`` mu_t, zero unless given (the fit
-centres a joint that moves a keypoint missing in frame t on the pose its start took from the
-keypoint bridged in time: ``fit_smpl.prior_centre``).
+The pose prior (and its twist term) is centred on ``Frames.centre`` mu_t, zero unless given, with
+weight ``FitWeights.pose`` or per unknown ``Frames.pose_weight`` (the fit's frames that no smoothing
+reaches: ``fit_smpl.prior_centre``, ``fit_smpl.sequence_prior``).
 
 The gradient is exact (autograd); the Hessian is Gauss-Newton with analytic Jacobians (the pose
 blend shapes' effect on the face vertices is left out there), IRLS weights for rho, assembled from
@@ -87,6 +87,7 @@ class Frames:
     coef: torch.Tensor  # (n-2, 3) 1/s^2
     q: torch.Tensor  # (n-2,) s
     centre: torch.Tensor | None = None  # (3 O, n) rad: the pose prior's centre (None: zero)
+    pose_weight: torch.Tensor | None = None  # (3 O, n) the pose prior's weight per unknown (None: FitWeights.pose)
 
 
 class Solver:
@@ -149,7 +150,8 @@ class Solver:
         body = theta[6:].reshape(len(self.opt), 3, n)
         excess = torch.relu(body - self.lim[:, :, 1]) + torch.relu(self.lim[:, :, 0] - body)
         dev = body if fr.centre is None else body - fr.centre.reshape(body.shape)
-        total = total + (w.pose * dev**2 + w.twist * (dev * self.twist) ** 2 + w.limits * excess**2).sum()
+        pw = w.pose if fr.pose_weight is None else fr.pose_weight.reshape(body.shape)
+        total = total + (pw * dev**2 + w.twist * (dev * self.twist) ** 2 + w.limits * excess**2).sum()
         total = total / n
         if betas is not None:
             total = total + w.betas * (betas**2).sum()
@@ -263,7 +265,8 @@ class Solver:
         out = assemble(self.residual_blocks(theta, log_s, betas, fr, s0, fit_globals), n, self.P, G, self.kw)
         body = theta[6:].reshape(len(self.opt), 3, n)
         outside = ((body > self.lim[:, :, 1]) | (body < self.lim[:, :, 0])).to(body.dtype)
-        prior = (w.pose + w.twist * self.twist**2 + w.limits * outside).reshape(-1, n).T  # (n, 45)
+        pw = w.pose if fr.pose_weight is None else fr.pose_weight.reshape(len(self.opt), 3, n)
+        prior = (pw + w.twist * self.twist**2 + w.limits * outside).reshape(-1, n).T  # (n, 45)
         out["D"][:, 6:, 6:] += torch.diag_embed(prior)
         scale = 2.0 / n
         out = {k: v * scale for k, v in out.items()}
