@@ -48,3 +48,30 @@ def test_a_camera_the_sequences_disagree_on_is_reported_weak(zoom):
         assert focal[ZOOMED] > WEAK_FOCAL_PCT and focal[ZOOMED] > 2 * others.max(), focal
         assert truth.names[ZOOMED] in r["weak_across_sequences"]
         assert "weak across sequences" in r["views"][ZOOMED]["status"]
+
+
+@pytest.mark.parametrize("zoom", [1.0, 1.08])
+def test_one_recording_is_judged_by_its_halves(zoom):
+    """One recording whose second half was filmed after c05 zoomed 8 %: the halves, each alone,
+    move c05 and calibrate flags it "weak within the recording"; without the zoom nothing is."""
+    from aistpp.pipeline.calibrate_solve import solve
+    from aistpp.pipeline.calibrate_spread import WEAK_FOCAL_PCT
+
+    truth = released_rig("setting4")
+    rng = np.random.default_rng(32)
+    none = np.zeros(len(truth), int)
+    a = released_case(truth, 200, 1, rng, none)
+    b = released_case(_zoomed(truth, ZOOMED, zoom), 200, 1, rng, none)
+    pts, conf = np.concatenate([a[0], b[0]], 1), np.concatenate([a[1], b[1]], 1)
+    sol = solve(pts, conf, np.zeros(pts.shape[1], int), truth.sizes, truth.names, max_frames=400, max_offset=0)
+    assert not sol.failed, [c.detail for c in sol.failed]
+    r = sol.report
+    assert r["spread_sequences"] == 2 and r["spread_halves"]
+    focal = np.array([v["spread_focal_pct"] for v in r["views"]])
+    assert np.delete(focal, ZOOMED).max() < WEAK_FOCAL_PCT, focal
+    if zoom == 1.0:
+        assert r["weak_across_sequences"] == [], r["weak_across_sequences"]
+    else:
+        assert focal[ZOOMED] > WEAK_FOCAL_PCT, focal
+        assert truth.names[ZOOMED] in r["weak_across_sequences"]
+        assert "weak within the recording" in r["views"][ZOOMED]["status"]

@@ -223,7 +223,7 @@ def _refine(rig0, offsets, info, pts, conf, seq_id, names, init, min_confidence,
         if spread is not None:  # how much the choice of sequence moves this camera (calibrate_spread)
             item.update(spread_rotation_deg=float(spread["rotation_deg"][v]),
                         spread_centre_cm=float(s * spread["centre_cm"][v]), spread_focal_pct=float(spread["focal_pct"][v]))
-            note = spread_note(spread["rotation_deg"][v], spread["focal_pct"][v], "f" in intrinsics)
+            note = spread_note(spread["rotation_deg"][v], spread["focal_pct"][v], "f" in intrinsics, spread["halves"])
             if note:
                 item["status"] = note if item["status"] == "ok" else f"{item['status']}; {note}"
     ids = np.unique(seq_id)
@@ -234,7 +234,9 @@ def _refine(rig0, offsets, info, pts, conf, seq_id, names, init, min_confidence,
                   offsets_differ_by_sequence=differ,
                   weak_offsets=[names[v] for v in range(V) if report["views"][v]["offset_weak"]],
                   spread_sequences=0 if spread is None else spread["sequences"],
-                  weak_across_sequences=[names[v] for v in range(V) if "weak across sequences" in report["views"][v]["status"]],
+                  spread_halves=bool(spread is not None and spread["halves"]),
+                  weak_across_sequences=[names[v] for v in range(V) if any(
+                      w in report["views"][v]["status"] for w in ("weak across sequences", "weak within the recording"))],
                   subframe_offsets_by_sequence={int(k): fine[i].tolist() for i, k in enumerate(ids)}, **info)
     return Solution(rig, offsets, X, checks, report, fine)
 

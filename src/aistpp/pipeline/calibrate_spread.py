@@ -16,6 +16,11 @@ its status; more sequences (``--sequences-per-setting``) narrow it. Measured: sy
 rigs, two sequences: at most 2.8 % and 0.4 deg (the pooled rig 0.5-0.9 % / 0.12 deg from the
 truth); the released setting4 keypoints: 1.9-15.8 % and 0.3-2.3 deg (the pooled rig 7.6 % /
 1.8 deg from the released cameras).
+
+One recording (``MIN_HALF_FRAMES`` x 2 frames or more) is split into its first and second halves
+in time, each adjusted alone ("weak within the recording"): a lower bound, as the halves share
+the recording's errors (real setting4's ch09 alone: halves within 4.9 % / 0.34 deg, the other
+recording 8 % away; ch07 alone, 576 frames: up to 22 % / 1.9 deg, every view flagged).
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ MAX_SEQUENCES = 4  # sequences adjusted alone (each one more adjustment)
 ROUNDS = 2  # adjustment rounds per sequence, starting from the pooled rig
 WEAK_FOCAL_PCT = 5.0  # a view whose focal length moves more than this with the sequence is weak ...
 WEAK_ROTATION_DEG = 1.0  # ... or whose rotation does
+MIN_HALF_FRAMES = 100  # one recording is split in two halves (each alone) from twice this many frames
 
 
 def sequence_spread(rig: CameraRig, shifted: np.ndarray, sconf: np.ndarray | None, seq_id: np.ndarray,
@@ -41,13 +47,22 @@ def sequence_spread(rig: CameraRig, shifted: np.ndarray, sconf: np.ndarray | Non
     adjustment, before the gauge): ``rotation_deg``, ``centre_cm`` (in ``rig``'s units), ``focal_pct``
     (V,) the largest over the sequences tried, and ``sequences`` tried. ``shifted`` (V, N, 17, 2) px
     and ``sconf`` (V, N, 17) or None: the keypoints on the common clock (each sequence's offsets
-    applied), ``seq_id`` (N,). None with fewer than two sequences that can be adjusted alone."""
+    applied), ``seq_id`` (N,); ``halves``: True when one recording's two halves stood in for the
+    sequences. None when fewer than two sequences (or halves) can be adjusted alone, or with fewer
+    than three views (two camera centres do not fix the similarity the rigs are compared under)."""
     from aistpp.pipeline.calibrate import calibrate_views
     from aistpp.pipeline.calibrate_init import fix_swaps
 
-    ids = np.unique(seq_id)
-    if len(ids) < 2:
+    if len(rig) < 3:
         return None
+    ids = np.unique(seq_id)
+    halves = len(ids) == 1
+    if halves:  # one recording: its first and second halves in time, each alone
+        n = len(seq_id)
+        if n < 2 * MIN_HALF_FRAMES:
+            return None
+        seq_id = (np.arange(n) >= n // 2).astype(np.int64)
+        ids = np.array([0, 1])
     rng = np.random.default_rng(seed)
     if len(ids) > MAX_SEQUENCES:
         ids = np.sort(rng.choice(ids, MAX_SEQUENCES, replace=False))
@@ -71,12 +86,13 @@ def sequence_spread(rig: CameraRig, shifted: np.ndarray, sconf: np.ndarray | Non
     if len(found) < 2:
         return None
     worst = {k: np.max([e[k] for e in found], axis=0) for k in ("rotation_deg", "center_cm", "focal_rel")}
-    return {"sequences": len(found), "rotation_deg": worst["rotation_deg"], "centre_cm": worst["center_cm"],
-            "focal_pct": 100.0 * worst["focal_rel"]}
+    return {"sequences": len(found), "halves": halves, "rotation_deg": worst["rotation_deg"],
+            "centre_cm": worst["center_cm"], "focal_pct": 100.0 * worst["focal_rel"]}
 
 
-def spread_note(rotation_deg: float, focal_pct: float, focal_refined: bool) -> str | None:
-    """The status note of a view the sequences disagree on (None: they agree well enough)."""
+def spread_note(rotation_deg: float, focal_pct: float, focal_refined: bool, halves: bool = False) -> str | None:
+    """The status note of a view the sequences (``halves``: the two halves of one recording)
+    disagree on (None: they agree well enough)."""
     parts = []
     if focal_refined and focal_pct > WEAK_FOCAL_PCT:
         parts.append(f"focal {focal_pct:.0f} %")
@@ -84,4 +100,6 @@ def spread_note(rotation_deg: float, focal_pct: float, focal_refined: bool) -> s
         parts.append(f"rotation {rotation_deg:.1f} deg")
     if not parts:
         return None
+    if halves:
+        return f"weak within the recording: one half of it alone moves it by {' and '.join(parts)} (add recordings)"
     return f"weak across sequences: one sequence alone moves it by {' and '.join(parts)} (add sequences)"
