@@ -23,18 +23,23 @@ def _zoomed(rig: CameraRig, view: int, factor: float) -> CameraRig:
     return CameraRig(rig.names, rig.sizes, K, rig.dist, rig.rvec, rig.tvec)
 
 
+def _two_dances(truth: CameraRig, zoom: float, seed: int):
+    """Two 200-frame dances, the second filmed after camera ZOOMED zoomed by ``zoom``: keypoints,
+    confidences (V, 400, 17, ...) and the sequence of each frame (0 then 1)."""
+    rng = np.random.default_rng(seed)
+    none = np.zeros(len(truth), int)
+    a = released_case(truth, 200, 1, rng, none)
+    b = released_case(_zoomed(truth, ZOOMED, zoom), 200, 1, rng, none)
+    return np.concatenate([a[0], b[0]], 1), np.concatenate([a[1], b[1]], 1), np.r_[a[2], b[2] + 1]
+
+
 @pytest.mark.parametrize("zoom", [1.0, 1.08])
 def test_a_camera_the_sequences_disagree_on_is_reported_weak(zoom):
     from aistpp.pipeline.calibrate_solve import solve
     from aistpp.pipeline.calibrate_spread import WEAK_FOCAL_PCT
 
     truth = released_rig("setting4")
-    rng = np.random.default_rng(31)
-    none = np.zeros(len(truth), int)
-    a = released_case(truth, 200, 1, rng, none)
-    b = released_case(_zoomed(truth, ZOOMED, zoom), 200, 1, rng, none)
-    pts, conf = np.concatenate([a[0], b[0]], 1), np.concatenate([a[1], b[1]], 1)
-    seq_id = np.r_[a[2], b[2] + 1]
+    pts, conf, seq_id = _two_dances(truth, zoom, 31)
     sol = solve(pts, conf, seq_id, truth.sizes, truth.names, max_frames=400, max_offset=0)
     assert not sol.failed, [c.detail for c in sol.failed]
     r = sol.report
@@ -58,11 +63,7 @@ def test_one_recording_is_judged_by_its_halves(zoom):
     from aistpp.pipeline.calibrate_spread import WEAK_FOCAL_PCT
 
     truth = released_rig("setting4")
-    rng = np.random.default_rng(32)
-    none = np.zeros(len(truth), int)
-    a = released_case(truth, 200, 1, rng, none)
-    b = released_case(_zoomed(truth, ZOOMED, zoom), 200, 1, rng, none)
-    pts, conf = np.concatenate([a[0], b[0]], 1), np.concatenate([a[1], b[1]], 1)
+    pts, conf, _ = _two_dances(truth, zoom, 32)
     sol = solve(pts, conf, np.zeros(pts.shape[1], int), truth.sizes, truth.names, max_frames=400, max_offset=0)
     assert not sol.failed, [c.detail for c in sol.failed]
     r = sol.report
