@@ -403,3 +403,58 @@ def test_cli_original_ring_hint(tmp_path, scene):
     assert res.exit_code == 0, res.output
     e = rig_errors(formats.load_cameras(out / "setting1.json"), scene["truth"])
     assert np.median(e["rotation_deg"]) < 0.5 and np.median(e["focal_rel"]) < 0.02
+
+
+def test_cli_names_the_views_that_see_nothing(tmp_path):
+    """Real released detections (setting4's ch09 slice) with two cameras that recorded nothing
+    (all NaN, as the release marks missing points) and one that saw 3 frames: from the keypoints
+    alone those cameras cannot be placed; calibrate says which and why, exits 2 and writes nothing,
+    before any solving (it used to fail after the start, naming only the first)."""
+    import _released
+
+    kp = _released.keypoints2d(_released.SEQS[1]).astype(np.float32)
+    kp[[1, 3]] = np.nan
+    seen = np.isfinite(kp[4, :, :, 0]) & (kp[4, :, :, 2] >= 0.5)
+    first3 = np.flatnonzero(seen.any(1))[:3]
+    keep = np.zeros(kp.shape[1], bool)
+    keep[first3] = True
+    kp[4, ~keep] = np.nan
+    anno = tmp_path / "anno"
+    seq = _released.SEQS[1]
+    formats.write_mapping(anno / "cameras" / "mapping.txt", {seq: "setting4"})
+    formats.save_keypoints2d(anno / "keypoints2d" / f"{seq}.pkl", kp, np.ones(kp.shape[:2], np.float32),
+                             np.arange(kp.shape[1]))
+    out = tmp_path / "out"
+    res = CliRunner().invoke(app, ["calibrate", "--anno-dir", str(anno), "--save-dir", str(out),
+                                   "--image-size", "1920x1080", "--executor", "serial"])
+    assert res.exit_code == 2, res.output
+    text = " ".join(res.output.split())
+    assert f"c02 (0), c04 (0), c05 ({int(seen[first3].sum())})" in text and "c03" not in text.split("failed")[-1]
+    assert "--init-cameras" in text
+    assert not (out / "setting4.json").exists()
+
+
+def test_views_that_see_nothing_are_kept_as_given_from_a_start():
+    """With starting cameras (the released setting4 rig) and two of the real ch09 views blind, the
+    other seven are refined and the rig is written: the blind cameras are kept as given (flagged,
+    not judged by the per-view checks, which refused the whole rig before): their intrinsics are
+    the given ones and their pose relative to each other is the given one (the world's gauge moves
+    every camera alike)."""
+    import _released
+
+    from aistpp.pipeline.calibrate_solve import solve
+
+    kp = _released.keypoints2d(_released.SEQS[1])
+    kp[[1, 3]] = np.nan
+    given = _released.cameras()
+    sol = solve(kp[..., :2], kp[..., 2], np.zeros(kp.shape[1], int), given.sizes, given.names, given, max_frames=250)
+    assert not sol.failed, [c.detail for c in sol.failed]
+    views = sol.report["views"]
+    assert [v["name"] for v in views if v["status"].startswith("not refined")] == ["c02", "c04"]
+    assert {"c02", "c04"} <= set(sol.report["weak_views"])
+    for v in (1, 3):
+        np.testing.assert_allclose(sol.rig.K[v], given.K[v], rtol=1e-9)
+        np.testing.assert_allclose(sol.rig.dist[v], given.dist[v], atol=1e-12)
+    R, R0 = rodrigues(sol.rig.rvec), rodrigues(given.rvec)
+    np.testing.assert_allclose(R[1] @ R[3].T, R0[1] @ R0[3].T, atol=1e-9)
+    assert np.median(rig_errors(sol.rig, given)["rotation_deg"]) < 2.0  # and the others near the released rig

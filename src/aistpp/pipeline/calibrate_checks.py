@@ -5,7 +5,8 @@ frames, and returns a list of ``Check`` (name, passed, detail, value). The check
 physical fact the reprojection error cannot see:
 
 - ``in_front``: every camera has the dancer in front of it (>= 95 % of its inlier points at
-  positive depth, and the dancer's median position too).
+  positive depth, and the dancer's median position too; a camera with no observations, kept as
+  given, by the median position alone).
 - ``focal``: focal lengths within [0.2, 5] x the larger image side (fisheye to long telephoto).
 - ``held_out``: frames kept out of the fit, triangulated with the rig, reproject about as well as
   the fitted ones (median <= 1.5 x fitted + 1.5 px).
@@ -18,7 +19,8 @@ physical fact the reprojection error cannot see:
 - ``scale``: cameras 0.3-40 body heights from the dancer (catches a rig scaled by tens).
 - ``views_agree``: every view keeps >= 75 % of its detections as inliers and its median error
   is within 2.5 x the views' median: one view fitted far worse than the others means the rig
-  is bent around it (a wrong start, a wrong time offset), not a view with a bad detector.
+  is bent around it (a wrong start, a wrong time offset), not a view with a bad detector. A view
+  not refined (too few detections, kept as given and flagged) is not judged.
 
 Units: points in cm (any unit for the scale-free checks); COCO-17 joint order.
 """
@@ -62,7 +64,9 @@ def check_in_front(rig: CameraRig, points3d: np.ndarray, observed: np.ndarray) -
     cam = rig.world_to_camera(points3d.reshape(-1, 3))  # (V, P, 3)
     z = cam[..., 2]
     obs = observed.reshape(len(rig), -1) & np.isfinite(z)
-    share = np.array([(z[v][obs[v]] > 0).mean() if obs[v].any() else 0.0 for v in range(len(rig))])
+    # a view with no observations (kept as given: too few detections to refine) is judged by the
+    # dancer's median position alone
+    share = np.array([(z[v][obs[v]] > 0).mean() if obs[v].any() else 1.0 for v in range(len(rig))])
     centre = np.nanmedian(points3d.reshape(-1, 3), axis=0)
     zc = rig.world_to_camera(centre)[:, 2]
     bad = [n for n, s, c in zip(rig.names, share, zc) if s < 0.95 or not c > 0]
@@ -158,7 +162,10 @@ def _all_checks(rig, points3d, observed, up, fitted_px, held_out_px) -> list[Che
 
 
 def check_views_agree(views: list[dict], min_share: float = 0.75, max_ratio: float = 2.5) -> Check:
-    """views: the report's per-view dicts (``detections``, ``inliers``, ``after_median_px``, ``name``)."""
+    """views: the report's per-view dicts (``detections``, ``inliers``, ``after_median_px``, ``name``,
+    ``status``). A view that was not refined (too few detections: kept as given, flagged weak)
+    cannot bend the rig and is not judged."""
+    views = [v for v in views if not str(v.get("status", "")).startswith("not refined")]
     meds = np.array([v["after_median_px"] for v in views], float)
     typical = _nanmedian(meds)
     bad = [f"{v['name']} ({100 * v['inliers'] / max(v['detections'], 1):.0f} % inliers, {v['after_median_px']:.1f} px)"

@@ -22,7 +22,7 @@ from aistpp.core.bundle_adjust import one_blas_thread
 from aistpp.core.cameras import CameraRig
 from aistpp.core.frame_offsets import shift_sequences
 from aistpp.core.joints import COCO_FLIP
-from aistpp.core.triangulation import reprojection_errors, triangulate_robust
+from aistpp.core.triangulation import reprojection_errors, triangulate_robust, usable_observations
 from aistpp.errors import AistppError
 from aistpp.pipeline.calibrate_checks import Check, check_rig, check_views_agree
 from aistpp.pipeline.calibrate_gauge import Y_UP_TO_Z_UP, gauge_transform
@@ -107,6 +107,7 @@ def solve(points: np.ndarray, conf: np.ndarray | None, seq_id: np.ndarray, sizes
     if frame == "init" and init is None:
         raise AistppError("--frame init needs starting cameras (--init-cameras FILE or rig)")
     if init is None:  # from the keypoints alone; a start whose result fails a check is retried from other seeds
+        _check_every_view_sees(pts, conf, names, min_confidence, min_view_observations)
         first = None
         for rank in range(3):
             start = initial_rig(pts, conf, seq_id, sizes, names, min_confidence=min_confidence, max_offset=max_offset,
@@ -123,6 +124,26 @@ def solve(points: np.ndarray, conf: np.ndarray | None, seq_id: np.ndarray, sizes
     return _refine(init, np.zeros(V, int), {"init": {"from": "given cameras"}}, pts, conf, seq_id, names, init,
                    min_confidence, intrinsics, rounds, max_frames, max_offset, height_cm, frame, up,
                    min_view_observations, hold_out, seed)
+
+
+def _check_every_view_sees(pts: np.ndarray, conf: np.ndarray | None, names: tuple[str, ...], min_confidence: float,
+                           min_view_observations: int) -> None:
+    """From the keypoints alone every camera is placed by what it sees: a view with fewer than
+    ``min_view_observations`` usable keypoints (a camera that recorded nothing, a view whose
+    detections are all NaN or below ``min_confidence``) cannot be, whatever the others show.
+    Raises AistppError naming each such view and its count, before any work."""
+    V = pts.shape[0]
+    ok = usable_observations(pts.reshape(V, -1, 2), None if conf is None else np.reshape(conf, (V, -1)),
+                             min_confidence)
+    counts = ok.sum(axis=1)
+    blind = np.flatnonzero(counts < min_view_observations)
+    if blind.size:
+        listed = ", ".join(f"{names[v]} ({int(counts[v])})" for v in blind)
+        raise AistppError(f"view(s) {listed} have fewer than {min_view_observations} usable keypoints (confidence >= "
+                          f"{min_confidence:g}) in the pooled keypoints2d, and from the keypoints alone a camera is "
+                          "placed only by what it sees: pool sequences where it sees the dancer "
+                          "(--sequences-per-setting), lower --min-confidence, or give --init-cameras FILE (such a view "
+                          "is then kept as given and flagged)")
 
 
 def _refine(rig0, offsets, info, pts, conf, seq_id, names, init, min_confidence, intrinsics, rounds, max_frames,

@@ -108,7 +108,8 @@ def fit_smpl(fast, targets: np.ndarray, weights: FitWeights | None = None, fit_b
     steps per solve (a ``NotConverged`` warning when hit). Returns ``smpl_poses`` (N, pose_size) rad,
     ``smpl_trans`` (N, 3) cm, ``smpl_scaling`` (1,), ``smpl_betas`` (shape_size,) when ``fit_betas``,
     ``smpl_loss`` (mean squared coordinate error, cm^2), ``joint_error_cm`` (K,) mean distance
-    per keypoint, ``loss`` (the objective per frame, frame-weighted over windows),
+    per keypoint, ``loss`` (the objective per frame as each window's solve ended, frame-weighted over windows: before
+    the scale's last step across windows; ``smpl_loss`` is of the final poses),
     ``converged`` (every solve met the tolerance), ``iterations`` (the most any solve took),
     ``iterations_median`` (over the solves), ``solves`` (per solve: frames, iterations, converged,
     loss), ``fps`` (median frame rate).
@@ -633,7 +634,7 @@ def fit_smpl_sequence(name: str, config: FitSmplConfig) -> dict:
         "converged": bool(res["converged"]),
         "iterations": int(res["iterations"]),  # the most any solve (window) took
         "iterations_median": res["iterations_median"],  # over the solves (the globals' and each window's)
-        "loss": res["loss"],  # the objective per frame at the end
+        "loss": res["loss"],  # the objective per frame as the solves ended (before the windows' last scale step)
         "solves": res["solves"],
         "fit_s": time.perf_counter() - start,
         "scaling": float(res["smpl_scaling"][0]),
