@@ -458,3 +458,25 @@ def test_views_that_see_nothing_are_kept_as_given_from_a_start():
     R, R0 = rodrigues(sol.rig.rvec), rodrigues(given.rvec)
     np.testing.assert_allclose(R[1] @ R[3].T, R0[1] @ R0[3].T, atol=1e-9)
     assert np.median(rig_errors(sol.rig, given)["rotation_deg"]) < 2.0  # and the others near the released rig
+
+
+def test_a_recording_too_short_to_judge_is_said_so(tmp_path, scene):
+    """One recording of 120 frames cannot be split into halves to judge its rig (calibrate_spread):
+    the rig is written but the report and the run say its stability is unjudged; 240 frames are
+    judged (and 3 sequences of 120 each, below, too)."""
+    from aistpp.pipeline.calibrate_solve import solve
+
+    short = solve(scene["det"][:, :120], scene["conf"][:, :120], np.zeros(120, int), scene["truth"].sizes,
+                  scene["truth"].names, scene["init"], max_frames=120)
+    assert not short.failed and "one recording of 120 frames" in short.report["stability_unjudged"]
+    long = solve(scene["det"][:, :240], scene["conf"][:, :240], np.zeros(240, int), scene["truth"].sizes,
+                 scene["truth"].names, scene["init"], max_frames=240)
+    assert not long.failed and long.report["stability_unjudged"] is None and long.report["spread_halves"]
+    anno = _write_dataset(tmp_path, scene)  # three sequences of 120 frames: each adjusted alone
+    res = CliRunner().invoke(app, ["calibrate", "--anno-dir", str(anno), "--save-dir", str(tmp_path / "out"),
+                                   "--init-cameras", str(tmp_path / "init.json"), "--executor", "serial"])
+    assert res.exit_code == 0 and "unjudged" not in res.output, res.output
+    formats.write_mapping(anno / "cameras" / "mapping.txt", {SEQS[0]: "setting1"})
+    res = CliRunner().invoke(app, ["calibrate", "--anno-dir", str(anno), "--save-dir", str(tmp_path / "one"),
+                                   "--init-cameras", str(tmp_path / "init.json"), "--executor", "serial"])
+    assert res.exit_code == 0 and "stability is unjudged: one recording of 120 frames" in " ".join(res.output.split())

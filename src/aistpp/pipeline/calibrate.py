@@ -388,11 +388,22 @@ def calibrate_setting(setting: str, config: CalibrateConfig) -> dict:
     return {"sequences": len(chosen), "frames": int(report["frames"]),
             "before_px": report["before_median_px"], "after_px": report["after_median_px"],
             "after_p90_px": report["after_p90_px"], "held_out_px": report["held_out_median_px"],
-            "weak": ",".join(dict.fromkeys(report["weak_views"] + report.get("weak_across_sequences", []))) or "-",
-            "views": report["views"],
-            **({"warnings": [f"the time offsets of view(s) {', '.join(report['offsets_differ_by_sequence'])} differ "
-                             "between sequences (see offsets_by_sequence in the report): each sequence's own are written "
-                             "('frame_offsets'), 'frame_offset' holds the setting's median"]} if report["offsets_differ_by_sequence"] else {})}
+            "weak": ",".join(dict.fromkeys(report["weak_views"] + report.get("weak_across_sequences", [])))
+            or ("unjudged" if report.get("stability_unjudged") else "-"),
+            "views": report["views"], **({"warnings": notes} if (notes := _setting_warnings(report)) else {})}
+
+
+def _setting_warnings(report: dict) -> list[str]:
+    """What the run table warns of for a calibrated setting (``calibrate_setting``'s report)."""
+    notes = []
+    if report["offsets_differ_by_sequence"]:
+        notes.append(f"the time offsets of view(s) {', '.join(report['offsets_differ_by_sequence'])} differ "
+                     "between sequences (see offsets_by_sequence in the report): each sequence's own are written "
+                     "('frame_offsets'), 'frame_offset' holds the setting's median")
+    if report.get("stability_unjudged"):
+        notes.append(f"the rig's stability is unjudged: {report['stability_unjudged']}; so little data can be "
+                     "fitted better by wrong cameras than by the true ones (add frames or recordings)")
+    return notes
 
 
 def run_calibrate(config: CalibrateConfig) -> RunReport:
