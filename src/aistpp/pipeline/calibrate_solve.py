@@ -270,10 +270,11 @@ def _unjudged(seq_id: np.ndarray) -> str:
     detections at 1.9 px where the true cameras gave 2.5 px, one camera three times too far
     with a focal length three times too long, and every check passed."""
     ids, counts = np.unique(seq_id, return_counts=True)
-    if len(ids) == 1:
+    if len(ids) == 1 and counts[0] < 2 * MIN_HALF_FRAMES:
         return (f"one recording of {int(counts[0])} frames, too short to compare its halves "
                 f"({2 * MIN_HALF_FRAMES} frames or more)")
-    return f"none of the {len(ids)} sequences could be adjusted alone (too few frames each)"
+    parts = "halves of the recording" if len(ids) == 1 else f"{len(ids)} sequences"
+    return f"fewer than two of the {parts} could be adjusted alone (too few frames seen, or views they barely show)"
 
 
 def _same_relative(a: np.ndarray, b: np.ndarray) -> bool:
