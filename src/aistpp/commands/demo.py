@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from aistpp.commands._common import console, options_from, user_errors
+from aistpp.commands._common import console, err_console, options_from, user_errors
 from aistpp.config import build_config
 from aistpp.pipeline.demo import DemoConfig
 
@@ -26,5 +26,7 @@ def command(given: dict) -> None:
         table.add_row(s["step"], f"{s['seconds']:.1f}", s.get("metric", ""), s.get("value", ""))
     table.add_row("total", f"{summary['total_seconds']:.1f}", "", "")
     console.print(table)
+    for line in summary["warnings"]:  # the steps ran quiet: what they warned of, under the table
+        err_console.print(f"[yellow]warning[/] {line}", highlight=False, soft_wrap=True)
     for path in summary["videos"]:
         console.print(f"video: {path}")

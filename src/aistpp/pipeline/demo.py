@@ -68,10 +68,28 @@ def detection_errors(keypoints_dir: Path, truth: AISTDataset, truth_dir: Path) -
             "detected_pct": float(100 * np.concatenate(detected).mean())}
 
 
-def _check(report: RunReport, step: str) -> None:
+def _check(report: RunReport, step: str, warnings: list[str] | None = None) -> None:
+    """Raise for the first failed item of a step; collect the step's warnings into ``warnings``."""
     if report.failed:
         first = report.failed[0]
         raise AistppError(f"demo step {step} failed for {first.name}: {first.error.splitlines()[0]}")
+    if warnings is not None:
+        warnings.extend(step_warnings(step, report))
+
+
+def step_warnings(step: str, report: RunReport) -> list[str]:
+    """The warnings a pipeline step's run gave, one line each, as its own command prints them:
+    each item's ``info["warnings"]`` (calibrate, triangulate), ``info["warning"]`` (fit-smpl's
+    iteration cap) and calibrate's views that are not ok (weak, not refined)."""
+    lines = []
+    for it in report.items:
+        lines += [f"{step} {it.name}: {w}" for w in it.info.get("warnings", [])]
+        if it.info.get("warning"):
+            lines.append(f"{step} {it.name}: {it.info['warning']}")
+        if step == "calibrate":
+            lines += [f"{step} {it.name} {v['name']}: {v['status']}" for v in it.info.get("views", [])
+                      if v["status"] != "ok"]
+    return lines
 
 
 def run_demo(config: DemoConfig, on_step: Callable[[str], None] = lambda s: None) -> dict:
@@ -79,7 +97,8 @@ def run_demo(config: DemoConfig, on_step: Callable[[str], None] = lambda s: None
     return a summary.
 
     The summary has ``steps``: [{step, seconds, metric, value, numbers}] (``numbers``: the
-    errors as floats), and ``videos``: paths written.
+    errors as floats), ``warnings``: what the steps warned of (``step_warnings``; the steps run
+    quiet), and ``videos``: paths written.
     """
     from aistpp.pipeline.calibrate import CalibrateConfig, run_calibrate
     from aistpp.pipeline.compare import compare_datasets
@@ -100,6 +119,7 @@ def run_demo(config: DemoConfig, on_step: Callable[[str], None] = lambda s: None
     data, rebuilt = out / "data", out / "rebuilt"
     common = dict(workers=config.workers, quiet=True)
     steps: list[dict] = []
+    warned: list[str] = []
 
     def timed(name: str, fn: Callable):
         on_step(name)
@@ -117,7 +137,7 @@ def run_demo(config: DemoConfig, on_step: Callable[[str], None] = lambda s: None
         from aistpp.pipeline.detect import DetectConfig, run_detect
 
         _check(timed("detect", lambda: run_detect(DetectConfig(
-            video_dir=data / "videos", save_dir=rebuilt / "keypoints2d", **common))), "detect")
+            video_dir=data / "videos", save_dir=rebuilt / "keypoints2d", **common))), "detect", warned)
         err = detection_errors(rebuilt / "keypoints2d", truth, data / "truth")
         steps[-1].update(metric="2D error on visible joints (median / p90), frames detected",
                          value=f"{err['median_px']:.2f} / {err['p90_px']:.2f} px, {err['detected_pct']:.1f} %",
@@ -126,7 +146,7 @@ def run_demo(config: DemoConfig, on_step: Callable[[str], None] = lambda s: None
         # 1. preprocess: detections JSON -> keypoints2d, compared with synth's own keypoints2d
         _check(timed("preprocess", lambda: run_preprocess(PreprocessConfig(
             keypoints_dir=data / "detections", save_dir=rebuilt / "keypoints2d", anno_dir=data / "annotations", **common))),
-            "preprocess")
+            "preprocess", warned)
         same = all(
             np.array_equal(formats.load_keypoints2d(rebuilt / "keypoints2d" / f"{s}.pkl")["keypoints2d"],
                            truth.load_keypoints2d(s)["keypoints2d"], equal_nan=True)
@@ -143,7 +163,7 @@ def run_demo(config: DemoConfig, on_step: Callable[[str], None] = lambda s: None
         formats.save_cameras(out / "init_cameras" / f"{setting}.json", init)
     _check(timed("calibrate", lambda: run_calibrate(CalibrateConfig(
         anno_dir=rebuilt, save_dir=rebuilt / "cameras", init_cameras=str(out / "init_cameras"), **common))),
-        "calibrate")
+        "calibrate", warned)
     rebuilt_ds = AISTDataset(rebuilt)
     errs = [rig_errors(rebuilt_ds.load_cameras(s), truth.load_cameras(s)) for s in truth.settings]
     rot = float(np.median(np.concatenate([e["rotation_deg"] for e in errs])))
@@ -157,12 +177,12 @@ def run_demo(config: DemoConfig, on_step: Callable[[str], None] = lambda s: None
 
     # 3. triangulate with the calibrated cameras
     _check(timed("triangulate", lambda: run_triangulate(TriangulateConfig(
-        anno_dir=rebuilt, save_dir=rebuilt / "keypoints3d", **common))), "triangulate")
+        anno_dir=rebuilt, save_dir=rebuilt / "keypoints3d", **common))), "triangulate", warned)
 
     # 4. fit SMPL
     _check(timed("fit-smpl", lambda: run_fit_smpl(FitSmplConfig(
         anno_dir=rebuilt, smpl_dir=data / "smpl", save_dir=rebuilt / "motions", device="cpu", **common))),
-        "fit-smpl")
+        "fit-smpl", warned)
 
     cmp = compare_datasets(rebuilt, data / "annotations", data / "smpl")
     rows = list(cmp["sequences"].values())
@@ -190,5 +210,5 @@ def run_demo(config: DemoConfig, on_step: Callable[[str], None] = lambda s: None
 
         timed("vis", draw)
         steps[-1].update(metric="videos written", value=str(len(videos)))
-    return {"out": str(out), "steps": steps, "videos": videos, "compare": cmp,
+    return {"out": str(out), "steps": steps, "warnings": warned, "videos": videos, "compare": cmp,
             "total_seconds": sum(s["seconds"] for s in steps)}
