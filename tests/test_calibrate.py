@@ -331,6 +331,35 @@ def test_cli_user_errors_exit_2(tmp_path, scene):
     assert res.exit_code == 2 and "intrinsics" in res.output
 
 
+def test_cli_leaves_out_settings_without_keypoints(tmp_path):
+    """A partial download (mapping.txt lists every setting, keypoints2d are there for some): without
+    --settings only the settings with keypoints2d are calibrated, the others named in one warning
+    (it used to report each as failed and exit 2); named with --settings, one still fails, saying why;
+    with no keypoints2d at all: one error."""
+    import _released
+
+    seq = _released.SEQS[1]
+    anno = tmp_path / "anno"
+    formats.write_mapping(anno / "cameras" / "mapping.txt", {seq: "setting4", "gBR_sBM_cAll_d04_mBR0_ch01": "setting1",
+                                                            "gPO_sBM_cAll_d10_mPO1_ch01": "setting2"})
+    kp = _released.keypoints2d(seq).astype(np.float32)
+    formats.save_keypoints2d(anno / "keypoints2d" / f"{seq}.pkl", kp, np.ones(kp.shape[:2], np.float32),
+                             np.arange(kp.shape[1]))
+    base = ["calibrate", "--anno-dir", str(anno), "--save-dir", str(tmp_path / "out"), "--image-size", "1920x1080"]
+    res = CliRunner().invoke(app, base + ["--dry-run"])
+    assert res.exit_code == 0, res.output
+    text = " ".join(res.output.split())
+    assert "setting4: would run" in text and "1 would run" in text, text
+    assert "2 of 3 settings left out" in text and "setting1, setting2" in text
+    res = CliRunner().invoke(app, base + ["--dry-run", "--settings", "setting1"])
+    assert res.exit_code == 0 and "setting1: would run" in res.output  # named: attempted (and fails, below)
+    res = CliRunner().invoke(app, base + ["--settings", "setting1", "--executor", "serial"])
+    assert res.exit_code == 2 and "no keypoints2d file for any sequence of setting1" in " ".join(res.output.split())
+    (anno / "keypoints2d" / f"{seq}.pkl").unlink()
+    res = CliRunner().invoke(app, base + ["--dry-run"])
+    assert res.exit_code == 2 and "no keypoints2d file for any sequence" in " ".join(res.output.split()), res.output
+
+
 def test_cli_fix_intrinsics_keeps_them(tmp_path, scene):
     anno = _write_dataset(tmp_path, scene)
     out = tmp_path / "out"

@@ -39,7 +39,7 @@ from aistpp.core.frame_offsets import KEY, SEQUENCE_KEY
 from aistpp.core.names import AIST_VIEWS, check_name
 from aistpp.core.runner import RunOptions, RunReport, report_stage, run_jobs
 from aistpp.core.triangulation import triangulate_dlt, triangulate_robust, usable_observations
-from aistpp.errors import AistppError
+from aistpp.errors import AistppError, AistppWarning
 from aistpp.pipeline.calibrate_offsets import SUBFRAME_DIGITS
 
 
@@ -49,7 +49,7 @@ class CalibrateConfig(RunOptions):
     anno_dir: Path
     save_dir: Path
     settings: list[str] | None = Field(None, description="Settings to calibrate (repeat or comma-separate).",
-                                       json_schema_extra={"unset": "every setting of mapping.txt"})
+                                       json_schema_extra={"unset": "every setting of mapping.txt that has keypoints2d"})
     init_cameras: str | None = Field(None, description="Starting cameras: 'rig' (the original AIST++ hand-made "
                                      "9-camera ring), a camera JSON file, or a folder of <setting>.json.",
                                      json_schema_extra={"unset": "none, the rig is found from the keypoints alone"})
@@ -343,8 +343,7 @@ def calibrate_setting(setting: str, config: CalibrateConfig) -> dict:
     ds = AISTDataset(config.anno_dir)
     if setting not in ds.settings:
         raise AistppError(f"setting {setting!r} is not in mapping.txt", ds.layout.folder("cameras") / "mapping.txt")
-    candidates = [s for s in ds.settings[setting] if s not in set(ds.ignore_list)
-                  and ds.layout.file("keypoints2d", s).is_file()]
+    candidates = _with_keypoints(ds, setting)
     if not candidates:
         raise AistppError(f"no keypoints2d file for any sequence of {setting}", ds.layout.folder("keypoints2d"))
     chosen = choose_sequences(candidates, config.sequences_per_setting, config.seed, setting)
@@ -406,6 +405,12 @@ def _setting_warnings(report: dict) -> list[str]:
     return notes
 
 
+def _with_keypoints(ds, setting: str) -> list[str]:
+    """The sequences of ``setting`` (mapping.txt) not on the ignore list that have a keypoints2d file."""
+    ignored = set(ds.ignore_list)
+    return [s for s in ds.settings[setting] if s not in ignored and ds.layout.file("keypoints2d", s).is_file()]
+
+
 def run_calibrate(config: CalibrateConfig) -> RunReport:
     """Calibrate every selected setting through the shared runner; copy mapping.txt to save_dir."""
     from aistpp.core.dataset import AISTDataset
@@ -418,6 +423,17 @@ def run_calibrate(config: CalibrateConfig) -> RunReport:
             raise AistppError(f"unknown setting(s) {', '.join(unknown)}; mapping.txt lists {', '.join(settings)}",
                               ds.layout.folder("cameras") / "mapping.txt")
         settings = [check_name(s, "setting name") for s in dict.fromkeys(config.settings)]
+    else:  # every setting that has keypoints2d (a partial download, or a rig that recorded some settings)
+        have = [s for s in settings if _with_keypoints(ds, s)]
+        if not have:
+            raise AistppError(f"no keypoints2d file for any sequence of mapping.txt's {len(settings)} setting(s)",
+                              ds.layout.folder("keypoints2d"))
+        if len(have) < len(settings):
+            left = [s for s in settings if s not in have]
+            warnings.warn(f"{len(left)} of {len(settings)} settings left out, no sequence of theirs has a keypoints2d "
+                          f"file in {ds.layout.folder('keypoints2d')}: {', '.join(left[:5])}"
+                          f"{', ...' if len(left) > 5 else ''}", AistppWarning, stacklevel=2)
+        settings = have
     job = functools.partial(calibrate_setting, config=config)
     report = run_jobs(job, settings, config, outputs=lambda s: [camera_path(s, config), report_path(s, config)],
                       title="calibrate")
