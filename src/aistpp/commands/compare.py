@@ -44,7 +44,10 @@ def command(
                 if reprojection else []
             cams.add_row(s, f"{r['rotation_deg_median']:.3f} / {r['rotation_deg_max']:.3f}",
                          f"{r['center_cm_median']:.2f} / {r['center_cm_max']:.2f}", f"{r['focal_rel_max']:.2%}", *extra)
-    console.print(cams)
+    if res["settings"]:
+        console.print(cams)
+    else:
+        console.print("cameras not compared: no setting of the same name on both sides", highlight=False)
     seqs = Table(title="sequences (errors in cm)")
     cols = ("keypoints3d_mpjpe_cm", "keypoints3d_optim_mpjpe_cm", "smpl_joint_error_cm")
     seqs.add_column("sequence")
@@ -59,4 +62,12 @@ def command(
     if res["refused"]:
         console.print(f"not compared (views differ): {len(res['refused'])} sequence(s): {', '.join(res['refused'][:10])}"
                       f"{' ...' if len(res['refused']) > 10 else ''}", highlight=False, soft_wrap=True)
+    for sa, sbs in res["settings_by_sequences"].items():
+        console.print(f"setting {sa} (ours) holds the reference's sequences of {', '.join(sbs)}: its 3D is aligned on "
+                      "their keypoints3d; cameras are compared between settings of the same name",
+                      highlight=False, soft_wrap=True)
+    if res["unaligned"]:
+        console.print(f"not compared (nothing to align them by: no keypoints3d on both sides): {len(res['unaligned'])} "
+                      f"sequence(s): {', '.join(res['unaligned'][:10])}{' ...' if len(res['unaligned']) > 10 else ''}",
+                      highlight=False, soft_wrap=True)
     console.print(f"missing from ours: {len(res['missing'])}, extra in ours: {len(res['extra'])}")

@@ -103,8 +103,11 @@ def compare_datasets(anno_dir: Path, reference_dir: Path, smpl_dir: Path | None 
     """Per-setting camera errors and per-sequence keypoint / SMPL joint errors (cm).
 
     Only what both sides hold is listed: settings both have, sequences with keypoints3d or
-    motions on both sides. Views are matched by name; rigs whose views are named differently are
-    refused (``error``, their sequences left out and listed under ``refused``) unless
+    motions on both sides. A sequence whose setting the sides name differently is aligned by
+    the keypoints3d of the sequences the two settings share (``settings_by_sequences``: our
+    setting -> the reference's); without keypoints3d on both sides it is listed under
+    ``unaligned``, not compared. Views are matched by name; rigs whose views are named
+    differently are refused (``error``, their sequences left out and listed under ``refused``) unless
     ``view_map`` {our view: the reference's} says how they map. ``reprojection`` > 0: also each
     setting's two rigs reprojecting the detections of up to that many of our sequences of the
     setting (keypoints2d; ``reprojection`` key: per sequence and the mean median px), which judges
@@ -149,10 +152,29 @@ def compare_datasets(anno_dir: Path, reference_dir: Path, smpl_dir: Path | None 
     common = [q for q in common if q not in out["refused"]]
     if align:
         for setting in transforms:
-            T = _keypoint_transform(est, ref, [q for q in common if est.mapping[q] == setting])
+            T = _keypoint_transform(est, ref, [q for q in common if est.mapping[q] == setting == ref.mapping[q]])
             if T is not None:
                 transforms[setting] = T
                 out["settings"][setting]["keypoints_aligned_on"] = "keypoints3d"
+    # a sequence whose setting the two sides name differently (an own rig's 'myrig' for the release's
+    # 'setting4'): one similarity per (ours, theirs) pair fitted on the pair's keypoints3d; without
+    # keypoints3d on both sides there is nothing to align it by, and an unaligned gauge is no error
+    pair_transforms: dict[tuple[str, str], tuple] = {}
+    out["settings_by_sequences"], out["unaligned"] = {}, []
+    pairs: dict[tuple[str, str], list[str]] = {}
+    for q in common:
+        if est.mapping[q] != ref.mapping[q] or est.mapping[q] not in transforms:
+            pairs.setdefault((est.mapping[q], ref.mapping[q]), []).append(q)
+    for (sa, sb), seqs in pairs.items():
+        if sa != sb:
+            out["settings_by_sequences"][sa] = sorted({*out["settings_by_sequences"].get(sa, []), sb})
+        if not align:
+            continue
+        T = _keypoint_transform(est, ref, seqs)
+        if T is None:
+            out["unaligned"] += seqs
+        else:
+            pair_transforms[(sa, sb)] = T
     models: dict = {}
 
     def model(motion: dict):  # each motion posed with the body model it was made with (release: male)
@@ -160,7 +182,14 @@ def compare_datasets(anno_dir: Path, reference_dir: Path, smpl_dir: Path | None 
 
     identity = (1.0, np.eye(3), np.zeros(3))
     for seq in common:
-        T = transforms.get(est.mapping[seq], identity)
+        if not align:
+            T = identity
+        elif (est.mapping[seq], ref.mapping[seq]) in pairs:
+            T = pair_transforms.get((est.mapping[seq], ref.mapping[seq]))
+            if T is None:
+                continue  # listed under 'unaligned'
+        else:
+            T = transforms[est.mapping[seq]]
         row: dict = {}
         pa, pb = est.layout.file("keypoints3d", seq), ref.layout.file("keypoints3d", seq)
         if pa.exists() and pb.exists():
