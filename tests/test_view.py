@@ -349,3 +349,29 @@ def test_motions_only_folder_compared_through_smpl_joints(synth_data, tmp_path):
                               gender="neutral", sequence_names=[seq], mesh=False, out=tmp_path / "g.html"))
     assert [t["skeleton"] for t in res["tracks"]] == ["keypoints3d_optim", "smpl joints"]
     assert res["pairs"][0]["mean_joint_error_cm"] < 0.05
+
+
+def test_compare_dir_in_another_world_frame_is_said_so(synth_data, tmp_path):
+    """A comparison folder whose 3D is the same motion in another gauge (turned 25 deg, 1.1x, 1 m
+    away: a rebuild against the release): the raw joint error is the gauge's, and the same skeletons
+    after one similarity transform agree to float32 rounding; the CLI line says so."""
+    from scipy.spatial.transform import Rotation
+
+    from aistpp.pipeline.view.page import run_view
+    from aistpp.pipeline.view.scene import ViewConfig
+
+    other = tmp_path / "rebuilt"
+    seq = sorted(synth_data.sequences)[0]
+    kp = synth_data.keypoints3d[seq].astype(np.float64)
+    moved = 1.1 * kp @ Rotation.from_euler("y", 25, degrees=True).as_matrix().T + [100.0, 0.0, 30.0]
+    formats.write_mapping(other / "cameras" / "mapping.txt", {seq: "elsewhere"})
+    formats.save_keypoints3d(other / "keypoints3d" / f"{seq}.pkl", moved, moved)
+    res = run_view(ViewConfig(anno_dir=synth_data.anno_dir, compare_dir=other, sequence_names=[seq], mesh=False,
+                              out=tmp_path / "w.html"))
+    (pair,) = res["pairs"]
+    raw = np.linalg.norm(moved - kp, axis=-1)
+    assert abs(pair["mean_joint_error_cm"] - np.nanmean(raw)) < 0.01 and pair["mean_joint_error_cm"] > 50
+    assert pair["aligned_joint_error_cm"] < 0.01
+    out = CliRunner().invoke(app, ["view", "--anno-dir", str(synth_data.anno_dir), "--compare-dir", str(other),
+                                   "--sequence-names", seq, "--no-mesh", "--out", str(tmp_path / "w2.html")])
+    assert out.exit_code == 0 and "after one similarity transform" in " ".join(out.output.split()), out.output

@@ -27,5 +27,9 @@ def command(given: dict, config: ConfigFile = None) -> None:
         console.print(f"{t['sequence']} ({t['source']}): {t['frames']} frames, {what}", highlight=False, soft_wrap=True)
     for p in res["pairs"]:
         if p["mean_joint_error_cm"] is not None:
-            console.print(f"{p['sequence']}: mean joint error {p['mean_joint_error_cm']:.2f} cm", highlight=False)
+            aligned, raw = p["aligned_joint_error_cm"], p["mean_joint_error_cm"]
+            note = (f" ({aligned:.2f} cm after one similarity transform: the two folders' world frames differ, "
+                    "and the page shows them as they are; aistpp compare aligns)"
+                    if aligned is not None and aligned < 0.5 * raw and raw > 1.0 else "")
+            console.print(f"{p['sequence']}: mean joint error {raw:.2f} cm{note}", highlight=False, soft_wrap=True)
     console.print(f"wrote {res['output']} ({res['bytes'] / 1e6:.2f} MB)", highlight=False, soft_wrap=True)

@@ -54,7 +54,7 @@ def run_view(config: ViewConfig) -> dict:
         "tracks": [{"sequence": t["sequence"], "source": t["source"], "frames": t["frames"],
                     "skeleton": t.get("skeleton", {}).get("source"), "mesh_error_cm": t.get("mesh", {}).get("error_cm"),
                     "joint_colour": t.get("joint_values", {}).get("kind")} for t in scene["tracks"]],
-        "pairs": [{"sequence": scene["tracks"][p["a"]]["sequence"], "mean_joint_error_cm": p["mean_cm"]}
-                  for p in scene["pairs"]],
+        "pairs": [{"sequence": scene["tracks"][p["a"]]["sequence"], "mean_joint_error_cm": p["mean_cm"],
+                   "aligned_joint_error_cm": p["aligned_mean_cm"]} for p in scene["pairs"]],
         "music": scene.get("music", {}).get("file"),
     }

@@ -102,6 +102,22 @@ def floor_height(track_points: np.ndarray | None, lowest_vertex: float | None, a
     return float(np.percentile(low, 1) - ankle_cm) if len(low) else None
 
 
+def aligned_mean_error(a: np.ndarray, b: np.ndarray) -> float | None:
+    """Mean joint distance (cm) between skeletons (N, J, 3) after one similarity transform of ``b``
+    onto ``a`` fitted on every joint both have (``core.align.similarity_transform``): what is left
+    when the two folders' world frames differ (a rebuild's gauge against the release's). None with
+    fewer than 3 such joints."""
+    from aistpp.core.align import similarity_transform
+
+    n = min(len(a), len(b))
+    pa, pb = a[:n].reshape(-1, 3).astype(np.float64), b[:n].reshape(-1, 3).astype(np.float64)
+    ok = np.isfinite(pa).all(1) & np.isfinite(pb).all(1)
+    if ok.sum() < 3:
+        return None
+    s, R, t = similarity_transform(pb[ok], pa[ok])
+    return float(np.linalg.norm(s * pb[ok] @ R.T + t - pa[ok], axis=1).mean())
+
+
 def joint_error(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Mean joint distance per frame (N,) cm between skeletons (N, J, 3); over the frames both
     have, NaN where no joint is finite in both."""
@@ -337,7 +353,8 @@ def build_scene(config: ViewConfig) -> dict:
             if a.shape[1:] == b.shape[1:]:
                 err = joint_error(a, b)
                 pairs.append({"a": group[0], "b": group[1], "error_cm": pack(err.astype(np.float32)),
-                              "mean_cm": float(np.nanmean(err)) if np.isfinite(err).any() else None})
+                              "mean_cm": float(np.nanmean(err)) if np.isfinite(err).any() else None,
+                              "aligned_mean_cm": aligned_mean_error(a, b)})
         for i in group:
             p = tracks[i].get("_points")
             if p is not None and np.isfinite(p).any():
