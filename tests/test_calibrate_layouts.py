@@ -153,8 +153,11 @@ def test_forced_mirror_and_scale_are_refused(real_solution):
     assert {"focal", "scale"} <= set(failed)
 
 
+PHONE_VIEWS = ("c01", "c03", "c05", "c07")  # the released views the four phones are made of
+
+
 def portrait_phones(late: int, delay: int, rng: np.random.Generator):
-    """Four of setting4's real views (c01, c03, c05, c07) as a rig of portrait phones a user might
+    """Four of setting4's real views (PHONE_VIEWS) as a rig of portrait phones a user might
     have: each image turned a quarter (x' = h - 1 - y, y' = x), two widths (1080 and 1088: the
     image padded 2 px each side), own names, view ``late`` recording ``delay`` frames late, 3 %
     more single-view left/right swaps. Returns the keypoints per sequence (4, F, 17, 3), and the
@@ -164,7 +167,7 @@ def portrait_phones(late: int, delay: int, rng: np.random.Generator):
 
     names, pad = ("phone_a", "phone_b", "phone_c", "phone_d"), np.array([0, 4, 0, 4])
     released = real_data.cameras()
-    idx = [released.names.index(v) for v in ("c01", "c03", "c05", "c07")]
+    idx = [released.names.index(v) for v in PHONE_VIEWS]
     w, h = (int(x) for x in released.sizes[idx[0]])
     kps = {}
     for seq in SEQS:
@@ -200,7 +203,7 @@ def test_real_detections_as_four_portrait_phones_one_late():
     # the construction: the reference projects the released keypoints3d onto the turned detections
     # as the released cameras do onto the released ones (the extra swaps add a little)
     z3, released = np.load(DATA / "setting4_keypoints3d.npz"), real_data.cameras()
-    idx = [released.names.index(v) for v in ("c01", "c03", "c05", "c07")]
+    idx = [released.names.index(v) for v in PHONE_VIEWS]
     for seq in SEQS:
         X = z3[f"{seq}.keypoints3d"].astype(np.float64)
         k = kps[seq].copy()

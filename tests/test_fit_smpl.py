@@ -286,7 +286,7 @@ def test_cli_frame_rate_and_convergence_report(body, tmp_path):
     got, _ = info(["--fps", "50"])
     assert abs(got["fps"] - 50) < 1e-6 and got["time_source"] == "--fps"
     got, out = info(["--iterations", "1"])
-    assert got["converged"] is False and got["iterations"] == 1 and "iteration cap" in got["warning"]
+    assert got["converged"] is False and got["iterations"] == 1 and "iteration cap" in got["warnings"][0]
     assert "warning" in out and "iteration cap" in out
     formats.save_keypoints2d(kp2d, np.zeros((1, 30, 17, 3)), np.ones((1, 30)), ts[::-1].copy())
     res = CliRunner().invoke(app, base)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.table import Table
 
 from aistpp.commands._common import (
-    ConfigFile, batch_options, console, err_console, options_from, run_batch, user_errors,
+    ConfigFile, batch_options, console, options_from, run_batch, user_errors,
 )  # fmt: skip
 from aistpp.config import build_config
 from aistpp.pipeline.calibrate import CalibrateConfig
@@ -29,7 +29,7 @@ def command(given: dict, config: ConfigFile = None) -> None:
 
 
 def _per_view(result, quiet: bool) -> None:
-    """Each setting's per-view table (unless quiet) and a warning per view that is not ok."""
+    """Each setting's per-view table (unless quiet; the views not ok are among its warnings)."""
     for it in result.items:
         views = it.info.get("views")
         if not views:
@@ -46,8 +46,4 @@ def _per_view(result, quiet: bool) -> None:
                               f"{v['focal_px']:.0f}", f"{v.get('subframe_offset_frames', v.get('offset_frames', 0)):+.2f}",
                               f"[{style}]{v['status']}[/]" if style else v["status"])
             console.print(table)
-        for v in views:
-            if v["status"] != "ok":
-                err_console.print(f"[yellow]warning[/] {it.name} {v['name']}: {v['status']}", highlight=False,
-                                  soft_wrap=True)
         it.info = {k: v for k, v in it.info.items() if k != "views"}

@@ -7,7 +7,7 @@ from typing import Annotated, Literal, Optional
 import typer
 
 from aistpp.commands._common import (
-    ConfigFile, batch_options, console, err_console, options_from, run_batch, user_errors,
+    ConfigFile, batch_options, console, options_from, run_batch, user_errors,
 )  # fmt: skip
 from aistpp.config import build_config
 from aistpp.pipeline.fit_smpl import FitSmplConfig
@@ -29,17 +29,10 @@ def command(given: dict, config: ConfigFile = None, model: ModelOpt = None) -> N
     if model is not None:
         given = dict(given, body_model=model.lower())
     cfg = build_config(FitSmplConfig, given, config, "fit-smpl")
-    report = run_batch(cfg, run_fit_smpl, notes=_iteration_caps,
+    report = run_batch(cfg, run_fit_smpl,
                        columns=("frames", "fps", "error_cm", "converged", "iterations", "iterations_median", "loss", "scaling"))
     if report is not None and not cfg.quiet:
         _print_joint_errors(report)
-
-
-def _iteration_caps(report) -> None:
-    for it in report.items:
-        if it.status == "done" and it.info.get("warning"):
-            err_console.print(f"[yellow]warning[/] {it.name}: {it.info['warning']} (raise --iterations)",
-                              highlight=False, soft_wrap=True)
 
 
 def _print_joint_errors(result) -> None:

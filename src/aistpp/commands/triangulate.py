@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aistpp.commands._common import ConfigFile, batch_options, err_console, options_from, run_batch, user_errors
+from aistpp.commands._common import ConfigFile, batch_options, options_from, run_batch, user_errors
 from aistpp.config import build_config
 from aistpp.pipeline.triangulate import TriangulateConfig
 
@@ -16,13 +16,5 @@ def command(given: dict, config: ConfigFile = None) -> None:
     from aistpp.pipeline.triangulate import run_triangulate
 
     cfg = build_config(TriangulateConfig, given, config, "triangulate")
-    run_batch(cfg, run_triangulate, notes=_suspect_views,
+    run_batch(cfg, run_triangulate,
               columns=("frames", "reproj_px", "reproj_optim_px", "outliers_pct", "worst_view", "missing_pct"))
-
-
-def _suspect_views(report) -> None:
-    for it in report.items:
-        for view in it.info.get("suspect_views", []):
-            err_console.print(
-                f"[yellow]warning[/] {it.name}: view {view} is mostly outliers (bad camera or de-synced video?)",
-                highlight=False, soft_wrap=True)

@@ -393,8 +393,9 @@ def calibrate_setting(setting: str, config: CalibrateConfig) -> dict:
 
 
 def _setting_warnings(report: dict) -> list[str]:
-    """What the run table warns of for a calibrated setting (``calibrate_setting``'s report)."""
-    notes = []
+    """What the run warns of for a calibrated setting (``calibrate_setting``'s report): each view that
+    is not ok, offsets that differ between sequences, a stability that could not be judged."""
+    notes = [f"view {v['name']}: {v['status']}" for v in report["views"] if v["status"] != "ok"]
     if report["offsets_differ_by_sequence"]:
         notes.append(f"the time offsets of view(s) {', '.join(report['offsets_differ_by_sequence'])} differ "
                      "between sequences (see offsets_by_sequence in the report): each sequence's own are written "

@@ -78,18 +78,9 @@ def _check(report: RunReport, step: str, warnings: list[str] | None = None) -> N
 
 
 def step_warnings(step: str, report: RunReport) -> list[str]:
-    """The warnings a pipeline step's run gave, one line each, as its own command prints them:
-    each item's ``info["warnings"]`` (calibrate, triangulate), ``info["warning"]`` (fit-smpl's
-    iteration cap) and calibrate's views that are not ok (weak, not refined)."""
-    lines = []
-    for it in report.items:
-        lines += [f"{step} {it.name}: {w}" for w in it.info.get("warnings", [])]
-        if it.info.get("warning"):
-            lines.append(f"{step} {it.name}: {it.info['warning']}")
-        if step == "calibrate":
-            lines += [f"{step} {it.name} {v['name']}: {v['status']}" for v in it.info.get("views", [])
-                      if v["status"] != "ok"]
-    return lines
+    """The warnings a pipeline step's run gave (each item's ``info["warnings"]``, which its own
+    command prints too), one line each."""
+    return [f"{step} {it.name}: {w}" for it in report.items for w in it.info.get("warnings", [])]
 
 
 def run_demo(config: DemoConfig, on_step: Callable[[str], None] = lambda s: None) -> dict:

@@ -643,7 +643,7 @@ def fit_smpl_sequence(name: str, config: FitSmplConfig) -> dict:
         info["hand_frames"] = hand_info["hand_frames"]
         info["hand_error_cm"] = float(np.nanmean(hand_info["hand_error_cm"]))
     if any(issubclass(w.category, NotConverged) for w in caught):
-        info["warning"] = f"stopped at the iteration cap ({config.iterations}) before converging"
+        info["warnings"] = [f"stopped at the iteration cap ({config.iterations}) before converging (raise --iterations)"]
     from aistpp.core.joint_sets import REGISTRY
 
     info.update({f"error_{j}": float(e) for j, e in zip(REGISTRY[fast.joint_set].names, errs)})

@@ -139,6 +139,11 @@ def triangulate_sequence(name: str, config: TriangulateConfig) -> dict:
     observed = res["observed"].sum(axis=(1, 2))
     per_view = res["outliers_per_view"]
     frac = np.where(observed > 0, per_view / np.maximum(observed, 1), 0.0)
+    suspect = [v for v, f in zip(rig.names, frac) if f > SUSPECT_VIEW_FRACTION]
+    warnings = [f"view {v} is mostly outliers (bad camera or de-synced video?)" for v in suspect]
+    if missing >= UNDETERMINED_WARNING_PCT:
+        warnings.append(f"{missing:.1f}% of the 3D keypoints are NaN (seen by fewer than two agreeing views, or "
+                        "along nearly parallel rays)")
     info = {} if full is None else {"joint_set": full_set.name, "reproj_full_px": res_full["reproj_optim_px"],
                                     "missing_full_pct": 100.0 * float(np.isnan(res_full["keypoints3d"][..., 0]).mean())}
     return info | {
@@ -148,11 +153,10 @@ def triangulate_sequence(name: str, config: TriangulateConfig) -> dict:
         "outliers_pct": 100.0 * res["outlier_fraction"],
         "outliers_per_view": {v: int(n) for v, n in zip(rig.names, per_view)},
         "worst_view": f"{rig.names[int(np.argmax(frac))]} {100 * frac.max():.0f}%",
-        "suspect_views": [v for v, f in zip(rig.names, frac) if f > SUSPECT_VIEW_FRACTION],
+        "suspect_views": suspect,
         "missing_pct": missing,
         **({"frame_offsets": {v: float(o) for v, o in zip(rig.names, offsets) if o}} if offsets.any() else {}),
-        "warnings": [f"{missing:.1f}% of the 3D keypoints are NaN (seen by fewer than two agreeing views, or "
-                     "along nearly parallel rays)"] if missing >= UNDETERMINED_WARNING_PCT else [],
+        "warnings": warnings,
     }
 
 
