@@ -35,7 +35,8 @@ def command(
         cols.append("reprojection px (ours / reference)")
     for col in cols:
         cams.add_column(col, justify="right")
-    for s, r in res["settings"].items():
+    rows = {s: r for s, r in res["settings"].items() if "cameras" not in r}  # "cameras": none on our side
+    for s, r in rows.items():
         if "error" in r:
             cams.add_row(s, f"[red]{r['error']}[/]", *[""] * (len(cols) - 2))
         else:
@@ -44,10 +45,15 @@ def command(
                 if reprojection else []
             cams.add_row(s, f"{r['rotation_deg_median']:.3f} / {r['rotation_deg_max']:.3f}",
                          f"{r['center_cm_median']:.2f} / {r['center_cm_max']:.2f}", f"{r['focal_rel_max']:.2%}", *extra)
-    if res["settings"]:
+    if rows:
         console.print(cams)
-    else:
-        console.print("cameras not compared: no setting of the same name on both sides", highlight=False)
+    none = [s for s, r in res["settings"].items() if "cameras" in r]
+    if none:
+        console.print(f"cameras not compared for {len(none)} setting(s), none on our side: {', '.join(none[:10])}"
+                      f"{' ...' if len(none) > 10 else ''}", highlight=False, soft_wrap=True)
+    elif not rows:
+        console.print("cameras not compared: no setting on both sides (by name or by the sequences they hold)",
+                      highlight=False)
     seqs = Table(title="sequences (errors in cm)")
     cols = ("keypoints3d_mpjpe_cm", "keypoints3d_optim_mpjpe_cm", "smpl_joint_error_cm")
     seqs.add_column("sequence")
@@ -58,13 +64,18 @@ def command(
     if res["sequences"]:
         console.print(seqs)
     else:
-        console.print("no sequence has 3D keypoints or motions on both sides", highlight=False)
+        console.print("no sequence compared: none has 3D keypoints (or motions, with --smpl-dir) on both sides",
+                      highlight=False)
+    if res["motions_not_compared"]:
+        console.print(f"{len(res['motions_not_compared'])} sequence(s) hold motions on both sides: pass --smpl-dir to "
+                      "compare their SMPL joints", highlight=False, soft_wrap=True)
     if res["refused"]:
-        console.print(f"not compared (views differ): {len(res['refused'])} sequence(s): {', '.join(res['refused'][:10])}"
+        console.print(f"not compared (their setting's cameras refused, see the table): {len(res['refused'])} "
+                      f"sequence(s): {', '.join(res['refused'][:10])}"
                       f"{' ...' if len(res['refused']) > 10 else ''}", highlight=False, soft_wrap=True)
     for sa, sbs in res["settings_by_sequences"].items():
         console.print(f"setting {sa} (ours) holds the reference's sequences of {', '.join(sbs)}: its 3D is aligned on "
-                      "their keypoints3d; cameras are compared between settings of the same name",
+                      f"their keypoints3d, its cameras are compared with theirs (row {', '.join(f'{sa}={b}' for b in sbs)})",
                       highlight=False, soft_wrap=True)
     if res["unaligned"]:
         console.print(f"not compared (nothing to align them by: no keypoints3d on both sides): {len(res['unaligned'])} "

@@ -73,6 +73,42 @@ def parse_view_map(text: str | None) -> dict[str, str]:
     return out
 
 
+IDENTITY = (1.0, np.eye(3), np.zeros(3))
+
+
+def _compare_rigs(est: AISTDataset, ref: AISTDataset, ours: str, theirs: str, view_map: dict[str, str], align: bool,
+                  reprojection: int) -> tuple[dict, tuple | None]:
+    """Our setting ``ours``'s cameras against the reference's setting ``theirs``: the row of the
+    ``settings`` table and the similarity of the centres (identity without ``align``). No cameras
+    file on our side (a set of generated motions or keypoints has none) is no error: the row is
+    ``{"cameras": "none on our side"}``; a file that cannot be read, or views that differ, make a
+    row with ``error``. The similarity is None for both."""
+    if not est.camera_file(ours).exists():
+        return {"cameras": "none on our side"}, None
+    try:
+        a, b = _rename(est.load_cameras(ours), view_map), ref.load_cameras(theirs)
+    except AistppError as exc:
+        return {"error": str(exc)}, None
+    if set(a.names) != set(b.names):
+        hint = "" if view_map else ": pass --view-map OURS=THEIRS,... to say how they map"
+        return {"error": f"views differ: {list(a.names)} vs {list(b.names)}{hint}"}, None
+    a = a.subset(list(b.names))  # the reference's order
+    errs = rig_errors(a, b, align=align)
+    row = {
+        "rotation_deg_median": float(np.median(errs["rotation_deg"])),
+        "rotation_deg_max": float(errs["rotation_deg"].max()),
+        "center_cm_median": float(np.median(errs["center_cm"])),
+        "center_cm_max": float(errs["center_cm"].max()),
+        "focal_rel_max": float(errs["focal_rel"].max()),
+    }
+    if reprojection > 0:
+        inverse = {theirs_: ours_ for ours_, theirs_ in view_map.items()}
+        rep = _reprojection(est, ours, a, b, [inverse.get(n, n) for n in b.names], reprojection)
+        if rep is not None:
+            row["reprojection"] = rep
+    return row, similarity_transform(a.centers, b.centers) if align else IDENTITY
+
+
 def _held(ds: AISTDataset, seq: str) -> bool:
     return any(ds.layout.file(kind, seq).exists() for kind in ("keypoints3d", "motions"))
 
@@ -105,10 +141,13 @@ def compare_datasets(anno_dir: Path, reference_dir: Path, smpl_dir: Path | None 
     Only what both sides hold is listed: settings both have, sequences with keypoints3d or
     motions on both sides. A sequence whose setting the sides name differently is aligned by
     the keypoints3d of the sequences the two settings share (``settings_by_sequences``: our
-    setting -> the reference's); without keypoints3d on both sides it is listed under
-    ``unaligned``, not compared. Views are matched by name; rigs whose views are named
-    differently are refused (``error``, their sequences left out and listed under ``refused``) unless
-    ``view_map`` {our view: the reference's} says how they map. ``reprojection`` > 0: also each
+    setting -> the reference's; the two rigs are compared under ``settings["ours=theirs"]``);
+    without keypoints3d on both sides it is listed under ``unaligned``, not compared. A setting
+    with no cameras on our side (generated motions) is no error: its 3D is aligned on keypoints3d
+    or, without them, compared as it is (the same name, the same world frame). Views are matched
+    by name; rigs whose views are named differently are refused (``error``; for a same-named
+    setting its sequences are left out and listed under ``refused``) unless ``view_map`` {our
+    view: the reference's} says how they map. ``reprojection`` > 0: also each
     setting's two rigs reprojecting the detections of up to that many of our sequences of the
     setting (keypoints2d; ``reprojection`` key: per sequence and the mean median px), which judges
     cameras without the truth: fairest on recordings neither rig was calibrated on.
@@ -116,58 +155,46 @@ def compare_datasets(anno_dir: Path, reference_dir: Path, smpl_dir: Path | None 
     est, ref = AISTDataset(anno_dir), AISTDataset(reference_dir)
     ours, theirs = set(est.mapping), set(ref.mapping)
     out: dict = {"missing": sorted(theirs - ours), "extra": sorted(ours - theirs), "settings": {}, "sequences": {},
-                 "refused": []}
+                 "refused": [], "motions_not_compared": []}  # the last: motions on both sides, no smpl_dir
     view_map = view_map or {}
     common = sorted(q for q in ours & theirs if _held(est, q) and _held(ref, q))
-    transforms: dict[str, tuple] = {}
+    transforms: dict[str, tuple] = {}  # same-named settings: the similarity of the centres
     refused: set[str] = set()
+    no_cameras: list[str] = []
     for setting in sorted(set(est.settings) & set(ref.settings)):
-        try:
-            a, b = _rename(est.load_cameras(setting), view_map), ref.load_cameras(setting)
-        except AistppError as exc:
-            out["settings"][setting] = {"error": str(exc)}
+        out["settings"][setting], T = _compare_rigs(est, ref, setting, setting, view_map, align, reprojection)
+        if "error" in out["settings"][setting]:
             refused.add(setting)
-            continue
-        if set(a.names) != set(b.names):
-            hint = "" if view_map else ": pass --view-map OURS=THEIRS,... to say how they map"
-            out["settings"][setting] = {"error": f"views differ: {list(a.names)} vs {list(b.names)}{hint}"}
-            refused.add(setting)
-            continue
-        a = a.subset(list(b.names))  # the reference's order
-        transforms[setting] = similarity_transform(a.centers, b.centers) if align else (1.0, np.eye(3), np.zeros(3))
-        errs = rig_errors(a, b, align=align)
-        out["settings"][setting] = {
-            "rotation_deg_median": float(np.median(errs["rotation_deg"])),
-            "rotation_deg_max": float(errs["rotation_deg"].max()),
-            "center_cm_median": float(np.median(errs["center_cm"])),
-            "center_cm_max": float(errs["center_cm"].max()),
-            "focal_rel_max": float(errs["focal_rel"].max()),
-        }
-        if reprojection > 0:
-            inverse = {theirs_: ours_ for ours_, theirs_ in view_map.items()}
-            rep = _reprojection(est, setting, a, b, [inverse.get(n, n) for n in b.names], reprojection)
-            if rep is not None:
-                out["settings"][setting]["reprojection"] = rep
-    out["refused"] = [q for q in common if est.mapping[q] in refused or ref.mapping[q] in refused]
+        elif T is None:
+            no_cameras.append(setting)
+        else:
+            transforms[setting] = T
+    out["refused"] = [q for q in common if est.mapping[q] == ref.mapping[q] and est.mapping[q] in refused]
     common = [q for q in common if q not in out["refused"]]
     if align:
-        for setting in transforms:
+        # one similarity per same-named setting on the pooled keypoints3d; without them, the
+        # centres' (or, with no cameras on our side either, none: the same name says the same frame)
+        for setting in [*transforms, *no_cameras]:
             T = _keypoint_transform(est, ref, [q for q in common if est.mapping[q] == setting == ref.mapping[q]])
             if T is not None:
                 transforms[setting] = T
                 out["settings"][setting]["keypoints_aligned_on"] = "keypoints3d"
+            elif setting in no_cameras:
+                transforms[setting] = IDENTITY
+                out["settings"][setting]["keypoints_aligned_on"] = "none (compared as they are)"
     # a sequence whose setting the two sides name differently (an own rig's 'myrig' for the release's
     # 'setting4'): one similarity per (ours, theirs) pair fitted on the pair's keypoints3d; without
     # keypoints3d on both sides there is nothing to align it by, and an unaligned gauge is no error
     pair_transforms: dict[tuple[str, str], tuple] = {}
     out["settings_by_sequences"], out["unaligned"] = {}, []
     pairs: dict[tuple[str, str], list[str]] = {}
-    for q in common:
-        if est.mapping[q] != ref.mapping[q] or est.mapping[q] not in transforms:
+    for q in common:  # a setting both name alike is in ``transforms`` (or refused, its sequences dropped)
+        if est.mapping[q] != ref.mapping[q]:
             pairs.setdefault((est.mapping[q], ref.mapping[q]), []).append(q)
     for (sa, sb), seqs in pairs.items():
-        if sa != sb:
-            out["settings_by_sequences"][sa] = sorted({*out["settings_by_sequences"].get(sa, []), sb})
+        out["settings_by_sequences"][sa] = sorted({*out["settings_by_sequences"].get(sa, []), sb})
+        # their cameras are compared too (a refused pair's 3D still is: it is aligned on keypoints3d)
+        out["settings"][f"{sa}={sb}"] = _compare_rigs(est, ref, sa, sb, view_map, align, reprojection)[0]
         if not align:
             continue
         T = _keypoint_transform(est, ref, seqs)
@@ -180,11 +207,10 @@ def compare_datasets(anno_dir: Path, reference_dir: Path, smpl_dir: Path | None 
     def model(motion: dict):  # each motion posed with the body model it was made with (release: male)
         return motion_module(smpl_dir, motion, cache=models)
 
-    identity = (1.0, np.eye(3), np.zeros(3))
     for seq in common:
         if not align:
-            T = identity
-        elif (est.mapping[seq], ref.mapping[seq]) in pairs:
+            T = IDENTITY
+        elif est.mapping[seq] != ref.mapping[seq]:
             T = pair_transforms.get((est.mapping[seq], ref.mapping[seq]))
             if T is None:
                 continue  # listed under 'unaligned'
@@ -204,6 +230,8 @@ def compare_datasets(anno_dir: Path, reference_dir: Path, smpl_dir: Path | None 
             ja = skeleton_joints(model(a), a["smpl_poses"], a["smpl_trans"], a["smpl_scaling"])
             jb = skeleton_joints(model(b), b["smpl_poses"], b["smpl_trans"], b["smpl_scaling"])
             row["smpl_joint_error_cm"] = _mpjpe(_apply(T, ja), jb)
+        elif ma.exists() and mb.exists():
+            out["motions_not_compared"].append(seq)
         if row:
             out["sequences"][seq] = row
     return out
