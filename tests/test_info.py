@@ -53,6 +53,28 @@ def test_info_missing_folder_is_exit_2(tmp_path):
     assert res.exit_code == 2 and "annotation folder not found" in res.output
 
 
+def test_info_on_generated_motions_without_mapping(tmp_path):
+    """A dance-generation model's output: motions/ alone, no cameras/mapping.txt. It was 'cameras
+    folder not found' (exit 2); now the sequences are the files, counted and tagged, and an empty
+    folder is still an error naming it."""
+    gen = tmp_path / "generated"
+    names = ["gBR_sBM_cAll_d04_mBR0_ch01", "gWA_sFM_cAll_d27_mWA2_ch21", "my_sample_007"]
+    for name, n in zip(names, (25, 40, 10)):
+        formats.save_motion(gen / "motions" / f"{name}.pkl", np.zeros((n, 72)), np.zeros((n, 3)), 1.0, 0.0)
+    res = CliRunner().invoke(app, ["info", "--anno-dir", str(gen), "--json"])
+    assert res.exit_code == 0, res.output
+    info = json.loads(res.output)
+    assert info["sequences"] == 3 and info["mapping"] is False and info["by_setting"] == {}
+    assert info["by_genre"] == {"gBR": 1, "gWA": 1} and info["files"]["motions"] == 3
+    assert info["frames"] == {"total": 75, "min": 10, "max": 40}
+    assert info["missing"]["keypoints3d"] == [] and info["missing"]["motions"] == []
+    res = CliRunner().invoke(app, ["info", "--anno-dir", str(gen)])
+    assert res.exit_code == 0 and "no cameras/mapping.txt" in res.output
+    (tmp_path / "empty").mkdir()
+    res = CliRunner().invoke(app, ["info", "--anno-dir", str(tmp_path / "empty")])
+    assert res.exit_code == 2 and "nothing to describe" in res.output and "empty" in res.output
+
+
 def test_quality_scores_find_the_bad_sequence(synth_data, tmp_path):
     """The ground truth scores well; a sequence whose 3D keypoints are off by 10 cm ranks worst,
     with the reprojection error aniposelib's projection gives and a ~10 cm SMPL error."""

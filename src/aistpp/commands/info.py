@@ -48,6 +48,9 @@ def command(
         if names:
             table.add_row(f"[yellow]missing {kind}[/]", f"{len(names)} (e.g. {names[0]})")
     console.print(table)
+    if not info["mapping"]:
+        console.print("no cameras/mapping.txt: the sequences are the files' names, their settings unknown",
+                      highlight=False)
     if quality:
         _print_quality(info["quality"], worst)
 

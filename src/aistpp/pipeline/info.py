@@ -83,9 +83,22 @@ def sequence_quality(ds: AISTDataset, seq: str, fast=None, min_confidence: float
 
 def dataset_info(anno_dir: Path, video_dir: Path | None = None, count_frames: bool = True,
                  quality: bool = False, smpl_dir: Path | None = None) -> dict:
-    """A JSON-able summary of the dataset at ``anno_dir`` (and the videos in ``video_dir``)."""
+    """A JSON-able summary of the dataset at ``anno_dir`` (and the videos in ``video_dir``).
+
+    Without ``cameras/mapping.txt`` (generated motions or keypoints: a folder of ``motions/`` alone)
+    the sequences are the files' names, no setting is known, and ``mapping`` is False."""
     ds = AISTDataset(anno_dir, video_dir)
-    seqs = ds.sequence_names
+    kinds = ("keypoints2d", "keypoints3d", "motions")
+    stored = {}
+    for kind in kinds:
+        folder = ds.layout.folder(kind, must_exist=False)
+        stored[kind] = {p.stem for p in folder.glob("*.pkl")} if folder.is_dir() else set()
+    has_mapping = (ds.layout.folder("cameras", must_exist=False) / "mapping.txt").is_file()
+    if not has_mapping and not any(stored.values()):
+        raise AistppError("nothing to describe: no cameras/mapping.txt and no keypoints2d, keypoints3d or motions "
+                          "files", anno_dir)
+    mapping = ds.mapping if has_mapping else {}
+    seqs = ds.sequence_names if has_mapping else sorted(set().union(*stored.values()))
     tags = {}
     for s in seqs:
         try:
@@ -99,17 +112,18 @@ def dataset_info(anno_dir: Path, video_dir: Path | None = None, count_frames: bo
         "sequences": len(seqs),
         "by_genre": by("genre"),
         "by_situation": by("situation"),
-        "by_setting": {k: len(v) for k, v in ds.settings.items()},
+        "by_setting": {k: len(v) for k, v in ds.settings.items()} if has_mapping else {},
+        "mapping": has_mapping,
         "splits": splits,
         "ignored": len(set(ds.ignore_list) & set(seqs)),
         "files": {},
         "missing": {},
     }
-    for kind in ("keypoints2d", "keypoints3d", "motions"):
-        folder = ds.layout.folder(kind, must_exist=False)
-        have = {p.stem for p in folder.glob("*.pkl")} if folder.is_dir() else set()
+    for kind in kinds:
+        have = stored[kind]
         info["files"][kind] = len(have & set(seqs))
-        info["missing"][kind] = sorted(set(seqs) - have)
+        # without a mapping a kind with no file at all was never part of the set (generated motions)
+        info["missing"][kind] = sorted(set(seqs) - have) if has_mapping or have else []
         extra = sorted(have - set(seqs))
         if extra:
             info["missing"][f"{kind}_not_in_mapping"] = extra
@@ -133,7 +147,7 @@ def dataset_info(anno_dir: Path, video_dir: Path | None = None, count_frames: bo
             raise AistppError("video folder not found", video_dir)
         videos = {p.stem for p in Path(video_dir).glob("*.mp4")}
         expected = set()
-        for s in seqs:
+        for s in seqs if has_mapping else ():
             try:
                 expected |= {video_name(s, v) for v in ds.load_cameras(s).names}
             except AistppError:
@@ -143,7 +157,7 @@ def dataset_info(anno_dir: Path, video_dir: Path | None = None, count_frames: bo
         orphans = []
         for v in sorted(videos - expected):
             try:
-                if split_video_name(v)[0] not in ds.mapping:
+                if split_video_name(v)[0] not in mapping:
                     orphans.append(v)
             except AistppError:
                 orphans.append(v)
