@@ -249,3 +249,24 @@ def test_generated_motions_without_cameras_are_compared(synth_data, tmp_path):
     assert out["settings"]["setting1"]["keypoints_aligned_on"].startswith("none")
     for seq in synth_data.sequences:
         assert abs(out["sequences"][seq]["smpl_joint_error_cm"] - 2.0) < 1e-3, out["sequences"][seq]
+
+
+def test_predictions_without_mapping_take_the_references_settings(synth_data, tmp_path):
+    """A 3D pose estimator's output: keypoints3d/<seq>.pkl alone, no cameras/mapping.txt (compare
+    said 'cameras folder not found'). The sequences take the reference's settings by name; a file the
+    reference does not know is 'extra'. Ours is the truth 2 cm up: 2 cm as it is, 0 once aligned."""
+    est = tmp_path / "predictions"
+    for seq in synth_data.sequences:
+        kp = synth_data.keypoints3d[seq] + [0, 2.0, 0]
+        formats.save_keypoints3d(est / "keypoints3d" / f"{seq}.pkl", kp, kp)
+    formats.save_keypoints3d(est / "keypoints3d" / "not_in_the_reference.pkl", kp, kp)
+    args = ["compare", "--anno-dir", str(est), "--reference-dir", str(synth_data.anno_dir), "--json"]
+    raw = json.loads(CliRunner().invoke(app, args + ["--no-align"]).output)
+    assert sorted(raw["sequences"]) == sorted(synth_data.sequences) and raw["extra"] == ["not_in_the_reference"]
+    for seq in synth_data.sequences:
+        assert abs(raw["sequences"][seq]["keypoints3d_mpjpe_cm"] - 2.0) < 1e-4, raw["sequences"][seq]
+    out = json.loads(CliRunner().invoke(app, args).output)
+    assert out["settings"]["setting1"] == {"cameras": "none on our side", "keypoints_aligned_on": "keypoints3d"}
+    assert all(out["sequences"][s]["keypoints3d_mpjpe_cm"] < 1e-3 for s in synth_data.sequences), out["sequences"]
+    res = CliRunner().invoke(app, ["compare", "--anno-dir", str(tmp_path), "--reference-dir", str(synth_data.anno_dir)])
+    assert res.exit_code == 2 and "nothing to compare" in res.output

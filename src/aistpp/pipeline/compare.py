@@ -83,7 +83,7 @@ def _compare_rigs(est: AISTDataset, ref: AISTDataset, ours: str, theirs: str, vi
     file on our side (a set of generated motions or keypoints has none) is no error: the row is
     ``{"cameras": "none on our side"}``; a file that cannot be read, or views that differ, make a
     row with ``error``. The similarity is None for both."""
-    if not est.camera_file(ours).exists():
+    if not (est.layout.folder("cameras", must_exist=False).is_dir() and est.camera_file(ours).exists()):
         return {"cameras": "none on our side"}, None
     try:
         a, b = _rename(est.load_cameras(ours), view_map), ref.load_cameras(theirs)
@@ -107,6 +107,20 @@ def _compare_rigs(est: AISTDataset, ref: AISTDataset, ours: str, theirs: str, vi
         if rep is not None:
             row["reprojection"] = rep
     return row, similarity_transform(a.centers, b.centers) if align else IDENTITY
+
+
+def _files_mapping(est: AISTDataset, ref: AISTDataset) -> dict[str, str]:
+    """Our mapping when we have no ``cameras/mapping.txt`` (3D pose predictions, generated motions:
+    files named like the reference's sequences): each keypoints3d or motions file in the
+    reference's setting of that name; a name the reference does not list maps to no setting ('')."""
+    files = set()
+    for kind in ("keypoints3d", "motions"):
+        folder = est.layout.folder(kind, must_exist=False)
+        files |= {p.stem for p in folder.glob("*.pkl")} if folder.is_dir() else set()
+    if not files:
+        raise AistppError("nothing to compare: no cameras/mapping.txt and no keypoints3d or motions files",
+                          est.layout.anno_dir)
+    return {q: ref.mapping.get(q, "") for q in sorted(files)}
 
 
 def _held(ds: AISTDataset, seq: str) -> bool:
@@ -153,6 +167,8 @@ def compare_datasets(anno_dir: Path, reference_dir: Path, smpl_dir: Path | None 
     cameras without the truth: fairest on recordings neither rig was calibrated on.
     """
     est, ref = AISTDataset(anno_dir), AISTDataset(reference_dir)
+    if not (est.layout.folder("cameras", must_exist=False) / "mapping.txt").is_file():
+        est.mapping = _files_mapping(est, ref)
     ours, theirs = set(est.mapping), set(ref.mapping)
     out: dict = {"missing": sorted(theirs - ours), "extra": sorted(ours - theirs), "settings": {}, "sequences": {},
                  "refused": [], "motions_not_compared": []}  # the last: motions on both sides, no smpl_dir
