@@ -55,7 +55,7 @@ def command(
         console.print("cameras not compared: no setting on both sides (by name or by the sequences they hold)",
                       highlight=False)
     seqs = Table(title="sequences (errors in cm)")
-    cols = ("keypoints3d_mpjpe_cm", "keypoints3d_optim_mpjpe_cm", "smpl_joint_error_cm")
+    cols = ("keypoints3d_mpjpe_cm", "keypoints3d_pa_mpjpe_cm", "keypoints3d_optim_mpjpe_cm", "smpl_joint_error_cm")
     seqs.add_column("sequence")
     for c in cols:
         seqs.add_column(c.removesuffix("_cm"), justify="right")

@@ -61,3 +61,31 @@ def rig_errors(estimate: CameraRig, truth: CameraRig, align: bool = True) -> dic
         "center_cm": np.linalg.norm(est.centers - truth.centers, axis=1),
         "focal_rel": np.abs(focal - 1),
     }
+
+
+def procrustes_errors(est: np.ndarray, ref: np.ndarray, with_scale: bool = True) -> np.ndarray:
+    """Per-point distances after aligning each frame of ``est`` to ``ref`` by its own similarity
+    (rotation, translation and, ``with_scale``, scale; the PA-MPJPE of 3D pose estimation).
+
+    est, ref (N, J, 3) -> (N, J); NaN where either point is NaN, and for frames with fewer than
+    3 finite pairs.
+    """
+    a, b = np.asarray(est, np.float64), np.asarray(ref, np.float64)
+    ok = np.isfinite(a).all(-1) & np.isfinite(b).all(-1)  # (N, J)
+    n = ok.sum(1)
+    w = ok / np.maximum(n, 1)[:, None]
+    a0, b0 = np.where(ok[..., None], a, 0.0), np.where(ok[..., None], b, 0.0)
+    mu_a, mu_b = np.einsum("nj,njk->nk", w, a0), np.einsum("nj,njk->nk", w, b0)
+    xa, xb = (a0 - mu_a[:, None]) * ok[..., None], (b0 - mu_b[:, None]) * ok[..., None]
+    cov = np.einsum("nj,nji,njk->nik", w, xb, xa)
+    U, S, Vt = np.linalg.svd(cov)
+    d = np.sign(np.linalg.det(U @ Vt))
+    d[d == 0] = 1.0
+    D = np.ones((len(a), 3))
+    D[:, 2] = d
+    R = np.einsum("nij,nj,njk->nik", U, D, Vt)
+    var_a = np.einsum("nj,nj->n", w, (xa**2).sum(-1))
+    s = (S * D).sum(1) / np.where(var_a > 0, var_a, 1.0) if with_scale else np.ones(len(a))
+    moved = s[:, None, None] * np.einsum("nik,njk->nji", R, xa) + mu_b[:, None]
+    err = np.linalg.norm(moved - b, axis=-1)
+    return np.where(ok & (n >= 3)[:, None], err, np.nan)

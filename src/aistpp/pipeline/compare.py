@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from aistpp.core import formats
-from aistpp.core.align import rig_errors, similarity_transform
+from aistpp.core.align import procrustes_errors, rig_errors, similarity_transform
 from aistpp.core.body import motion_module, skeleton_joints
 from aistpp.core.cameras import CameraRig
 from aistpp.core.dataset import AISTDataset
@@ -33,6 +33,23 @@ def _mpjpe(a: np.ndarray, b: np.ndarray) -> float:
     n = min(len(a), len(b))
     d = np.linalg.norm(a[:n] - b[:n], axis=-1)
     return float(np.nanmean(d)) if np.isfinite(d).any() else float("nan")
+
+
+def _keypoint_errors(key: str, a: np.ndarray, b: np.ndarray) -> dict[str, float]:
+    """``{key}_mpjpe_cm`` of ``a`` (aligned already) against ``b`` (N, J, 3), and the two errors of 3D
+    pose estimation: ``{key}_root_mpjpe_cm`` with each frame centred on its hips' midpoint (COCO-17
+    joints 11, 12; other joint sets: not given) and ``{key}_pa_mpjpe_cm`` after each frame's own
+    similarity (Procrustes)."""
+    n = min(len(a), len(b))
+    a, b = a[:n], b[:n]
+    out = {f"{key}_mpjpe_cm": _mpjpe(a, b)}
+    if a.shape[1] == b.shape[1] == 17:
+        root = lambda x: x - x[:, 11:13].mean(axis=1, keepdims=True)  # noqa: E731
+        out[f"{key}_root_mpjpe_cm"] = _mpjpe(root(a), root(b))
+    if a.shape[1:] == b.shape[1:]:
+        e = procrustes_errors(a, b)
+        out[f"{key}_pa_mpjpe_cm"] = float(np.nanmean(e)) if np.isfinite(e).any() else float("nan")
+    return out
 
 
 def _keypoint_transform(est: AISTDataset, ref: AISTDataset, sequences: list[str], max_points: int = 50_000):
@@ -239,7 +256,7 @@ def compare_datasets(anno_dir: Path, reference_dir: Path, smpl_dir: Path | None 
             row["frames"] = [len(ka["keypoints3d"]), len(kb["keypoints3d"])]
             for key in ("keypoints3d", "keypoints3d_optim"):
                 if key in ka and key in kb:
-                    row[f"{key}_mpjpe_cm"] = _mpjpe(_apply(T, ka[key]), kb[key])
+                    row.update(_keypoint_errors(key, _apply(T, ka[key]), kb[key]))
         ma, mb = est.layout.file("motions", seq), ref.layout.file("motions", seq)
         if smpl_dir and ma.exists() and mb.exists():
             a, b = formats.load_motion(ma), formats.load_motion(mb)
