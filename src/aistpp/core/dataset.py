@@ -48,6 +48,11 @@ class AnnotationLayout(BaseModel):
         """``<kind folder>/<seq_name>.pkl`` (the name is checked: no path tricks)."""
         return self.folder(kind, must_exist=False) / f"{check_name(seq_name)}.pkl"
 
+    def stored(self, kind: AnnotationKind) -> set[str]:
+        """The names of the ``<kind>/<name>.pkl`` files there are (none when the folder is missing)."""
+        folder = self.folder(kind, must_exist=False)
+        return {p.stem for p in folder.glob("*.pkl")} if folder.is_dir() else set()
+
     @property
     def ignore_list_path(self) -> Path:
         return self.ignore_list or self.anno_dir / "ignore_list.txt"
@@ -180,7 +185,7 @@ class AISTDataset:
         if names:
             return self.select(names, split, include_ignored)
         folder = self.layout.folder(kind)
-        available = sorted(p.stem for p in folder.glob("*.pkl"))
+        available = sorted(self.layout.stored(kind))
         if not available:
             raise AistppError(f"no {kind}/<seq>.pkl files found", folder)
         return self.select(names, split, include_ignored, None if split else available, available_from=folder)

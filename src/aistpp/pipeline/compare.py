@@ -130,10 +130,7 @@ def _files_mapping(est: AISTDataset, ref: AISTDataset) -> dict[str, str]:
     """Our mapping when we have no ``cameras/mapping.txt`` (3D pose predictions, generated motions:
     files named like the reference's sequences): each keypoints3d or motions file in the
     reference's setting of that name; a name the reference does not list maps to no setting ('')."""
-    files = set()
-    for kind in ("keypoints3d", "motions"):
-        folder = est.layout.folder(kind, must_exist=False)
-        files |= {p.stem for p in folder.glob("*.pkl")} if folder.is_dir() else set()
+    files = est.layout.stored("keypoints3d") | est.layout.stored("motions")
     if not files:
         raise AistppError("nothing to compare: no cameras/mapping.txt and no keypoints3d or motions files",
                           est.layout.anno_dir)
@@ -221,7 +218,9 @@ def compare_datasets(anno_dir: Path, reference_dir: Path, smpl_dir: Path | None 
     pair_transforms: dict[tuple[str, str], tuple] = {}
     out["settings_by_sequences"], out["unaligned"] = {}, []
     pairs: dict[tuple[str, str], list[str]] = {}
-    for q in common:  # a setting both name alike is in ``transforms`` (or refused, its sequences dropped)
+    # a setting both name alike was handled above: with --align it is in ``transforms`` (or refused,
+    # its sequences dropped); without, the sequence loop below compares it as it is (the identity)
+    for q in common:
         if est.mapping[q] != ref.mapping[q]:
             pairs.setdefault((est.mapping[q], ref.mapping[q]), []).append(q)
     for (sa, sb), seqs in pairs.items():

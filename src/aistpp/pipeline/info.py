@@ -89,10 +89,7 @@ def dataset_info(anno_dir: Path, video_dir: Path | None = None, count_frames: bo
     the sequences are the files' names, no setting is known, and ``mapping`` is False."""
     ds = AISTDataset(anno_dir, video_dir)
     kinds = ("keypoints2d", "keypoints3d", "motions")
-    stored = {}
-    for kind in kinds:
-        folder = ds.layout.folder(kind, must_exist=False)
-        stored[kind] = {p.stem for p in folder.glob("*.pkl")} if folder.is_dir() else set()
+    stored = {kind: ds.layout.stored(kind) for kind in kinds}
     has_mapping = (ds.layout.folder("cameras", must_exist=False) / "mapping.txt").is_file()
     if not has_mapping and not any(stored.values()):
         raise AistppError("nothing to describe: no cameras/mapping.txt and no keypoints2d, keypoints3d or motions "
